@@ -1,0 +1,19 @@
+// Jest runs the TypeScript sources as native ES modules (swc strips the types; `npm run check`
+// does the type-checking once, outside jest).
+export default {
+  testEnvironment: "node",
+  roots: ["<rootDir>/test"],
+  testMatch: ["**/*.test.ts"],
+  extensionsToTreatAsEsm: [".ts"],
+  transform: {
+    "^.+\\.ts$": [
+      "@swc/jest",
+      {
+        jsc: { parser: { syntax: "typescript" }, target: "es2022" },
+        module: { type: "es6" },
+      },
+    ],
+  },
+  setupFilesAfterEnv: ["<rootDir>/test/setup.ts"],
+  testTimeout: 30000,
+};
