@@ -1,0 +1,265 @@
+// The container environment of a relay node: rendered by the constructs (one list per site) and
+// parsed by the runtime at start-up. The only arrow between the IaC half and the runtime half goes
+// through this file, so it has no dependencies besides its sibling `initial-hosts.ts`.
+
+import { ConfigError, parseInitialHosts, type RouterEndpoint } from "./initial-hosts.js";
+
+/** Names of every variable of the contract, in the order `renderRelayEnv` emits them. */
+export const RELAY_ENV = {
+  site: "SITE",
+  cluster: "CLUSTER",
+  dnsQuery: "DNS_QUERY",
+  staticMembers: "STATIC_MEMBERS",
+  tunnelInitialHosts: "TUNNEL_INITIAL_HOSTS",
+  nodeName: "NODE_NAME",
+  bindAddr: "BIND_ADDR",
+  bindPort: "BIND_PORT",
+  httpPort: "HTTP_PORT",
+  siteMasters: "SITE_MASTERS",
+  tlsCert: "TLS_CERT",
+  tlsKey: "TLS_KEY",
+  tlsCa: "TLS_CA",
+} as const;
+
+export const DEFAULT_BIND_PORT = 7800;
+export const DEFAULT_HTTP_PORT = 8080;
+export const DEFAULT_SITE_MASTERS = 1;
+/** Used when BIND_ADDR is absent: a local run on one machine. */
+export const DEFAULT_BIND_ADDR = "127.0.0.1";
+const MAX_SITE_MASTERS = 16;
+
+/** Kubernetes downward-API field paths for the values only known once the pod exists. */
+export const POD_NAME_FIELD = "metadata.name";
+export const POD_IP_FIELD = "status.podIP";
+
+/** An env var with a literal value (which may be a Terraform token when rendered by the constructs). */
+export interface LiteralEnvVar {
+  readonly name: string;
+  readonly value: string;
+}
+
+/** An env var filled by Kubernetes from the pod itself (downward API `valueFrom.fieldRef`). */
+export interface FieldRefEnvVar {
+  readonly name: string;
+  readonly valueFrom: { readonly fieldPath: string };
+}
+
+export type RelayEnvVar = LiteralEnvVar | FieldRefEnvVar;
+
+/** Paths of the PEM files mounted into the container. */
+export interface TlsPaths {
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string;
+}
+
+/** How members of one site find each other. */
+export type Discovery =
+  | { readonly kind: "dns"; readonly query: string }
+  | { readonly kind: "static"; readonly members: string };
+
+/** What a site needs to render its container env. */
+export interface RelayEnvSpec {
+  /** Site name (DNS-1123 label), e.g. `nyc`. */
+  readonly site: string;
+  /** Local cluster name; members of one site share it. */
+  readonly cluster: string;
+  /** Headless-service FQDN (cloud) or a static `host[port],...` list (local runs). */
+  readonly discovery: Discovery;
+  /** Every router's `host[port]`, joined by commas; may be a Terraform token. */
+  readonly tunnelInitialHosts: string;
+  /** @default the pod name, through the downward API */
+  readonly nodeName?: string;
+  /** @default the pod IP, through the downward API */
+  readonly bindAddr?: string;
+  /** @default 7800 */
+  readonly bindPort?: number;
+  /** @default 8080 */
+  readonly httpPort?: number;
+  /** @default 1 */
+  readonly siteMasters?: number;
+  /** @default no TLS (plain TCP to the routers) */
+  readonly tls?: TlsPaths;
+}
+
+/** The typed configuration the runtime starts from. */
+export interface RelayNodeConfig {
+  readonly site: string;
+  readonly cluster: string;
+  readonly discovery:
+    | { readonly kind: "dns"; readonly query: string }
+    | { readonly kind: "static"; readonly members: RouterEndpoint[] };
+  readonly tunnelInitialHosts: RouterEndpoint[];
+  readonly nodeName: string;
+  readonly bindAddr: string;
+  readonly bindPort: number;
+  readonly httpPort: number;
+  readonly siteMasters: number;
+  readonly tls: TlsPaths | undefined;
+}
+
+/** Renders the ordered env list of a relay container. Values are passed through (tokens allowed). */
+export function renderRelayEnv(spec: RelayEnvSpec): RelayEnvVar[] {
+  const env: RelayEnvVar[] = [
+    { name: RELAY_ENV.site, value: spec.site },
+    { name: RELAY_ENV.cluster, value: spec.cluster },
+    spec.discovery.kind === "dns"
+      ? { name: RELAY_ENV.dnsQuery, value: spec.discovery.query }
+      : { name: RELAY_ENV.staticMembers, value: spec.discovery.members },
+    { name: RELAY_ENV.tunnelInitialHosts, value: spec.tunnelInitialHosts },
+    spec.nodeName === undefined
+      ? { name: RELAY_ENV.nodeName, valueFrom: { fieldPath: POD_NAME_FIELD } }
+      : { name: RELAY_ENV.nodeName, value: spec.nodeName },
+    spec.bindAddr === undefined
+      ? { name: RELAY_ENV.bindAddr, valueFrom: { fieldPath: POD_IP_FIELD } }
+      : { name: RELAY_ENV.bindAddr, value: spec.bindAddr },
+    { name: RELAY_ENV.bindPort, value: String(spec.bindPort ?? DEFAULT_BIND_PORT) },
+    { name: RELAY_ENV.httpPort, value: String(spec.httpPort ?? DEFAULT_HTTP_PORT) },
+    { name: RELAY_ENV.siteMasters, value: String(spec.siteMasters ?? DEFAULT_SITE_MASTERS) },
+  ];
+  if (spec.tls) {
+    env.push(
+      { name: RELAY_ENV.tlsCert, value: spec.tls.cert },
+      { name: RELAY_ENV.tlsKey, value: spec.tls.key },
+      { name: RELAY_ENV.tlsCa, value: spec.tls.ca },
+    );
+  }
+  return env;
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const CLUSTER_NAME = /^[A-Za-z0-9._-]{1,128}$/;
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*\.?$/;
+const NO_SPACE = /^\S{1,253}$/;
+const MAX_PATH = 4096;
+
+/**
+ * Parses a process environment into a RelayNodeConfig. Throws ConfigError with one line naming the
+ * variable and what is allowed; unknown variables are ignored.
+ */
+export function parseRelayEnv(env: Readonly<Record<string, string | undefined>>): RelayNodeConfig {
+  const get = (name: string): string | undefined => {
+    const v = env[name];
+    return v === undefined || v.trim() === "" ? undefined : v.trim();
+  };
+  const required = (name: string, allowed: string): string => {
+    const v = get(name);
+    if (v === undefined) throw new ConfigError(`${name} is not set: expected ${allowed}`);
+    return v;
+  };
+
+  const site = required(RELAY_ENV.site, "a DNS-1123 label such as nyc");
+  if (!DNS_LABEL.test(site)) {
+    throw new ConfigError(
+      `${RELAY_ENV.site}: "${clip(site)}" is not a DNS-1123 label (lower-case letters, digits and '-', 1..63 characters)`,
+    );
+  }
+  const cluster = required(RELAY_ENV.cluster, "a cluster name such as relay");
+  if (!CLUSTER_NAME.test(cluster)) {
+    throw new ConfigError(
+      `${RELAY_ENV.cluster}: "${clip(cluster)}" is not allowed: 1..128 characters of letters, digits, '.', '_' or '-'`,
+    );
+  }
+
+  const dnsQuery = get(RELAY_ENV.dnsQuery);
+  const staticMembers = get(RELAY_ENV.staticMembers);
+  if (dnsQuery !== undefined && staticMembers !== undefined) {
+    throw new ConfigError(
+      `${RELAY_ENV.dnsQuery} and ${RELAY_ENV.staticMembers} are both set: set exactly one of the two`,
+    );
+  }
+  let discovery: RelayNodeConfig["discovery"];
+  if (dnsQuery !== undefined) {
+    if (!HOST_NAME.test(dnsQuery)) {
+      throw new ConfigError(
+        `${RELAY_ENV.dnsQuery}: "${clip(dnsQuery)}" is not a DNS name (e.g. nyc-relay.default.svc.cluster.local)`,
+      );
+    }
+    discovery = { kind: "dns", query: dnsQuery };
+  } else if (staticMembers !== undefined) {
+    discovery = { kind: "static", members: parseInitialHosts(staticMembers, RELAY_ENV.staticMembers) };
+  } else {
+    throw new ConfigError(
+      `neither ${RELAY_ENV.dnsQuery} nor ${RELAY_ENV.staticMembers} is set: set exactly one (a headless-service FQDN, or host[port],host[port])`,
+    );
+  }
+
+  const tunnelInitialHosts = parseInitialHosts(
+    required(RELAY_ENV.tunnelInitialHosts, "host[port],host[port] (every router's endpoint)"),
+    RELAY_ENV.tunnelInitialHosts,
+  );
+
+  const nodeName = required(RELAY_ENV.nodeName, "this node's unique name (the pod name in Kubernetes)");
+  if (!NO_SPACE.test(nodeName)) {
+    throw new ConfigError(
+      `${RELAY_ENV.nodeName}: "${clip(nodeName)}" must be 1..253 characters without spaces`,
+    );
+  }
+  const bindAddr = get(RELAY_ENV.bindAddr) ?? DEFAULT_BIND_ADDR;
+  if (!NO_SPACE.test(bindAddr)) {
+    throw new ConfigError(
+      `${RELAY_ENV.bindAddr}: "${clip(bindAddr)}" must be an IP address or host name without spaces`,
+    );
+  }
+
+  const bindPort = intVar(get(RELAY_ENV.bindPort), RELAY_ENV.bindPort, DEFAULT_BIND_PORT, 1, 65535);
+  const httpPort = intVar(get(RELAY_ENV.httpPort), RELAY_ENV.httpPort, DEFAULT_HTTP_PORT, 1, 65535);
+  if (bindPort === httpPort) {
+    throw new ConfigError(
+      `${RELAY_ENV.httpPort}: ${httpPort} is also ${RELAY_ENV.bindPort}; use two different ports`,
+    );
+  }
+  const siteMasters = intVar(
+    get(RELAY_ENV.siteMasters),
+    RELAY_ENV.siteMasters,
+    DEFAULT_SITE_MASTERS,
+    1,
+    MAX_SITE_MASTERS,
+  );
+
+  const tlsNames = [RELAY_ENV.tlsCert, RELAY_ENV.tlsKey, RELAY_ENV.tlsCa] as const;
+  const tlsValues = tlsNames.map((n) => get(n));
+  const tlsSet = tlsValues.filter((v) => v !== undefined).length;
+  if (tlsSet !== 0 && tlsSet !== 3) {
+    const missing = tlsNames.filter((_, i) => tlsValues[i] === undefined).join(", ");
+    throw new ConfigError(
+      `TLS is half configured: ${missing} missing; set all of TLS_CERT, TLS_KEY, TLS_CA or none`,
+    );
+  }
+  for (let i = 0; i < tlsNames.length; i++) {
+    const v = tlsValues[i];
+    if (v !== undefined && v.length > MAX_PATH) {
+      throw new ConfigError(`${tlsNames[i]}: path longer than ${MAX_PATH} characters`);
+    }
+  }
+  const tls = tlsSet === 3 ? { cert: tlsValues[0]!, key: tlsValues[1]!, ca: tlsValues[2]! } : undefined;
+
+  return {
+    site,
+    cluster,
+    discovery,
+    tunnelInitialHosts,
+    nodeName,
+    bindAddr,
+    bindPort,
+    httpPort,
+    siteMasters,
+    tls,
+  };
+}
+
+function intVar(value: string | undefined, name: string, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d{1,6}$/.test(value)) {
+    throw new ConfigError(`${name}: "${clip(value)}" is not an integer in ${min}..${max}`);
+  }
+  const n = Number(value);
+  if (n < min || n > max) throw new ConfigError(`${name}: ${n} is outside ${min}..${max}`);
+  return n;
+}
+
+/** Keeps error messages one short line even for hostile input. */
+function clip(s: string): string {
+  return s.length > 64 ? `${s.slice(0, 61)}...` : s;
+}
