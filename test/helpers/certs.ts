@@ -1,0 +1,129 @@
+// A throw-away PKI for TLS tests, made with the openssl CLI: one CA, a server certificate for
+// 127.0.0.1/localhost and a client certificate signed by it, and a "rogue" self-signed pair that
+// no test CA trusts. EC P-256 keys keep generation fast (a few tens of ms per key).
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+/** Paths of the PEM files written by makeTestPki. */
+export interface TestPki {
+  readonly caCert: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+  readonly rogueCert: string;
+  readonly rogueKey: string;
+}
+
+const DAYS = "2";
+const KEY_ARGS = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+async function openssl(args: string[], cwd: string): Promise<void> {
+  try {
+    await run("openssl", args, { cwd, timeout: 20_000 });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`openssl ${args[0]} failed: ${e.stderr?.trim() || e.message}`);
+  }
+}
+
+/** Random positive serial (hex), so no serial file is shared between parallel test files. */
+function serial(): string {
+  return "0x" + randomBytes(8).toString("hex").replace(/^./, "1");
+}
+
+async function signedBy(dir: string, name: string, cn: string, ext: string): Promise<void> {
+  await openssl(
+    ["req", ...KEY_ARGS, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${cn}`],
+    dir,
+  );
+  await writeFile(path.join(dir, `${name}.ext`), ext);
+  await openssl(
+    [
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      "ca.crt",
+      "-CAkey",
+      "ca.key",
+      "-set_serial",
+      serial(),
+      "-days",
+      DAYS,
+      "-extfile",
+      `${name}.ext`,
+      "-out",
+      `${name}.crt`,
+    ],
+    dir,
+  );
+}
+
+/** Creates the PKI under `dir` (created if needed) and returns the file paths. */
+export async function makeTestPki(dir: string): Promise<TestPki> {
+  await mkdir(dir, { recursive: true });
+  await openssl(
+    [
+      "req",
+      "-x509",
+      ...KEY_ARGS,
+      "-keyout",
+      "ca.key",
+      "-out",
+      "ca.crt",
+      "-days",
+      DAYS,
+      "-subj",
+      "/CN=relay-test-ca",
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    ],
+    dir,
+  );
+  await Promise.all([
+    signedBy(
+      dir,
+      "server",
+      "localhost",
+      "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+    ),
+    signedBy(dir, "client", "relay-test-client", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n"),
+    openssl(
+      [
+        "req",
+        "-x509",
+        ...KEY_ARGS,
+        "-keyout",
+        "rogue.key",
+        "-out",
+        "rogue.crt",
+        "-days",
+        DAYS,
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1,DNS:localhost",
+      ],
+      dir,
+    ),
+  ]);
+  const p = (f: string) => path.join(dir, f);
+  return {
+    caCert: p("ca.crt"),
+    serverCert: p("server.crt"),
+    serverKey: p("server.key"),
+    clientCert: p("client.crt"),
+    clientKey: p("client.key"),
+    rogueCert: p("rogue.crt"),
+    rogueKey: p("rogue.key"),
+  };
+}
