@@ -1,5 +1,28 @@
-// Builders for the frames clients and routers send. STUB: being implemented (codec helper).
-import type { Address, PingData } from "./types.js";
+// Builders for the frames clients and routers send: whole frames (length prefix included), in the
+// canonical form JGroups writes. The blocking JGroups router parses bodies field by field, so
+// anything but the canonical form would desynchronise its stream (see docs/PROTOCOL.md).
+import { encodeFrame } from "./codec.js";
+import { type Address, type GossipData, GossipType, type PingData } from "./types.js";
+
+const EMPTY = new Uint8Array(0);
+
+function frame(
+  type: GossipType,
+  group: string | null,
+  addr: Address | null,
+  fields: Partial<Omit<GossipData, "type" | "group" | "addr">> = {},
+): Buffer {
+  return encodeFrame({
+    type,
+    group,
+    addr,
+    sender: fields.sender ?? null,
+    logicalName: fields.logicalName ?? null,
+    pingData: fields.pingData ?? [],
+    physicalAddr: fields.physicalAddr ?? null,
+    payload: fields.payload ?? EMPTY,
+  });
+}
 
 export function registerFrame(
   group: string,
@@ -7,13 +30,13 @@ export function registerFrame(
   logicalName: string | null,
   physicalAddr: Address | null,
 ): Buffer {
-  void [group, addr, logicalName, physicalAddr];
-  throw new Error("not implemented");
+  return frame(GossipType.Register, group, addr, { logicalName, physicalAddr });
 }
+
 export function unregisterFrame(group: string, addr: Address): Buffer {
-  void [group, addr];
-  throw new Error("not implemented");
+  return frame(GossipType.Unregister, group, addr);
 }
+
 /** dest null = to every member of the group (the sender included). */
 export function messageFrame(
   group: string,
@@ -21,24 +44,29 @@ export function messageFrame(
   sender: Address | null,
   payload: Uint8Array,
 ): Buffer {
-  void [group, dest, sender, payload];
-  throw new Error("not implemented");
+  return frame(GossipType.Message, group, dest, { sender, payload });
 }
+
 /** group null = all groups. */
 export function getMbrsFrame(group: string | null): Buffer {
-  void group;
-  throw new Error("not implemented");
+  return frame(GossipType.GetMbrs, group, null);
 }
+
+/** One response frame; `last` selects GET_MBRS_RSP_LAST (the only or final frame of a reply). */
 export function getMbrsRspFrame(group: string | null, members: readonly PingData[], last: boolean): Buffer {
-  void [group, members, last];
-  throw new Error("not implemented");
+  return frame(last ? GossipType.GetMbrsRspLast : GossipType.GetMbrsRsp, group, null, { pingData: members });
 }
+
+// All fields null: the same 16 bytes in both directions.
+const HEARTBEAT = frame(GossipType.Heartbeat, null, null);
+
 export function heartbeatFrame(): Buffer {
-  throw new Error("not implemented");
+  return Buffer.from(HEARTBEAT);
 }
+
 export function suspectFrame(group: string, addr: Address): Buffer {
-  void [group, addr];
-  throw new Error("not implemented");
+  return frame(GossipType.Suspect, group, addr);
 }
+
 /** The GRACEFUL_CLOSE marker: length -5, no body. */
 export const GRACEFUL_CLOSE_FRAME: Buffer = Buffer.from([0xff, 0xff, 0xff, 0xfb]);

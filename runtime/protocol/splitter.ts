@@ -1,5 +1,10 @@
-// Streaming frame splitter. STUB: signatures fixed, being implemented (codec helper).
-import { DEFAULT_MAX_FRAME } from "./types.js";
+// Streaming frame splitter: cuts a TCP byte stream into `i32 length + body` frames.
+//
+// Hot path of the router. Frames that lie wholly inside one chunk are handed out as subarrays of
+// that chunk (zero copy). Only a frame that straddles chunks is copied, into one reusable buffer
+// that grows with the bytes actually received (never to the announced length up front, so a
+// peer cannot make us reserve 10 MiB by sending 4 bytes).
+import { DEFAULT_MAX_FRAME, GRACEFUL_CLOSE_LENGTH, ProtocolError } from "./types.js";
 
 /** Receives frames as they are cut from the stream. */
 export interface FrameSink {
@@ -9,19 +14,107 @@ export interface FrameSink {
   gracefulClose(): void;
 }
 
+/** The straddle buffer is kept between frames only up to this size; larger ones are dropped after use. */
+const KEEP_CAPACITY = 64 * 1024;
+const MIN_CAPACITY = 256;
+const NO_BYTES = Buffer.alloc(0);
+
 /** Cuts a byte stream into frames by their length prefix, whatever the chunk boundaries. */
 export class FrameSplitter {
-  constructor(readonly maxFrame: number = DEFAULT_MAX_FRAME) {}
+  /** Holds the frame being reassembled (prefix included) in [0, #have). */
+  #pending: Buffer = NO_BYTES;
+  #have = 0;
+  /** Total size of the frame being reassembled (4 + length); 0 while its prefix is incomplete. */
+  #need = 0;
+
+  constructor(readonly maxFrame: number = DEFAULT_MAX_FRAME) {
+    if (!Number.isInteger(maxFrame) || maxFrame < 0 || maxFrame > 0x7fffffff) {
+      throw new RangeError(`maxFrame must be an integer in 0..2^31-1, got ${maxFrame}`);
+    }
+  }
 
   /** Feeds bytes; calls the sink for each complete frame. Throws ProtocolError on a bad length. */
   push(chunk: Buffer, sink: FrameSink): void {
-    void chunk;
-    void sink;
-    throw new Error("not implemented");
+    const n = chunk.length;
+    let off = 0;
+    if (this.#have > 0) {
+      off = this.#fill(chunk, 0, sink);
+      if (this.#have > 0) return; // chunk used up, frame still incomplete
+    }
+    while (n - off >= 4) {
+      const len = (chunk[off]! << 24) | (chunk[off + 1]! << 16) | (chunk[off + 2]! << 8) | chunk[off + 3]!;
+      if (len < 0 || len > this.maxFrame) {
+        if (len === GRACEFUL_CLOSE_LENGTH) {
+          off += 4;
+          sink.gracefulClose();
+          continue;
+        }
+        this.#badLength(len);
+      }
+      const end = off + 4 + len;
+      if (end > n) break;
+      sink.frame(chunk.subarray(off, end));
+      off = end;
+    }
+    if (off < n) this.#fill(chunk, off, sink);
   }
 
   /** Bytes held for an incomplete frame. */
   get buffered(): number {
-    return 0;
+    return this.#have;
+  }
+
+  /** Copies bytes from chunk[off..] into the straddle buffer; emits the frame when complete. */
+  #fill(chunk: Buffer, off: number, sink: FrameSink): number {
+    const n = chunk.length;
+    if (this.#need === 0) {
+      this.#reserve(4);
+      const take = Math.min(4 - this.#have, n - off);
+      chunk.copy(this.#pending, this.#have, off, off + take);
+      this.#have += take;
+      off += take;
+      if (this.#have < 4) return off;
+      const len = this.#pending.readInt32BE(0);
+      if (len === GRACEFUL_CLOSE_LENGTH) {
+        this.#have = 0;
+        sink.gracefulClose();
+        return off;
+      }
+      if (len < 0 || len > this.maxFrame) this.#badLength(len);
+      this.#need = 4 + len;
+    }
+    const take = Math.min(this.#need - this.#have, n - off);
+    this.#reserve(this.#have + take);
+    chunk.copy(this.#pending, this.#have, off, off + take);
+    this.#have += take;
+    off += take;
+    if (this.#have === this.#need) {
+      const frame = this.#pending.subarray(0, this.#need);
+      this.#have = 0;
+      this.#need = 0;
+      if (this.#pending.length > KEEP_CAPACITY) this.#pending = NO_BYTES;
+      sink.frame(frame);
+    }
+    return off;
+  }
+
+  /** Grows the straddle buffer geometrically, never beyond the frame being reassembled. */
+  #reserve(min: number): void {
+    const cap = this.#pending.length;
+    if (cap >= min) return;
+    const limit = Math.max(this.#need, 4);
+    const next = Math.min(limit, Math.max(min, cap * 2, MIN_CAPACITY));
+    const grown = Buffer.allocUnsafe(next);
+    this.#pending.copy(grown, 0, 0, this.#have);
+    this.#pending = grown;
+  }
+
+  #badLength(len: number): never {
+    // The stream cannot be resynchronised after a bad prefix: drop what we hold.
+    this.#have = 0;
+    this.#need = 0;
+    this.#pending = NO_BYTES;
+    if (len < 0) throw new ProtocolError("bad-length", `frame length ${len}`);
+    throw new ProtocolError("frame-too-large", `frame length ${len} exceeds ${this.maxFrame}`);
   }
 }
