@@ -1,0 +1,20 @@
+// CDKTF entry point (`cdktf synth`, `npx tsx app/main.ts`): reads the topology (RELAY_TOPOLOGY,
+// cdktf context `topology`, or the seed) and adds one stack per cluster, router and site.
+
+import { App } from "cdktf";
+import { buildRelayStacks } from "../stacks/relay-app.js";
+import { resolveTopology, TOPOLOGY_CONTEXT_KEY } from "./load-topology.js";
+import { TopologyError } from "./topology.js";
+
+const app = new App();
+try {
+  const topology = resolveTopology(process.env, app.node.tryGetContext(TOPOLOGY_CONTEXT_KEY));
+  buildRelayStacks(app, topology);
+} catch (err) {
+  if (err instanceof TopologyError) {
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+  throw err;
+}
+app.synth();

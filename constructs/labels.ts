@@ -1,0 +1,21 @@
+// Labels shared by every Kubernetes object the program creates, so `kubectl get -l` finds them.
+
+export const PART_OF = "cross-cloud-relay";
+
+/** Selector labels of one component of one site (stable: changing them replaces the Deployment). */
+export function selectorLabels(site: string, component: "router" | "relay"): Record<string, string> {
+  return {
+    "app.kubernetes.io/name": component === "router" ? "gossip-router" : "relay-node",
+    "app.kubernetes.io/instance": `${site}-${component}`,
+  };
+}
+
+/** Selector labels plus the descriptive ones. */
+export function objectLabels(site: string, component: "router" | "relay"): Record<string, string> {
+  return {
+    ...selectorLabels(site, component),
+    "app.kubernetes.io/part-of": PART_OF,
+    "app.kubernetes.io/managed-by": "cdktf",
+    "cross-cloud-relay/site": site,
+  };
+}

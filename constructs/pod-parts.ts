@@ -1,0 +1,63 @@
+// Pieces of pod specs shared by the router and the relay Deployments: the hardened security
+// context, the TLS Secret and its mount, and the contract's env list in the provider's shape.
+
+import type { DeploymentV1SpecTemplateSpecContainerEnv } from "@cdktf/provider-kubernetes/lib/deployment-v1/index.js";
+import { SecretV1 } from "@cdktf/provider-kubernetes/lib/secret-v1/index.js";
+import { Construct } from "constructs";
+import type { RelayEnvVar } from "../contract/relay-env.js";
+
+/** Where TLS material is mounted in routers and relay pods. */
+export const TLS_MOUNT_DIR = "/etc/relay/tls";
+export const TLS_FILES = {
+  cert: `${TLS_MOUNT_DIR}/tls.crt`,
+  key: `${TLS_MOUNT_DIR}/tls.key`,
+  ca: `${TLS_MOUNT_DIR}/ca.crt`,
+} as const;
+/** UID/GID of the image's non-root user. */
+export const RUN_AS_USER = 10001;
+
+/** Non-root, read-only root filesystem, no privilege escalation, no capabilities. */
+export function containerSecurityContext() {
+  return {
+    runAsNonRoot: true,
+    runAsUser: String(RUN_AS_USER),
+    runAsGroup: String(RUN_AS_USER),
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+  };
+}
+
+/** The contract's env list as Kubernetes env entries (downward API for valueFrom). */
+export function toKubeEnv(env: readonly RelayEnvVar[]): DeploymentV1SpecTemplateSpecContainerEnv[] {
+  return env.map((e) =>
+    "valueFrom" in e ? { name: e.name, valueFrom: { fieldRef: { fieldPath: e.valueFrom.fieldPath } } } : e,
+  );
+}
+
+export interface TlsSecretProps {
+  /** Secret name. */
+  readonly name: string;
+  readonly namespace: string;
+  readonly certPem: string;
+  readonly keyPem: string;
+  readonly caPem: string;
+  readonly labels?: Record<string, string>;
+}
+
+/** A `kubernetes.io/tls` Secret with `tls.crt`, `tls.key` and `ca.crt`. */
+export class TlsSecret extends Construct {
+  readonly name: string;
+  readonly secret: SecretV1;
+
+  constructor(scope: Construct, id: string, props: TlsSecretProps) {
+    super(scope, id);
+    this.name = props.name;
+    this.secret = new SecretV1(this, "secret", {
+      metadata: { name: props.name, namespace: props.namespace, labels: props.labels ?? {} },
+      type: "kubernetes.io/tls",
+      data: { "tls.crt": props.certPem, "tls.key": props.keyPem, "ca.crt": props.caPem },
+    });
+  }
+}

@@ -1,0 +1,62 @@
+// One site's GossipRouter, deployed through a Kubernetes provider configured from the cluster
+// stack's outputs (never from a cluster in this state).
+
+import { TerraformOutput, TerraformStack } from "cdktf";
+import type { Construct } from "constructs";
+import type { Backend, RouterSettings } from "../app/topology.js";
+import { AWS_NLB_ANNOTATIONS, GossipRouter } from "../constructs/gossip-router.js";
+import type { IKubeCluster } from "../constructs/kube-cluster.js";
+import { objectLabels } from "../constructs/labels.js";
+import { TlsSecret } from "../constructs/pod-parts.js";
+import type { IssuedCert } from "../constructs/relay-pki.js";
+import { configureBackend } from "./backend.js";
+
+export interface RouterStackProps {
+  readonly site: string;
+  readonly cluster: IKubeCluster;
+  readonly router: RouterSettings;
+  readonly namespace: string;
+  readonly loadBalancerSourceRanges: readonly string[];
+  /** Router certificate and CA; undefined = plain TCP. */
+  readonly tls: { readonly cert: IssuedCert; readonly caPem: string } | undefined;
+  readonly backend: Backend;
+}
+
+export class RouterStack extends TerraformStack {
+  readonly router: GossipRouter;
+
+  constructor(scope: Construct, id: string, props: RouterStackProps) {
+    super(scope, id);
+    configureBackend(this, id, props.backend);
+    props.cluster.configureKubernetesProvider(this);
+    const secret = props.tls
+      ? new TlsSecret(this, "tls", {
+          name: `${props.site}-router-tls`,
+          namespace: props.namespace,
+          certPem: props.tls.cert.certPem,
+          keyPem: props.tls.cert.keyPem,
+          caPem: props.tls.caPem,
+          labels: objectLabels(props.site, "router"),
+        })
+      : undefined;
+    this.router = new GossipRouter(this, "router", {
+      site: props.site,
+      image: props.router.image,
+      namespace: props.namespace,
+      port: props.router.port,
+      httpPort: props.router.httpPort,
+      replicas: props.router.replicas,
+      loadBalancerSourceRanges: [...props.loadBalancerSourceRanges],
+      serviceAnnotations: props.cluster.kind === "eks" ? { ...AWS_NLB_ANNOTATIONS } : {},
+      ...(secret ? { tlsSecretName: secret.name } : {}),
+    });
+    if (secret) this.router.deployment.node.addDependency(secret.secret);
+    new TerraformOutput(this, "endpoint", {
+      value: this.router.endpoint,
+      description: "host[port] of this router's LoadBalancer (one entry of TUNNEL_INITIAL_HOSTS)",
+    });
+    if (props.cluster.kind === "existing") {
+      new TerraformOutput(this, "kubeconfig_command", { value: props.cluster.kubeconfigCommand });
+    }
+  }
+}
