@@ -1,0 +1,68 @@
+// Prometheus metrics backed by plain counters. Hot paths bump numbers they own; these helpers read
+// them only when /metrics is scraped (prom-client collect() callbacks), so a frame costs no
+// prom-client call. One Registry per component instance (several routers may live in one test
+// process), never the global default registry.
+import { Counter, collectDefaultMetrics, Gauge, Registry } from "prom-client";
+
+/** Label values -> value, or a single value for an unlabelled metric. */
+export type MetricSample = number | Iterable<readonly [Readonly<Record<string, string>>, number]>;
+
+export interface MetricDef {
+  readonly name: string;
+  readonly help: string;
+  readonly labelNames?: readonly string[];
+  /** Called at scrape time. */
+  readonly read: () => MetricSample;
+}
+
+/** A registry with the process/runtime metrics (CPU, memory, event loop lag) already in it. */
+export function createMetricsRegistry(defaultMetrics = true): Registry {
+  const registry = new Registry();
+  if (defaultMetrics) collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+function apply(metric: Counter | Gauge, sample: MetricSample): void {
+  if (typeof sample === "number") {
+    if (metric instanceof Counter) metric.inc(sample);
+    else metric.set(sample);
+    return;
+  }
+  for (const [labels, value] of sample) {
+    if (metric instanceof Counter) metric.inc(labels, value);
+    else metric.set(labels, value);
+  }
+}
+
+/** A counter whose value is read from `def.read()` at scrape time (monotonic sources only). */
+export function counterFrom(registry: Registry, def: MetricDef): Counter {
+  return new Counter({
+    name: def.name,
+    help: def.help,
+    labelNames: [...(def.labelNames ?? [])],
+    registers: [registry],
+    collect() {
+      this.reset();
+      apply(this, def.read());
+    },
+  });
+}
+
+/** A gauge whose value is read from `def.read()` at scrape time. */
+export function gaugeFrom(registry: Registry, def: MetricDef): Gauge {
+  return new Gauge({
+    name: def.name,
+    help: def.help,
+    labelNames: [...(def.labelNames ?? [])],
+    registers: [registry],
+    collect() {
+      this.reset();
+      apply(this, def.read());
+    },
+  });
+}
+
+/** Turns a `{ key: value }` record into samples labelled `{ [label]: key }`. */
+export function byLabel(label: string, values: Readonly<Record<string, number>>): MetricSample {
+  return Object.entries(values).map(([k, v]) => [{ [label]: k }, v] as const);
+}

@@ -1,0 +1,159 @@
+// One client connection of the router: the socket, its frame splitter, the output batch collected
+// while one read is being routed, write accounting (frames still in flight) and the back-pressure
+// links (which receivers paused this sender, which senders this receiver paused).
+import type net from "node:net";
+import { type FrameSink, FrameSplitter } from "../protocol/splitter.js";
+import type { Registration, RegistrationOwner } from "./registry.js";
+import type { CloseReason } from "./stats.js";
+
+export type ConnectionState = "open" | "closing" | "closed";
+
+/** Longest route header (group + dest bytes) the per-connection route cache remembers. */
+export const ROUTE_CACHE_MAX = 256;
+
+/** FIFO of frame counts, one entry per socket.write still pending (ring buffer, no shift()). */
+class CountQueue {
+  #items = new Float64Array(16);
+  #head = 0;
+  #size = 0;
+
+  push(n: number): void {
+    if (this.#size === this.#items.length) {
+      const bigger = new Float64Array(this.#items.length * 2);
+      for (let i = 0; i < this.#size; i++) bigger[i] = this.#items[(this.#head + i) % this.#items.length]!;
+      this.#items = bigger;
+      this.#head = 0;
+    }
+    this.#items[(this.#head + this.#size) % this.#items.length] = n;
+    this.#size++;
+  }
+
+  shift(): number {
+    if (this.#size === 0) return 0;
+    const n = this.#items[this.#head]!;
+    this.#head = (this.#head + 1) % this.#items.length;
+    this.#size--;
+    return n;
+  }
+}
+
+export class ClientConnection implements RegistrationOwner {
+  readonly registrations = new Set<Registration>();
+  readonly splitter: FrameSplitter;
+  /** "ip:port" of the peer, for logs. */
+  readonly remote: string;
+  state: ConnectionState = "open";
+  closeReason: CloseReason | null = null;
+  /** Date.now() of the last bytes received (expiry). */
+  lastSeen = Date.now();
+  /** Set by the router once; the splitter calls it for every frame. */
+  sink: FrameSink | null = null;
+
+  // Route cache: the last MESSAGE route header seen on this connection (raw bytes after the type
+  // byte up to the end of the dest address) and where it led, valid while the registry generation
+  // is unchanged. Senders usually talk to the same destination frame after frame.
+  readonly cacheBytes = Buffer.allocUnsafeSlow(ROUTE_CACHE_MAX);
+  cacheLen = -1;
+  cacheGeneration = -1;
+  cacheTarget: unknown = null;
+
+  // Output batch of the current read: a contiguous run [runStart, runEnd) of `runChunk`, plus
+  // earlier runs / copied frames in `pending`, all written with one socket.write at flush time.
+  touched = false;
+  readonly pending: Buffer[] = [];
+  runChunk: Buffer | null = null;
+  runStart = 0;
+  runEnd = 0;
+  batchFrames = 0;
+
+  /** Frames handed to socket.write whose write has not completed yet. */
+  inFlightFrames = 0;
+  readonly #writes = new CountQueue();
+
+  // Back-pressure. A receiver over the queue limit is "congested"; the senders that wrote to it
+  // meanwhile are paused until its queue is back under half the limit.
+  congested = false;
+  slowTimer: NodeJS.Timeout | null = null;
+  /** Senders paused because of this receiver. */
+  readonly pausedSenders = new Set<ClientConnection>();
+  /** Receivers because of which this connection is paused. */
+  readonly blockedBy = new Set<ClientConnection>();
+
+  /** Called after each completed write (the router re-checks congestion there). */
+  onWritten: ((conn: ClientConnection) => void) | null = null;
+  readonly #writeDone = (err?: Error | null): void => {
+    if (err || this.state === "closed") return;
+    this.inFlightFrames -= this.#writes.shift();
+    this.onWritten?.(this);
+  };
+
+  constructor(
+    readonly id: number,
+    readonly socket: net.Socket,
+    maxFrame: number,
+  ) {
+    this.splitter = new FrameSplitter(maxFrame);
+    this.remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
+  }
+
+  /** Bytes queued in Node and libuv for this socket. */
+  get queuedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  get writable(): boolean {
+    return this.state === "open" && this.socket.writable && !this.socket.destroyed;
+  }
+
+  /** Adds a frame that lies inside `chunk` at [start, end) to the batch, extending the current run if adjacent. */
+  addSlice(chunk: Buffer, start: number, end: number): void {
+    if (this.runChunk === chunk && this.runEnd === start) {
+      this.runEnd = end;
+    } else {
+      this.closeRun();
+      this.runChunk = chunk;
+      this.runStart = start;
+      this.runEnd = end;
+    }
+    this.batchFrames++;
+  }
+
+  /** Adds a frame that the batch must own (a copy, or a freshly encoded reply). */
+  addBuffer(buf: Buffer): void {
+    this.closeRun();
+    this.pending.push(buf);
+    this.batchFrames++;
+  }
+
+  closeRun(): void {
+    if (this.runChunk) {
+      this.pending.push(this.runChunk.subarray(this.runStart, this.runEnd));
+      this.runChunk = null;
+    }
+  }
+
+  /** Writes the batch with one socket.write (the caller checked `writable`). Returns its frame count. */
+  flushBatch(): number {
+    this.closeRun();
+    const frames = this.batchFrames;
+    this.batchFrames = 0;
+    this.touched = false;
+    if (frames === 0) return 0;
+    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+    this.pending.length = 0;
+    this.inFlightFrames += frames;
+    this.#writes.push(frames);
+    this.socket.write(data, this.#writeDone);
+    return frames;
+  }
+
+  /** Discards the batch (connection closing). Returns how many frames it held. */
+  dropBatch(): number {
+    const frames = this.batchFrames;
+    this.batchFrames = 0;
+    this.touched = false;
+    this.pending.length = 0;
+    this.runChunk = null;
+    return frames;
+  }
+}

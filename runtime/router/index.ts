@@ -1,0 +1,5 @@
+// Public surface of the GossipRouter.
+
+export * from "./options.js";
+export { ALL_GROUPS_PREFIX, GossipRouter } from "./router.js";
+export type { RouterStats, UndeliveredReason } from "./stats.js";

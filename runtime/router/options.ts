@@ -1,0 +1,83 @@
+// Router options: typed, documented defaults, validated once with messages that name the option.
+import { DEFAULT_MAX_FRAME } from "../protocol/types.js";
+
+/** TLS material (file paths) for the router's listening socket. */
+export interface RouterTlsOptions {
+  /** PEM certificate chain of the router. */
+  readonly certFile: string;
+  /** PEM private key of the router. */
+  readonly keyFile: string;
+  /** PEM CA bundle used to verify client certificates. Required with `clientAuth`. */
+  readonly caFile?: string;
+  /** Refuse clients without a certificate signed by `caFile`. @default false */
+  readonly clientAuth?: boolean;
+}
+
+export interface RouterOptions {
+  /** TCP port of the gossip protocol; 0 = ephemeral. @default 12001 */
+  readonly port?: number;
+  /** Address to listen on. @default "0.0.0.0" */
+  readonly bind?: string;
+  /** Port of the /healthz + /metrics HTTP server; 0 = ephemeral, null = no HTTP server. @default 9000 */
+  readonly httpPort?: number | null;
+  /** Largest accepted frame body in bytes. @default DEFAULT_MAX_FRAME (10 MiB) */
+  readonly maxFrame?: number;
+  /** Send SUSPECT(group, member) to the remaining members when a connection is lost. @default true */
+  readonly suspect?: boolean;
+  /** Close connections silent for this many ms (not even a heartbeat); 0 = never. @default 0 */
+  readonly expiryMs?: number;
+  /** Output bytes queued for one connection above which its senders are paused. @default 4 MiB */
+  readonly maxQueueBytes?: number;
+  /** A receiver that stays over `maxQueueBytes` this long is disconnected. @default 10000 */
+  readonly slowTimeoutMs?: number;
+  /** TLS on the gossip port; plain TCP when absent. */
+  readonly tls?: RouterTlsOptions;
+}
+
+export const DEFAULT_ROUTER_PORT = 12001;
+export const DEFAULT_HTTP_PORT = 9000;
+export const DEFAULT_MAX_QUEUE_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_SLOW_TIMEOUT_MS = 10_000;
+/** Upper bound of --max-frame: the i32 length prefix cannot say more, and Node buffers stop at 2 GiB. */
+export const MAX_MAX_FRAME = 0x7fffffff - 4;
+
+/** Options with every default applied. */
+export interface ResolvedRouterOptions {
+  readonly port: number;
+  readonly bind: string;
+  readonly httpPort: number | null;
+  readonly maxFrame: number;
+  readonly suspect: boolean;
+  readonly expiryMs: number;
+  readonly maxQueueBytes: number;
+  readonly slowTimeoutMs: number;
+  readonly tls: RouterTlsOptions | null;
+}
+
+function intIn(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer between ${min} and ${max}, got ${value}`);
+  }
+  return value;
+}
+
+/** Applies defaults and validates; throws a RangeError naming the option on a bad value. */
+export function resolveRouterOptions(o: RouterOptions = {}): ResolvedRouterOptions {
+  const tls = o.tls ?? null;
+  if (tls) {
+    if (!tls.certFile || !tls.keyFile) throw new RangeError("TLS needs both a certificate and a key file");
+    if (tls.clientAuth && !tls.caFile) throw new RangeError("TLS client authentication needs a CA file");
+  }
+  const httpPort = o.httpPort === undefined ? DEFAULT_HTTP_PORT : o.httpPort;
+  return {
+    port: intIn("port", o.port ?? DEFAULT_ROUTER_PORT, 0, 65535),
+    bind: o.bind ?? "0.0.0.0",
+    httpPort: httpPort === null ? null : intIn("httpPort", httpPort, 0, 65535),
+    maxFrame: intIn("maxFrame", o.maxFrame ?? DEFAULT_MAX_FRAME, 16, MAX_MAX_FRAME),
+    suspect: o.suspect ?? true,
+    expiryMs: intIn("expiryMs", o.expiryMs ?? 0, 0, 2 ** 31 - 1),
+    maxQueueBytes: intIn("maxQueueBytes", o.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES, 1024, 2 ** 31 - 1),
+    slowTimeoutMs: intIn("slowTimeoutMs", o.slowTimeoutMs ?? DEFAULT_SLOW_TIMEOUT_MS, 1, 2 ** 31 - 1),
+    tls,
+  };
+}
