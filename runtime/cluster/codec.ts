@@ -1,0 +1,373 @@
+// Node-to-node wire format of the local cluster mesh (port 7800). Pure: bytes in, values out.
+//
+// Frame = i32 big-endian length N (of what follows, 1..maxFrame) + type byte + fields.
+// Fields: str8 = u8 length + UTF-8 (1..255 bytes); str16 = u16 length + UTF-8 (0..1024 bytes);
+// member = str8 name, str8 site, 16 uuid bytes, str8 host, u16 port;
+// view = u32 seq, u16 count (>= 1), count x member (members[0] is the coordinator).
+// A decoder error is always a ClusterCodecError: the caller closes that one connection.
+import { type Member, makeView, memberKey, type View } from "./member.js";
+
+/** Protocol version carried in HELLO; a peer speaking another version is refused. */
+export const CLUSTER_PROTOCOL_VERSION = 1;
+/** Default largest frame (length prefix excluded), also the default `maxFrame` option. */
+export const DEFAULT_MAX_FRAME = 4 * 1024 * 1024;
+/** Smallest allowed `maxFrame`: room for a HELLO with long names and a sizeable view. */
+export const MIN_MAX_FRAME = 1024;
+const MAX_REASON = 1024;
+/** Bytes of a DATA frame around its payload (length prefix + type byte). */
+export const DATA_OVERHEAD = 5;
+
+export const FrameType = {
+  Hello: 1,
+  HelloAck: 2,
+  Reject: 3,
+  Heartbeat: 4,
+  InfoReq: 5,
+  Info: 6,
+  JoinReq: 7,
+  JoinReject: 8,
+  View: 9,
+  Leave: 10,
+  MergeReq: 11,
+  Data: 12,
+} as const;
+
+/** Every frame a member can send. The sender's identity comes from the connection's HELLO. */
+export type ClusterFrame =
+  /** First frame of a connection, from the side that opened it. */
+  | { readonly type: "hello"; readonly version: number; readonly cluster: string; readonly member: Member }
+  /** Answer to HELLO: the accepting side's identity. */
+  | { readonly type: "hello-ack"; readonly member: Member }
+  /** The connection is refused (wrong cluster, version, self, not admitted); closed right after. */
+  | { readonly type: "reject"; readonly reason: string }
+  | { readonly type: "heartbeat" }
+  /** "What view are you in?" (discovery probe). */
+  | { readonly type: "info-req" }
+  | { readonly type: "info"; readonly view: View | null }
+  /** Asks the receiver (a coordinator) to admit the sender. */
+  | { readonly type: "join-req" }
+  /** The receiver is not (or no longer) a coordinator; the joiner retries. */
+  | { readonly type: "join-reject"; readonly reason: string }
+  /** Install this view. */
+  | { readonly type: "view"; readonly view: View }
+  /** The sender leaves gracefully. */
+  | { readonly type: "leave" }
+  /** A coordinator whose view loses the merge asks the winning coordinator to absorb it. */
+  | { readonly type: "merge-req"; readonly view: View }
+  | { readonly type: "data"; readonly payload: Uint8Array };
+
+/** Bad bytes on a mesh connection. `code` is stable (usable as a metric label). */
+export class ClusterCodecError extends Error {
+  override readonly name = "ClusterCodecError";
+  constructor(
+    readonly code: "BAD_LENGTH" | "TRUNCATED" | "TRAILING" | "BAD_TYPE" | "BAD_FIELD",
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+const utf8 = new TextEncoder();
+
+class Writer {
+  readonly #parts: Buffer[] = [];
+  #size = 0;
+  u8(v: number): this {
+    return this.#push(Buffer.of(v & 0xff));
+  }
+  u16(v: number): this {
+    const b = Buffer.alloc(2);
+    b.writeUInt16BE(v);
+    return this.#push(b);
+  }
+  u32(v: number): this {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(v);
+    return this.#push(b);
+  }
+  bytes(b: Uint8Array): this {
+    return this.#push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+  }
+  str8(s: string, field: string): this {
+    const b = utf8.encode(s);
+    if (b.length < 1 || b.length > 255) throw new RangeError(`${field} must be 1..255 UTF-8 bytes`);
+    return this.u8(b.length).bytes(b);
+  }
+  str16(s: string): this {
+    const b = utf8.encode(s).subarray(0, MAX_REASON);
+    return this.u16(b.length).bytes(b);
+  }
+  member(m: Member): this {
+    this.str8(m.name, "member name").str8(m.site, "member site");
+    this.bytes(uuidToBytes(m.uuid));
+    return this.str8(m.host, "member host").u16(m.port);
+  }
+  view(v: View): this {
+    if (v.members.length < 1 || v.members.length > 0xffff) throw new RangeError("view size out of range");
+    this.u32(v.id.seq).u16(v.members.length);
+    for (const m of v.members) this.member(m);
+    return this;
+  }
+  #push(b: Buffer): this {
+    this.#parts.push(b);
+    this.#size += b.length;
+    return this;
+  }
+  /** The frame with its length prefix. */
+  frame(): Buffer {
+    const len = Buffer.alloc(4);
+    len.writeInt32BE(this.#size);
+    return Buffer.concat([len, ...this.#parts], 4 + this.#size);
+  }
+}
+
+/** Encodes a whole frame (length prefix included). Throws RangeError on values that cannot be encoded. */
+export function encodeFrame(f: ClusterFrame): Buffer {
+  const w = new Writer();
+  switch (f.type) {
+    case "hello":
+      return w.u8(FrameType.Hello).u8(f.version).str8(f.cluster, "cluster").member(f.member).frame();
+    case "hello-ack":
+      return w.u8(FrameType.HelloAck).member(f.member).frame();
+    case "reject":
+      return w.u8(FrameType.Reject).str16(f.reason).frame();
+    case "heartbeat":
+      return w.u8(FrameType.Heartbeat).frame();
+    case "info-req":
+      return w.u8(FrameType.InfoReq).frame();
+    case "info":
+      w.u8(FrameType.Info).u8(f.view ? 1 : 0);
+      if (f.view) w.view(f.view);
+      return w.frame();
+    case "join-req":
+      return w.u8(FrameType.JoinReq).frame();
+    case "join-reject":
+      return w.u8(FrameType.JoinReject).str16(f.reason).frame();
+    case "view":
+      return w.u8(FrameType.View).view(f.view).frame();
+    case "leave":
+      return w.u8(FrameType.Leave).frame();
+    case "merge-req":
+      return w.u8(FrameType.MergeReq).view(f.view).frame();
+    case "data":
+      return w.u8(FrameType.Data).bytes(f.payload).frame();
+  }
+}
+
+/** Encodes a DATA frame without copying the payload twice (hot path). */
+export function encodeData(payload: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(DATA_OVERHEAD + payload.length);
+  out.writeInt32BE(1 + payload.length, 0);
+  out[4] = FrameType.Data;
+  out.set(payload, DATA_OVERHEAD);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+class Reader {
+  #pos = 0;
+  constructor(readonly buf: Uint8Array) {}
+  get remaining(): number {
+    return this.buf.length - this.#pos;
+  }
+  #need(n: number, what: string): void {
+    if (this.remaining < n) throw new ClusterCodecError("TRUNCATED", `frame ends inside ${what}`);
+  }
+  u8(what: string): number {
+    this.#need(1, what);
+    return this.buf[this.#pos++]!;
+  }
+  u16(what: string): number {
+    this.#need(2, what);
+    const v = (this.buf[this.#pos]! << 8) | this.buf[this.#pos + 1]!;
+    this.#pos += 2;
+    return v;
+  }
+  u32(what: string): number {
+    this.#need(4, what);
+    const b = this.buf;
+    const p = this.#pos;
+    this.#pos += 4;
+    return b[p]! * 0x1000000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
+  }
+  bytes(n: number, what: string): Uint8Array {
+    this.#need(n, what);
+    const out = this.buf.subarray(this.#pos, this.#pos + n);
+    this.#pos += n;
+    return out;
+  }
+  rest(): Uint8Array {
+    return this.bytes(this.remaining, "payload");
+  }
+  #text(b: Uint8Array, what: string): string {
+    try {
+      return strictUtf8.decode(b);
+    } catch {
+      throw new ClusterCodecError("BAD_FIELD", `${what} is not valid UTF-8`);
+    }
+  }
+  str8(what: string): string {
+    const n = this.u8(`${what} length`);
+    if (n === 0) throw new ClusterCodecError("BAD_FIELD", `${what} is empty`);
+    return this.#text(this.bytes(n, what), what);
+  }
+  str16(what: string): string {
+    const n = this.u16(`${what} length`);
+    if (n > MAX_REASON) throw new ClusterCodecError("BAD_FIELD", `${what} longer than ${MAX_REASON} bytes`);
+    return this.#text(this.bytes(n, what), what);
+  }
+  member(): Member {
+    const name = this.str8("member name");
+    const site = this.str8("member site");
+    const uuid = bytesToUuid(this.bytes(16, "member uuid"));
+    const host = this.str8("member host");
+    const port = this.u16("member port");
+    return { name, site, uuid, host, port };
+  }
+  view(): View {
+    const seq = this.u32("view seq");
+    const count = this.u16("view size");
+    // Smallest member: 3 one-byte strings with their lengths + uuid + port = 24 bytes.
+    if (count === 0 || count * 24 > this.remaining) {
+      throw new ClusterCodecError("BAD_FIELD", `view size ${count} does not fit the frame`);
+    }
+    const members: Member[] = [];
+    const keys = new Set<string>();
+    for (let i = 0; i < count; i++) {
+      const m = this.member();
+      const key = memberKey(m);
+      if (keys.has(key)) throw new ClusterCodecError("BAD_FIELD", `view lists ${key} twice`);
+      keys.add(key);
+      members.push(m);
+    }
+    return makeView(seq, members);
+  }
+  end(): void {
+    if (this.remaining !== 0)
+      throw new ClusterCodecError("TRAILING", `${this.remaining} bytes after the frame`);
+  }
+}
+
+/**
+ * Decodes one frame body (type byte + fields, no length prefix). Strict and total: whatever the
+ * input, it returns a frame or throws ClusterCodecError. DATA payloads are views into `body`.
+ */
+export function decodeFrame(body: Uint8Array): ClusterFrame {
+  const r = new Reader(body);
+  const t = r.u8("type");
+  let f: ClusterFrame;
+  switch (t) {
+    case FrameType.Hello: {
+      const version = r.u8("version");
+      const cluster = r.str8("cluster");
+      f = { type: "hello", version, cluster, member: r.member() };
+      break;
+    }
+    case FrameType.HelloAck:
+      f = { type: "hello-ack", member: r.member() };
+      break;
+    case FrameType.Reject:
+      f = { type: "reject", reason: r.str16("reason") };
+      break;
+    case FrameType.Heartbeat:
+      f = { type: "heartbeat" };
+      break;
+    case FrameType.InfoReq:
+      f = { type: "info-req" };
+      break;
+    case FrameType.Info: {
+      const has = r.u8("view flag");
+      if (has > 1) throw new ClusterCodecError("BAD_FIELD", `view flag ${has} is not 0 or 1`);
+      f = { type: "info", view: has ? r.view() : null };
+      break;
+    }
+    case FrameType.JoinReq:
+      f = { type: "join-req" };
+      break;
+    case FrameType.JoinReject:
+      f = { type: "join-reject", reason: r.str16("reason") };
+      break;
+    case FrameType.View:
+      f = { type: "view", view: r.view() };
+      break;
+    case FrameType.Leave:
+      f = { type: "leave" };
+      break;
+    case FrameType.MergeReq:
+      f = { type: "merge-req", view: r.view() };
+      break;
+    case FrameType.Data:
+      f = { type: "data", payload: r.rest() };
+      break;
+    default:
+      throw new ClusterCodecError("BAD_TYPE", `unknown frame type ${t}`);
+  }
+  r.end();
+  return f;
+}
+
+/**
+ * Cuts a byte stream into frame bodies by their length prefix, whatever the chunk boundaries.
+ * Holds at most one incomplete frame (<= maxFrame + 4 bytes).
+ */
+export class FrameSplitter {
+  #chunks: Buffer[] = [];
+  #held = 0;
+  /** Bytes needed before the next frame is complete (0 = unknown yet); avoids re-concatenating. */
+  #need = 0;
+  constructor(readonly maxFrame: number = DEFAULT_MAX_FRAME) {}
+
+  /** Bytes held for an incomplete frame. */
+  get buffered(): number {
+    return this.#held;
+  }
+
+  /** Feeds bytes; returns the complete bodies. Throws ClusterCodecError on a bad length. */
+  push(chunk: Buffer): Buffer[] {
+    this.#chunks.push(chunk);
+    this.#held += chunk.length;
+    const out: Buffer[] = [];
+    if (this.#held < this.#need) return out;
+    let buf = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#held);
+    let pos = 0;
+    this.#need = 0;
+    while (buf.length - pos >= 4) {
+      const len = buf.readInt32BE(pos);
+      if (len < 1 || len > this.maxFrame) {
+        throw new ClusterCodecError("BAD_LENGTH", `frame length ${len} outside 1..${this.maxFrame}`);
+      }
+      if (buf.length - pos - 4 < len) {
+        this.#need = 4 + len;
+        break;
+      }
+      out.push(buf.subarray(pos + 4, pos + 4 + len));
+      pos += 4 + len;
+    }
+    buf = buf.subarray(pos);
+    this.#chunks = buf.length > 0 ? [buf] : [];
+    this.#held = buf.length;
+    return out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// UUID text <-> 16 bytes
+
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function uuidToBytes(uuid: string): Buffer {
+  if (!UUID_TEXT.test(uuid)) throw new RangeError(`member uuid "${uuid}" is not a lowercase 8-4-4-4-12 UUID`);
+  return Buffer.from(uuid.replaceAll("-", ""), "hex");
+}
+
+function bytesToUuid(b: Uint8Array): string {
+  const h = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

@@ -1,0 +1,136 @@
+// One TCP connection of the mesh: cuts the stream into frames, decodes them, writes frames and
+// closes with a logged reason. Knows nothing about membership.
+import type { Socket } from "node:net";
+import type { Logger } from "../observability/log.js";
+import { ClusterCodecError, type ClusterFrame, decodeFrame, FrameSplitter } from "./codec.js";
+import type { Member } from "./member.js";
+
+export type ConnectionStatus = "handshaking" | "open" | "closed";
+
+export interface ConnectionHandlers {
+  frame(conn: MeshConnection, frame: ClusterFrame): void;
+  closed(conn: MeshConnection, reason: string): void;
+  /** The socket's write buffer emptied. */
+  drain(conn: MeshConnection): void;
+}
+
+export class MeshConnection {
+  readonly #socket: Socket;
+  readonly #splitter: FrameSplitter;
+  readonly #handlers: ConnectionHandlers;
+  readonly #log: Logger;
+  #status: ConnectionStatus = "handshaking";
+  #destroyTimer: NodeJS.Timeout | null = null;
+  /** The member at the other end, known once the handshake is done. */
+  peer: Member | null = null;
+  bytesIn = 0;
+  bytesOut = 0;
+
+  constructor(
+    socket: Socket,
+    /** True when this side opened the connection. */
+    readonly outbound: boolean,
+    maxFrame: number,
+    handlers: ConnectionHandlers,
+    log: Logger,
+  ) {
+    this.#socket = socket;
+    this.#splitter = new FrameSplitter(maxFrame);
+    this.#handlers = handlers;
+    this.#log = log;
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => this.#onData(chunk));
+    socket.on("drain", () => this.#handlers.drain(this));
+    socket.on("error", (err) =>
+      this.#finish(`socket error: ${(err as NodeJS.ErrnoException).code ?? err.message}`),
+    );
+    socket.on("close", () => {
+      if (this.#destroyTimer) clearTimeout(this.#destroyTimer);
+      this.#finish("closed by peer");
+    });
+  }
+
+  get status(): ConnectionStatus {
+    return this.#status;
+  }
+
+  /** `ip:port` of the other end, for logs. */
+  get remote(): string {
+    return `${this.#socket.remoteAddress}:${this.#socket.remotePort}`;
+  }
+
+  /** Bytes written but not yet handed to the kernel. */
+  get bufferedBytes(): number {
+    return this.#socket.writableLength;
+  }
+
+  /** Marks the handshake done. */
+  open(peer: Member): void {
+    if (this.#status === "closed") return;
+    this.peer = peer;
+    this.#status = "open";
+  }
+
+  /** Writes an encoded frame; false when the socket's buffer is over its high-water mark. */
+  write(frame: Buffer): boolean {
+    if (this.#status === "closed") return false;
+    this.bytesOut += frame.length;
+    return this.#socket.write(frame);
+  }
+
+  /**
+   * Closes the connection. `graceful` flushes what was written first (leave, reject); otherwise
+   * the socket is destroyed at once. The reason is logged and passed to the `closed` handler.
+   */
+  close(reason: string, graceful = false): void {
+    if (this.#status === "closed") return;
+    if (graceful) {
+      this.#socket.end();
+      // A peer that never closes its side must not hold the socket open forever.
+      this.#destroyTimer = setTimeout(() => this.#socket.destroy(), 1000);
+      this.#destroyTimer.unref();
+      this.#finish(reason);
+    } else {
+      this.#finish(reason);
+      this.#socket.destroy();
+    }
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#status === "closed") return;
+    this.bytesIn += chunk.length;
+    let bodies: Buffer[];
+    try {
+      bodies = this.#splitter.push(chunk);
+    } catch (err) {
+      this.#badInput(err);
+      return;
+    }
+    for (const body of bodies) {
+      let frame: ClusterFrame;
+      try {
+        frame = decodeFrame(body);
+      } catch (err) {
+        this.#badInput(err);
+        return;
+      }
+      this.#handlers.frame(this, frame);
+      if (this.status === "closed") return;
+    }
+  }
+
+  #badInput(err: unknown): void {
+    const code = err instanceof ClusterCodecError ? err.code : "UNKNOWN";
+    this.#log.warn(
+      { remote: this.remote, code, err: (err as Error).message },
+      "bad frame on mesh connection: closing it",
+    );
+    this.close(`bad frame (${code}): ${(err as Error).message}`);
+  }
+
+  #finish(reason: string): void {
+    if (this.#status === "closed") return;
+    this.#status = "closed";
+    this.#handlers.closed(this, reason);
+  }
+}

@@ -1,0 +1,44 @@
+// How views change: pure functions, one per membership event, so the rules are easy to read and test.
+import { compareMembers, type Member, makeView, memberKey, type View } from "./member.js";
+
+/**
+ * The coordinator admits a joiner: appended at the end (youngest). An older incarnation with the
+ * same name and site is dropped, since a restarted pod reuses its name but not its uuid.
+ */
+export function viewWithJoiner(view: View, joiner: Member): View {
+  const key = memberKey(joiner);
+  if (view.members.some((m) => memberKey(m) === key)) return view;
+  const kept = view.members.filter((m) => !(m.name === joiner.name && m.site === joiner.site));
+  return makeView(view.id.seq + 1, [...kept, joiner]);
+}
+
+/** A view without the given members (left or suspected); null when nobody would remain. */
+export function viewWithout(view: View, gone: ReadonlySet<string>): View | null {
+  const kept = view.members.filter((m) => !gone.has(memberKey(m)));
+  if (kept.length === view.members.length) return view;
+  return kept.length === 0 ? null : makeView(view.id.seq + 1, kept);
+}
+
+/**
+ * Which of two views survives a merge: the one whose coordinator sorts first (compareMembers).
+ * Returns negative when `a` wins.
+ */
+export function compareForMerge(a: View, b: View): number {
+  return compareMembers(a.members[0]!, b.members[0]!);
+}
+
+/**
+ * Merges the losing view into the winning one: the winner's members keep their order, the
+ * loser's members not already present are appended in their order. No member is lost. The
+ * sequence number exceeds both, so every member of both views accepts the result.
+ */
+export function mergeViews(winner: View, loser: View): View {
+  const seen = new Set(winner.members.map((m) => memberKey(m)));
+  const added = loser.members.filter((m) => !seen.has(memberKey(m)));
+  return makeView(Math.max(winner.id.seq, loser.id.seq) + 1, [...winner.members, ...added]);
+}
+
+/** True when `next` should replace `current` at a member (higher sequence numbers win). */
+export function supersedes(next: View, current: View | null): boolean {
+  return current === null || next.id.seq > current.id.seq;
+}
