@@ -269,7 +269,16 @@ export class RouterConnection {
     socket.on("close", () => {
       const err = this.#socketError;
       if (err) this.#fail(socket, "socket-error", describeError(err));
-      else this.#fail(socket, "router-closed", "the router closed the connection");
+      else if (this.#state === "registered")
+        this.#fail(socket, "router-closed", "the router closed the connection");
+      else {
+        const hint = this.#opts.tls ? " (with TLS: did it refuse our client certificate?)" : "";
+        this.#fail(
+          socket,
+          "router-closed",
+          `the router closed the connection before confirming the registration${hint}`,
+        );
+      }
     });
   }
 
@@ -357,14 +366,15 @@ export class RouterConnection {
   }
 
   #onMembers(data: GossipData): void {
-    const name = data.group ?? "";
-    const all = name.startsWith(ALL_GROUPS_PREFIX);
+    // An all-groups answer names each group "<<all-groups>>:<name>"; an empty one may carry no group.
+    const name = data.group;
+    const all = name === null || name.startsWith(ALL_GROUPS_PREFIX);
     const waiter = this.#waiters.find((w) => (all ? w.group === null : w.group === name));
     if (waiter === undefined) {
       this.#log.debug({ group: name }, "GET_MBRS answer nobody is waiting for (late, after a timeout?)");
       return;
     }
-    const group = all ? name.slice(ALL_GROUPS_PREFIX.length) : name;
+    const group = name === null ? "" : all ? name.slice(ALL_GROUPS_PREFIX.length) : name;
     for (const ping of data.pingData) waiter.members.push({ group, ping });
     if (data.type === GossipType.GetMbrsRspLast) {
       this.#removeWaiter(waiter);

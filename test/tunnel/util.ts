@@ -1,0 +1,52 @@
+// Bounded waits shared by the tunnel tests.
+import { randomUUID } from "node:crypto";
+import { pino } from "pino";
+import type { UuidAddress } from "../../runtime/protocol/types.js";
+import type { TunnelClient, TunnelStatusEvent } from "../../runtime/tunnel/index.js";
+
+/** A logger that writes nothing unless TEST_LOG is set (then JSON on stderr). */
+export const quietLog = pino({ level: process.env["TEST_LOG"] ? "debug" : "silent" });
+
+export function uuidAddr(): UuidAddress {
+  return { kind: "uuid", uuid: randomUUID() };
+}
+
+/** Polls `cond` every 5 ms until it holds; rejects after timeoutMs with `what` in the message. */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** The next status event matching `pred`, or a rejection after timeoutMs. */
+export function nextStatus<T extends TunnelStatusEvent["type"]>(
+  client: TunnelClient,
+  type: T,
+  timeoutMs = 5000,
+  pred: (e: Extract<TunnelStatusEvent, { type: T }>) => boolean = () => true,
+): Promise<Extract<TunnelStatusEvent, { type: T }>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off("status", on);
+      reject(new Error(`no "${type}" status event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const on = (e: TunnelStatusEvent) => {
+      if (e.type !== type) return;
+      const ev = e as Extract<TunnelStatusEvent, { type: T }>;
+      if (!pred(ev)) return;
+      clearTimeout(timer);
+      client.off("status", on);
+      resolve(ev);
+    };
+    client.on("status", on);
+  });
+}
+
+/** Records every status event of a client. */
+export function recordStatus(client: TunnelClient): TunnelStatusEvent[] {
+  const events: TunnelStatusEvent[] = [];
+  client.on("status", (e) => events.push(e));
+  return events;
+}
