@@ -1,0 +1,433 @@
+// The bridge side of a site master: one TunnelClient registered in group `bridge` on every router
+// with a site-qualified address, the merged bridge membership, the other sites' announced views,
+// and the forwarding of envelopes to the site masters of other sites.
+import { EventEmitter } from "node:events";
+import { isIP } from "node:net";
+import type { RouterEndpoint } from "../../contract/initial-hosts.js";
+import type { Logger } from "../observability/log.js";
+import { addressKey } from "../protocol/codec.js";
+import type { Address, IpAddress, SiteAddress } from "../protocol/types.js";
+import { TunnelClient, type TunnelMessage, type TunnelSuspect } from "../tunnel/client.js";
+import type { TunnelTlsOptions } from "../tunnel/options.js";
+import type { TunnelStatusEvent } from "../tunnel/status.js";
+import { type BridgeMember, BridgeMembership, type RouteChange } from "./bridge-view.js";
+import {
+  decodeSiteView,
+  encodeControl,
+  type RouteInfo,
+  type RouterInfo,
+  type SiteViewInfo,
+} from "./control.js";
+import { decodeEnvelope, type Envelope, EnvelopeError, EnvelopeKind, encodeEnvelope } from "./envelope.js";
+import { remoteSitesFor } from "./routing.js";
+
+export const DEFAULT_BRIDGE_GROUP = "bridge";
+/** How often a site master re-reads the bridge membership from the routers. */
+export const DEFAULT_POLL_INTERVAL_MS = 2000;
+/** How often a site master re-announces its site's view (also keeps routes "heard"). */
+export const DEFAULT_ANNOUNCE_INTERVAL_MS = 10_000;
+/** Envelopes for a site with no reachable site master wait this long for one to appear. */
+export const DEFAULT_HOLD_MS = 3000;
+/** Bound of the hold queue (bytes); beyond it an envelope is reported undeliverable at once. */
+export const DEFAULT_HOLD_BYTES = 8 * 1024 * 1024;
+
+export interface BridgeAgentOptions {
+  readonly site: string;
+  readonly name: string;
+  /** UUID of the SiteUUID address this site master registers (its member uuid). */
+  readonly uuid: string;
+  /** Physical address shown by the routers (GET_MBRS, `relay dump`). */
+  readonly host: string;
+  readonly port: number;
+  readonly routers: readonly RouterEndpoint[];
+  readonly group?: string;
+  readonly tls?: TunnelTlsOptions;
+  readonly heartbeatIntervalMs?: number;
+  readonly pollIntervalMs?: number;
+  readonly announceIntervalMs?: number;
+  readonly holdMs?: number;
+  readonly holdBytes?: number;
+  /** Our site's current view, announced to the other sites. */
+  readonly siteView: () => SiteViewInfo;
+  readonly logger: Logger;
+}
+
+/** An envelope that could not be handed to the bridge. */
+export interface Undeliverable {
+  readonly site: string;
+  readonly reason: "no-route" | "send-failed";
+  readonly envelope: Envelope;
+}
+
+export interface BridgeAgentEvents {
+  /** A routed envelope (data, probe) from another site, for local delivery. */
+  envelope: [Envelope, Buffer];
+  route: [RouteChange];
+  /** Something shown by topology() changed (site views, routes, routers). */
+  changed: [];
+  /** Our router connections changed state. */
+  status: [TunnelStatusEvent];
+  undeliverable: [Undeliverable];
+}
+
+interface Held {
+  readonly site: string;
+  readonly env: Envelope;
+  readonly bytes: Buffer;
+  readonly until: number;
+}
+
+const endpointText = (r: RouterEndpoint) => `${r.host}[${r.port}]`;
+
+export class BridgeAgent extends EventEmitter<BridgeAgentEvents> {
+  readonly #o: BridgeAgentOptions;
+  readonly #log: Logger;
+  readonly #tunnel: TunnelClient;
+  readonly #addr: SiteAddress;
+  readonly #membership: BridgeMembership<Address>;
+  readonly #siteViews = new Map<string, SiteViewInfo>();
+  /** Bridge members that have our current site view. */
+  readonly #greeted = new Set<string>();
+  #held: Held[] = [];
+  #heldBytes = 0;
+  /** True once a GET_MBRS answer arrived: before that, "no route" only means "not known yet". */
+  #synced = false;
+  #pollTimer: NodeJS.Timeout | null = null;
+  #announceTimer: NodeJS.Timeout | null = null;
+  #holdTimer: NodeJS.Timeout | null = null;
+  #polling = false;
+  #pollAgain = false;
+  #closed = false;
+  #forwarded = 0;
+  #received = 0;
+  #undeliverable = 0;
+
+  constructor(options: BridgeAgentOptions) {
+    super();
+    this.#o = options;
+    this.#log = options.logger;
+    this.#addr = {
+      kind: "site-uuid",
+      uuid: options.uuid,
+      flags: 0,
+      extensions: [],
+      site: options.site,
+      name: options.name,
+    };
+    this.#membership = new BridgeMembership<Address>(options.site);
+    const physical: IpAddress | null =
+      isIP(options.host) === 4 || isIP(options.host) === 6
+        ? { kind: "ip", host: options.host, port: options.port }
+        : null;
+    this.#tunnel = new TunnelClient({
+      routers: options.routers,
+      group: options.group ?? DEFAULT_BRIDGE_GROUP,
+      localAddr: this.#addr,
+      logicalName: options.name,
+      physicalAddr: physical,
+      ...(options.tls ? { tls: options.tls } : {}),
+      ...(options.heartbeatIntervalMs !== undefined
+        ? { heartbeatIntervalMs: options.heartbeatIntervalMs }
+        : {}),
+      logger: options.logger,
+    });
+    this.#tunnel.on("message", (m) => this.#onMessage(m));
+    this.#tunnel.on("suspect", (s) => this.#onSuspect(s));
+    this.#tunnel.on("status", (e) => this.#onStatus(e));
+  }
+
+  /** Our SiteUUID on the bridge. */
+  get address(): SiteAddress {
+    return this.#addr;
+  }
+
+  /** True while at least one router has our registration. */
+  get registered(): boolean {
+    return this.#tunnel.status().routers.some((r) => r.state === "registered");
+  }
+
+  start(): void {
+    this.#tunnel.start();
+    const poll = this.#o.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+    this.#pollTimer = setInterval(() => this.poll(), poll);
+    this.#announceTimer = setInterval(
+      () => this.announce(),
+      this.#o.announceIntervalMs ?? DEFAULT_ANNOUNCE_INTERVAL_MS,
+    );
+    this.#holdTimer = setInterval(() => this.#expireHeld(), Math.min(500, this.#o.holdMs ?? DEFAULT_HOLD_MS));
+  }
+
+  /** Our site's view changed: tell every other site. */
+  announce(): void {
+    if (this.#closed || !this.registered) return;
+    this.#greeted.clear();
+    for (const m of this.#allMembers()) this.#greeted.add(m.key);
+    this.#sendControl(null, EnvelopeKind.SiteView, encodeControl(this.#o.siteView()));
+  }
+
+  /**
+   * Sends an envelope from our site to the site master of every remote site it is for. `bytes` is
+   * its encoding (sent as is). With no route yet, it waits (bounded) for one.
+   */
+  forward(env: Envelope, bytes: Buffer): void {
+    if (this.#closed) return;
+    if (!this.#synced) {
+      this.#hold(env.dest.kind === "all" ? "*" : env.dest.site, env, bytes);
+      return;
+    }
+    for (const site of remoteSitesFor(env.dest, this.#o.site, this.#membership.sites())) {
+      this.#sendTo(site, env, bytes);
+    }
+  }
+
+  routes(): RouteInfo[] {
+    return this.#membership.routes();
+  }
+
+  /** Views announced by the other sites' site masters, for the sites currently reachable. */
+  siteViews(): SiteViewInfo[] {
+    const up = new Set(this.#membership.sites());
+    return [...this.#siteViews.values()]
+      .filter((v) => up.has(v.site))
+      .sort((a, b) => (a.site < b.site ? -1 : 1));
+  }
+
+  routers(): RouterInfo[] {
+    return this.#tunnel.status().routers.map((r) => ({ endpoint: endpointText(r.endpoint), state: r.state }));
+  }
+
+  stats(): { forwarded: number; received: number; undeliverable: number; held: number } {
+    return {
+      forwarded: this.#forwarded,
+      received: this.#received,
+      undeliverable: this.#undeliverable,
+      held: this.#held.length,
+    };
+  }
+
+  /** Re-reads the bridge membership from the routers (coalesces concurrent calls). */
+  poll(): void {
+    if (this.#closed) return;
+    if (this.#polling) {
+      this.#pollAgain = true;
+      return;
+    }
+    if (!this.registered) return;
+    this.#polling = true;
+    this.#tunnel
+      .getMembers(this.#o.group ?? DEFAULT_BRIDGE_GROUP, 2000)
+      .then((pings) => {
+        if (this.#closed) return;
+        const members: BridgeMember<Address>[] = [];
+        for (const p of pings) {
+          const m = p.member ? toBridgeMember(p.member) : null;
+          if (m && m.key !== addressKey(this.#addr)) members.push(m);
+        }
+        this.#apply(this.#membership.snapshot(members, Date.now()));
+        this.#synced = true;
+        this.#flushHeld();
+      })
+      .catch((err: unknown) => {
+        this.#log.debug({ err: (err as Error).message }, "bridge membership poll failed");
+      })
+      .finally(() => {
+        this.#polling = false;
+        if (this.#pollAgain) {
+          this.#pollAgain = false;
+          this.poll();
+        }
+      });
+  }
+
+  /** Says goodbye on the bridge (so other sites drop us at once) and closes the router connections. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    if (this.registered) {
+      try {
+        this.#sendControl(null, EnvelopeKind.SiteBye, new Uint8Array(0));
+      } catch {
+        // closing anyway
+      }
+    }
+    this.#closed = true;
+    for (const t of [this.#pollTimer, this.#announceTimer, this.#holdTimer]) if (t) clearInterval(t);
+    for (const h of this.#held) this.#reportUndeliverable(h.site, h.env, "no-route");
+    this.#held = [];
+    this.#heldBytes = 0;
+    await this.#tunnel.close();
+    for (const r of this.#membership.clear()) this.emit("route", r);
+  }
+
+  #allMembers(): BridgeMember<Address>[] {
+    const out: BridgeMember<Address>[] = [];
+    for (const r of this.#membership.routes()) out.push(...this.#membership.membersOf(r.site));
+    return out;
+  }
+
+  #sendTo(site: string, env: Envelope, bytes: Buffer): void {
+    const target = this.#membership.targetFor(site, env.origin.name);
+    if (!target) {
+      this.#hold(site, env, bytes);
+      return;
+    }
+    try {
+      this.#tunnel.send(target.addr, bytes);
+      this.#forwarded++;
+    } catch (err) {
+      this.#log.warn({ site, err: (err as Error).message }, "bridge send failed");
+      this.#reportUndeliverable(site, env, "send-failed");
+    }
+  }
+
+  #hold(site: string, env: Envelope, bytes: Buffer): void {
+    const limit = this.#o.holdBytes ?? DEFAULT_HOLD_BYTES;
+    if (this.#heldBytes + bytes.length > limit) {
+      this.#reportUndeliverable(site, env, "no-route");
+      return;
+    }
+    this.#held.push({ site, env, bytes, until: Date.now() + (this.#o.holdMs ?? DEFAULT_HOLD_MS) });
+    this.#heldBytes += bytes.length;
+  }
+
+  #flushHeld(): void {
+    if (this.#held.length === 0 || !this.#synced) return;
+    const known = new Set(this.#membership.sites());
+    const keep: Held[] = [];
+    const now = Date.now();
+    const held = this.#held;
+    this.#held = [];
+    for (const h of held) {
+      if (h.site === "*") {
+        for (const s of known) this.#sendTo(s, h.env, h.bytes);
+      } else if (known.has(h.site)) {
+        this.#sendTo(h.site, h.env, h.bytes);
+      } else if (h.until > now) {
+        keep.push(h);
+        continue;
+      } else this.#reportUndeliverable(h.site, h.env, "no-route");
+      this.#heldBytes -= h.bytes.length;
+    }
+    this.#held = [...keep, ...this.#held];
+  }
+
+  #expireHeld(): void {
+    if (this.#held.length === 0) return;
+    const now = Date.now();
+    if (this.#synced) {
+      this.#flushHeld();
+      return;
+    }
+    const keep: Held[] = [];
+    for (const h of this.#held) {
+      if (h.until > now) keep.push(h);
+      else {
+        this.#heldBytes -= h.bytes.length;
+        this.#reportUndeliverable(h.site, h.env, "no-route");
+      }
+    }
+    this.#held = keep;
+  }
+
+  #reportUndeliverable(site: string, env: Envelope, reason: Undeliverable["reason"]): void {
+    this.#undeliverable++;
+    this.#log.debug({ site, reason, origin: env.origin.name, seq: env.seq }, "envelope undeliverable");
+    this.emit("undeliverable", { site, reason, envelope: env });
+  }
+
+  #sendControl(dest: Address | null, kind: EnvelopeKind, payload: Uint8Array): void {
+    const env: Envelope = {
+      kind,
+      hops: 0,
+      origin: { site: this.#o.site, name: this.#o.name, incarnation: this.#o.uuid },
+      seq: 0,
+      dest: { kind: "all" },
+      payload,
+    };
+    this.#tunnel.send(dest, encodeEnvelope(env));
+  }
+
+  #apply(changes: RouteChange[]): void {
+    for (const r of changes) {
+      this.#log.info({ site: r.site, up: r.up, routers: r.routers, siteMasters: r.siteMasters }, "route");
+      this.emit("route", r);
+    }
+    if (changes.length > 0) {
+      this.#flushHeld();
+      this.emit("changed");
+    }
+  }
+
+  #onStatus(e: TunnelStatusEvent): void {
+    this.emit("status", e);
+    if (e.type !== "router-up" && e.type !== "router-down") return;
+    const up = this.#tunnel
+      .status()
+      .routers.filter((r) => r.state === "registered")
+      .map((r) => endpointText(r.endpoint));
+    this.#apply(this.#membership.setRouters(up));
+    if (e.type === "router-up") {
+      this.announce();
+      this.poll();
+    }
+    this.emit("changed");
+  }
+
+  #onSuspect(s: TunnelSuspect): void {
+    const key = addressKey(s.addr);
+    this.#greeted.delete(key);
+    this.#apply(this.#membership.suspect(key, endpointText(s.router), Date.now()));
+    this.poll();
+  }
+
+  #onMessage(m: TunnelMessage): void {
+    const from = m.sender ? toBridgeMember(m.sender) : null;
+    if (!from || from.site === this.#o.site) return;
+    let env: Envelope;
+    try {
+      env = decodeEnvelope(m.payload);
+    } catch (err) {
+      const code = err instanceof EnvelopeError ? err.code : "unknown";
+      this.#log.warn({ from: from.name, site: from.site, code }, "bad envelope from the bridge (dropped)");
+      return;
+    }
+    this.#apply(this.#membership.heard(endpointText(m.router), from));
+    switch (env.kind) {
+      case EnvelopeKind.SiteView: {
+        let view: SiteViewInfo;
+        try {
+          view = decodeSiteView(env.payload);
+        } catch (err) {
+          this.#log.warn({ from: from.name, err: (err as Error).message }, "bad site view (dropped)");
+          return;
+        }
+        if (view.site !== from.site) return;
+        this.#siteViews.set(view.site, view);
+        this.#membership.announce(view.site, view.siteMasters);
+        // A site master we have not told about our site yet (a newcomer): answer it directly.
+        if (!this.#greeted.has(from.key)) {
+          this.#greeted.add(from.key);
+          this.#sendControl(from.addr, EnvelopeKind.SiteView, encodeControl(this.#o.siteView()));
+        }
+        this.emit("changed");
+        return;
+      }
+      case EnvelopeKind.SiteBye:
+        this.#greeted.delete(from.key);
+        this.#apply(this.#membership.remove(from.key));
+        this.poll();
+        return;
+      case EnvelopeKind.Topology:
+        return;
+      default:
+        if (env.origin.site === this.#o.site) return;
+        this.#received++;
+        this.emit("envelope", env, Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength));
+    }
+  }
+}
+
+/** A bridge member from a router's address, or null when it is not a site-qualified address. */
+export function toBridgeMember(addr: Address): BridgeMember<Address> | null {
+  if (addr.kind !== "site-uuid" || addr.site === null || addr.name === null) return null;
+  return { key: addressKey(addr), addr, site: addr.site, name: addr.name };
+}

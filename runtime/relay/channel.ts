@@ -1,0 +1,644 @@
+// RelayChannel: the library API applications embed. One member of one site: it joins the site's
+// local cluster, becomes a site master when it is one of the oldest members (and then joins the
+// bridge through every router), and sends/receives messages to a member, a site or everyone.
+//
+// Path of a cross-site message: sender -> (local unicast, or the local multicast for "everyone")
+// its site's forwarding site master -> bridge (router MESSAGE to a site master of each target
+// site) -> that site master -> local multicast, or unicast to the target member.
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import type { RouterEndpoint } from "../../contract/initial-hosts.js";
+import type { Discovery } from "../cluster/discovery.js";
+import { type Member, memberKey, type View } from "../cluster/member.js";
+import { createLogger, type Logger } from "../observability/log.js";
+import type { TunnelTlsOptions } from "../tunnel/options.js";
+import type { TunnelStatusEvent } from "../tunnel/status.js";
+import { BridgeAgent, type Undeliverable } from "./bridge-agent.js";
+import {
+  decodeProbeInfo,
+  decodeTopology,
+  encodeControl,
+  type ProbeInfo,
+  type RouteInfo,
+  type RouterInfo,
+  type SiteViewInfo,
+  type TopologyInfo,
+} from "./control.js";
+import {
+  DEFAULT_HOPS,
+  DEFAULT_MAX_PAYLOAD,
+  type Destination,
+  decodeEnvelope,
+  type Envelope,
+  EnvelopeError,
+  EnvelopeKind,
+  encodeEnvelope,
+} from "./envelope.js";
+import {
+  crossesSites,
+  isAddressedTo,
+  localDeliveryFor,
+  pickFor,
+  reachesSite,
+  siteMastersOf,
+} from "./routing.js";
+import type { SiteCluster } from "./site-cluster.js";
+import { RELAY_VERSION } from "./version.js";
+
+export interface RelayChannelOptions {
+  /** Our site (e.g. `nyc`). */
+  readonly site: string;
+  /** Local cluster name shared by the members. */
+  readonly cluster: string;
+  /** Our member name (unique in the site; the pod name in Kubernetes). */
+  readonly name: string;
+  /** How the site's members find each other. */
+  readonly discovery: Discovery;
+  /** Every router (`TUNNEL_INITIAL_HOSTS`); used only while we are a site master. */
+  readonly routers: readonly RouterEndpoint[];
+  /** @default "127.0.0.1" */
+  readonly bindAddr?: string;
+  /** Mesh port; 0 = ephemeral. @default 7800 */
+  readonly bindPort?: number;
+  /** Address other members use to reach us. @default bindAddr */
+  readonly advertiseAddr?: string;
+  /** How many of the oldest members act as site masters. @default 1 */
+  readonly siteMasters?: number;
+  /** TLS towards the routers. @default plain TCP */
+  readonly tls?: TunnelTlsOptions;
+  /** Router group of the bridge. @default "bridge" */
+  readonly bridgeGroup?: string;
+  /** Heartbeat period on router connections. @default the tunnel client's (10 s) */
+  readonly routerHeartbeatIntervalMs?: number;
+  /** Bridge membership re-read period. @default 2000 */
+  readonly pollIntervalMs?: number;
+  /** Site view re-announce period. @default 10000 */
+  readonly announceIntervalMs?: number;
+  /** Largest payload accepted by send() and from peers. @default 3 MiB */
+  readonly maxPayload?: number;
+  /** Creates the local cluster (default: LocalCluster). Lets embedders and tests tune it. */
+  readonly createCluster?: (options: SiteClusterOptions) => SiteCluster;
+  readonly logger?: Logger;
+}
+
+/** What createCluster receives. */
+export interface SiteClusterOptions {
+  readonly site: string;
+  readonly cluster: string;
+  readonly name: string;
+  readonly discovery: Discovery;
+  readonly bindAddr: string;
+  readonly bindPort: number;
+  readonly advertiseAddr?: string;
+  readonly logger: Logger;
+}
+
+/** A member anywhere: `name` in `site`. */
+export interface RelayAddress {
+  readonly name: string;
+  readonly site: string;
+}
+
+export interface RelayMessage {
+  readonly from: RelayAddress;
+  readonly dest: Destination;
+  /** The sender's sequence number for this message (per sender incarnation). */
+  readonly seq: number;
+  readonly payload: Uint8Array;
+}
+
+/** What a member knows about every site. */
+export interface Topology {
+  readonly site: string;
+  readonly self: string;
+  /** Our site first, then the reachable remote sites by name. members[0] = coordinator. */
+  readonly sites: readonly SiteViewInfo[];
+  readonly routes: readonly RouteInfo[];
+  /** The router connections of our site master (ours when we are one). */
+  readonly routers: readonly RouterInfo[];
+}
+
+export type RelayErrorCode =
+  | "NOT_CONNECTED"
+  | "CLOSED"
+  | "UNKNOWN_MEMBER"
+  | "PAYLOAD_TOO_LARGE"
+  | "BAD_DESTINATION";
+
+export class RelayError extends Error {
+  override readonly name = "RelayError";
+  constructor(
+    readonly code: RelayErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface RelayChannelEvents {
+  message: [RelayMessage];
+  /** Our site's view changed. */
+  view: [View];
+  /** Anything in topology() changed. */
+  topology: [Topology];
+  /** A route to another site changed (site masters only; others see it in topology). */
+  route: [RouteInfo];
+  /** We started or stopped acting as a site master. */
+  "site-master": [{ readonly active: boolean }];
+  "probe-response": [ProbeInfo];
+  /** A message could not be sent towards a site (no route within the hold time). */
+  undeliverable: [Undeliverable];
+  /** Router connection events of our bridge link (site masters only). */
+  "bridge-status": [TunnelStatusEvent];
+}
+
+/** Counters, for /metrics and /status. */
+export interface RelayStats {
+  readonly sent: number;
+  readonly delivered: number;
+  readonly forwarded: number;
+  readonly fromBridge: number;
+  readonly undeliverable: number;
+  readonly decodeErrors: number;
+  readonly siteMasterChanges: number;
+}
+
+export class RelayChannel extends EventEmitter<RelayChannelEvents> {
+  readonly site: string;
+  readonly name: string;
+  readonly clusterName: string;
+  /** This channel instance's origin id (a restart is a new incarnation). */
+  readonly incarnation = randomUUID();
+  readonly #o: RelayChannelOptions;
+  readonly #log: Logger;
+  readonly #cluster: SiteCluster;
+  readonly #siteMasterCount: number;
+  readonly #maxPayload: number;
+  #view: View | null = null;
+  #bridge: BridgeAgent | null = null;
+  #remote: TopologyInfo | null = null;
+  #seq = 0;
+  #connected = false;
+  #closed = false;
+  #topologyQueued = false;
+  #stats = {
+    sent: 0,
+    delivered: 0,
+    forwarded: 0,
+    fromBridge: 0,
+    undeliverable: 0,
+    decodeErrors: 0,
+    siteMasterChanges: 0,
+  };
+
+  constructor(options: RelayChannelOptions) {
+    super();
+    this.#o = options;
+    this.site = options.site;
+    this.name = options.name;
+    this.clusterName = options.cluster;
+    this.#siteMasterCount = options.siteMasters ?? 1;
+    if (!Number.isInteger(this.#siteMasterCount) || this.#siteMasterCount < 1) {
+      throw new RelayError(
+        "BAD_DESTINATION",
+        `siteMasters must be an integer >= 1 (got ${options.siteMasters})`,
+      );
+    }
+    this.#maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.#log = options.logger ?? createLogger("relay", { site: options.site, node: options.name });
+    const clusterOptions: SiteClusterOptions = {
+      site: options.site,
+      cluster: options.cluster,
+      name: options.name,
+      discovery: options.discovery,
+      bindAddr: options.bindAddr ?? "127.0.0.1",
+      bindPort: options.bindPort ?? 7800,
+      ...(options.advertiseAddr ? { advertiseAddr: options.advertiseAddr } : {}),
+      logger: this.#log,
+    };
+    if (!options.createCluster) {
+      throw new RelayError("NOT_CONNECTED", "RelayChannel needs createCluster (use createRelayChannel)");
+    }
+    this.#cluster = options.createCluster(clusterOptions);
+    this.#cluster.on("view", (v) => this.#onView(v));
+    this.#cluster.on("message", (m) => this.#onLocal(m.from, m.payload));
+  }
+
+  /** Joins the site (and the bridge, if we are a site master). Resolves once we are in a view. */
+  async connect(): Promise<void> {
+    if (this.#closed) throw new RelayError("CLOSED", "connect() after close()");
+    await this.#cluster.start();
+    this.#connected = true;
+    const v = this.#cluster.view;
+    if (v && v !== this.#view) this.#onView(v);
+  }
+
+  get localMember(): Member {
+    return this.#cluster.localMember;
+  }
+
+  get view(): View | null {
+    return this.#view;
+  }
+
+  get isSiteMaster(): boolean {
+    return this.#bridge !== null;
+  }
+
+  /** Joined, and (for a site master) registered with at least one router. */
+  get ready(): boolean {
+    if (!this.#connected || this.#closed || !this.#view) return false;
+    return this.#bridge === null || this.#bridge.registered;
+  }
+
+  stats(): RelayStats {
+    return { ...this.#stats };
+  }
+
+  /** Sends to everyone in every site (ourselves included). Returns the message's sequence number. */
+  sendToAll(payload: Uint8Array): number {
+    return this.send({ kind: "all" }, payload);
+  }
+
+  sendToSite(site: string, payload: Uint8Array): number {
+    return this.send({ kind: "site", site }, payload);
+  }
+
+  sendToMember(to: RelayAddress, payload: Uint8Array): number {
+    return this.send({ kind: "member", site: to.site, name: to.name }, payload);
+  }
+
+  /** Sends application data. Throws RelayError when it cannot be accepted (never drops silently). */
+  send(dest: Destination, payload: Uint8Array): number {
+    this.#checkOpen();
+    if (payload.length > this.#maxPayload) {
+      throw new RelayError("PAYLOAD_TOO_LARGE", `payload of ${payload.length} bytes > ${this.#maxPayload}`);
+    }
+    const seq = ++this.#seq;
+    this.#emitEnvelope(EnvelopeKind.Data, dest, payload, seq);
+    this.#stats.sent++;
+    return seq;
+  }
+
+  /** Asks every member of `site` (or of every site) for its state; answers arrive as "probe-response". */
+  probe(site?: string): void {
+    this.#checkOpen();
+    this.#emitEnvelope(
+      EnvelopeKind.ProbeRequest,
+      site ? { kind: "site", site } : { kind: "all" },
+      new Uint8Array(0),
+      0,
+    );
+  }
+
+  /** What this member answers to a probe. */
+  probeInfo(): ProbeInfo {
+    const me = this.#cluster.localMember;
+    return {
+      name: this.name,
+      site: this.site,
+      local_addr: `${this.name} [${me.uuid}]`,
+      physical_addr: `${me.host}:${me.port}`,
+      view: this.#view ? describeView(this.#view) : "(none)",
+      cluster: this.clusterName,
+      version: `cross-cloud-relay ${RELAY_VERSION}`,
+      site_master: this.isSiteMaster,
+    };
+  }
+
+  topology(): Topology {
+    const own = this.#view ? this.#siteView(this.#view) : null;
+    const remote = this.#bridge
+      ? { sites: this.#bridge.siteViews(), routes: this.#bridge.routes(), routers: this.#bridge.routers() }
+      : (this.#remote ?? { sites: [], routes: [], routers: [] });
+    const up = new Set(remote.routes.filter((r) => r.up).map((r) => r.site));
+    return {
+      site: this.site,
+      self: this.name,
+      sites: [...(own ? [own] : []), ...remote.sites.filter((s) => s.site !== this.site && up.has(s.site))],
+      routes: remote.routes,
+      routers: remote.routers,
+    };
+  }
+
+  /** Leaves the site (the next member takes over as site master) and the bridge. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const bridge = this.#bridge;
+    this.#bridge = null;
+    try {
+      await this.#cluster.leave();
+    } finally {
+      if (bridge) await bridge.close();
+    }
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new RelayError("CLOSED", "the channel is closed");
+    if (!this.#connected || !this.#view) throw new RelayError("NOT_CONNECTED", "connect() first");
+  }
+
+  #siteMasters(): Member[] {
+    return this.#view ? siteMastersOf(this.#view.members, this.#siteMasterCount) : [];
+  }
+
+  /** The local site master that carries `originName`'s traffic to other sites. */
+  #forwarderFor(originName: string): Member | undefined {
+    return pickFor(this.#siteMasters(), originName);
+  }
+
+  #isMe(m: Member | undefined): boolean {
+    return m !== undefined && memberKey(m) === memberKey(this.#cluster.localMember);
+  }
+
+  #memberKeyOf(name: string): string | null {
+    const m = this.#view?.members.find((x) => x.name === name);
+    return m ? memberKey(m) : null;
+  }
+
+  #emitEnvelope(kind: EnvelopeKind, dest: Destination, payload: Uint8Array, seq: number): void {
+    const env: Envelope = {
+      kind,
+      hops: DEFAULT_HOPS,
+      origin: { site: this.site, name: this.name, incarnation: this.incarnation },
+      seq,
+      dest,
+      payload,
+    };
+    let bytes: Buffer;
+    try {
+      bytes = encodeEnvelope(env);
+    } catch (err) {
+      throw new RelayError("BAD_DESTINATION", (err as Error).message);
+    }
+    if (reachesSite(dest, this.site)) {
+      if (dest.kind === "member") {
+        if (dest.name === this.name) this.#deliverSoon(env);
+        else {
+          const key = this.#memberKeyOf(dest.name);
+          if (!key)
+            throw new RelayError("UNKNOWN_MEMBER", `${dest.name} is not a member of site ${this.site}`);
+          this.#cluster.send(key, bytes);
+        }
+      } else {
+        this.#cluster.send(null, bytes);
+        this.#deliverSoon(env);
+      }
+    }
+    if (crossesSites(dest, this.site)) {
+      const forwarder = this.#forwarderFor(this.name);
+      if (this.#isMe(forwarder)) this.#bridgeForward(env, bytes);
+      else if (dest.kind !== "all" && forwarder) this.#cluster.send(memberKey(forwarder), bytes);
+      // "all": the forwarder gets our local multicast and passes it on.
+    }
+  }
+
+  #bridgeForward(env: Envelope, bytes: Buffer): void {
+    if (this.#bridge) {
+      this.#stats.forwarded++;
+      this.#bridge.forward(env, bytes);
+      return;
+    }
+    // A site master without routers configured (or closing): nothing can leave the site.
+    this.#stats.undeliverable++;
+    this.emit("undeliverable", {
+      site: env.dest.kind === "all" ? "*" : env.dest.site,
+      reason: "no-route",
+      envelope: env,
+    });
+  }
+
+  #deliverSoon(env: Envelope): void {
+    queueMicrotask(() => this.#deliver(env));
+  }
+
+  /** An envelope from another member of our site. */
+  #onLocal(from: Member, payload: Uint8Array): void {
+    if (this.#closed) return;
+    let env: Envelope;
+    try {
+      env = decodeEnvelope(payload, { maxPayload: this.#maxPayload });
+    } catch (err) {
+      this.#stats.decodeErrors++;
+      const code = err instanceof EnvelopeError ? err.code : "unknown";
+      this.#log.warn({ from: from.name, code }, "bad envelope from a local member (dropped)");
+      return;
+    }
+    const bytes = Buffer.isBuffer(payload)
+      ? payload
+      : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    if (env.kind === EnvelopeKind.Topology) {
+      this.#onTopology(env);
+      return;
+    }
+    if (env.kind === EnvelopeKind.SiteView || env.kind === EnvelopeKind.SiteBye) return;
+    if (env.origin.site === this.site && crossesSites(env.dest, this.site)) {
+      const forwarder = this.#forwarderFor(env.origin.name);
+      if (this.#isMe(forwarder)) {
+        this.#bridgeForward(env, bytes);
+      } else if (env.dest.kind !== "all") {
+        this.#reroute(env, forwarder);
+      }
+    }
+    if (isAddressedTo(env.dest, this.site, this.name)) this.#deliver(env);
+  }
+
+  /** A unicast meant for the site master reached us after the site masters changed: pass it on. */
+  #reroute(env: Envelope, forwarder: Member | undefined): void {
+    if (env.hops === 0 || !forwarder) {
+      this.#stats.undeliverable++;
+      this.#log.warn({ origin: env.origin.name, seq: env.seq }, "no site master to forward to (dropped)");
+      return;
+    }
+    this.#cluster.send(memberKey(forwarder), encodeEnvelope({ ...env, hops: env.hops - 1 }));
+  }
+
+  /** An envelope from another site, handed over by our bridge agent. */
+  #onFromBridge(env: Envelope, bytes: Buffer): void {
+    this.#stats.fromBridge++;
+    const plan = localDeliveryFor(env.dest, this.site, this.name);
+    switch (plan.kind) {
+      case "multicast":
+        this.#cluster.send(null, bytes);
+        this.#deliver(env);
+        return;
+      case "self":
+        this.#deliver(env);
+        return;
+      case "unicast": {
+        const key = this.#memberKeyOf(plan.name);
+        if (key) this.#cluster.send(key, bytes);
+        else {
+          this.#stats.undeliverable++;
+          this.#log.warn(
+            { to: plan.name, origin: env.origin.name },
+            "message for an unknown member (dropped)",
+          );
+        }
+        return;
+      }
+      case "none":
+        return;
+    }
+  }
+
+  #deliver(env: Envelope): void {
+    if (this.#closed) return;
+    switch (env.kind) {
+      case EnvelopeKind.Data:
+        this.#stats.delivered++;
+        this.emit("message", {
+          from: { name: env.origin.name, site: env.origin.site },
+          dest: env.dest,
+          seq: env.seq,
+          payload: env.payload,
+        });
+        return;
+      case EnvelopeKind.ProbeRequest:
+        try {
+          this.#emitEnvelope(
+            EnvelopeKind.ProbeResponse,
+            { kind: "member", site: env.origin.site, name: env.origin.name },
+            encodeControl(this.probeInfo()),
+            0,
+          );
+        } catch (err) {
+          this.#log.debug({ err: (err as Error).message }, "probe answer not sent");
+        }
+        return;
+      case EnvelopeKind.ProbeResponse:
+        try {
+          this.emit("probe-response", decodeProbeInfo(env.payload));
+        } catch (err) {
+          this.#log.warn({ err: (err as Error).message }, "bad probe answer (dropped)");
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  #onTopology(env: Envelope): void {
+    if (this.#bridge || env.origin.site !== this.site) return;
+    if (!this.#siteMasters().some((m) => m.name === env.origin.name)) return;
+    try {
+      this.#remote = decodeTopology(env.payload);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, "bad topology (dropped)");
+      return;
+    }
+    this.emit("topology", this.topology());
+  }
+
+  #onView(view: View): void {
+    if (this.#closed) return;
+    this.#view = view;
+    const me = this.#cluster.localMember;
+    const amSiteMaster = this.#siteMasters().some((m) => memberKey(m) === memberKey(me));
+    this.#log.info({ view: describeView(view), siteMaster: amSiteMaster }, "view");
+    if (amSiteMaster && !this.#bridge) this.#startBridge();
+    else if (!amSiteMaster && this.#bridge) this.#stopBridge();
+    this.#bridge?.announce();
+    this.emit("view", view);
+    this.#topologyChanged();
+  }
+
+  #startBridge(): void {
+    if (this.#o.routers.length === 0) {
+      this.#log.warn("site master without routers (TUNNEL_INITIAL_HOSTS empty): this site stays alone");
+      return;
+    }
+    const me = this.#cluster.localMember;
+    const bridge = new BridgeAgent({
+      site: this.site,
+      name: this.name,
+      uuid: me.uuid,
+      host: me.host,
+      port: me.port,
+      routers: this.#o.routers,
+      ...(this.#o.bridgeGroup ? { group: this.#o.bridgeGroup } : {}),
+      ...(this.#o.tls ? { tls: this.#o.tls } : {}),
+      ...(this.#o.routerHeartbeatIntervalMs !== undefined
+        ? { heartbeatIntervalMs: this.#o.routerHeartbeatIntervalMs }
+        : {}),
+      ...(this.#o.pollIntervalMs !== undefined ? { pollIntervalMs: this.#o.pollIntervalMs } : {}),
+      ...(this.#o.announceIntervalMs !== undefined ? { announceIntervalMs: this.#o.announceIntervalMs } : {}),
+      siteView: () => this.#siteView(this.#view!),
+      logger: this.#log,
+    });
+    bridge.on("envelope", (env, bytes) => this.#onFromBridge(env, bytes));
+    bridge.on("route", (r) => this.emit("route", r));
+    bridge.on("changed", () => this.#topologyChanged());
+    bridge.on("status", (e) => this.emit("bridge-status", e));
+    bridge.on("undeliverable", (u) => {
+      this.#stats.undeliverable++;
+      this.emit("undeliverable", u);
+    });
+    this.#bridge = bridge;
+    this.#remote = null;
+    this.#stats.siteMasterChanges++;
+    this.#log.info("became site master: joining the bridge");
+    bridge.start();
+    this.emit("site-master", { active: true });
+  }
+
+  #stopBridge(): void {
+    const bridge = this.#bridge!;
+    this.#bridge = null;
+    this.#stats.siteMasterChanges++;
+    this.#log.info("no longer site master: leaving the bridge");
+    bridge
+      .close()
+      .catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, "bridge close failed"));
+    this.emit("site-master", { active: false });
+  }
+
+  /** Coalesces topology changes: one event (and one TOPOLOGY to the site) per turn of the loop. */
+  #topologyChanged(): void {
+    if (this.#topologyQueued) return;
+    this.#topologyQueued = true;
+    setImmediate(() => {
+      this.#topologyQueued = false;
+      if (this.#closed) return;
+      this.#broadcastTopology();
+      this.emit("topology", this.topology());
+    });
+  }
+
+  /** The primary site master tells the other local members what the bridge looks like. */
+  #broadcastTopology(): void {
+    const bridge = this.#bridge;
+    if (!bridge || !this.#view || !this.#isMe(this.#view.members[0])) return;
+    const info: TopologyInfo = {
+      from: this.name,
+      sites: bridge.siteViews(),
+      routes: bridge.routes(),
+      routers: bridge.routers(),
+    };
+    const env: Envelope = {
+      kind: EnvelopeKind.Topology,
+      hops: 0,
+      origin: { site: this.site, name: this.name, incarnation: this.incarnation },
+      seq: 0,
+      dest: { kind: "site", site: this.site },
+      payload: encodeControl(info),
+    };
+    this.#cluster.send(null, encodeEnvelope(env));
+  }
+
+  #siteView(view: View): SiteViewInfo {
+    return {
+      site: this.site,
+      viewId: `${view.members[0]?.name ?? "?"}|${view.id.seq}`,
+      members: view.members.map((m) => ({ name: m.name, host: m.host, port: m.port })),
+      siteMasters: siteMastersOf(view.members, this.#siteMasterCount).map((m) => m.name),
+    };
+  }
+}
+
+/** `[coordinator|seq] (n) [a, b, c]`, like a JGroups view. */
+export function describeView(view: View): string {
+  const names = view.members.map((m) => m.name);
+  return `[${names[0] ?? "?"}|${view.id.seq}] (${names.length}) [${names.join(", ")}]`;
+}

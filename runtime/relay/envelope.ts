@@ -1,0 +1,262 @@
+// The relay envelope: what relay members say to each other, inside local-cluster payloads and inside
+// the payload of router MESSAGE frames on the bridge. Pure codec, no I/O.
+//
+// Wire layout (version 1, big-endian):
+//   u16 magic 0x524c ("RL") | u8 version | u8 kind | u8 flags (0) | u8 hops
+//   origin: str site | str name | 16 bytes incarnation (UUID of the sender's channel instance)
+//   seq: u32 high | u32 low   (a safe integer; 0 = unsequenced control message)
+//   dest: u8 0 all | 1 site (str site) | 2 member (str site, str name)
+//   u32 payload length | payload
+// str = u8 byte length (1..255) + UTF-8. Every length is checked against the bytes that remain
+// and the limits before anything is allocated; the decoder throws EnvelopeError and nothing else.
+//
+// Sequence numbers: every DATA envelope carries the next number of its origin (origin = one
+// incarnation of one sender), so a receiver can order and de-duplicate per origin (issue 6).
+
+export const ENVELOPE_MAGIC = 0x524c;
+export const ENVELOPE_VERSION = 1;
+/** Largest payload the decoder accepts unless told otherwise (the router's frame limit is 10 MiB). */
+export const DEFAULT_MAX_PAYLOAD = 8 * 1024 * 1024;
+/** How many times a member may pass an envelope on to another local member (guards against loops). */
+export const DEFAULT_HOPS = 4;
+const MAX_STRING = 255;
+const MAX_SEQ = Number.MAX_SAFE_INTEGER;
+const FIXED_HEADER = 6;
+
+export enum EnvelopeKind {
+  /** Application data (chat lines, replies...). Sequenced. */
+  Data = 1,
+  /** A site master announces its site's view on the bridge. */
+  SiteView = 2,
+  /** A site master leaves the bridge (graceful). */
+  SiteBye = 3,
+  /** A site master tells its local members what the bridge looks like. */
+  Topology = 4,
+  /** "Tell me your state" (relay probe). */
+  ProbeRequest = 5,
+  /** The answer to a probe request. */
+  ProbeResponse = 6,
+}
+const MAX_KIND = 6;
+
+export type Destination =
+  | { readonly kind: "all" }
+  | { readonly kind: "site"; readonly site: string }
+  | { readonly kind: "member"; readonly site: string; readonly name: string };
+
+export interface Origin {
+  readonly site: string;
+  readonly name: string;
+  /** Canonical lowercase UUID text; new for every channel instance (a restart is a new origin). */
+  readonly incarnation: string;
+}
+
+export interface Envelope {
+  readonly kind: EnvelopeKind;
+  /** Local re-routes still allowed (decremented when a member passes it on to another member). */
+  readonly hops: number;
+  readonly origin: Origin;
+  /** Per-origin sequence number, 1.. for Data; 0 for control kinds. */
+  readonly seq: number;
+  readonly dest: Destination;
+  readonly payload: Uint8Array;
+}
+
+export type EnvelopeErrorCode =
+  | "truncated"
+  | "bad-magic"
+  | "bad-version"
+  | "bad-kind"
+  | "bad-flags"
+  | "bad-string"
+  | "bad-uuid"
+  | "bad-seq"
+  | "bad-dest"
+  | "payload-too-large"
+  | "trailing-bytes"
+  | "bad-control";
+
+/** A malformed envelope (decode) or an envelope that cannot be written (encode). */
+export class EnvelopeError extends Error {
+  override readonly name = "EnvelopeError";
+  constructor(
+    readonly code: EnvelopeErrorCode,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}
+
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+function stringBytes(value: string, field: string): Uint8Array {
+  const bytes = utf8.encode(value);
+  if (bytes.length === 0 || bytes.length > MAX_STRING) {
+    throw new EnvelopeError("bad-string", `${field} must be 1..${MAX_STRING} UTF-8 bytes`);
+  }
+  return bytes;
+}
+
+function uuidBytes(uuid: string): Uint8Array {
+  if (!UUID_TEXT.test(uuid)) throw new EnvelopeError("bad-uuid", "incarnation is not a lowercase UUID");
+  return Buffer.from(uuid.replaceAll("-", ""), "hex");
+}
+
+/** Encodes an envelope. Throws EnvelopeError if a field is out of bounds. */
+export function encodeEnvelope(env: Envelope): Buffer {
+  if (!Number.isInteger(env.kind) || env.kind < 1 || env.kind > MAX_KIND) {
+    throw new EnvelopeError("bad-kind", `kind ${env.kind}`);
+  }
+  if (!Number.isInteger(env.hops) || env.hops < 0 || env.hops > 255) {
+    throw new EnvelopeError("bad-flags", `hops ${env.hops} outside 0..255`);
+  }
+  if (!Number.isSafeInteger(env.seq) || env.seq < 0) {
+    throw new EnvelopeError("bad-seq", `seq ${env.seq} is not a safe non-negative integer`);
+  }
+  const site = stringBytes(env.origin.site, "origin.site");
+  const name = stringBytes(env.origin.name, "origin.name");
+  const inc = uuidBytes(env.origin.incarnation);
+  let destSite: Uint8Array | null = null;
+  let destName: Uint8Array | null = null;
+  let destKind: number;
+  switch (env.dest.kind) {
+    case "all":
+      destKind = 0;
+      break;
+    case "site":
+      destKind = 1;
+      destSite = stringBytes(env.dest.site, "dest.site");
+      break;
+    case "member":
+      destKind = 2;
+      destSite = stringBytes(env.dest.site, "dest.site");
+      destName = stringBytes(env.dest.name, "dest.name");
+      break;
+    default:
+      throw new EnvelopeError("bad-dest", "unknown destination kind");
+  }
+  const size =
+    FIXED_HEADER +
+    1 +
+    site.length +
+    1 +
+    name.length +
+    16 +
+    8 +
+    1 +
+    (destSite ? 1 + destSite.length : 0) +
+    (destName ? 1 + destName.length : 0) +
+    4 +
+    env.payload.length;
+  const out = Buffer.allocUnsafe(size);
+  let o = 0;
+  o = out.writeUInt16BE(ENVELOPE_MAGIC, o);
+  o = out.writeUInt8(ENVELOPE_VERSION, o);
+  o = out.writeUInt8(env.kind, o);
+  o = out.writeUInt8(0, o);
+  o = out.writeUInt8(env.hops, o);
+  const putString = (b: Uint8Array) => {
+    o = out.writeUInt8(b.length, o);
+    out.set(b, o);
+    o += b.length;
+  };
+  putString(site);
+  putString(name);
+  out.set(inc, o);
+  o += 16;
+  o = out.writeUInt32BE(Math.floor(env.seq / 0x1_0000_0000), o);
+  o = out.writeUInt32BE(env.seq % 0x1_0000_0000, o);
+  o = out.writeUInt8(destKind, o);
+  if (destSite) putString(destSite);
+  if (destName) putString(destName);
+  o = out.writeUInt32BE(env.payload.length, o);
+  out.set(env.payload, o);
+  return out;
+}
+
+/** Bounds applied while decoding. */
+export interface EnvelopeLimits {
+  /** @default DEFAULT_MAX_PAYLOAD (8 MiB) */
+  readonly maxPayload: number;
+}
+
+/**
+ * Decodes one envelope. Strict and total: any input either yields an Envelope or throws
+ * EnvelopeError. The payload is a view into `bytes` (no copy): copy it if `bytes` is reused.
+ */
+export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits> = {}): Envelope {
+  const maxPayload = limits.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let o = 0;
+  const need = (n: number, what: string) => {
+    if (buf.length - o < n) throw new EnvelopeError("truncated", `${what} needs ${n} bytes at offset ${o}`);
+  };
+  need(FIXED_HEADER, "header");
+  if (buf.readUInt16BE(0) !== ENVELOPE_MAGIC) throw new EnvelopeError("bad-magic", "not a relay envelope");
+  const version = buf[2]!;
+  if (version !== ENVELOPE_VERSION)
+    throw new EnvelopeError("bad-version", `version ${version} is not supported`);
+  const kind = buf[3]!;
+  if (kind < 1 || kind > MAX_KIND) throw new EnvelopeError("bad-kind", `kind ${kind}`);
+  if (buf[4] !== 0) throw new EnvelopeError("bad-flags", `flags ${buf[4]} (none defined)`);
+  const hops = buf[5]!;
+  o = FIXED_HEADER;
+  const getString = (what: string): string => {
+    need(1, what);
+    const len = buf[o]!;
+    o += 1;
+    if (len === 0) throw new EnvelopeError("bad-string", `${what} is empty`);
+    need(len, what);
+    let s: string;
+    try {
+      s = strictUtf8.decode(buf.subarray(o, o + len));
+    } catch {
+      throw new EnvelopeError("bad-string", `${what} is not valid UTF-8`);
+    }
+    o += len;
+    return s;
+  };
+  const site = getString("origin.site");
+  const name = getString("origin.name");
+  need(16, "origin.incarnation");
+  const hex = buf.toString("hex", o, o + 16);
+  o += 16;
+  const incarnation = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  need(8, "seq");
+  const hi = buf.readUInt32BE(o);
+  const lo = buf.readUInt32BE(o + 4);
+  o += 8;
+  if (hi > 0x1f_ffff) throw new EnvelopeError("bad-seq", "seq beyond 2^53-1");
+  const seq = hi * 0x1_0000_0000 + lo;
+  if (seq > MAX_SEQ) throw new EnvelopeError("bad-seq", "seq beyond 2^53-1");
+  need(1, "dest");
+  const destKind = buf[o]!;
+  o += 1;
+  let dest: Destination;
+  if (destKind === 0) dest = { kind: "all" };
+  else if (destKind === 1) dest = { kind: "site", site: getString("dest.site") };
+  else if (destKind === 2) {
+    const dsite = getString("dest.site");
+    dest = { kind: "member", site: dsite, name: getString("dest.name") };
+  } else throw new EnvelopeError("bad-dest", `destination kind ${destKind}`);
+  need(4, "payload length");
+  const plen = buf.readUInt32BE(o);
+  o += 4;
+  if (plen > maxPayload) throw new EnvelopeError("payload-too-large", `${plen} bytes > ${maxPayload}`);
+  need(plen, "payload");
+  const payload = buf.subarray(o, o + plen);
+  o += plen;
+  if (o !== buf.length)
+    throw new EnvelopeError("trailing-bytes", `${buf.length - o} bytes after the payload`);
+  return { kind, hops, origin: { site, name, incarnation }, seq, dest, payload };
+}
+
+/** `name` for a sender of the reader's own site, `name:site` otherwise (the walkthrough's format). */
+export function senderLabel(
+  from: { readonly name: string; readonly site: string },
+  localSite: string,
+): string {
+  return from.site === localSite ? from.name : `${from.name}:${from.site}`;
+}
