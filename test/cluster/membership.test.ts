@@ -1,0 +1,189 @@
+// LocalCluster on loopback with real sockets: concurrent start, separation, leave, late join,
+// partition + merge, bad frames. Child-process kill -9 is in crash.test.ts.
+import net from "node:net";
+import { afterEach, describe, expect, test } from "@jest/globals";
+import { encodeFrame } from "../../runtime/cluster/codec.js";
+import { StaticDiscovery } from "../../runtime/cluster/discovery.js";
+import type { CoordinatorChange, LocalCluster } from "../../runtime/cluster/local-cluster.js";
+import { memberKey } from "../../runtime/cluster/member.js";
+import { freePort } from "../helpers/processes.js";
+import { keysOf, ListDiscovery, member, nextEvent, sameView, waitFor } from "./util.js";
+
+const live: LocalCluster[] = [];
+function track<T extends LocalCluster>(c: T): T {
+  live.push(c);
+  return c;
+}
+
+afterEach(async () => {
+  await Promise.all(live.splice(0).map((c) => c.close()));
+});
+
+/** Starts members one after the other on port 0, each seeing the ones already listening. */
+async function startSequentially(names: string[], discovery = new ListDiscovery()) {
+  const cs: LocalCluster[] = [];
+  for (const n of names) {
+    const c = track(member(n, discovery));
+    await c.start();
+    discovery.addresses.push({ host: "127.0.0.1", port: c.localMember.port });
+    cs.push(c);
+  }
+  await waitFor(() => sameView(cs), `one view of ${names.join(",")}`);
+  return { cs, discovery };
+}
+
+describe("LocalCluster membership", () => {
+  test("5 members started at once form one view; a 3-member cluster on the same hosts stays apart", async () => {
+    const ports = await Promise.all(Array.from({ length: 8 }, () => freePort()));
+    const list = ports.map((p) => `127.0.0.1[${p}]`).join(",");
+    const five = ["nyc-1", "nyc-2", "nyc-3", "nyc-4", "nyc-5"].map((n, i) =>
+      track(member(n, new StaticDiscovery(list), { bindPort: ports[i]! })),
+    );
+    const three = ["nyc-a", "nyc-b", "nyc-c"].map((n, i) =>
+      track(member(n, new StaticDiscovery(list), { bindPort: ports[5 + i]!, cluster: "other-chat" })),
+    );
+    await Promise.all([...five, ...three].map((c) => c.start()));
+    await waitFor(() => sameView(five) && sameView(three), "one view of 5 and one of 3");
+    const id = five[0]!.view!.id;
+    for (const c of five) expect(c.view!.id).toEqual(id);
+    expect(five.filter((c) => c.isCoordinator)).toHaveLength(1);
+    expect(three.filter((c) => c.isCoordinator)).toHaveLength(1);
+    expect(five[0]!.members).toHaveLength(5);
+    expect(three[0]!.members).toHaveLength(3);
+    // Still apart after several discovery rounds.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(sameView(five) && sameView(three)).toBe(true);
+  });
+
+  test("members are ordered by age and the oldest coordinates; a late joiner sees everyone", async () => {
+    const { cs, discovery } = await startSequentially(["nyc-3", "nyc-1", "nyc-2"]);
+    expect(cs[0]!.isCoordinator).toBe(true);
+    expect(cs[0]!.members.map((m) => m.name)).toEqual(["nyc-3", "nyc-1", "nyc-2"]);
+    const late = track(member("nyc-9", discovery));
+    const seen = nextEvent(cs[1]!, "view");
+    await late.start();
+    await seen;
+    await waitFor(() => sameView([...cs, late]), "late joiner in every view");
+    expect(late.members.map((m) => m.name)).toEqual(["nyc-3", "nyc-1", "nyc-2", "nyc-9"]);
+    expect(late.isCoordinator).toBe(false);
+  });
+
+  test("graceful leave of the coordinator: the next member coordinates at once", async () => {
+    const { cs } = await startSequentially(["nyc-1", "nyc-2", "nyc-3"]);
+    const [coord, next, third] = cs as [LocalCluster, LocalCluster, LocalCluster];
+    const changed = nextEvent<CoordinatorChange>(next, "coordinator-changed");
+    const thirdChanged = nextEvent<CoordinatorChange>(third, "coordinator-changed");
+    await coord.leave();
+    const ev = await changed;
+    expect(ev.isCoordinator).toBe(true);
+    expect(ev.previous?.name).toBe("nyc-1");
+    expect((await thirdChanged).coordinator.name).toBe("nyc-2");
+    expect(next.isCoordinator).toBe(true);
+    expect(sameView([next, third])).toBe(true);
+    // Handed over, not detected: nobody had to suspect anyone.
+    expect(next.stats().suspects + third.stats().suspects).toBe(0);
+  });
+
+  test("graceful leave of a member: the coordinator removes it without waiting for a timeout", async () => {
+    const { cs } = await startSequentially(["nyc-1", "nyc-2", "nyc-3"]);
+    const viewed = nextEvent(cs[0]!, "view");
+    await cs[1]!.leave();
+    await viewed;
+    expect(keysOf(cs[0]!)).toEqual([memberKey(cs[0]!.localMember), memberKey(cs[2]!.localMember)]);
+    await waitFor(() => sameView([cs[0]!, cs[2]!]), "view without the leaver everywhere");
+  });
+
+  test("abrupt close of a member (connection loss) removes it", async () => {
+    const { cs } = await startSequentially(["nyc-1", "nyc-2", "nyc-3"]);
+    await cs[2]!.close();
+    await waitFor(() => sameView([cs[0]!, cs[1]!]), "view without the closed member");
+    // Coordinator closed abruptly: the next oldest takes over.
+    await cs[0]!.close();
+    await waitFor(() => cs[1]!.isCoordinator && cs[1]!.members.length === 1, "nyc-2 alone and coordinator");
+  });
+
+  test("partition then heal: two views merge into one with no member lost", async () => {
+    const discovery = new ListDiscovery();
+    let partitioned = false;
+    const side = new Map<string, number>();
+    const admitFor = (self: string) => (peer: { name: string }) =>
+      !partitioned || side.get(peer.name) === side.get(self);
+    const names = ["nyc-1", "nyc-2", "nyc-3", "nyc-4", "nyc-5"];
+    names.forEach((n, i) => side.set(n, i < 2 ? 0 : 1));
+    const cs: LocalCluster[] = [];
+    for (const n of names) {
+      const c = track(member(n, discovery, { admit: admitFor(n) }));
+      await c.start();
+      discovery.addresses.push({ host: "127.0.0.1", port: c.localMember.port });
+      cs.push(c);
+    }
+    await waitFor(() => sameView(cs), "one view of 5");
+    const a = cs.slice(0, 2);
+    const b = cs.slice(2);
+    partitioned = true;
+    await waitFor(() => sameView(a) && sameView(b), "two views after the partition");
+    expect(a[0]!.isCoordinator && b[0]!.isCoordinator).toBe(true);
+    partitioned = false;
+    await waitFor(() => sameView(cs), "one merged view of 5");
+    // The coordinator of the view whose coordinator sorts first (nyc-1) wins; nobody is lost.
+    expect(cs[4]!.view!.id.coordinator).toBe(memberKey(cs[0]!.localMember));
+    expect(cs[0]!.members.map((m) => m.name).sort()).toEqual(names);
+  });
+
+  test("bad frames close only that connection; wrong cluster is refused", async () => {
+    const { cs } = await startSequentially(["nyc-1", "nyc-2"]);
+    const seqBefore = cs[0]!.view!.id.seq;
+    const port = cs[0]!.localMember.port;
+    const exchange = (bytes: Buffer) =>
+      new Promise<Buffer>((resolve, reject) => {
+        const s = net.connect(port, "127.0.0.1", () => s.write(bytes));
+        const got: Buffer[] = [];
+        const timer = setTimeout(() => {
+          s.destroy();
+          reject(new Error("connection not closed by the member"));
+        }, 5000);
+        s.on("data", (d) => got.push(d));
+        s.on("error", () => {});
+        s.on("close", () => {
+          clearTimeout(timer);
+          resolve(Buffer.concat(got));
+        });
+      });
+    // Length far over maxFrame, an unknown type, garbage.
+    await exchange(Buffer.from([0x7f, 0xff, 0xff, 0xff, 1, 2, 3]));
+    await exchange(Buffer.from([0, 0, 0, 1, 0xee]));
+    await exchange(Buffer.from("GET / HTTP/1.1\r\n\r\n"));
+    // A HELLO from another cluster gets a REJECT naming the reason.
+    const reply = await exchange(
+      encodeFrame({
+        type: "hello",
+        version: 1,
+        cluster: "someone-else",
+        member: { name: "x", site: "nyc", uuid: "00000000-0000-4000-8000-000000000000", host: "127.0.0.1", port: 1 },
+      }),
+    );
+    expect(reply.subarray(5).toString()).toContain("someone-else");
+    expect(cs[0]!.stats().badFrames).toBeGreaterThanOrEqual(3);
+    // The mesh is untouched: same view, messages still flow.
+    expect(cs[0]!.view!.id.seq).toBe(seqBefore);
+    const got = new Promise<string>((resolve) => cs[1]!.once("message", (m) => resolve(Buffer.from(m.payload).toString())));
+    cs[0]!.send(memberKey(cs[1]!.localMember), Buffer.from("still here"));
+    expect(await got).toBe("still here");
+  });
+
+  test("close() leaves no listening socket and no connection behind", async () => {
+    const { cs } = await startSequentially(["nyc-1", "nyc-2"]);
+    const port = cs[0]!.localMember.port;
+    await cs[0]!.close();
+    expect(cs[0]!.stats().inboundConnections + cs[0]!.stats().outboundConnections).toBe(0);
+    const refused = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1");
+      s.on("connect", () => {
+        s.destroy();
+        resolve(false);
+      });
+      s.on("error", () => resolve(true));
+    });
+    expect(refused).toBe(true);
+  });
+});
