@@ -15,6 +15,7 @@ import {
   readdirSync,
   readFileSync,
   realpathSync,
+  statSync,
 } from "node:fs";
 import { appendFile, cp, mkdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -181,7 +182,10 @@ export class Podman {
   /** Removes containers (ignoring ones already gone). */
   async removeContainers(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.run(["rm", "-f", "-t", "0", ...ids], { timeoutMs: 60_000, allowFailure: true });
+    await this.run(["rm", "--force", "--ignore", "--time", "0", ...ids], {
+      timeoutMs: 60_000,
+      allowFailure: true,
+    });
   }
 }
 
@@ -217,6 +221,38 @@ function hostNpmDir(): string {
 export async function ensureNodeBaseImage(podman: Podman, tag: string = NODE_BASE_IMAGE): Promise<boolean> {
   if (await podman.imageExists(tag)) return false;
   mkdirSync(STATE_DIR, { recursive: true });
+  // Two test runs at once (e.g. several checkouts on one machine) make the stand-in only once.
+  const release = await lockDir(join(STATE_DIR, "base.lock"), 10 * 60_000);
+  try {
+    if (await podman.imageExists(tag)) return false;
+    await makeNodeBaseImage(podman, tag);
+    return true;
+  } finally {
+    await release();
+  }
+}
+
+/** mkdir as a lock between processes; a lock older than `staleMs` is from a dead run and is taken. */
+async function lockDir(path: string, staleMs: number): Promise<() => Promise<void>> {
+  const deadline = Date.now() + staleMs;
+  for (;;) {
+    try {
+      mkdirSync(path);
+      return () => rm(path, { recursive: true, force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const held = statSync(path, { throwIfNoEntry: false });
+      if (held === undefined) continue; // released meanwhile
+      if (Date.now() - held.mtimeMs > staleMs || Date.now() > deadline) {
+        await rm(path, { recursive: true, force: true });
+        continue;
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+async function makeNodeBaseImage(podman: Podman, tag: string): Promise<void> {
   const rootfs = join(STATE_DIR, `rootfs-${process.pid}`);
   await rm(rootfs, { recursive: true, force: true });
   try {
@@ -255,5 +291,4 @@ export async function ensureNodeBaseImage(podman: Podman, tag: string = NODE_BAS
   } finally {
     await rm(rootfs, { recursive: true, force: true });
   }
-  return true;
 }
