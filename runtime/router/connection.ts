@@ -10,6 +10,8 @@ export type ConnectionState = "open" | "closing" | "closed";
 
 /** Longest route header (group + dest bytes) the per-connection route cache remembers. */
 export const ROUTE_CACHE_MAX = 256;
+/** A batch of several pieces up to this size is concatenated; above it, written with writev. */
+const CONCAT_MAX_BYTES = 16 * 1024;
 
 /** FIFO of frame counts, one entry per socket.write still pending (ring buffer, no shift()). */
 class CountQueue {
@@ -139,11 +141,28 @@ export class ClientConnection implements RegistrationOwner {
     this.batchFrames = 0;
     this.touched = false;
     if (frames === 0) return 0;
-    const data = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
-    this.pending.length = 0;
+    const pending = this.pending;
     this.inFlightFrames += frames;
     this.#writes.push(frames);
-    this.socket.write(data, this.#writeDone);
+    if (pending.length === 1) {
+      this.socket.write(pending[0]!, this.#writeDone);
+    } else {
+      let bytes = 0;
+      for (const b of pending) bytes += b.length;
+      if (bytes <= CONCAT_MAX_BYTES) {
+        // Small pieces: one copy is cheaper than a writev of many tiny buffers.
+        this.socket.write(Buffer.concat(pending, bytes), this.#writeDone);
+      } else {
+        // Large pieces (typically a long run of the read chunk plus a frame reassembled by the
+        // splitter): one writev, no copy. Only the last write carries the completion callback.
+        this.socket.cork();
+        const last = pending.length - 1;
+        for (let i = 0; i < last; i++) this.socket.write(pending[i]!);
+        this.socket.write(pending[last]!, this.#writeDone);
+        this.socket.uncork();
+      }
+    }
+    pending.length = 0;
     return frames;
   }
 

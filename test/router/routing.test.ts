@@ -1,0 +1,229 @@
+// Registration, unicast, multicast (sender included), unregister, several registrations per
+// connection, GET_MBRS and HEARTBEAT against the in-process router on loopback.
+import {
+  getMbrsFrame,
+  heartbeatFrame,
+  suspectFrame,
+  unregisterFrame,
+} from "../../runtime/protocol/frames.js";
+import { GossipType } from "../../runtime/protocol/types.js";
+import type { GossipRouter } from "../../runtime/router/router.js";
+import { ip, sleep, startRouter, TestClient, teardown, until, uuid } from "./util.js";
+
+let router: GossipRouter | null = null;
+let port = 0;
+const clients: TestClient[] = [];
+
+async function client(): Promise<TestClient> {
+  const c = await TestClient.connect(port);
+  clients.push(c);
+  return c;
+}
+
+/** Registers and waits until the router has seen the registrations. */
+async function registered(n: number): Promise<void> {
+  await until(() => router!.registry.size === n, `${n} registrations`);
+}
+
+beforeEach(async () => {
+  ({ router, port } = await startRouter());
+});
+afterEach(async () => {
+  await teardown(router, clients);
+  router = null;
+});
+
+test("unicast goes to the destination only, byte-identical", async () => {
+  const [a, b, c] = [await client(), await client(), await client()];
+  a.register("chat", uuid(1), "a", ip(7001));
+  b.register("chat", uuid(2), "b", ip(7002));
+  c.register("chat", uuid(3), "c", ip(7003));
+  await registered(3);
+  const sent = a.message("chat", uuid(2), uuid(1), "to b");
+  await b.waitType(GossipType.Message);
+  expect(b.received[0]!.raw.equals(sent)).toBe(true);
+  await sleep(50);
+  expect(a.received).toHaveLength(0);
+  expect(c.received).toHaveLength(0);
+});
+
+test("multicast reaches every member, the sender included, and nobody else", async () => {
+  const [a, b, other] = [await client(), await client(), await client()];
+  a.register("chat", uuid(1), "a");
+  b.register("chat", uuid(2), "b");
+  other.register("other", uuid(3), "x");
+  await registered(3);
+  const sent = a.message("chat", null, uuid(1), "hello all");
+  await a.waitType(GossipType.Message);
+  await b.waitType(GossipType.Message);
+  expect(a.received[0]!.hex).toBe(sent.toString("hex"));
+  expect(b.received[0]!.hex).toBe(sent.toString("hex"));
+  await sleep(50);
+  expect(other.received).toHaveLength(0);
+});
+
+test("unknown group or destination is not forwarded and is counted", async () => {
+  const [a, b] = [await client(), await client()];
+  a.register("chat", uuid(1));
+  b.register("chat", uuid(2));
+  await registered(2);
+  a.message("nope", null, uuid(1), "x");
+  a.message("chat", uuid(99), uuid(1), "y");
+  a.message("chat", uuid(2), uuid(1), "z");
+  await b.waitType(GossipType.Message);
+  expect(b.texts()).toEqual(["z"]);
+  expect(router!.stats().undelivered).toEqual({ "unknown-group": 1, "unknown-dest": 1 });
+});
+
+test("many frames keep their order per sender (route cache, coalesced writes)", async () => {
+  const [a, b] = [await client(), await client()];
+  a.register("g", uuid(1));
+  b.register("g", uuid(2));
+  await registered(2);
+  const n = 5000;
+  for (let i = 0; i < n; i++) a.message("g", i % 2 ? uuid(2) : null, uuid(1), `m${i}`);
+  await b.waitType(GossipType.Message, n, 10_000);
+  expect(b.texts()).toEqual(Array.from({ length: n }, (_, i) => `m${i}`));
+  await a.waitType(GossipType.Message, n / 2, 10_000);
+  expect(a.texts()).toEqual(Array.from({ length: n / 2 }, (_, i) => `m${2 * i}`));
+});
+
+test("UNREGISTER removes the member (group deleted when empty), keeps the connection, sends no SUSPECT", async () => {
+  const [a, b] = [await client(), await client()];
+  a.register("chat", uuid(1));
+  b.register("chat", uuid(2));
+  await registered(2);
+  b.send(unregisterFrame("chat", uuid(2)));
+  await registered(1);
+  a.message("chat", uuid(2), uuid(1), "gone");
+  a.send(unregisterFrame("chat", uuid(1)));
+  await registered(0);
+  expect(router!.registry.groups.size).toBe(0);
+  // Still connected: b can register again and receive.
+  b.register("chat", uuid(2));
+  a.register("chat", uuid(1));
+  await registered(2);
+  a.message("chat", uuid(2), uuid(1), "back");
+  await b.waitType(GossipType.Message);
+  expect(b.texts()).toEqual(["back"]);
+  expect(a.ofType(GossipType.Suspect)).toHaveLength(0);
+  expect(b.ofType(GossipType.Suspect)).toHaveLength(0);
+});
+
+test("REGISTER of the same member overwrites: the newest connection receives", async () => {
+  const [a, b1, b2] = [await client(), await client(), await client()];
+  a.register("chat", uuid(1));
+  b1.register("chat", uuid(2), "old");
+  await registered(2);
+  b2.register("chat", uuid(2), "new");
+  await until(() => router!.registry.group("chat")?.members.values().next() !== undefined, "group");
+  await until(
+    () => [...router!.registry.group("chat")!.members.values()].some((r) => r.logicalName === "new"),
+    "overwrite",
+  );
+  expect(router!.registry.size).toBe(2);
+  a.message("chat", uuid(2), uuid(1), "hi");
+  await b2.waitType(GossipType.Message);
+  await sleep(50);
+  expect(b1.received).toHaveLength(0);
+});
+
+test("several registrations on one connection: unicast to each, one multicast copy per registration (as JGroups)", async () => {
+  const [multi, a] = [await client(), await client()];
+  multi.register("g1", uuid(10), "m10");
+  multi.register("g1", uuid(11), "m11");
+  multi.register("g2", uuid(12), "m12");
+  a.register("g1", uuid(1), "a");
+  a.register("g2", uuid(1), "a");
+  await registered(5);
+  a.message("g1", uuid(10), uuid(1), "u10");
+  a.message("g1", uuid(11), uuid(1), "u11");
+  a.message("g2", uuid(12), uuid(1), "u12");
+  a.message("g2", null, uuid(1), "mc2");
+  a.message("g1", null, uuid(1), "mc1");
+  await multi.waitType(GossipType.Message, 6);
+  // g1 has two registrations on `multi`: JGroups sendToAllMembersInGroup writes once per entry.
+  expect(multi.texts()).toEqual(["u10", "u11", "u12", "mc2", "mc1", "mc1"]);
+  await a.waitType(GossipType.Message, 2);
+  expect(a.texts()).toEqual(["mc2", "mc1"]);
+});
+
+test("GET_MBRS for one group: one GET_MBRS_RSP_LAST with every member in registration order", async () => {
+  const [a, b, q] = [await client(), await client(), await client()];
+  a.register("chat", uuid(1), "alice", ip(7001));
+  b.register("chat", uuid(2), "bøb", ip(7002));
+  b.register("other", uuid(3), "x", ip(7003));
+  await registered(3);
+  q.send(getMbrsFrame("chat"));
+  const [rsp] = await q.waitType(GossipType.GetMbrsRspLast);
+  expect(rsp!.group).toBe("chat");
+  expect(rsp!.pingData.map((p) => [p.member, p.logicalName, p.physicalAddr, p.flags, p.mbrs])).toEqual([
+    [uuid(1), "alice", ip(7001), 1, null],
+    [uuid(2), "bøb", ip(7002), 1, null],
+  ]);
+  expect(q.received).toHaveLength(1);
+});
+
+test("GET_MBRS for all groups: one frame per group, only the last is GET_MBRS_RSP_LAST", async () => {
+  const [a, q] = [await client(), await client()];
+  a.register("g1", uuid(1), "a");
+  a.register("g2", uuid(2), "b");
+  a.register("g3", uuid(3), "c");
+  await registered(3);
+  q.send(getMbrsFrame(null));
+  await q.waitType(GossipType.GetMbrsRspLast);
+  expect(q.received.map((r) => [r.data!.type, r.data!.group, r.data!.pingData.length])).toEqual([
+    [GossipType.GetMbrsRsp, "<<all-groups>>:g1", 1],
+    [GossipType.GetMbrsRsp, "<<all-groups>>:g2", 1],
+    [GossipType.GetMbrsRspLast, "<<all-groups>>:g3", 1],
+  ]);
+});
+
+test("GET_MBRS for an unknown group, or all groups when there are none: an empty GET_MBRS_RSP_LAST", async () => {
+  const q = await client();
+  q.send(getMbrsFrame(null));
+  q.send(getMbrsFrame("nobody"));
+  await q.waitType(GossipType.GetMbrsRspLast, 2);
+  expect(q.received.map((r) => [r.data!.type, r.data!.group, r.data!.pingData.length])).toEqual([
+    [GossipType.GetMbrsRspLast, null, 0],
+    [GossipType.GetMbrsRspLast, "nobody", 0],
+  ]);
+});
+
+test("HEARTBEAT is answered with the canonical HEARTBEAT frame on the same connection", async () => {
+  const [a, b] = [await client(), await client()];
+  a.send(heartbeatFrame(), heartbeatFrame());
+  await a.waitFrames(2);
+  const hb = "0000000c050001010000000100000000";
+  expect(a.received.map((r) => r.hex)).toEqual([hb, hb]);
+  await sleep(30);
+  expect(b.received).toHaveLength(0);
+});
+
+test("GET_MBRS_RSP / GET_MBRS_RSP_LAST / SUSPECT sent to the router are ignored and counted", async () => {
+  const [a, b] = [await client(), await client()];
+  a.register("chat", uuid(1));
+  b.register("chat", uuid(2));
+  await registered(2);
+  a.send(suspectFrame("chat", uuid(2)));
+  a.message("chat", uuid(2), uuid(1), "after");
+  await b.waitType(GossipType.Message);
+  expect(b.received).toHaveLength(1);
+  expect(router!.stats().ignored).toEqual({ "response-type": 1 });
+  expect(router!.registry.size).toBe(2);
+});
+
+test("frames split at every byte boundary are routed like whole ones", async () => {
+  const [a, b] = [await client(), await client()];
+  b.register("g", uuid(2));
+  await registered(1);
+  const { messageFrame } = await import("../../runtime/protocol/frames.js");
+  const frames = [0, 1, 2].map((i) => messageFrame("g", uuid(2), uuid(1), Buffer.from(`slow${i}`)));
+  const bytes = Buffer.concat(frames);
+  for (let i = 0; i < bytes.length; i++) {
+    a.socket.write(bytes.subarray(i, i + 1));
+    if (i % 7 === 0) await sleep(1);
+  }
+  await b.waitType(GossipType.Message, 3);
+  expect(b.received.map((r) => r.hex)).toEqual(frames.map((f) => f.toString("hex")));
+});
