@@ -228,7 +228,17 @@ export class GossipRouter {
     this.counters.connectionsTotal++;
     this.#log.debug({ conn: conn.id, remote: conn.remote }, "connection accepted");
     socket.on("data", (chunk: Buffer) => this.#onData(conn, chunk));
-    socket.on("end", () => this.#lost(conn, "eof", null));
+    socket.on("end", () => {
+      if (conn.state === "open" && conn.splitter.buffered > 0) {
+        // The peer stopped in the middle of a frame: a truncated frame, then a lost connection.
+        this.counters.decodeError("truncated");
+        this.#log.warn(
+          { conn: conn.id, remote: conn.remote, code: "truncated", buffered: conn.splitter.buffered },
+          "decode error: connection ended inside a frame",
+        );
+      }
+      this.#lost(conn, "eof", null);
+    });
     socket.on("error", (err: Error & { code?: string }) =>
       this.#lost(conn, "error", err.code ?? err.message),
     );

@@ -78,7 +78,9 @@ export class TestClient {
       }
     });
     socket.on("end", () => {
+      // Like a real client: once the router has closed its side, close ours.
       this.#ended = true;
+      socket.end();
     });
     socket.on("close", () => {
       this.#closed = true;
