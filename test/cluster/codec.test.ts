@@ -1,12 +1,12 @@
 import fc from "fast-check";
 import {
-  type ClusterFrame,
   ClusterCodecError,
+  type ClusterFrame,
   decodeFrame,
   encodeFrame,
   FrameSplitter,
 } from "../../runtime/cluster/codec.js";
-import { makeView, type Member } from "../../runtime/cluster/member.js";
+import { type Member, makeView } from "../../runtime/cluster/member.js";
 
 const ident = fc.string({ minLength: 1, maxLength: 20 }).filter((s) => Buffer.byteLength(s) <= 255);
 const member: fc.Arbitrary<Member> = fc.record({
@@ -22,7 +22,12 @@ const view = fc
 const reason = fc.string({ maxLength: 50 });
 
 const frame: fc.Arbitrary<ClusterFrame> = fc.oneof(
-  fc.record({ type: fc.constant("hello" as const), version: fc.integer({ min: 0, max: 255 }), cluster: ident, member }),
+  fc.record({
+    type: fc.constant("hello" as const),
+    version: fc.integer({ min: 0, max: 255 }),
+    cluster: ident,
+    member,
+  }),
   fc.record({ type: fc.constant("hello-ack" as const), member }),
   fc.record({ type: fc.constant("reject" as const), reason }),
   fc.constant({ type: "heartbeat" as const }),
@@ -50,7 +55,13 @@ function decodeOrTypedError(body: Uint8Array): void {
 }
 
 describe("cluster codec", () => {
-  const a: Member = { name: "nyc-1", site: "nyc", uuid: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", host: "10.0.0.7", port: 7800 };
+  const a: Member = {
+    name: "nyc-1",
+    site: "nyc",
+    uuid: "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+    host: "10.0.0.7",
+    port: 7800,
+  };
 
   test("fixture: HELLO bytes are what the format says", () => {
     const buf = encodeFrame({ type: "hello", version: 1, cluster: "chat", member: a });
@@ -74,14 +85,19 @@ describe("cluster codec", () => {
 
   test("round trip of every valid frame, also when fed split at every byte", () => {
     fc.assert(
-      fc.property(fc.array(frame, { minLength: 1, maxLength: 4 }), fc.integer({ min: 1, max: 7 }), (frames, step) => {
-        const stream = Buffer.concat(frames.map((f) => encodeFrame(f)));
-        const splitter = new FrameSplitter(1 << 16);
-        const bodies: Buffer[] = [];
-        for (let i = 0; i < stream.length; i += step) bodies.push(...splitter.push(stream.subarray(i, i + step)));
-        expect(splitter.buffered).toBe(0);
-        expect(bodies.map((b) => plain(decodeFrame(b)))).toEqual(frames.map(plain));
-      }),
+      fc.property(
+        fc.array(frame, { minLength: 1, maxLength: 4 }),
+        fc.integer({ min: 1, max: 7 }),
+        (frames, step) => {
+          const stream = Buffer.concat(frames.map((f) => encodeFrame(f)));
+          const splitter = new FrameSplitter(1 << 16);
+          const bodies: Buffer[] = [];
+          for (let i = 0; i < stream.length; i += step)
+            bodies.push(...splitter.push(stream.subarray(i, i + step)));
+          expect(splitter.buffered).toBe(0);
+          expect(bodies.map((b) => plain(decodeFrame(b)))).toEqual(frames.map(plain));
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -125,7 +141,9 @@ describe("cluster codec", () => {
     // VIEW claiming 65535 members in a few bytes: refused before allocating anything.
     expect(code(new Uint8Array([9, 0, 0, 0, 1, 0xff, 0xff, 1, 2, 3]))).toBe("BAD_FIELD");
     // Invalid UTF-8 in a name.
-    const hello = Buffer.from(encodeFrame({ type: "hello", version: 1, cluster: "c", member: a }).subarray(4));
+    const hello = Buffer.from(
+      encodeFrame({ type: "hello", version: 1, cluster: "c", member: a }).subarray(4),
+    );
     hello[3] = 0xff;
     expect(code(hello)).toBe("BAD_FIELD");
     // Same member twice in a view.
@@ -139,6 +157,8 @@ describe("cluster codec", () => {
     const s = new FrameSplitter(1024);
     expect(() => s.push(Buffer.from([0, 0, 4, 1]))).toThrow(ClusterCodecError);
     expect(() => new FrameSplitter(1024).push(Buffer.from([0, 0, 0, 0]))).toThrow(/outside 1\.\.1024/);
-    expect(() => new FrameSplitter(1024).push(Buffer.from([0xff, 0xff, 0xff, 0xff]))).toThrow(ClusterCodecError);
+    expect(() => new FrameSplitter(1024).push(Buffer.from([0xff, 0xff, 0xff, 0xff]))).toThrow(
+      ClusterCodecError,
+    );
   });
 });

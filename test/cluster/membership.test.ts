@@ -159,14 +159,22 @@ describe("LocalCluster membership", () => {
         type: "hello",
         version: 1,
         cluster: "someone-else",
-        member: { name: "x", site: "nyc", uuid: "00000000-0000-4000-8000-000000000000", host: "127.0.0.1", port: 1 },
+        member: {
+          name: "x",
+          site: "nyc",
+          uuid: "00000000-0000-4000-8000-000000000000",
+          host: "127.0.0.1",
+          port: 1,
+        },
       }),
     );
     expect(reply.subarray(5).toString()).toContain("someone-else");
     expect(cs[0]!.stats().badFrames).toBeGreaterThanOrEqual(3);
     // The mesh is untouched: same view, messages still flow.
     expect(cs[0]!.view!.id.seq).toBe(seqBefore);
-    const got = new Promise<string>((resolve) => cs[1]!.once("message", (m) => resolve(Buffer.from(m.payload).toString())));
+    const got = new Promise<string>((resolve) =>
+      cs[1]!.once("message", (m) => resolve(Buffer.from(m.payload).toString())),
+    );
     cs[0]!.send(memberKey(cs[1]!.localMember), Buffer.from("still here"));
     expect(await got).toBe("still here");
   });

@@ -18,7 +18,11 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 800
 }
 
 /** Resolves with the next emission of `event` (bounded). */
-export function nextEvent<T>(c: LocalCluster, event: "view" | "coordinator-changed" | "drain", timeoutMs = 8000) {
+export function nextEvent<T>(
+  c: LocalCluster,
+  event: "view" | "coordinator-changed" | "drain",
+  timeoutMs = 8000,
+) {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no ${event} within ${timeoutMs} ms`)), timeoutMs);
     c.once(event, (v: unknown) => {

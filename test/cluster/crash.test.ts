@@ -1,0 +1,84 @@
+// kill -9 of a member running in its own process (tsx): the others install a view without it,
+// also when the killed member was the coordinator.
+import { type ChildProcess, spawn } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, test } from "@jest/globals";
+import { StaticDiscovery } from "../../runtime/cluster/discovery.js";
+import type { CoordinatorChange, LocalCluster } from "../../runtime/cluster/local-cluster.js";
+import { freePort, REPO_ROOT } from "../helpers/processes.js";
+import { member, nextEvent, waitFor } from "./util.js";
+
+const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures/member.ts");
+const live: LocalCluster[] = [];
+const children: ChildProcess[] = [];
+
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+  await Promise.all(live.splice(0).map((c) => c.close()));
+});
+
+/** Starts the fixture in a child process; resolves once it printed READY (bounded). */
+function startChild(name: string, port: number, hosts: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", FIXTURE, name, String(port), "chat", hosts], {
+    cwd: REPO_ROOT,
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} not READY within 15 s`)), 15_000);
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (out.includes("READY ")) {
+        clearTimeout(timer);
+        resolve(child);
+      }
+    });
+    child.once("exit", (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${code ?? sig}) before READY: ${out}`));
+    });
+  });
+}
+
+const names = (c: LocalCluster) => c.members.map((m) => m.name);
+
+describe("LocalCluster crash detection", () => {
+  test("kill -9 of a member: view without it", async () => {
+    const ports = await Promise.all([freePort(), freePort(), freePort()]);
+    const hosts = ports.map((p) => `127.0.0.1[${p}]`).join(",");
+    const a = member("nyc-1", new StaticDiscovery(hosts), { bindPort: ports[0]! });
+    const b = member("nyc-2", new StaticDiscovery(hosts), { bindPort: ports[1]! });
+    live.push(a, b);
+    await a.start();
+    await b.start();
+    const child = await startChild("nyc-3", ports[2]!, hosts);
+    await waitFor(() => names(a).length === 3 && names(b).length === 3, "3 members with the child");
+    child.kill("SIGKILL");
+    await waitFor(
+      () => names(a).join() === "nyc-1,nyc-2" && names(b).join() === "nyc-1,nyc-2",
+      "view without nyc-3",
+    );
+    expect(a.view!.id).toEqual(b.view!.id);
+  });
+
+  test("kill -9 of the coordinator: the next oldest takes over", async () => {
+    const ports = await Promise.all([freePort(), freePort(), freePort()]);
+    const hosts = ports.map((p) => `127.0.0.1[${p}]`).join(",");
+    const child = await startChild("nyc-1", ports[0]!, hosts);
+    const b = member("nyc-2", new StaticDiscovery(hosts), { bindPort: ports[1]! });
+    const c = member("nyc-3", new StaticDiscovery(hosts), { bindPort: ports[2]! });
+    live.push(b, c);
+    await b.start();
+    await c.start();
+    await waitFor(() => names(b).join() === "nyc-1,nyc-2,nyc-3" && names(c).length === 3, "3 members");
+    const changed = nextEvent<CoordinatorChange>(b, "coordinator-changed");
+    child.kill("SIGKILL");
+    const ev = await changed;
+    expect(ev.isCoordinator).toBe(true);
+    expect(ev.previous?.name).toBe("nyc-1");
+    await waitFor(() => names(c).join() === "nyc-2,nyc-3", "nyc-3 sees the new view");
+    expect(b.view!.id).toEqual(c.view!.id);
+  });
+});
