@@ -104,7 +104,8 @@ export class FrameSplitter {
     if (cap >= min) return;
     const limit = Math.max(this.#need, 4);
     const next = Math.min(limit, Math.max(min, cap * 2, MIN_CAPACITY));
-    const grown = Buffer.allocUnsafe(next);
+    // allocUnsafeSlow: a buffer kept per connection must not pin an 8 KiB slab of the shared pool.
+    const grown = Buffer.allocUnsafeSlow(next);
     this.#pending.copy(grown, 0, 0, this.#have);
     this.#pending = grown;
   }
