@@ -84,7 +84,8 @@ export class ClientConnection implements RegistrationOwner {
   /** Called after each completed write (the router re-checks congestion there). */
   onWritten: ((conn: ClientConnection) => void) | null = null;
   readonly #writeDone = (err?: Error | null): void => {
-    if (err || this.state === "closed") return;
+    // Node reports success for writes cancelled by destroy(): only count completions before it.
+    if (err || this.socket.destroyed) return;
     this.inFlightFrames -= this.#writes.shift();
     this.onWritten?.(this);
   };

@@ -1,0 +1,98 @@
+// Back-pressure: a receiver that does not read makes the router stop reading its senders (TCP then
+// pushes back on them) instead of dropping frames; a receiver that never reads is disconnected
+// after --slow-timeout, and what it did not get is counted.
+import { messageFrame } from "../../runtime/protocol/frames.js";
+import { GossipType } from "../../runtime/protocol/types.js";
+import type { GossipRouter } from "../../runtime/router/router.js";
+import { startRouter, TestClient, teardown, until, uuid } from "./util.js";
+
+let router: GossipRouter | null = null;
+let port = 0;
+const clients: TestClient[] = [];
+
+async function client(): Promise<TestClient> {
+  const c = await TestClient.connect(port);
+  clients.push(c);
+  return c;
+}
+
+afterEach(async () => {
+  await teardown(router, clients);
+  router = null;
+});
+
+const PAYLOAD = Buffer.alloc(8 * 1024, 0x61);
+const FRAMES = 3000; // ~24 MB: more than every socket buffer on the path can hold
+
+/** Sends FRAMES frames numbered in their first 4 payload bytes, honouring the sender's own back-pressure. */
+async function pump(sender: TestClient, dest: ReturnType<typeof uuid>): Promise<void> {
+  for (let i = 0; i < FRAMES; i++) {
+    const payload = Buffer.from(PAYLOAD);
+    payload.writeUInt32BE(i, 0);
+    if (!sender.socket.write(messageFrame("g", dest, uuid(1), payload))) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("sender never drained")), 20_000);
+        sender.socket.once("drain", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+test("a non-reading receiver pauses its sender; nothing is dropped once it reads again", async () => {
+  ({ router, port } = await startRouter({ maxQueueBytes: 64 * 1024, slowTimeoutMs: 60_000 }));
+  const [sender, receiver] = [await client(), await client()];
+  sender.register("g", uuid(1));
+  receiver.register("g", uuid(2));
+  await until(() => router!.registry.size === 2, "registrations");
+  receiver.socket.pause();
+
+  const done = pump(sender, uuid(2));
+  await until(() => router!.flowStats().pausedSenders === 1, "the router to pause the sender", 10_000);
+  expect(router!.stats().backpressurePauses).toBeGreaterThanOrEqual(1);
+  // TCP pushes back on the sender: its own writes start queueing.
+  await until(() => sender.socket.writableLength > 0, "the sender to feel back-pressure", 10_000);
+  // Bounded: what the router holds for the receiver stays near the limit (plus one read per sender).
+  expect(router!.flowStats().queuedBytes).toBeLessThan(64 * 1024 + 2 * 1024 * 1024);
+
+  receiver.socket.resume();
+  await done;
+  await receiver.waitType(GossipType.Message, FRAMES, 20_000);
+  const seq = receiver.ofType(GossipType.Message).map((d) => Buffer.from(d.payload).readUInt32BE(0));
+  expect(seq).toEqual(Array.from({ length: FRAMES }, (_, i) => i));
+  expect(router!.stats().undelivered).toEqual({});
+  await until(() => router!.flowStats().pausedSenders === 0, "the sender to be resumed");
+});
+
+test("a receiver that never reads is disconnected after --slow-timeout; its undelivered frames are counted", async () => {
+  ({ router, port } = await startRouter({ maxQueueBytes: 64 * 1024, slowTimeoutMs: 300 }));
+  const [sender, stuck, watcher] = [await client(), await client(), await client()];
+  sender.register("g", uuid(1));
+  stuck.register("g", uuid(2));
+  watcher.register("g", uuid(3));
+  await until(() => router!.registry.size === 3, "registrations");
+  stuck.socket.pause();
+
+  await pump(sender, uuid(2)); // completes only because the stuck receiver gets disconnected
+  await until(
+    () => router!.stats().slowReceiverDisconnects === 1,
+    "the slow receiver to be disconnected",
+    10_000,
+  );
+  await until(() => router!.stats().connections === 2, "the slow connection to be gone", 10_000);
+  const stats = router!.stats();
+  expect(stats.undelivered["slow-receiver"]).toBeGreaterThan(0);
+  expect(stats.closes).toEqual({ "slow-receiver": 1 });
+  // Every frame the router took in was either written out or counted as undelivered.
+  const inMsgs = stats.framesIn["MESSAGE"] ?? 0;
+  const undelivered = Object.values(stats.undelivered).reduce((a, b) => a + b, 0);
+  expect(inMsgs).toBeGreaterThan(0);
+  expect(undelivered).toBeLessThanOrEqual(inMsgs);
+  // The others learn that the member is gone, and the sender was not punished.
+  await watcher.waitType(GossipType.Suspect);
+  expect(watcher.ofType(GossipType.Suspect)[0]!.addr).toEqual(uuid(2));
+  expect(sender.closed || sender.ended).toBe(false);
+  expect(router!.flowStats().pausedSenders).toBe(0);
+});
