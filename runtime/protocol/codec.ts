@@ -49,10 +49,11 @@ const MIN_EXTENSION = 2; // klen(1) vlen(1)
 /**
  * Decodes one body (without its length prefix). Strict: every field bounded, trailing bytes are an
  * error. Throws ProtocolError, never anything else, whatever the input. The result never aliases
- * `body` (payload and extension bytes are copies).
+ * `body` (payload and extension bytes are copies). Limits left out (or undefined) take their
+ * defaults; a limit that is not a number >= 0 is a programming error (RangeError).
  */
 export function decodeBody(body: Uint8Array, limits?: Partial<DecodeLimits>): GossipData {
-  const lim = limits ? { ...DEFAULT_LIMITS, ...limits } : DEFAULT_LIMITS;
+  const lim = limits ? resolveLimits(limits) : DEFAULT_LIMITS;
   if (!(body instanceof Uint8Array)) throw new ProtocolError("bad-length", "body is not a byte array");
   if (body.length > lim.maxFrame) {
     throw new ProtocolError("frame-too-large", `body of ${body.length} bytes exceeds ${lim.maxFrame}`);
@@ -80,6 +81,24 @@ export function decodeBody(body: Uint8Array, limits?: Partial<DecodeLimits>): Go
     );
   }
   return { type, group, addr, sender, logicalName, pingData, physicalAddr, payload };
+}
+
+/** Defaults for the limits not given (an explicit undefined also means "default", never "no limit"). */
+function resolveLimits(limits: Partial<DecodeLimits>): DecodeLimits {
+  const pick = (k: keyof DecodeLimits): number => {
+    const v = limits[k];
+    if (v === undefined) return DEFAULT_LIMITS[k];
+    if (typeof v !== "number" || Number.isNaN(v) || v < 0) {
+      throw new RangeError(`decode limit ${k} must be a number >= 0, got ${String(v)}`);
+    }
+    return v;
+  };
+  return {
+    maxFrame: pick("maxFrame"),
+    maxPingData: pick("maxPingData"),
+    maxMembers: pick("maxMembers"),
+    maxExtensions: pick("maxExtensions"),
+  };
 }
 
 /** What the router needs to route a frame, read from the start of the body only. */
@@ -112,7 +131,7 @@ function readType(r: Reader): GossipType {
 function readString(r: Reader, what: string): string | null {
   // Like Bits.readString: presence 1 = a string follows, anything else = null.
   if (r.u8(what) !== 1) return null;
-  const len = r.u16(`${what} length`);
+  const len = r.u16(what);
   r.need(len, what);
   const start = r.pos;
   r.pos += len;

@@ -100,6 +100,15 @@ describe("decodeBody rejects", () => {
     expect(decodeBody(heartbeat, { maxFrame: 12 }).type).toBe(GossipType.Heartbeat);
   });
 
+  test("limits given as undefined mean the defaults, not 'no limit'", () => {
+    expectCode(
+      () => decodeBody(hex("03 00 01 01 00 7fff 01 00000000"), { maxPingData: undefined }),
+      "truncated",
+    );
+    expect(decodeBody(heartbeat, { maxFrame: undefined }).type).toBe(GossipType.Heartbeat);
+    expect(() => decodeBody(heartbeat, { maxFrame: Number.NaN })).toThrow(RangeError);
+  });
+
   test("a negative buf_len", () => {
     expectCode(() => decodeBody(hex("05 00 01 01 00 0000 01 ffffffff")), "bad-length");
   });
