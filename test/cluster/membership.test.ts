@@ -105,11 +105,11 @@ describe("LocalCluster membership", () => {
   test("partition then heal: two views merge into one with no member lost", async () => {
     const discovery = new ListDiscovery();
     let partitioned = false;
-    const side = new Map<string, number>();
+    const names = ["nyc-1", "nyc-2", "nyc-3", "nyc-4", "nyc-5"];
+    // Side 0 = nyc-1, nyc-2; side 1 = the rest.
+    const side = new Map(names.map((n, i) => [n, i < 2 ? 0 : 1]));
     const admitFor = (self: string) => (peer: { name: string }) =>
       !partitioned || side.get(peer.name) === side.get(self);
-    const names = ["nyc-1", "nyc-2", "nyc-3", "nyc-4", "nyc-5"];
-    names.forEach((n, i) => side.set(n, i < 2 ? 0 : 1));
     const cs: LocalCluster[] = [];
     for (const n of names) {
       const c = track(member(n, discovery, { admit: admitFor(n) }));
