@@ -1,0 +1,100 @@
+// TLS with client authentication: a client with a CA-signed certificate talks; a client with a
+// self-signed ("rogue") certificate or none at all is refused, logged and counted.
+import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import tls from "node:tls";
+import { registerFrame } from "../../runtime/protocol/frames.js";
+import { GossipType } from "../../runtime/protocol/types.js";
+import type { GossipRouter } from "../../runtime/router/router.js";
+import { makeTestPki, type TestPki } from "../helpers/certs.js";
+import { startRouter, TestClient, teardown, until, uuid } from "./util.js";
+
+let dir = "";
+let pki: TestPki;
+let router: GossipRouter | null = null;
+let port = 0;
+const clients: TestClient[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "router-tls-"));
+  pki = await makeTestPki(dir);
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+beforeEach(async () => {
+  ({ router, port } = await startRouter({
+    tls: { certFile: pki.serverCert, keyFile: pki.serverKey, caFile: pki.caCert, clientAuth: true },
+  }));
+});
+afterEach(async () => {
+  await teardown(router, clients);
+  router = null;
+});
+
+function good(): tls.ConnectionOptions {
+  return {
+    ca: readFileSync(pki.caCert),
+    cert: readFileSync(pki.clientCert),
+    key: readFileSync(pki.clientKey),
+  };
+}
+
+test("clients with CA-signed certificates register and exchange messages", async () => {
+  const a = await TestClient.connect(port, good());
+  const b = await TestClient.connect(port, good());
+  clients.push(a, b);
+  a.register("chat", uuid(1));
+  b.register("chat", uuid(2));
+  await until(() => router!.registry.size === 2, "registrations");
+  const sent = a.message("chat", null, uuid(1), "over tls");
+  await b.waitType(GossipType.Message);
+  await a.waitType(GossipType.Message);
+  expect(b.received[0]!.raw.equals(sent)).toBe(true);
+  expect(router!.stats().tlsRejected).toBe(0);
+});
+
+/** Connects and tries to register; resolves with whether the router kept the registration. */
+async function tryClient(
+  options: tls.ConnectionOptions,
+): Promise<{ registered: boolean; error: string | null }> {
+  const before = router!.stats().tlsRejected;
+  const socket = tls.connect({ host: "127.0.0.1", port, ...options });
+  let error: string | null = null;
+  socket.on("error", (e: Error & { code?: string }) => {
+    error = e.code ?? e.message;
+  });
+  socket.on("secureConnect", () => {
+    socket.write(registerFrame("chat", uuid(66), "rogue", null));
+  });
+  await until(() => socket.destroyed || router!.stats().tlsRejected > before, "the handshake to fail");
+  await until(() => socket.destroyed, "the refused socket to close");
+  return { registered: router!.registry.size > 0, error };
+}
+
+test("a client with a self-signed certificate is refused and counted", async () => {
+  const r = await tryClient({
+    ca: readFileSync(pki.caCert),
+    cert: readFileSync(pki.rogueCert),
+    key: readFileSync(pki.rogueKey),
+  });
+  expect(r.registered).toBe(false);
+  await until(() => router!.stats().tlsRejected === 1, "the refusal to be counted");
+  expect(router!.stats().connectionsTotal).toBe(0);
+});
+
+test("a client without a certificate is refused and counted", async () => {
+  const r = await tryClient({ ca: readFileSync(pki.caCert) });
+  expect(r.registered).toBe(false);
+  await until(() => router!.stats().tlsRejected === 1, "the refusal to be counted");
+});
+
+test("a plain TCP client gets nowhere on the TLS port", async () => {
+  const c = await TestClient.connect(port);
+  clients.push(c);
+  c.register("chat", uuid(7));
+  await c.waitClosed();
+  expect(router!.registry.size).toBe(0);
+});
