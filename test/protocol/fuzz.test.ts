@@ -79,10 +79,12 @@ test("random bytes: decodeBody and decodeRouteHeader throw only ProtocolError", 
       // Half the inputs get a valid type byte so that the decoder goes deeper than byte 0.
       if (bytes.length > 0 && bytes[0]! & 1) bytes[0] = type;
       const d = onlyProtocolErrors(() => decodeBody(bytes));
-      onlyProtocolErrors(() => decodeRouteHeader(bytes));
+      const h = onlyProtocolErrors(() => decodeRouteHeader(bytes));
       if (!(d instanceof ProtocolError)) {
-        // Whatever is accepted re-encodes to something that decodes to the same value.
+        // Whatever is accepted re-encodes to something that decodes to the same value, and the
+        // route header of an accepted body agrees with the full decode.
         expect(decodeBody(encodeBody(d))).toEqual(d);
+        expect(h).toEqual({ type: d.type, group: d.group, addr: d.addr });
       }
     }),
     { numRuns: RUNS },
@@ -98,8 +100,11 @@ test("mutated capture bodies: only ProtocolError, and accepted ones re-encode st
         let body: Uint8Array = captureBodies[index]!;
         for (const m of mutations) body = applyMutation(body, m);
         const d = onlyProtocolErrors(() => decodeBody(body));
-        onlyProtocolErrors(() => decodeRouteHeader(body));
-        if (!(d instanceof ProtocolError)) expect(decodeBody(encodeBody(d))).toEqual(d);
+        const h = onlyProtocolErrors(() => decodeRouteHeader(body));
+        if (!(d instanceof ProtocolError)) {
+          expect(decodeBody(encodeBody(d))).toEqual(d);
+          expect(h).toEqual({ type: d.type, group: d.group, addr: d.addr });
+        }
       },
     ),
     { numRuns: RUNS },
