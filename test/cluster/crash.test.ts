@@ -81,4 +81,32 @@ describe("LocalCluster crash detection", () => {
     await waitFor(() => names(c).join() === "nyc-2,nyc-3", "nyc-3 sees the new view");
     expect(b.view!.id).toEqual(c.view!.id);
   });
+
+  test("a frozen member (SIGSTOP, connections open) is removed by heartbeat timeout and merges back after SIGCONT", async () => {
+    const ports = await Promise.all([freePort(), freePort(), freePort()]);
+    const hosts = ports.map((p) => `127.0.0.1[${p}]`).join(",");
+    const a = member("nyc-1", new StaticDiscovery(hosts), { bindPort: ports[0]! });
+    const b = member("nyc-2", new StaticDiscovery(hosts), { bindPort: ports[1]! });
+    live.push(a, b);
+    await a.start();
+    await b.start();
+    const child = await startChild("nyc-3", ports[2]!, hosts);
+    await waitFor(() => names(a).length === 3 && names(b).length === 3, "3 members with the child");
+    child.kill("SIGSTOP");
+    try {
+      await waitFor(
+        () => names(a).join() === "nyc-1,nyc-2" && names(b).join() === "nyc-1,nyc-2",
+        "view without nyc-3",
+      );
+      expect(a.stats().suspects).toBe(0);
+    } finally {
+      child.kill("SIGCONT");
+    }
+    // Excluded while frozen, it carries on alone, then discovery merges it back.
+    await waitFor(
+      () => names(a).join() === "nyc-1,nyc-2,nyc-3" && names(b).length === 3,
+      "nyc-3 merged back",
+    );
+    expect(a.view!.id).toEqual(b.view!.id);
+  });
 });

@@ -102,6 +102,18 @@ describe("LocalCluster membership", () => {
     await waitFor(() => cs[1]!.isCoordinator && cs[1]!.members.length === 1, "nyc-2 alone and coordinator");
   });
 
+  test("a restarted member (same name and address, new incarnation) replaces the old one", async () => {
+    const { cs, discovery } = await startSequentially(["nyc-1", "nyc-2", "nyc-3"]);
+    const old = cs[2]!;
+    const port = old.localMember.port;
+    await old.close();
+    const again = track(member("nyc-3", discovery, { bindPort: port }));
+    await again.start();
+    await waitFor(() => sameView([cs[0]!, cs[1]!, again]), "view with the new incarnation");
+    expect(keysOf(cs[0]!)).not.toContain(memberKey(old.localMember));
+    expect(again.members.map((m) => m.name)).toEqual(["nyc-1", "nyc-2", "nyc-3"]);
+  });
+
   test("partition then heal: two views merge into one with no member lost", async () => {
     const discovery = new ListDiscovery();
     let partitioned = false;
