@@ -8,7 +8,7 @@ import { ServiceV1 } from "@cdktf/provider-kubernetes/lib/service-v1/index.js";
 import { Fn, TerraformLocal, Token } from "cdktf";
 import { Construct } from "constructs";
 import { formatEndpoint } from "../contract/initial-hosts.js";
-import { objectLabels, selectorLabels } from "./labels.js";
+import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
 import { containerSecurityContext, TLS_FILES, TLS_MOUNT_DIR } from "./pod-parts.js";
 
 export const DEFAULT_GOSSIP_PORT = 12001;
@@ -63,6 +63,7 @@ export class GossipRouter extends Construct {
 
   constructor(scope: Construct, id: string, props: GossipRouterProps) {
     super(scope, id);
+    checkSiteName("GossipRouter", props.site);
     this.name = `${props.site}-router`;
     this.port = props.port ?? DEFAULT_GOSSIP_PORT;
     this.httpPort = props.httpPort ?? DEFAULT_ROUTER_HTTP_PORT;

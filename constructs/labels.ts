@@ -19,3 +19,14 @@ export function objectLabels(site: string, component: "router" | "relay"): Recor
     "cross-cloud-relay/site": site,
   };
 }
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+/** Throws unless `site` can prefix Kubernetes object names (`<site>-router-http` <= 63 chars). */
+export function checkSiteName(construct: string, site: string): void {
+  if (!DNS_LABEL.test(site) || site.length > 40) {
+    throw new Error(
+      `${construct}: site "${site}" must be a DNS-1123 label of at most 40 characters (lower-case letters, digits, '-')`,
+    );
+  }
+}

@@ -15,7 +15,7 @@ import {
   type RelayEnvVar,
   renderRelayEnv,
 } from "../contract/relay-env.js";
-import { objectLabels, selectorLabels } from "./labels.js";
+import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
 import { containerSecurityContext, TLS_FILES, TLS_MOUNT_DIR, toKubeEnv } from "./pod-parts.js";
 
 export interface RelaySiteProps {
@@ -59,6 +59,7 @@ export class RelaySite extends Construct {
 
   constructor(scope: Construct, id: string, props: RelaySiteProps) {
     super(scope, id);
+    checkSiteName("RelaySite", props.site);
     this.name = `${props.site}-relay`;
     this.replicas = props.replicas ?? 3;
     if (!Token.isUnresolved(this.replicas) && (!Number.isInteger(this.replicas) || this.replicas < 1)) {

@@ -1,8 +1,8 @@
-// Turns a Topology into stacks, layered so that every arrow points one way:
-//   pki ─┬──────────────► <site>-router ──(every router)──► <site>-site
-//        └─► ...   <site>-cluster ─┘ (kube provider)             ▲
-//                         └──────────────────────────────────────┘
-// Routers depend on their own cluster (and pki); sites on their cluster, pki and all routers.
+// Turns a Topology into stacks, layered so that every arrow points one way (no cycle):
+//   pki, <site>-cluster            read from nobody
+//   <site>-router                  reads its cluster (kube provider) and pki (router cert)
+//   <site>-site                    reads its cluster, pki (client cert) and EVERY router's endpoint
+// An `existing` site has no cluster stack: its provider reads a kubeconfig.
 
 import type { Construct } from "constructs";
 import type { Site, Topology } from "../app/topology.js";
