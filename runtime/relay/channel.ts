@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { RouterEndpoint } from "../../contract/initial-hosts.js";
 import type { Discovery } from "../cluster/discovery.js";
+import { LocalCluster } from "../cluster/local-cluster.js";
 import { type Member, memberKey, type View } from "../cluster/member.js";
 import { createLogger, type Logger } from "../observability/log.js";
 import type { TunnelTlsOptions } from "../tunnel/options.js";
@@ -76,13 +77,22 @@ export interface RelayChannelOptions {
   readonly announceIntervalMs?: number;
   /** Largest payload accepted by send() and from peers. @default 3 MiB */
   readonly maxPayload?: number;
-  /** Creates the local cluster (default: LocalCluster). Lets embedders and tests tune it. */
+  /** Timings of the local cluster (failure detection, discovery). @default LocalCluster's defaults */
+  readonly clusterTuning?: ClusterTuning;
+  /** Creates the local cluster. @default a LocalCluster */
   readonly createCluster?: (options: SiteClusterOptions) => SiteCluster;
   readonly logger?: Logger;
 }
 
+export interface ClusterTuning {
+  readonly heartbeatIntervalMs?: number;
+  readonly suspectTimeoutMs?: number;
+  readonly discoveryIntervalMs?: number;
+  readonly joinTimeoutMs?: number;
+}
+
 /** What createCluster receives. */
-export interface SiteClusterOptions {
+export interface SiteClusterOptions extends ClusterTuning {
   readonly site: string;
   readonly cluster: string;
   readonly name: string;
@@ -214,12 +224,10 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       bindAddr: options.bindAddr ?? "127.0.0.1",
       bindPort: options.bindPort ?? 7800,
       ...(options.advertiseAddr ? { advertiseAddr: options.advertiseAddr } : {}),
+      ...options.clusterTuning,
       logger: this.#log,
     };
-    if (!options.createCluster) {
-      throw new RelayError("NOT_CONNECTED", "RelayChannel needs createCluster (use createRelayChannel)");
-    }
-    this.#cluster = options.createCluster(clusterOptions);
+    this.#cluster = (options.createCluster ?? ((o) => new LocalCluster(o)))(clusterOptions);
     this.#cluster.on("view", (v) => this.#onView(v));
     this.#cluster.on("message", (m) => this.#onLocal(m.from, m.payload));
   }
@@ -409,6 +417,19 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     });
   }
 
+  /** Local send on behalf of someone else: a failure is logged and counted, never thrown. */
+  #relaySend(to: string | null, bytes: Uint8Array, env: Envelope): void {
+    try {
+      this.#cluster.send(to, bytes);
+    } catch (err) {
+      this.#stats.undeliverable++;
+      this.#log.warn(
+        { to: to ?? "*", origin: env.origin.name, seq: env.seq, err: (err as Error).message },
+        "local send failed (dropped)",
+      );
+    }
+  }
+
   #deliverSoon(env: Envelope): void {
     queueMicrotask(() => this.#deliver(env));
   }
@@ -451,7 +472,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       this.#log.warn({ origin: env.origin.name, seq: env.seq }, "no site master to forward to (dropped)");
       return;
     }
-    this.#cluster.send(memberKey(forwarder), encodeEnvelope({ ...env, hops: env.hops - 1 }));
+    this.#relaySend(memberKey(forwarder), encodeEnvelope({ ...env, hops: env.hops - 1 }), env);
   }
 
   /** An envelope from another site, handed over by our bridge agent. */
@@ -460,7 +481,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     const plan = localDeliveryFor(env.dest, this.site, this.name);
     switch (plan.kind) {
       case "multicast":
-        this.#cluster.send(null, bytes);
+        this.#relaySend(null, bytes, env);
         this.#deliver(env);
         return;
       case "self":
@@ -468,7 +489,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
         return;
       case "unicast": {
         const key = this.#memberKeyOf(plan.name);
-        if (key) this.#cluster.send(key, bytes);
+        if (key) this.#relaySend(key, bytes, env);
         else {
           this.#stats.undeliverable++;
           this.#log.warn(
@@ -624,7 +645,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       dest: { kind: "site", site: this.site },
       payload: encodeControl(info),
     };
-    this.#cluster.send(null, encodeEnvelope(env));
+    this.#relaySend(null, encodeEnvelope(env), env);
   }
 
   #siteView(view: View): SiteViewInfo {

@@ -1,0 +1,48 @@
+// `relay node`: the container's default command. Configuration comes only from the environment,
+// through the contract shared with the constructs (SITE, CLUSTER, DNS_QUERY | STATIC_MEMBERS,
+// TUNNEL_INITIAL_HOSTS, NODE_NAME, BIND_ADDR, BIND_PORT, HTTP_PORT, SITE_MASTERS, TLS_*).
+import type { Command } from "commander";
+import { parseRelayEnv, RELAY_ENV } from "../../../contract/relay-env.js";
+import { createLogger } from "../../observability/log.js";
+import { RelayNode } from "../../relay/node.js";
+import { onStopSignal } from "../process-lifecycle.js";
+
+/** Longest a graceful stop may take before the process exits anyway (pod grace period is 30 s). */
+const STOP_GRACE_MS = 20_000;
+
+export function registerNodeCommand(program: Command): void {
+  program
+    .command("node")
+    .description("run a relay node (site member; site master when it is the oldest member)")
+    .addHelpText(
+      "after",
+      `\nConfiguration (environment): ${Object.values(RELAY_ENV).join(", ")}.\n` +
+        "HTTP: /healthz, /readyz, /status, /metrics on HTTP_PORT. SIGTERM leaves the site and exits 0.",
+    )
+    .action(async () => {
+      // A configuration mistake throws a ConfigError naming the variable: `relay` prints it, exit 2.
+      const config = parseRelayEnv(process.env);
+      const log = createLogger("relay-node", { site: config.site, node: config.nodeName });
+      const node = new RelayNode(config, { logger: log });
+      let stopping = false;
+      const stop = (why: string) => {
+        if (stopping) return;
+        stopping = true;
+        log.info({ why }, "stop requested");
+        const force = setTimeout(() => {
+          log.error({ graceMs: STOP_GRACE_MS }, "graceful stop took too long: exiting");
+          process.exit(1);
+        }, STOP_GRACE_MS);
+        force.unref();
+        node.stop().then(
+          () => process.exit(0),
+          (err: unknown) => {
+            log.error({ err: (err as Error).message }, "stop failed");
+            process.exit(1);
+          },
+        );
+      };
+      onStopSignal(stop);
+      await node.start();
+    });
+}

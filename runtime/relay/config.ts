@@ -1,0 +1,40 @@
+// From the env contract (contract/relay-env.ts) to RelayChannel options: discovery, routers, TLS.
+import type { RelayNodeConfig } from "../../contract/relay-env.js";
+import { type Discovery, DnsDiscovery, StaticDiscovery } from "../cluster/discovery.js";
+import type { Logger } from "../observability/log.js";
+import type { ClusterTuning, RelayChannelOptions } from "./channel.js";
+
+/** Discovery for a site: the headless Service's A records (on the site's mesh port) or a static list. */
+export function discoveryFor(config: RelayNodeConfig): Discovery {
+  return config.discovery.kind === "dns"
+    ? new DnsDiscovery(config.discovery.query, config.bindPort)
+    : new StaticDiscovery(config.discovery.members);
+}
+
+export interface ChannelOverrides {
+  /** Member name (default: NODE_NAME). */
+  readonly name?: string;
+  /** Mesh port to listen on (default: BIND_PORT; 0 = ephemeral, for chat and probe). */
+  readonly bindPort?: number;
+  readonly clusterTuning?: ClusterTuning;
+  readonly pollIntervalMs?: number;
+  readonly logger?: Logger;
+}
+
+export function channelOptionsFor(config: RelayNodeConfig, o: ChannelOverrides = {}): RelayChannelOptions {
+  return {
+    site: config.site,
+    cluster: config.cluster,
+    name: o.name ?? config.nodeName,
+    discovery: discoveryFor(config),
+    routers: config.tunnelInitialHosts,
+    bindAddr: config.bindAddr,
+    bindPort: o.bindPort ?? config.bindPort,
+    advertiseAddr: config.bindAddr,
+    siteMasters: config.siteMasters,
+    ...(config.tls ? { tls: { ca: config.tls.ca, cert: config.tls.cert, key: config.tls.key } } : {}),
+    ...(o.clusterTuning ? { clusterTuning: o.clusterTuning } : {}),
+    ...(o.pollIntervalMs !== undefined ? { pollIntervalMs: o.pollIntervalMs } : {}),
+    ...(o.logger ? { logger: o.logger } : {}),
+  };
+}

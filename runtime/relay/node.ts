@@ -1,0 +1,264 @@
+// RelayNode: what `relay node` runs in every pod. A RelayChannel that answers chat lines like the
+// walkthrough's RelayDemo, plus the cluster-internal HTTP endpoint: /healthz, /readyz, /status,
+// /metrics.
+import http from "node:http";
+import type net from "node:net";
+import type { Registry } from "prom-client";
+import type { RelayNodeConfig } from "../../contract/relay-env.js";
+import type { Logger } from "../observability/log.js";
+import { counterFrom, createMetricsRegistry, gaugeFrom } from "../observability/metrics.js";
+import { describeView, RelayChannel, type Topology } from "./channel.js";
+import { type ChannelOverrides, channelOptionsFor } from "./config.js";
+import { answerBroadcasts } from "./responder.js";
+import { RELAY_VERSION } from "./version.js";
+
+/** Everything /status shows. */
+export interface NodeStatus {
+  readonly name: string;
+  readonly site: string;
+  readonly cluster: string;
+  readonly version: string;
+  readonly incarnation: string;
+  readonly ready: boolean;
+  readonly siteMaster: boolean;
+  readonly addresses: { readonly mesh: string; readonly http: number | null; readonly uuid: string };
+  readonly view: {
+    readonly id: string;
+    readonly members: readonly { name: string; host: string; port: number }[];
+  } | null;
+  /** Site masters of our site. */
+  readonly siteMasters: readonly string[];
+  readonly sites: Topology["sites"];
+  readonly routes: Topology["routes"];
+  readonly routers: Topology["routers"];
+  readonly stats: ReturnType<RelayChannel["stats"]>;
+}
+
+export interface RelayNodeOptions extends ChannelOverrides {
+  /** HTTP host. @default the bind address when it is loopback, else 0.0.0.0 (kubelet probes). */
+  readonly httpHost?: string;
+  /** HTTP port (0 = ephemeral). @default HTTP_PORT */
+  readonly httpPort?: number;
+  readonly logger: Logger;
+}
+
+export class RelayNode {
+  readonly channel: RelayChannel;
+  readonly #config: RelayNodeConfig;
+  readonly #o: RelayNodeOptions;
+  readonly #log: Logger;
+  readonly #metrics: Registry;
+  #server: http.Server | null = null;
+  #httpPort: number | null = null;
+  #stopping: Promise<void> | null = null;
+
+  constructor(config: RelayNodeConfig, options: RelayNodeOptions) {
+    this.#config = config;
+    this.#o = options;
+    this.#log = options.logger;
+    this.channel = new RelayChannel(channelOptionsFor(config, options));
+    answerBroadcasts(this.channel);
+    this.channel.on("message", (m) =>
+      this.#log.debug(
+        { from: `${m.from.name}:${m.from.site}`, seq: m.seq, bytes: m.payload.length },
+        "message",
+      ),
+    );
+    this.channel.on("route", (r) => this.#log.info({ ...r }, r.up ? "route up" : "route down"));
+    this.#metrics = this.#createMetrics();
+  }
+
+  get httpPort(): number | null {
+    return this.#httpPort;
+  }
+
+  /** Starts the HTTP endpoint first (liveness during the join), then joins the site. */
+  async start(): Promise<{ meshPort: number; httpPort: number }> {
+    const loopback = this.#config.bindAddr.startsWith("127.") || this.#config.bindAddr === "::1";
+    const host = this.#o.httpHost ?? (loopback ? this.#config.bindAddr : "0.0.0.0");
+    const server = http.createServer((req, res) => this.#handle(req, res));
+    server.keepAliveTimeout = 5000;
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.#o.httpPort ?? this.#config.httpPort, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    this.#httpPort = (server.address() as net.AddressInfo).port;
+    await this.channel.connect();
+    const meshPort = this.channel.localMember.port;
+    this.#log.info(
+      { name: this.channel.name, site: this.channel.site, meshPort, httpPort: this.#httpPort },
+      "relay node started",
+    );
+    return { meshPort, httpPort: this.#httpPort };
+  }
+
+  status(): NodeStatus {
+    const ch = this.channel;
+    const view = ch.view;
+    const t = ch.topology();
+    const me = view ? ch.localMember : null;
+    return {
+      name: ch.name,
+      site: ch.site,
+      cluster: ch.clusterName,
+      version: RELAY_VERSION,
+      incarnation: ch.incarnation,
+      ready: ch.ready,
+      siteMaster: ch.isSiteMaster,
+      addresses: {
+        mesh: me ? `${me.host}:${me.port}` : `${this.#config.bindAddr}:${this.#config.bindPort}`,
+        http: this.#httpPort,
+        uuid: me?.uuid ?? "",
+      },
+      view: view
+        ? {
+            id: describeView(view).split(" ")[0]!,
+            members: view.members.map((m) => ({ name: m.name, host: m.host, port: m.port })),
+          }
+        : null,
+      siteMasters: t.sites[0]?.siteMasters ?? [],
+      sites: t.sites,
+      routes: t.routes,
+      routers: t.routers,
+      stats: ch.stats(),
+    };
+  }
+
+  /** Leaves the site and the bridge, closes the HTTP endpoint. Idempotent. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#log.info("stopping: leaving the site and the bridge");
+      try {
+        await this.channel.close();
+      } finally {
+        const server = this.#server;
+        if (server) {
+          server.closeAllConnections();
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+        }
+      }
+    })();
+    return this.#stopping;
+  }
+
+  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const path = (req.url ?? "/").split("?")[0];
+    const json = (status: number, body: unknown) => {
+      res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+      res.end(`${JSON.stringify(body)}\n`);
+    };
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      res.writeHead(405, { "content-type": "text/plain" }).end("method not allowed\n");
+      return;
+    }
+    try {
+      switch (path) {
+        case "/healthz":
+          json(this.#stopping ? 503 : 200, {
+            status: this.#stopping ? "stopping" : "ok",
+            name: this.channel.name,
+            site: this.channel.site,
+          });
+          return;
+        case "/readyz": {
+          const ready = this.channel.ready && !this.#stopping;
+          json(ready ? 200 : 503, {
+            ready,
+            joined: this.channel.view !== null,
+            siteMaster: this.channel.isSiteMaster,
+          });
+          return;
+        }
+        case "/status":
+          json(200, this.status());
+          return;
+        case "/metrics":
+          this.#metrics.metrics().then(
+            (text) => {
+              res.writeHead(200, { "content-type": this.#metrics.contentType });
+              res.end(text);
+            },
+            (err: unknown) => res.writeHead(500).end(`metrics failed: ${String(err)}\n`),
+          );
+          return;
+        default:
+          res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+      }
+    } catch (err) {
+      json(500, { error: (err as Error).message });
+    }
+  }
+
+  #createMetrics(): Registry {
+    const r = createMetricsRegistry();
+    const ch = this.channel;
+    const stat = (k: keyof ReturnType<RelayChannel["stats"]>) => () => ch.stats()[k];
+    counterFrom(r, {
+      name: "relay_messages_sent_total",
+      help: "Messages sent by this member",
+      read: stat("sent"),
+    });
+    counterFrom(r, {
+      name: "relay_messages_delivered_total",
+      help: "Messages delivered to this member",
+      read: stat("delivered"),
+    });
+    counterFrom(r, {
+      name: "relay_bridge_forwarded_total",
+      help: "Envelopes this site master handed to the bridge",
+      read: stat("forwarded"),
+    });
+    counterFrom(r, {
+      name: "relay_bridge_received_total",
+      help: "Envelopes this site master received from other sites",
+      read: stat("fromBridge"),
+    });
+    counterFrom(r, {
+      name: "relay_undeliverable_total",
+      help: "Envelopes that could not be delivered or forwarded",
+      read: stat("undeliverable"),
+    });
+    counterFrom(r, {
+      name: "relay_decode_errors_total",
+      help: "Malformed envelopes dropped",
+      read: stat("decodeErrors"),
+    });
+    counterFrom(r, {
+      name: "relay_site_master_changes_total",
+      help: "Times this member started or stopped acting as a site master",
+      read: stat("siteMasterChanges"),
+    });
+    gaugeFrom(r, {
+      name: "relay_site_master",
+      help: "1 while this member acts as a site master",
+      read: () => (ch.isSiteMaster ? 1 : 0),
+    });
+    gaugeFrom(r, {
+      name: "relay_ready",
+      help: "1 while /readyz answers 200",
+      read: () => (ch.ready ? 1 : 0),
+    });
+    gaugeFrom(r, {
+      name: "relay_view_members",
+      help: "Members in this site's view",
+      read: () => ch.view?.members.length ?? 0,
+    });
+    gaugeFrom(r, {
+      name: "relay_route_up",
+      help: "1 when a site master of the site is reachable on the bridge (site masters only)",
+      labelNames: ["site"],
+      read: () => ch.topology().routes.map((x) => [{ site: x.site }, x.up ? 1 : 0] as const),
+    });
+    gaugeFrom(r, {
+      name: "relay_route_routers",
+      help: "Routers through which the site is reachable",
+      labelNames: ["site"],
+      read: () => ch.topology().routes.map((x) => [{ site: x.site }, x.routers.length] as const),
+    });
+    return r;
+  }
+}

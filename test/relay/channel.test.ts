@@ -1,0 +1,178 @@
+// RelayChannel in one process, for real: two GossipRouters and two sites of LocalCluster members
+// on loopback. Checks the cross-site paths (multicast, unicast, replies), the topology each member
+// sees, site-master failover and a router loss.
+import { pino } from "pino";
+import type { DiscoveredAddress, Discovery } from "../../runtime/cluster/discovery.js";
+import { RelayChannel, type RelayMessage } from "../../runtime/relay/channel.js";
+import { answerBroadcasts } from "../../runtime/relay/responder.js";
+import { GossipRouter } from "../../runtime/router/router.js";
+
+const quiet = () => pino({ level: process.env["LOG_LEVEL"] ?? "silent" });
+const FAST = { heartbeatIntervalMs: 50, suspectTimeoutMs: 400, discoveryIntervalMs: 150, joinTimeoutMs: 500 };
+
+class ListDiscovery implements Discovery {
+  addresses: DiscoveredAddress[] = [];
+  async find(): Promise<DiscoveredAddress[]> {
+    return [...this.addresses];
+  }
+}
+
+async function waitFor(cond: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+let routers: GossipRouter[] = [];
+let channels: RelayChannel[] = [];
+const discovery: Record<string, ListDiscovery> = {};
+
+async function startRouters(n: number): Promise<{ host: string; port: number }[]> {
+  routers = [];
+  for (let i = 0; i < n; i++) {
+    const r = new GossipRouter({ port: 0, bind: "127.0.0.1", httpPort: null }, quiet());
+    await r.start();
+    routers.push(r);
+  }
+  return routers.map((r) => ({ host: "127.0.0.1", port: r.port! }));
+}
+
+async function join(
+  site: string,
+  name: string,
+  routerList: { host: string; port: number }[],
+): Promise<RelayChannel> {
+  discovery[site] ??= new ListDiscovery();
+  const ch = new RelayChannel({
+    site,
+    cluster: "relay",
+    name,
+    discovery: discovery[site],
+    routers: routerList,
+    bindAddr: "127.0.0.1",
+    bindPort: 0,
+    clusterTuning: FAST,
+    pollIntervalMs: 300,
+    logger: quiet(),
+  });
+  await ch.connect();
+  discovery[site].addresses.push({ host: "127.0.0.1", port: ch.localMember.port });
+  answerBroadcasts(ch);
+  channels.push(ch);
+  return ch;
+}
+
+function collect(ch: RelayChannel): RelayMessage[] {
+  const got: RelayMessage[] = [];
+  ch.on("message", (m) => got.push(m));
+  return got;
+}
+
+const text = (m: RelayMessage) => Buffer.from(m.payload).toString();
+const label = (m: RelayMessage, site: string) =>
+  m.from.site === site ? m.from.name : `${m.from.name}:${m.from.site}`;
+
+afterEach(async () => {
+  await Promise.allSettled(channels.map((c) => c.close()));
+  await Promise.allSettled(routers.map((r) => r.stop()));
+  channels = [];
+  routers = [];
+  for (const k of Object.keys(discovery)) delete discovery[k];
+});
+
+async function twoSites(nyc: number, sfc: number) {
+  const list = await startRouters(2);
+  const n: RelayChannel[] = [];
+  const s: RelayChannel[] = [];
+  for (let i = 1; i <= nyc; i++) n.push(await join("nyc", `nyc-${i}`, list));
+  for (let i = 1; i <= sfc; i++) s.push(await join("sfc", `sfc-${i}`, list));
+  const all = [...n, ...s];
+  await waitFor(() => n.every((c) => c.view?.members.length === nyc), "nyc view");
+  await waitFor(() => s.every((c) => c.view?.members.length === sfc), "sfc view");
+  // Every member sees both sites (site masters through the bridge, others through TOPOLOGY).
+  await waitFor(() => all.every((c) => c.topology().sites.length === 2), "both sites visible everywhere");
+  return { n, s, list };
+}
+
+test("a line to everyone reaches every member of both sites; every answer comes back", async () => {
+  const { n, s } = await twoSites(3, 2);
+  const temp = s[1]!;
+  const got = collect(temp);
+  const seen = n.map((c) => collect(c));
+  temp.sendToAll(Buffer.from("hello"));
+  await waitFor(() => got.filter((m) => text(m) === "response").length >= 5, "5 responses");
+  await new Promise((r) => setTimeout(r, 200)); // anything extra would show up now
+  expect(got.filter((m) => text(m) === "hello").map((m) => label(m, "sfc"))).toEqual(["sfc-2"]);
+  const responders = got.filter((m) => text(m) === "response").map((m) => label(m, "sfc"));
+  expect(responders.sort()).toEqual(["nyc-1:nyc", "nyc-2:nyc", "nyc-3:nyc", "sfc-1", "sfc-2"]);
+  for (const list of seen) {
+    expect(list.filter((m) => text(m) === "hello").map((m) => `${m.from.name}:${m.from.site}`)).toEqual([
+      "sfc-2:sfc",
+    ]);
+  }
+});
+
+test("topology: both sites with members and one site master each; routes through both routers", async () => {
+  const { n, s, list } = await twoSites(2, 2);
+  const t = s[1]!.topology();
+  expect(t.sites.map((x) => x.site)).toEqual(["sfc", "nyc"]);
+  expect(t.sites[0]!.siteMasters).toEqual(["sfc-1"]);
+  expect(t.sites[1]!.siteMasters).toEqual(["nyc-1"]);
+  expect(t.sites[1]!.members.map((m) => m.name)).toEqual(["nyc-1", "nyc-2"]);
+  const routerNames = list.map((r) => `${r.host}[${r.port}]`).sort();
+  await waitFor(() => s[1]!.topology().routes[0]?.routers.length === 2, "route via 2 routers");
+  expect(s[1]!.topology().routes).toEqual([
+    { site: "nyc", up: true, routers: routerNames, siteMasters: ["nyc-1"] },
+  ]);
+  expect(n[0]!.isSiteMaster).toBe(true);
+  expect(n[1]!.isSiteMaster).toBe(false);
+});
+
+test("unicast to a member of another site, and to a whole site", async () => {
+  const { n, s } = await twoSites(2, 2);
+  const atNyc2 = collect(n[1]!);
+  const atSfc = s.map((c) => collect(c));
+  s[1]!.sendToMember({ name: "nyc-2", site: "nyc" }, Buffer.from("direct"));
+  n[1]!.sendToSite("sfc", Buffer.from("to-sfc"));
+  await waitFor(() => atNyc2.some((m) => text(m) === "direct"), "unicast arrives");
+  await waitFor(() => atSfc.every((l) => l.some((m) => text(m) === "to-sfc")), "site multicast arrives");
+  expect(atNyc2.find((m) => text(m) === "direct")!.from).toEqual({ name: "sfc-2", site: "sfc" });
+  // Per-sender sequence numbers.
+  const a = s[1]!.sendToAll(Buffer.from("x"));
+  const b = s[1]!.sendToAll(Buffer.from("y"));
+  expect(b).toBe(a + 1);
+});
+
+test("the site master leaves: the next member takes over and cross-site traffic flows again", async () => {
+  const { n, s } = await twoSites(3, 2);
+  const temp = s[1]!;
+  const got = collect(temp);
+  await n[0]!.close();
+  await waitFor(() => n[1]!.isSiteMaster, "nyc-2 becomes site master");
+  let responses = 0;
+  for (let attempt = 0; attempt < 40 && responses < 4; attempt++) {
+    got.length = 0;
+    temp.sendToAll(Buffer.from("again"));
+    await new Promise((r) => setTimeout(r, 250));
+    responses = new Set(got.filter((m) => text(m) === "response").map((m) => label(m, "sfc"))).size;
+  }
+  expect(responses).toBe(4);
+  await waitFor(() => temp.topology().sites[1]?.siteMasters[0] === "nyc-2", "sfc sees nyc-2 as site master");
+});
+
+test("one router stops: the line still reaches everyone through the other", async () => {
+  const { s } = await twoSites(2, 2);
+  const temp = s[1]!;
+  await routers[0]!.stop();
+  const got = collect(temp);
+  let responses = 0;
+  for (let attempt = 0; attempt < 40 && responses < 4; attempt++) {
+    got.length = 0;
+    temp.sendToAll(Buffer.from("still there?"));
+    await new Promise((r) => setTimeout(r, 250));
+    responses = new Set(got.filter((m) => text(m) === "response").map((m) => label(m, "sfc"))).size;
+  }
+  expect(responses).toBe(4);
+});
