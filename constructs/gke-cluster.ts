@@ -110,7 +110,6 @@ export class GkeCluster extends Construct implements IKubeCluster {
       nodeConfig: {
         machineType: props.nodePool?.machineType ?? "e2-medium",
         oauthScopes: ["https://www.googleapis.com/auth/cloud-platform"],
-        workloadMetadataConfig: { mode: "GKE_METADATA" },
       },
       ...project,
     });

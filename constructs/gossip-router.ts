@@ -9,7 +9,7 @@ import { Fn, TerraformLocal, Token } from "cdktf";
 import { Construct } from "constructs";
 import { formatEndpoint } from "../contract/initial-hosts.js";
 import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
-import { containerSecurityContext, TLS_FILES, TLS_MOUNT_DIR } from "./pod-parts.js";
+import { containerSecurityContext, RUN_AS_USER, TLS_FILES, TLS_MOUNT_DIR } from "./pod-parts.js";
 
 export const DEFAULT_GOSSIP_PORT = 12001;
 export const DEFAULT_ROUTER_HTTP_PORT = 9000;
@@ -108,7 +108,7 @@ export class GossipRouter extends Construct {
           metadata: { labels },
           spec: {
             automountServiceAccountToken: false,
-            securityContext: { runAsNonRoot: true, fsGroup: "10001" },
+            securityContext: { runAsNonRoot: true, fsGroup: String(RUN_AS_USER) },
             container: [
               {
                 name: "router",

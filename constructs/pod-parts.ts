@@ -13,8 +13,8 @@ export const TLS_FILES = {
   key: `${TLS_MOUNT_DIR}/tls.key`,
   ca: `${TLS_MOUNT_DIR}/ca.crt`,
 } as const;
-/** UID/GID of the image's non-root user. */
-export const RUN_AS_USER = 10001;
+/** UID/GID of the image's non-root user (the Dockerfile's `USER 1000:1000`). */
+export const RUN_AS_USER = 1000;
 
 /** Non-root, read-only root filesystem, no privilege escalation, no capabilities. */
 export function containerSecurityContext() {

@@ -16,7 +16,7 @@ import {
   renderRelayEnv,
 } from "../contract/relay-env.js";
 import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
-import { containerSecurityContext, TLS_FILES, TLS_MOUNT_DIR, toKubeEnv } from "./pod-parts.js";
+import { containerSecurityContext, RUN_AS_USER, TLS_FILES, TLS_MOUNT_DIR, toKubeEnv } from "./pod-parts.js";
 
 export interface RelaySiteProps {
   /** Site name (DNS-1123 label); names the objects (`<site>-relay`). */
@@ -41,6 +41,8 @@ export interface RelaySiteProps {
   readonly siteMasters?: number;
   /** Name of a TLS Secret (tls.crt, tls.key, ca.crt) for the connections to routers. @default no TLS */
   readonly tlsSecretName?: string;
+  /** Server name the routers' certificates carry (TLS_SERVER_NAME). @default the dialled host */
+  readonly tlsServerName?: string;
   /** @default requests 50m/96Mi, limits 500m/256Mi */
   readonly resources?: { requests: Record<string, string>; limits: Record<string, string> };
 }
@@ -93,7 +95,9 @@ export class RelaySite extends Construct {
       bindPort,
       httpPort,
       siteMasters: props.siteMasters ?? DEFAULT_SITE_MASTERS,
-      ...(tls ? { tls: TLS_FILES } : {}),
+      ...(tls
+        ? { tls: { ...TLS_FILES, ...(props.tlsServerName ? { serverName: props.tlsServerName } : {}) } }
+        : {}),
     });
 
     const probe = (path: string, initialDelaySeconds: number) => ({
@@ -113,7 +117,7 @@ export class RelaySite extends Construct {
           metadata: { labels },
           spec: {
             automountServiceAccountToken: false,
-            securityContext: { runAsNonRoot: true, fsGroup: "10001" },
+            securityContext: { runAsNonRoot: true, fsGroup: String(RUN_AS_USER) },
             terminationGracePeriodSeconds: 30,
             container: [
               {

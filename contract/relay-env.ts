@@ -19,6 +19,7 @@ export const RELAY_ENV = {
   tlsCert: "TLS_CERT",
   tlsKey: "TLS_KEY",
   tlsCa: "TLS_CA",
+  tlsServerName: "TLS_SERVER_NAME",
 } as const;
 
 export const DEFAULT_BIND_PORT = 7800;
@@ -51,6 +52,12 @@ export interface TlsPaths {
   readonly cert: string;
   readonly key: string;
   readonly ca: string;
+  /**
+   * Name the routers' certificates carry, used as the TLS server name (SNI and hostname check)
+   * instead of the address dialled: router addresses are load-balancer names or IPs that do not
+   * exist when the certificates are issued. Optional; without it the dialled host is checked.
+   */
+  readonly serverName?: string;
 }
 
 /** How members of one site find each other. */
@@ -123,6 +130,9 @@ export function renderRelayEnv(spec: RelayEnvSpec): RelayEnvVar[] {
       { name: RELAY_ENV.tlsKey, value: spec.tls.key },
       { name: RELAY_ENV.tlsCa, value: spec.tls.ca },
     );
+    if (spec.tls.serverName !== undefined) {
+      env.push({ name: RELAY_ENV.tlsServerName, value: spec.tls.serverName });
+    }
   }
   return env;
 }
@@ -233,7 +243,28 @@ export function parseRelayEnv(env: Readonly<Record<string, string | undefined>>)
       throw new ConfigError(`${tlsNames[i]}: path longer than ${MAX_PATH} characters`);
     }
   }
-  const tls = tlsSet === 3 ? { cert: tlsValues[0]!, key: tlsValues[1]!, ca: tlsValues[2]! } : undefined;
+  const serverName = get(RELAY_ENV.tlsServerName);
+  if (serverName !== undefined) {
+    if (tlsSet === 0) {
+      throw new ConfigError(
+        `${RELAY_ENV.tlsServerName} is set without TLS: set TLS_CERT, TLS_KEY and TLS_CA too, or unset it`,
+      );
+    }
+    if (!HOST_NAME.test(serverName)) {
+      throw new ConfigError(
+        `${RELAY_ENV.tlsServerName}: "${clip(serverName)}" is not a DNS name (e.g. gossip-router.relay.internal)`,
+      );
+    }
+  }
+  const tls =
+    tlsSet === 3
+      ? {
+          cert: tlsValues[0]!,
+          key: tlsValues[1]!,
+          ca: tlsValues[2]!,
+          ...(serverName !== undefined ? { serverName } : {}),
+        }
+      : undefined;
 
   return {
     site,

@@ -8,7 +8,7 @@ import type { GossipRouter } from "../constructs/gossip-router.js";
 import type { IKubeCluster } from "../constructs/kube-cluster.js";
 import { objectLabels } from "../constructs/labels.js";
 import { TlsSecret } from "../constructs/pod-parts.js";
-import type { IssuedCert } from "../constructs/relay-pki.js";
+import { type IssuedCert, ROUTER_TLS_SERVER_NAME } from "../constructs/relay-pki.js";
 import { RelaySite } from "../constructs/relay-site.js";
 import { configureBackend } from "./backend.js";
 
@@ -52,7 +52,7 @@ export class SiteStack extends TerraformStack {
       replicas: props.replicas,
       clusterName: props.clusterName,
       namespace: props.namespace,
-      ...(secret ? { tlsSecretName: secret.name } : {}),
+      ...(secret ? { tlsSecretName: secret.name, tlsServerName: ROUTER_TLS_SERVER_NAME } : {}),
     });
     if (secret) this.site.deployment.node.addDependency(secret.secret);
     new TerraformOutput(this, "dns_query", { value: this.site.dnsQuery });

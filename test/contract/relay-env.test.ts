@@ -24,7 +24,12 @@ const cloudSpec: RelayEnvSpec = {
   cluster: "relay",
   discovery: { kind: "dns", query: "nyc-relay.default.svc.cluster.local" },
   tunnelInitialHosts: "a1.elb.amazonaws.com[12001],34.82.1.2[12001]",
-  tls: { cert: "/etc/relay/tls/tls.crt", key: "/etc/relay/tls/tls.key", ca: "/etc/relay/tls/ca.crt" },
+  tls: {
+    cert: "/etc/relay/tls/tls.crt",
+    key: "/etc/relay/tls/tls.key",
+    ca: "/etc/relay/tls/ca.crt",
+    serverName: "gossip-router.relay.internal",
+  },
 };
 
 test("render: ordered names, downward API for the pod's name and IP", () => {
@@ -42,6 +47,7 @@ test("render: ordered names, downward API for the pod's name and IP", () => {
     "TLS_CERT",
     "TLS_KEY",
     "TLS_CA",
+    "TLS_SERVER_NAME",
   ]);
   expect(env[4]).toEqual({ name: "NODE_NAME", valueFrom: { fieldPath: "metadata.name" } });
   expect(env[5]).toEqual({ name: "BIND_ADDR", valueFrom: { fieldPath: "status.podIP" } });
@@ -173,6 +179,12 @@ test.each<[string, Record<string, string | undefined>, RegExp]>([
   ["SITE_MASTERS zero", { SITE_MASTERS: "0" }, /^SITE_MASTERS: 0 is outside 1\.\.16/],
   ["SITE_MASTERS negative", { SITE_MASTERS: "-1" }, /^SITE_MASTERS: "-1" is not an integer/],
   ["TLS half set", { TLS_KEY: undefined }, /^TLS is half configured: TLS_KEY missing/],
+  [
+    "TLS_SERVER_NAME without TLS",
+    { TLS_CERT: undefined, TLS_KEY: undefined, TLS_CA: undefined },
+    /^TLS_SERVER_NAME is set without TLS/,
+  ],
+  ["TLS_SERVER_NAME not a name", { TLS_SERVER_NAME: "-bad-" }, /^TLS_SERVER_NAME: "-bad-" is not a DNS name/],
   ["TLS path too long", { TLS_CA: `/${"x".repeat(5000)}` }, /^TLS_CA: path longer than 4096/],
 ])("%s -> ConfigError naming the variable", (_, patch, message) => {
   const env = { ...good, ...patch };

@@ -190,7 +190,12 @@ describe.each([
       cluster: "relay",
       discovery: { kind: "dns", query: `${site}-relay.default.svc.cluster.local` },
       tunnelInitialHosts: "x",
-      tls: { cert: "/etc/relay/tls/tls.crt", key: "/etc/relay/tls/tls.key", ca: "/etc/relay/tls/ca.crt" },
+      tls: {
+        cert: "/etc/relay/tls/tls.crt",
+        key: "/etc/relay/tls/tls.key",
+        ca: "/etc/relay/tls/ca.crt",
+        serverName: "gossip-router.relay.internal",
+      },
     }).map((e) => e.name);
     expect([...env.keys()]).toEqual(expected);
     expect(env.get("SITE")!["value"]).toBe(site);
@@ -200,6 +205,8 @@ describe.each([
     expect(env.get("BIND_PORT")!["value"]).toBe("7800");
     expect(env.get("HTTP_PORT")!["value"]).toBe("8080");
     expect(env.get("TLS_CA")!["value"]).toBe("/etc/relay/tls/ca.crt");
+    // The routers' certificates carry this name (the LoadBalancer's does not exist at issue time).
+    expect(env.get("TLS_SERVER_NAME")!["value"]).toBe("gossip-router.relay.internal");
     expect(c["readiness_probe"]["http_get"]).toEqual({ path: "/readyz", port: "8080" });
     expect(c["liveness_probe"]["http_get"]).toEqual({ path: "/healthz", port: "8080" });
     expect(c["security_context"]).toMatchObject({ run_as_non_root: true, read_only_root_filesystem: true });
