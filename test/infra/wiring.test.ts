@@ -196,3 +196,27 @@ test("the structural check catches a dangling reference and a missing provider",
     ]),
   );
 });
+
+test("4 sites, two of them EKS in different regions: every site reaches all four routers", () => {
+  const stacks = expectWiring(
+    parseTopology({
+      sites: [
+        { name: "nyc", cloud: "eks", region: "us-east-1" },
+        {
+          name: "dub",
+          cloud: "eks",
+          region: "eu-west-1",
+          nodeGroup: { instanceType: "t3.medium", desired: 3 },
+        },
+        { name: "sfc", cloud: "gke", location: "us-west1" },
+        { name: "lab", cloud: "existing", kubeconfig: { path: "/etc/kube/lab.yaml" } },
+      ],
+    }),
+  );
+  expect(stacks["dub-cluster"]!["provider"]["aws"][0]["region"]).toBe("eu-west-1");
+  const ng = Object.values<TfJson>(stacks["dub-cluster"]!["resource"]["aws_eks_node_group"])[0]!;
+  expect(ng).toMatchObject({ node_group_name: "dub-nodegroup", instance_types: ["t3.medium"] });
+  expect(ng["scaling_config"]).toEqual({ desired_size: 3, min_size: 1, max_size: 4 });
+  expect(stacks["dub-router"]!["provider"]["kubernetes"][0]["exec"][0]["args"]).toContain("eu-west-1");
+  expect(stacks["lab-site"]!["provider"]["kubernetes"][0]).toEqual({ config_path: "/etc/kube/lab.yaml" });
+});
