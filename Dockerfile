@@ -11,7 +11,8 @@
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 # ---- build: dev dependencies + tsc -> dist/ -------------------------------------------------
-FROM ${NODE_IMAGE} AS build
+# dist/ is plain JavaScript: for multi-platform builds, compile once on the builder's platform.
+FROM --platform=$BUILDPLATFORM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # --ignore-scripts: `prepare` would run the TypeScript build before the sources are copied, and no
@@ -24,6 +25,7 @@ COPY runtime ./runtime
 RUN ["npm", "run", "build"]
 
 # ---- prod-deps: production dependencies only ------------------------------------------------
+# On the target platform, so npm picks the right platform-specific packages if any appear.
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./

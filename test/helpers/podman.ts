@@ -179,6 +179,17 @@ export class Podman {
     );
   }
 
+  /**
+   * Drops build-cache images unused for `hours`, so the fixed storage folder does not grow with
+   * every lock-file change; recent layers stay and keep warm builds fast.
+   */
+  async pruneOldImages(hours: number): Promise<void> {
+    await this.run(["image", "prune", "--force", "--filter", `until=${hours}h`], {
+      timeoutMs: 5 * 60_000,
+      allowFailure: true,
+    });
+  }
+
   /** Removes containers (ignoring ones already gone). */
   async removeContainers(ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;

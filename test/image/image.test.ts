@@ -18,6 +18,8 @@ import {
 import { freePort } from "../helpers/processes.js";
 
 const TAG = "localhost/cross-cloud-relay:image-test";
+// Generous: two cores shared with the rest of the suite running in parallel.
+const STEP_TIMEOUT_MS = 120_000;
 const SKIP_REASON = podmanSkipReason();
 // `relay router` is written by another part of the project; until it exists there is nothing to run.
 const HAS_ROUTER = existsSync(join(REPO_ROOT, "runtime/cli/commands/router.ts"));
@@ -77,97 +79,125 @@ describeImage("runtime image built by podman from the Dockerfile", () => {
   beforeAll(async () => {
     await ensurePodmanInstalled();
     await ensureNodeBaseImage(podman);
+    await podman.pruneOldImages(72);
+    const started = Date.now();
     await podman.build(REPO_ROOT, TAG);
+    process.stderr.write(`test/image: podman build took ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   }, 20 * 60_000);
 
   afterAll(async () => {
     await podman.removeContainers(containers);
   }, 120_000);
 
-  test("`relay --help` runs in the image", async () => {
-    const r = await podman.run(["run", "--rm", "--name", containerName(), ...RUN_FLAGS, TAG, "--help"], {
-      timeoutMs: 60_000,
-    });
-    expect(r.stdout).toContain("Usage: relay");
-    expect(r.stdout).toContain("cross-cloud-relay runtime");
-  });
+  test(
+    "`relay --help` runs in the image",
+    async () => {
+      const r = await podman.run(["run", "--rm", "--name", containerName(), ...RUN_FLAGS, TAG, "--help"], {
+        timeoutMs: 60_000,
+      });
+      expect(r.stdout).toContain("Usage: relay");
+      expect(r.stdout).toContain("cross-cloud-relay runtime");
+    },
+    STEP_TIMEOUT_MS,
+  );
 
-  test("image config: exec-form entrypoint, default command, numeric non-root user, ports, health check", async () => {
-    const r = await podman.run(["image", "inspect", TAG], { timeoutMs: 30_000 });
-    const image = JSON.parse(r.stdout)[0];
-    const config = image.Config;
-    expect(config.Entrypoint).toEqual(["node", "/app/dist/runtime/cli/relay.js"]);
-    expect(config.Cmd).toEqual(["node"]);
-    expect(config.User).toMatch(/^[1-9]\d*(:\d+)?$/);
-    expect(Object.keys(config.ExposedPorts).sort()).toEqual([
-      "12001/tcp",
-      "7800/tcp",
-      "8080/tcp",
-      "9000/tcp",
-    ]);
-    // podman reports the health check beside Config; docker inside it.
-    expect((image.Healthcheck ?? config.Healthcheck)?.Test).toEqual(["CMD", "node", "/app/healthcheck.mjs"]);
-    expect(config.Labels["org.opencontainers.image.title"]).toBe("cross-cloud-relay");
-    expect(config.Labels["org.opencontainers.image.licenses"]).toBe("Apache-2.0");
-  });
+  test(
+    "image config: exec-form entrypoint, default command, numeric non-root user, ports, health check",
+    async () => {
+      const r = await podman.run(["image", "inspect", TAG], { timeoutMs: 30_000 });
+      const image = JSON.parse(r.stdout)[0];
+      const config = image.Config;
+      expect(config.Entrypoint).toEqual(["node", "/app/dist/runtime/cli/relay.js"]);
+      expect(config.Cmd).toEqual(["node"]);
+      expect(config.User).toMatch(/^[1-9]\d*(:\d+)?$/);
+      expect(Object.keys(config.ExposedPorts).sort()).toEqual([
+        "12001/tcp",
+        "7800/tcp",
+        "8080/tcp",
+        "9000/tcp",
+      ]);
+      // podman reports the health check beside Config; docker inside it.
+      expect((image.Healthcheck ?? config.Healthcheck)?.Test).toEqual([
+        "CMD",
+        "node",
+        "/app/healthcheck.mjs",
+      ]);
+      expect(config.Labels["org.opencontainers.image.title"]).toBe("cross-cloud-relay");
+      expect(config.Labels["org.opencontainers.image.licenses"]).toBe("Apache-2.0");
+    },
+    STEP_TIMEOUT_MS,
+  );
 
-  test("final stage holds dist/ and the runtime dependencies only", async () => {
-    // Which paths exist, and any TypeScript source left under /app, seen from inside the image.
-    const script = `
+  test(
+    "final stage holds dist/ and the runtime dependencies only",
+    async () => {
+      // Which paths exist, and any TypeScript source left under /app, seen from inside the image.
+      const script = `
       const fs = require("node:fs");
       const paths = process.argv.slice(1);
       const exists = Object.fromEntries(paths.map((p) => [p, fs.existsSync(p)]));
       const ts = fs.readdirSync("/app", { recursive: true }).filter((f) => /(?<!\\.d)\\.ts$/.test(f) && !f.startsWith("node_modules"));
       console.log(JSON.stringify({ exists, ts }));`;
-    const wanted = ["commander", "pino", "prom-client", "yaml"].map((p) => `/app/node_modules/${p}`);
-    const unwanted = [
-      ...["typescript", "jest", "@swc", "@biomejs", "tsx", "cdktf-cli", "cdktf", "@cdktf", "constructs"].map(
-        (p) => `/app/node_modules/${p}`,
-      ),
-      ...[
-        "runtime",
-        "contract",
-        "test",
-        "app",
-        "constructs",
-        "stacks",
-        "tsconfig.json",
-        "package-lock.json",
-      ].map((p) => `/app/${p}`),
-    ];
-    const r = await podman.run(
-      [
-        "run",
-        "--rm",
-        "--name",
-        containerName(),
-        ...RUN_FLAGS,
-        "--entrypoint",
-        "node",
-        TAG,
-        "-e",
-        script,
-        "/app/dist/runtime/cli/relay.js",
-        ...wanted,
-        ...unwanted,
-      ],
-      { timeoutMs: 60_000 },
-    );
-    const { exists, ts } = JSON.parse(r.stdout) as { exists: Record<string, boolean>; ts: string[] };
-    for (const p of ["/app/dist/runtime/cli/relay.js", ...wanted]) expect([p, exists[p]]).toEqual([p, true]);
-    for (const p of unwanted) expect([p, exists[p]]).toEqual([p, false]);
-    expect(ts).toEqual([]);
-
-    // Our layers on top of the base stay small (the IaC libraries alone would add ~870 MB).
-    const size = async (image: string) =>
-      Number(
-        (await podman.run(["image", "inspect", "--format", "{{.Size}}", image], { timeoutMs: 30_000 }))
-          .stdout,
+      const wanted = ["commander", "pino", "prom-client", "yaml"].map((p) => `/app/node_modules/${p}`);
+      const unwanted = [
+        ...[
+          "typescript",
+          "jest",
+          "@swc",
+          "@biomejs",
+          "tsx",
+          "cdktf-cli",
+          "cdktf",
+          "@cdktf",
+          "constructs",
+        ].map((p) => `/app/node_modules/${p}`),
+        ...[
+          "runtime",
+          "contract",
+          "test",
+          "app",
+          "constructs",
+          "stacks",
+          "tsconfig.json",
+          "package-lock.json",
+        ].map((p) => `/app/${p}`),
+      ];
+      const r = await podman.run(
+        [
+          "run",
+          "--rm",
+          "--name",
+          containerName(),
+          ...RUN_FLAGS,
+          "--entrypoint",
+          "node",
+          TAG,
+          "-e",
+          script,
+          "/app/dist/runtime/cli/relay.js",
+          ...wanted,
+          ...unwanted,
+        ],
+        { timeoutMs: 60_000 },
       );
-    const added = (await size(TAG)) - (await size(NODE_BASE_IMAGE));
-    expect(added).toBeGreaterThan(0);
-    expect(added).toBeLessThan(60 * 1024 * 1024);
-  });
+      const { exists, ts } = JSON.parse(r.stdout) as { exists: Record<string, boolean>; ts: string[] };
+      for (const p of ["/app/dist/runtime/cli/relay.js", ...wanted])
+        expect([p, exists[p]]).toEqual([p, true]);
+      for (const p of unwanted) expect([p, exists[p]]).toEqual([p, false]);
+      expect(ts).toEqual([]);
+
+      // Our layers on top of the base stay small (the IaC libraries alone would add ~870 MB).
+      const size = async (image: string) =>
+        Number(
+          (await podman.run(["image", "inspect", "--format", "{{.Size}}", image], { timeoutMs: 30_000 }))
+            .stdout,
+        );
+      const added = (await size(TAG)) - (await size(NODE_BASE_IMAGE));
+      expect(added).toBeGreaterThan(0);
+      expect(added).toBeLessThan(60 * 1024 * 1024);
+    },
+    STEP_TIMEOUT_MS,
+  );
 
   testRouter(
     "`relay router` answers /healthz as non-root on a read-only fs; SIGTERM stops it with exit 0",
@@ -232,7 +262,7 @@ describeImage("runtime image built by podman from the Dockerfile", () => {
           process.stderr.write(`router container logs:\n${logs.stderr}\n`);
       }
     },
-    120_000,
+    STEP_TIMEOUT_MS,
   );
 });
 
