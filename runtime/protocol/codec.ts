@@ -248,6 +248,8 @@ function readIp(r: Reader, what: string): IpAddress {
   r.pos += len;
   if (len === 4) return { kind: "ip", host, port: r.u16(`${what} port`) };
   const scopeId = r.i32(`${what} scope id`);
+  // Java keeps no negative scope id (it reads one as "unset" and writes 0): not canonical.
+  if (scopeId < 0) throw new ProtocolError("bad-address", `${what}: negative IPv6 scope id ${scopeId}`);
   return { kind: "ip", host, port: r.u16(`${what} port`), scopeId };
 }
 
@@ -356,12 +358,7 @@ function ipBytes(a: IpAddress, what: string): Uint8Array | null {
   if (!bytes)
     throw new ProtocolError("bad-address", `${what}: ${JSON.stringify(a.host)} is not an IP literal`);
   const scope = a.scopeId ?? 0;
-  if (
-    !Number.isInteger(scope) ||
-    scope < -0x80000000 ||
-    scope > 0x7fffffff ||
-    (bytes.length === 4 && scope !== 0)
-  ) {
+  if (!Number.isInteger(scope) || scope < 0 || scope > 0x7fffffff || (bytes.length === 4 && scope !== 0)) {
     throw new ProtocolError("bad-address", `${what}: bad scope id ${scope}`);
   }
   return bytes;

@@ -60,7 +60,7 @@ export const arbIpAddress: fc.Arbitrary<Address> = fc.oneof(
           }),
       ),
       arbPort,
-      fc.integer({ min: -0x80000000, max: 0x7fffffff }),
+      fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 0x7fffffff })),
     )
     .map(([b, port, scopeId]) => ({ kind: "ip" as const, host: formatIp(b, 0, 16), port, scopeId })),
   arbPort.map((port) => ({ kind: "ip" as const, host: null, port })),

@@ -141,6 +141,13 @@ describe("decodeBody rejects", () => {
     expectCode(() => decodeBody(hex("00 00 01 01 00 0000 10 ff 1f90 00000000")), "bad-address");
   });
 
+  test("a negative IPv6 scope id (Java reads it as unset and would write 0)", () => {
+    expectCode(
+      () => decodeBody(hex(`00 00 01 01 00 0000 10 10 ${"00".repeat(15)}01 ffffffff 1e78 00000000`)),
+      "bad-address",
+    );
+  });
+
   test("a physical address that is not an IP address", () => {
     expectCode(() => decodeBody(hex(`00 00 01 01 00 0000 02 ${UUID_WIRE} 00000000`)), "bad-address");
   });
@@ -305,6 +312,7 @@ describe("encoding", () => {
     bad({ physicalAddr: { kind: "ip", host: "localhost", port: 1 } }, "bad-address");
     bad({ physicalAddr: { kind: "ip", host: "1.2.3.4", port: 65536 } }, "bad-address");
     bad({ physicalAddr: { kind: "ip", host: "1.2.3.4", port: 1, scopeId: 2 } }, "bad-address");
+    bad({ physicalAddr: { kind: "ip", host: "::1", port: 1, scopeId: -1 } }, "bad-address");
     bad({ physicalAddr: { kind: "uuid", uuid: UUID } }, "bad-address");
     bad({ addr: { kind: "magic", magic: 11, uuid: UUID, flags: 0, extensions: [] } }, "unsupported-address");
     bad(
