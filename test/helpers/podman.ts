@@ -124,10 +124,14 @@ export function runCommand(
 export function podmanSkipReason(): string | undefined {
   if (process.platform !== "linux") return `podman image test needs Linux (this is ${process.platform})`;
   const missing = PODMAN_PACKAGES.filter((p) => !onPath(p));
-  if (missing.length === 0) return undefined;
   if (!isRoot()) {
-    return `${missing.join(", ")} not installed and this user is not root, so the test cannot install them (apt-get install ${PODMAN_PACKAGES.join(" ")})`;
+    if (missing.length > 0) {
+      return `${missing.join(", ")} not installed and this user is not root, so the test cannot install them (apt-get install ${PODMAN_PACKAGES.join(" ")})`;
+    }
+    // Rootless podman needs subordinate uids and its own storage; this test uses rootful storage.
+    return "the image test runs rootful podman (overlay storage under /var/tmp/ccr-podman) and needs root";
   }
+  if (missing.length === 0) return undefined;
   if (!onPath("apt-get"))
     return `${missing.join(", ")} not installed and there is no apt-get to install them`;
   return undefined;
