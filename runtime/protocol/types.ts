@@ -51,8 +51,8 @@ export interface IpAddress {
 
 /**
  * Any other Address class, written with flag 0x00 and a magic id. Only the classes whose layout
- * is known are decodable (FlagsUUID = 19, ExtendedUUID = 12): `body` holds their bytes after the
- * magic id so that they re-encode identically.
+ * is known are decodable: FlagsUUID (19: uuid + flags; `extensions` always empty) and
+ * ExtendedUUID (12: uuid + flags + extensions). Other magic ids are "unsupported-address".
  */
 export interface MagicAddress {
   readonly kind: "magic";
