@@ -77,6 +77,8 @@ export class GossipRouter {
   // Routing state of the read being processed (single-threaded: one at a time).
   #chunk: Buffer | null = null;
   readonly #touched: ClientConnection[] = [];
+  #copyOf: Buffer | null = null;
+  #copy: Buffer | null = null;
   readonly #undeliveredLog = new Map<string, { at: number; suppressed: number }>();
 
   constructor(options: RouterOptions = {}, logger?: Logger) {
@@ -262,11 +264,13 @@ export class GossipRouter {
       conn.splitter.push(chunk, conn.sink!);
     } catch (err) {
       this.#chunk = null;
+      this.#copyOf = this.#copy = null;
       this.#flush(conn);
       this.#inputFailure(conn, err);
       return;
     }
     this.#chunk = null;
+    this.#copyOf = this.#copy = null;
     this.#flush(conn);
   }
 
@@ -422,26 +426,35 @@ export class GossipRouter {
 
   // ---- output -----------------------------------------------------------------------------
 
-  /** Queues `frame` (received bytes, inside the current chunk or a splitter copy) for `dest`. */
+  /** Queues a received MESSAGE frame for `dest`: a slice of the current chunk when it lies in it. */
   #enqueueSlice(dest: ClientConnection, frame: Buffer, type: GossipType): void {
+    const chunk = this.#chunk;
+    const start = chunk ? frame.byteOffset - chunk.byteOffset : -1;
+    if (!chunk || frame.buffer !== chunk.buffer || start < 0 || start + frame.length > chunk.length) {
+      // The splitter assembled this frame from several reads in its own (reused) buffer.
+      this.#enqueueBuffer(dest, this.#ownedCopy(frame), type);
+      return;
+    }
     if (dest.state !== "open") {
       this.#undelivered("receiver-closed", 1, dest);
       return;
     }
-    const chunk = this.#chunk;
-    const start = chunk ? frame.byteOffset - chunk.byteOffset : -1;
-    if (chunk && frame.buffer === chunk.buffer && start >= 0 && start + frame.length <= chunk.length) {
-      dest.addSlice(chunk, start, start + frame.length);
-    } else {
-      // The splitter assembled this frame from several reads in its own buffer: keep a copy.
-      dest.addBuffer(Buffer.from(frame));
-    }
+    dest.addSlice(chunk, start, start + frame.length);
     this.counters.framesOut[type]!++;
     this.counters.bytesOut[type]! += frame.length;
     if (!dest.touched) {
       dest.touched = true;
       this.#touched.push(dest);
     }
+  }
+
+  /** One copy of a reassembled frame, shared by all the destinations of a multicast. */
+  #ownedCopy(frame: Buffer): Buffer {
+    if (this.#copyOf !== frame) {
+      this.#copyOf = frame;
+      this.#copy = Buffer.from(frame);
+    }
+    return this.#copy!;
   }
 
   /** Queues a frame the router owns (an encoded reply) for `dest`. */

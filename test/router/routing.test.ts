@@ -3,6 +3,7 @@
 import {
   getMbrsFrame,
   heartbeatFrame,
+  messageFrame,
   suspectFrame,
   unregisterFrame,
 } from "../../runtime/protocol/frames.js";
@@ -213,17 +214,22 @@ test("GET_MBRS_RSP / GET_MBRS_RSP_LAST / SUSPECT sent to the router are ignored 
   expect(router!.registry.size).toBe(2);
 });
 
-test("frames split at every byte boundary are routed like whole ones", async () => {
-  const [a, b] = [await client(), await client()];
+test("frames split at every byte boundary are routed like whole ones (unicast and multicast)", async () => {
+  const [a, b, c] = [await client(), await client(), await client()];
   b.register("g", uuid(2));
-  await registered(1);
-  const { messageFrame } = await import("../../runtime/protocol/frames.js");
-  const frames = [0, 1, 2].map((i) => messageFrame("g", uuid(2), uuid(1), Buffer.from(`slow${i}`)));
+  c.register("g", uuid(3));
+  await registered(2);
+  const frames = [0, 1, 2].map((i) =>
+    messageFrame("g", i === 1 ? uuid(2) : null, uuid(1), Buffer.from(`slow${i}`)),
+  );
   const bytes = Buffer.concat(frames);
   for (let i = 0; i < bytes.length; i++) {
     a.socket.write(bytes.subarray(i, i + 1));
     if (i % 7 === 0) await sleep(1);
   }
   await b.waitType(GossipType.Message, 3);
-  expect(b.received.map((r) => r.hex)).toEqual(frames.map((f) => f.toString("hex")));
+  await c.waitType(GossipType.Message, 2);
+  const hex = frames.map((f) => f.toString("hex"));
+  expect(b.received.map((r) => r.hex)).toEqual(hex);
+  expect(c.received.map((r) => r.hex)).toEqual([hex[0], hex[2]]);
 });
