@@ -96,7 +96,8 @@ try {
       if (!line.startsWith("{")) throw new Error(`gr-load: ${stdout.trim()}`);
       results.push(JSON.parse(line).msgsPerSec);
       const cpu1 = cpuSeconds(child.pid);
-      if (cpu0 !== null && cpu1 !== null) cpuPerMsg.push(((cpu1 - cpu0) * 1e6) / (Number(pairs) * Number(msgs)));
+      if (cpu0 !== null && cpu1 !== null)
+        cpuPerMsg.push(((cpu1 - cpu0) * 1e6) / (Number(pairs) * Number(msgs)));
     }
     console.log(
       JSON.stringify({
