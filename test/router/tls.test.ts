@@ -98,3 +98,20 @@ test("a plain TCP client gets nowhere on the TLS port", async () => {
   await c.waitClosed();
   expect(router!.registry.size).toBe(0);
 });
+
+test("relay dump's client (fetchMembers) works over mutual TLS", async () => {
+  const { fetchMembers } = await import("../../runtime/cli/commands/dump.js");
+  const a = await TestClient.connect(port, good());
+  clients.push(a);
+  a.register("chat", uuid(1), "alice");
+  await until(() => router!.registry.size === 1, "registration");
+  const rows = await fetchMembers(
+    { host: "127.0.0.1", port },
+    { timeout: 5_000, tlsCa: pki.caCert, tlsCert: pki.clientCert, tlsKey: pki.clientKey },
+  );
+  expect(rows).toEqual([{ group: "chat", address: uuid(1).uuid, site: null, name: "alice", physical: null }]);
+  // Without a client certificate the router refuses it.
+  await expect(
+    fetchMembers({ host: "127.0.0.1", port }, { timeout: 5_000, tlsCa: pki.caCert }),
+  ).rejects.toThrow();
+});
