@@ -25,6 +25,8 @@ export class MeshConnection {
   peer: Member | null = null;
   bytesIn = 0;
   bytesOut = 0;
+  /** Bytes still in the write buffer when the connection closed (lost, unless closed gracefully). */
+  unsentBytes = 0;
 
   constructor(
     socket: Socket,
@@ -131,6 +133,7 @@ export class MeshConnection {
   #finish(reason: string): void {
     if (this.#status === "closed") return;
     this.#status = "closed";
+    this.unsentBytes = this.#socket.writableLength;
     this.#handlers.closed(this, reason);
   }
 }

@@ -71,6 +71,8 @@ export interface ClusterStats {
   readonly badFrames: number;
   /** Messages that could not reach a peer because it was suspected or its link failed. */
   readonly messagesLostToFailedPeers: number;
+  /** Bytes still in a socket's write buffer when its connection to a member was lost. */
+  readonly bytesLostWithConnections: number;
   /** Bytes waiting to be written to peers. */
   readonly bufferedBytes: number;
 }
@@ -122,6 +124,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     messagesReceived: 0,
     badFrames: 0,
     messagesLostToFailedPeers: 0,
+    bytesLostWithConnections: 0,
     bytesIn: 0,
     bytesOut: 0,
   };
@@ -320,6 +323,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       bytesOut,
       badFrames: this.#stats.badFrames,
       messagesLostToFailedPeers: this.#stats.messagesLostToFailedPeers,
+      bytesLostWithConnections: this.#stats.bytesLostWithConnections,
       bufferedBytes: buffered,
     };
   }
@@ -388,7 +392,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   async #probeAll(): Promise<ProbeResult[]> {
     let addrs: DiscoveredAddress[];
     try {
-      addrs = await this.#o.discovery.find();
+      addrs = await this.#bounded(this.#o.discovery.find(), Math.max(1000, this.#o.discoveryIntervalMs));
     } catch (err) {
       this.#log.warn({ err: (err as Error).message }, "discovery failed");
       return [];
@@ -910,6 +914,11 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     const l = this.#links.get(memberKey(conn.peer));
     if (!l || l.conn !== conn) return;
     l.conn = null;
+    if (conn.unsentBytes > 0) {
+      // Written to this member but never handed to the kernel: lost with the connection.
+      this.#stats.bytesLostWithConnections += conn.unsentBytes;
+      this.#log.warn({ peer: l.key, bytes: conn.unsentBytes, reason }, "connection lost with unsent data");
+    }
     // One immediate re-dial: a dead member refuses it (suspected at once), a live one is back.
     if (this.#phase === "joined" && this.#view && viewHas(this.#view, l.key)) void this.#dialLink(l);
     else if (l.queue.length === 0) this.#links.delete(l.key);
@@ -962,6 +971,15 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       };
       this.#sleepers.add(s);
     });
+  }
+
+  /** `p`, or a rejection after `ms` (a discovery that hangs must not stall joining). */
+  #bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    });
+    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
   }
 
   /** Polls `cond` every 10 ms for at most `ms`. */
