@@ -142,11 +142,10 @@ export async function ensurePodmanInstalled(): Promise<void> {
   if (PODMAN_PACKAGES.every((p) => onPath(p))) return;
   const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
   await runCommand("apt-get", ["update", "-qq"], { timeoutMs: 300_000, env });
-  await runCommand(
-    "apt-get",
-    ["-o", "DPkg::Lock::Timeout=300", "install", "-y", "-qq", "--no-install-recommends", ...PODMAN_PACKAGES],
-    { timeoutMs: 600_000, env },
-  );
+  await runCommand("apt-get", ["-o", "DPkg::Lock::Timeout=300", "install", "-y", "-qq", ...PODMAN_PACKAGES], {
+    timeoutMs: 600_000,
+    env,
+  });
 }
 
 /** podman with this project's storage and configuration; every call is time-bounded. */
