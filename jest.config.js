@@ -5,6 +5,8 @@ export default {
   roots: ["<rootDir>/test"],
   testMatch: ["**/*.test.ts"],
   extensionsToTreatAsEsm: [".ts"],
+  // NodeNext sources import "./x.js"; jest must find the ./x.ts file behind it.
+  moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
   transform: {
     "^.+\\.ts$": [
       "@swc/jest",
