@@ -30,6 +30,8 @@ import {
 /** Prefix of the group names in an all-groups GET_MBRS answer (JGroups Global.ALL_GROUPS). */
 export const ALL_GROUPS_PREFIX = "<<all-groups>>:";
 
+/** Registrations one connection may hold (TUNNEL holds one per group; RELAY site masters a few). */
+export const MAX_REGISTRATIONS_PER_CONNECTION = 4096;
 /** After we close our side, a peer gets this long to close its side before the socket is destroyed. */
 const CLOSE_GRACE_MS = 2_000;
 const SHUTDOWN_GRACE_MS = 500;
@@ -388,6 +390,18 @@ export class GossipRouter {
     if (data.addr === null) {
       this.counters.ignoredFrame("missing-address");
       return;
+    }
+    if (conn.registrations.size >= MAX_REGISTRATIONS_PER_CONNECTION) {
+      const existing = this.registry.group(data.group)?.members.get(addressKey(data.addr));
+      if (existing?.conn !== conn) {
+        // Bounded memory: a client cannot grow the registry without limit.
+        this.counters.ignoredFrame("too-many-registrations");
+        this.#log.warn(
+          { conn: conn.id, remote: conn.remote, limit: MAX_REGISTRATIONS_PER_CONNECTION },
+          "REGISTER ignored: too many registrations on one connection",
+        );
+        return;
+      }
     }
     this.registry.register(data.group, data.addr, conn, data.logicalName, data.physicalAddr);
     this.#log.debug({ conn: conn.id, group: data.group, member: data.logicalName }, "registered");

@@ -16,7 +16,7 @@ export type UndeliveredReason =
   | "slow-receiver";
 
 /** Frames the router received and deliberately did not act on (metric `ignored_frames_total`). */
-export type IgnoredReason = "response-type" | "missing-group" | "missing-address";
+export type IgnoredReason = "response-type" | "missing-group" | "missing-address" | "too-many-registrations";
 
 export type CloseReason =
   | "graceful"

@@ -1,5 +1,7 @@
 // Registration, unicast, multicast (sender included), unregister, several registrations per
 // connection, GET_MBRS and HEARTBEAT against the in-process router on loopback.
+
+import { addressKey } from "../../runtime/protocol/codec.js";
 import {
   getMbrsFrame,
   heartbeatFrame,
@@ -232,4 +234,21 @@ test("frames split at every byte boundary are routed like whole ones (unicast an
   const hex = frames.map((f) => f.toString("hex"));
   expect(b.received.map((r) => r.hex)).toEqual(hex);
   expect(c.received.map((r) => r.hex)).toEqual([hex[0], hex[2]]);
+});
+
+test("registrations per connection are bounded; re-registering at the limit still overwrites", async () => {
+  const { MAX_REGISTRATIONS_PER_CONNECTION: max } = await import("../../runtime/router/router.js");
+  const { registerFrame } = await import("../../runtime/protocol/frames.js");
+  const greedy = await client();
+  const frames: Buffer[] = [];
+  for (let i = 0; i < max + 10; i++) frames.push(registerFrame("g", uuid(100 + i), null, null));
+  greedy.send(Buffer.concat(frames));
+  await until(() => (router!.stats().ignored["too-many-registrations"] ?? 0) === 10, "10 REGISTERs ignored");
+  expect(router!.registry.size).toBe(max);
+  greedy.register("g", uuid(100), "renamed");
+  await until(
+    () => router!.registry.group("g")!.members.get(addressKey(uuid(100)))?.logicalName === "renamed",
+    "overwrite",
+  );
+  expect(router!.registry.size).toBe(max);
 });
