@@ -48,16 +48,18 @@ export interface TlsSecretProps {
 
 /** A `kubernetes.io/tls` Secret with `tls.crt`, `tls.key` and `ca.crt`. */
 export class TlsSecret extends Construct {
+  /** The Secret's name as a reference to the resource (token). */
   readonly name: string;
   readonly secret: SecretV1;
 
   constructor(scope: Construct, id: string, props: TlsSecretProps) {
     super(scope, id);
-    this.name = props.name;
     this.secret = new SecretV1(this, "secret", {
       metadata: { name: props.name, namespace: props.namespace, labels: props.labels ?? {} },
       type: "kubernetes.io/tls",
       data: { "tls.crt": props.certPem, "tls.key": props.keyPem, "ca.crt": props.caPem },
     });
+    // A reference, not the literal: whatever mounts the Secret then waits for it to exist.
+    this.name = this.secret.metadata.name;
   }
 }

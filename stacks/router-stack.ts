@@ -1,12 +1,13 @@
 // One site's GossipRouter, deployed through a Kubernetes provider configured from the cluster
 // stack's outputs (never from a cluster in this state).
 
+import { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1/index.js";
 import { TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 import type { Backend, RouterSettings } from "../app/topology.js";
 import { AWS_NLB_ANNOTATIONS, GossipRouter } from "../constructs/gossip-router.js";
 import type { IKubeCluster } from "../constructs/kube-cluster.js";
-import { objectLabels } from "../constructs/labels.js";
+import { objectLabels, PART_OF } from "../constructs/labels.js";
 import { TlsSecret } from "../constructs/pod-parts.js";
 import type { IssuedCert } from "../constructs/relay-pki.js";
 import { configureBackend } from "./backend.js";
@@ -29,10 +30,19 @@ export class RouterStack extends TerraformStack {
     super(scope, id);
     configureBackend(this, id, props.backend);
     props.cluster.configureKubernetesProvider(this);
+    // A namespace other than "default" is created here: the router stack of a cluster is applied
+    // before its site stack (which reads the router endpoints) and destroyed after it. Objects
+    // use the reference, so they wait for the namespace.
+    const namespace =
+      props.namespace === "default"
+        ? props.namespace
+        : new NamespaceV1(this, "namespace", {
+            metadata: { name: props.namespace, labels: { "app.kubernetes.io/part-of": PART_OF } },
+          }).metadata.name;
     const secret = props.tls
       ? new TlsSecret(this, "tls", {
           name: `${props.site}-router-tls`,
-          namespace: props.namespace,
+          namespace,
           certPem: props.tls.cert.certPem,
           keyPem: props.tls.cert.keyPem,
           caPem: props.tls.caPem,
@@ -42,7 +52,7 @@ export class RouterStack extends TerraformStack {
     this.router = new GossipRouter(this, "router", {
       site: props.site,
       image: props.router.image,
-      namespace: props.namespace,
+      namespace,
       port: props.router.port,
       httpPort: props.router.httpPort,
       replicas: props.router.replicas,
@@ -50,7 +60,7 @@ export class RouterStack extends TerraformStack {
       serviceAnnotations: props.cluster.kind === "eks" ? { ...AWS_NLB_ANNOTATIONS } : {},
       ...(secret ? { tlsSecretName: secret.name } : {}),
     });
-    if (secret) this.router.deployment.node.addDependency(secret.secret);
+
     new TerraformOutput(this, "endpoint", {
       value: this.router.endpoint,
       description: "host[port] of this router's LoadBalancer (one entry of TUNNEL_INITIAL_HOSTS)",

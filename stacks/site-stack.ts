@@ -54,7 +54,6 @@ export class SiteStack extends TerraformStack {
       namespace: props.namespace,
       ...(secret ? { tlsSecretName: secret.name, tlsServerName: ROUTER_TLS_SERVER_NAME } : {}),
     });
-    if (secret) this.site.deployment.node.addDependency(secret.secret);
     new TerraformOutput(this, "dns_query", { value: this.site.dnsQuery });
     new TerraformOutput(this, "tunnel_initial_hosts", { value: tunnelInitialHosts, sensitive: true });
   }

@@ -145,12 +145,12 @@ describe.each(["nyc", "sfc"])("%s router", (site) => {
     expect(secret["data"]["tls.key"]).toContain(
       "data.terraform_remote_state.cross-stack-reference-input-pki.",
     );
-    expect(dep["spec"]["template"]["spec"]["volume"]).toContainEqual(
-      expect.objectContaining({
-        name: "tls",
-        secret: expect.objectContaining({ secret_name: `${site}-router-tls` }),
-      }),
+    // Mounted by reference, so the Deployment waits for the Secret.
+    const volume = dep["spec"]["template"]["spec"]["volume"].find((v: TfJson) => v["name"] === "tls");
+    const ref = /^\$\{kubernetes_secret_v1\.([\w-]+)\.metadata\[0\]\.name\}$/.exec(
+      volume["secret"]["secret_name"],
     );
+    expect(s["resource"]["kubernetes_secret_v1"][ref![1]!]).toBe(secret);
   });
 
   test("only the gossip port is public; http stays on a ClusterIP service", () => {

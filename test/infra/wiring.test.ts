@@ -220,3 +220,24 @@ test("4 sites, two of them EKS in different regions: every site reaches all four
   expect(stacks["dub-router"]!["provider"]["kubernetes"][0]["exec"][0]["args"]).toContain("eu-west-1");
   expect(stacks["lab-site"]!["provider"]["kubernetes"][0]).toEqual({ config_path: "/etc/kube/lab.yaml" });
 });
+
+test("a namespace other than default is created by each router stack and used by reference", () => {
+  const stacks = expectWiring(parseTopology({ namespace: "relay" }));
+  for (const site of ["nyc", "sfc"]) {
+    const router = stacks[`${site}-router`]!;
+    expect(resourcesOf(router, "kubernetes_namespace_v1").map(([, r]) => r["metadata"]["name"])).toEqual([
+      "relay",
+    ]);
+    for (const type of ["kubernetes_deployment_v1", "kubernetes_service_v1", "kubernetes_secret_v1"]) {
+      for (const [, r] of resourcesOf(router, type)) {
+        expect(r["metadata"]["namespace"]).toMatch(
+          /^\$\{kubernetes_namespace_v1\.\w+\.metadata\[0\]\.name\}$/,
+        );
+      }
+    }
+    const dep = findNamed(stacks[`${site}-site`]!, "kubernetes_deployment_v1", `${site}-relay`);
+    expect(dep["metadata"]["namespace"]).toBe("relay");
+    expect(containerEnv(dep).get("DNS_QUERY")!["value"]).toBe(`${site}-relay.relay.svc.cluster.local`);
+  }
+  expect(resourcesOf(expectWiring(defaultTopology())["nyc-router"]!, "kubernetes_namespace_v1")).toEqual([]);
+});
