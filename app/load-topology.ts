@@ -1,6 +1,5 @@
-// Where the topology comes from: a JSON/YAML file named by RELAY_TOPOLOGY or by the cdktf context
-// key `topology` (`cdktf synth --context topology=path` is not a cdktf flag, so cdktf.json's
-// "context" or the env var are the two ways), else the seed.
+// Where the topology comes from: a JSON/YAML file named by the env var RELAY_TOPOLOGY, else by
+// the cdktf context key `topology` (cdktf.json "context", or CDKTF_CONTEXT_JSON), else the seed.
 
 import { readFileSync, statSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
