@@ -4,6 +4,9 @@ import dgram from "node:dgram";
 import { Resolver } from "node:dns/promises";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { DnsDiscovery } from "../../runtime/cluster/discovery.js";
+import type { LocalCluster } from "../../runtime/cluster/local-cluster.js";
+import { freePort } from "../helpers/processes.js";
+import { member, sameView, waitFor } from "./util.js";
 
 /** Answers A queries for the names in `zone`; NXDOMAIN otherwise. Only what the test needs. */
 class TinyDns {
@@ -94,5 +97,24 @@ describe("DnsDiscovery", () => {
     expect(await new DnsDiscovery("127.0.0.1", 7801).find()).toEqual([{ host: "127.0.0.1", port: 7801 }]);
     expect(() => new DnsDiscovery("", 7800)).toThrow(/DNS_QUERY/);
     expect(() => new DnsDiscovery("x", 0)).toThrow(/port/);
+  });
+
+  test("3 members on 127.0.0.1-3 sharing one port find each other through DNS and form one view", async () => {
+    const port = await freePort();
+    const name = "relay-nyc.chat.svc.cluster.local";
+    dns.zone.set(name, ["127.0.0.1", "127.0.0.2", "127.0.0.3"]);
+    const cs: LocalCluster[] = [1, 2, 3].map((i) =>
+      member(`nyc-${i}`, new DnsDiscovery(name, port, { resolver: resolver() }), {
+        bindAddr: `127.0.0.${i}`,
+        bindPort: port,
+      }),
+    );
+    try {
+      await Promise.all(cs.map((c) => c.start()));
+      await waitFor(() => sameView(cs), "one view of 3 via DNS");
+      expect(cs.map((c) => c.localMember.host)).toEqual(["127.0.0.1", "127.0.0.2", "127.0.0.3"]);
+    } finally {
+      await Promise.all(cs.map((c) => c.close()));
+    }
   });
 });

@@ -191,6 +191,13 @@ describe("LocalCluster membership", () => {
     expect(await got).toBe("still here");
   });
 
+  test("a discovery that never answers does not stall the join: singleton after the join timeout", async () => {
+    const c = track(member("nyc-1", { find: () => new Promise(() => {}) }, { discoveryIntervalMs: 100 }));
+    const view = await c.start();
+    expect(view.members.map((m) => m.name)).toEqual(["nyc-1"]);
+    expect(c.isCoordinator).toBe(true);
+  });
+
   test("close() leaves no listening socket and no connection behind", async () => {
     const { cs } = await startSequentially(["nyc-1", "nyc-2"]);
     const port = cs[0]!.localMember.port;
