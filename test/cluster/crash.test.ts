@@ -19,7 +19,12 @@ afterEach(async () => {
 });
 
 /** Starts the fixture in a child process; resolves once it printed READY (bounded). */
-function startChild(name: string, port: number, hosts: string): Promise<ChildProcess> {
+function startChild(
+  name: string,
+  port: number,
+  hosts: string,
+  onLine?: (line: string) => void,
+): Promise<ChildProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", FIXTURE, name, String(port), "chat", hosts], {
     cwd: REPO_ROOT,
     stdio: ["ignore", "pipe", "inherit"],
@@ -28,8 +33,12 @@ function startChild(name: string, port: number, hosts: string): Promise<ChildPro
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} not READY within 15 s`)), 15_000);
     let out = "";
+    let partial = "";
     child.stdout!.on("data", (d: Buffer) => {
       out += d.toString();
+      const lines = (partial + d.toString()).split("\n");
+      partial = lines.pop()!;
+      for (const l of lines) onLine?.(l);
       if (out.includes("READY ")) {
         clearTimeout(timer);
         resolve(child);
@@ -45,6 +54,25 @@ function startChild(name: string, port: number, hosts: string): Promise<ChildPro
 const names = (c: LocalCluster) => c.members.map((m) => m.name);
 
 describe("LocalCluster crash detection", () => {
+  test("5 processes started at once converge to one view", async () => {
+    const ports = await Promise.all(Array.from({ length: 5 }, () => freePort()));
+    const hosts = ports.map((p) => `127.0.0.1[${p}]`).join(",");
+    const last = new Map<string, string>();
+    await Promise.all(
+      ports.map((p, i) =>
+        startChild(`nyc-${i + 1}`, p, hosts, (l) => l.startsWith("VIEW ") && last.set(`nyc-${i + 1}`, l)),
+      ),
+    );
+    await waitFor(
+      () =>
+        last.size === 5 &&
+        new Set(last.values()).size === 1 &&
+        [...last.values()][0]!.split(" ")[3]!.split(",").length === 5,
+      "the same view of 5 in all 5 processes",
+      15_000,
+    );
+  });
+
   test("kill -9 of a member: view without it", async () => {
     const ports = await Promise.all([freePort(), freePort(), freePort()]);
     const hosts = ports.map((p) => `127.0.0.1[${p}]`).join(",");
