@@ -198,6 +198,24 @@ describe("LocalCluster membership", () => {
     expect(c.isCoordinator).toBe(true);
   });
 
+  test("leave() and close() leave no socket, server or timer behind", async () => {
+    const count = () => {
+      const r = process.getActiveResourcesInfo();
+      return ["TCPSocketWrap", "TCPServerWrap", "Timeout"].map((k) => r.filter((x) => x === k).length);
+    };
+    await new Promise((r) => setTimeout(r, 50));
+    const before = count();
+    const { cs } = await startSequentially(["nyc-1", "nyc-2", "nyc-3"]);
+    await cs[0]!.leave();
+    await cs[1]!.close();
+    await cs[2]!.leave();
+    await waitFor(
+      () => count().every((n, i) => n <= before[i]!),
+      `resources back to ${before} (now ${count()})`,
+      3000,
+    );
+  });
+
   test("close() leaves no listening socket and no connection behind", async () => {
     const { cs } = await startSequentially(["nyc-1", "nyc-2"]);
     const port = cs[0]!.localMember.port;
