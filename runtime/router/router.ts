@@ -540,7 +540,10 @@ export class GossipRouter {
     dest.slowTimer = null;
     for (const s of dest.pausedSenders) {
       s.blockedBy.delete(dest);
-      if (s.blockedBy.size === 0 && s.state === "open") s.socket.resume();
+      if (s.blockedBy.size === 0 && s.state === "open") {
+        s.lastSeen = Date.now(); // the expiry clock restarts when we listen again
+        s.socket.resume();
+      }
     }
     dest.pausedSenders.clear();
   }
@@ -649,7 +652,8 @@ export class GossipRouter {
   #reap(): void {
     const deadline = Date.now() - this.options.expiryMs;
     for (const conn of this.#connections) {
-      if (conn.state === "open" && conn.lastSeen < deadline) {
+      // A sender paused by back-pressure is not silent: we are not reading it.
+      if (conn.state === "open" && conn.blockedBy.size === 0 && conn.lastSeen < deadline) {
         this.#log.info(
           { conn: conn.id, remote: conn.remote, expiryMs: this.options.expiryMs },
           "connection expired",

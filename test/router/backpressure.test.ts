@@ -96,3 +96,28 @@ test("a receiver that never reads is disconnected after --slow-timeout; its unde
   expect(sender.closed || sender.ended).toBe(false);
   expect(router!.flowStats().pausedSenders).toBe(0);
 });
+
+test("a sender paused by back-pressure is not expired while the router is not reading it", async () => {
+  ({ router, port } = await startRouter({ maxQueueBytes: 64 * 1024, slowTimeoutMs: 60_000, expiryMs: 200 }));
+  const [sender, receiver] = [await client(), await client()];
+  sender.register("g", uuid(1));
+  receiver.register("g", uuid(2));
+  await until(() => router!.registry.size === 2, "registrations");
+  receiver.socket.pause();
+  // The receiver does not read, but keeps talking, so it is not silent either.
+  const { heartbeatFrame } = await import("../../runtime/protocol/frames.js");
+  const hb = setInterval(() => receiver.send(heartbeatFrame()), 40);
+  try {
+    const done = pump(sender, uuid(2));
+    await until(() => router!.flowStats().pausedSenders === 1, "the router to pause the sender", 10_000);
+    await new Promise((r) => setTimeout(r, 700)); // > 3 expiry periods while paused
+    expect(router!.stats().expiries).toBe(0);
+    receiver.socket.resume();
+    await done;
+    await receiver.waitType(GossipType.Message, FRAMES, 20_000);
+  } finally {
+    clearInterval(hb);
+  }
+  expect(router!.stats().expiries).toBe(0);
+  expect(router!.stats().undelivered).toEqual({});
+});
