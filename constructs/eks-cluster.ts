@@ -19,7 +19,7 @@ import { Vpc } from "@cdktf/provider-aws/lib/vpc/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
-import type { IKubeCluster } from "./kube-cluster.js";
+import { assertOtherStack, type IKubeCluster } from "./kube-cluster.js";
 
 /** Number of availability zones the VPC spans (EKS requires at least two). */
 const AZ_COUNT = 2;
@@ -248,6 +248,7 @@ export class EksCluster extends Construct implements IKubeCluster {
    * time can expire while an apply waits for load balancers).
    */
   configureKubernetesProvider(scope: Construct, id = "kubernetes"): KubernetesProvider {
+    assertOtherStack("EksCluster", this, scope);
     return new KubernetesProvider(scope, id, {
       host: this.endpoint,
       clusterCaCertificate: Fn.base64decode(this.certificateAuthorityData),

@@ -11,7 +11,7 @@ import { GoogleProvider } from "@cdktf/provider-google/lib/provider/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
-import type { IKubeCluster } from "./kube-cluster.js";
+import { assertOtherStack, type IKubeCluster } from "./kube-cluster.js";
 
 export interface GkeNodePoolProps {
   /** @default "e2-medium" */
@@ -127,6 +127,7 @@ export class GkeCluster extends Construct implements IKubeCluster {
    * GoogleProvider (`google_client_config`), read at each Terraform run.
    */
   configureKubernetesProvider(scope: Construct, id = "kubernetes"): KubernetesProvider {
+    assertOtherStack("GkeCluster", this, scope);
     new GoogleProvider(scope, `${id}-google`, this.project ? { project: this.project } : {});
     const client = new DataGoogleClientConfig(scope, `${id}-google-client`);
     return new KubernetesProvider(scope, id, {

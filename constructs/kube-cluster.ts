@@ -3,6 +3,7 @@
 // stacks only ask it for a Kubernetes provider configured in *their own* stack.
 
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
+import { TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 
 /** The cluster kinds the topology knows. */
@@ -56,5 +57,17 @@ export class ExistingCluster implements IKubeCluster {
       configPath: this.#props.kubeconfigPath,
       ...(this.#props.context ? { configContext: this.#props.context } : {}),
     });
+  }
+}
+
+/**
+ * Throws when `scope` is in the stack that created `cluster`: a Kubernetes provider configured
+ * from a cluster in its own state fails in unpredictable ways (kubernetes provider docs).
+ */
+export function assertOtherStack(kind: string, cluster: Construct, scope: Construct): void {
+  if (TerraformStack.of(cluster) === TerraformStack.of(scope)) {
+    throw new Error(
+      `${kind}: configureKubernetesProvider needs a scope in another stack than the cluster's (${TerraformStack.of(scope).node.id}); put routers and sites in their own stacks`,
+    );
   }
 }
