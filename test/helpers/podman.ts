@@ -107,7 +107,7 @@ export function runCommand(
       if (code === 0 || options.allowFailure) return resolvePromise(result);
       const why = signal === "SIGKILL" ? `killed after ${options.timeoutMs} ms` : `exit ${code ?? signal}`;
       reject(
-        new Error(`${command} ${args.join(" ")}: ${why}\n${stderr.slice(-4000) || stdout.slice(-4000)}`),
+        new Error(`${command} ${args.join(" ")}: ${why}\n${stdout.slice(-4000)}\n${stderr.slice(-4000)}`),
       );
     });
     child.stdin.on("error", () => {}); // the command may exit without reading its input

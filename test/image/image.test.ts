@@ -21,38 +21,49 @@ const TAG = "localhost/cross-cloud-relay:image-test";
 // Generous: two cores shared with the rest of the suite running in parallel.
 const STEP_TIMEOUT_MS = 120_000;
 const SKIP_REASON = podmanSkipReason();
-// `relay router` is written by another part of the project; until it exists there is nothing to run.
+// `relay router` and `relay node` are written by other parts of the project; until they exist
+// there is nothing to run.
 const HAS_ROUTER = existsSync(join(REPO_ROOT, "runtime/cli/commands/router.ts"));
+const HAS_NODE = existsSync(join(REPO_ROOT, "runtime/cli/commands/node.ts"));
 
-if (SKIP_REASON) process.stderr.write(`test/image/image.test.ts: SKIPPED: ${SKIP_REASON}\n`);
-if (!HAS_ROUTER)
-  process.stderr.write("test/image/image.test.ts: router test SKIPPED: no `relay router` yet\n");
+const say = (line: string) => process.stderr.write(`test/image/image.test.ts: ${line}\n`);
+if (SKIP_REASON) say(`SKIPPED: ${SKIP_REASON}`);
+if (!HAS_ROUTER) say("router test SKIPPED: no `relay router` yet");
+if (!HAS_ROUTER || !HAS_NODE) say("default-command test SKIPPED: needs `relay node` and `relay router`");
 
 const describeImage = SKIP_REASON ? describe.skip : describe;
 const testRouter = HAS_ROUTER ? test : test.skip;
+const testNode = HAS_ROUTER && HAS_NODE ? test : test.skip;
 
-/** GET /healthz on 127.0.0.1, retried until it answers or `timeoutMs` passes. */
-async function waitHealthz(port: number, timeoutMs: number): Promise<{ status: number; body: string }> {
+/** One GET on 127.0.0.1. */
+function httpGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = get({ host: "127.0.0.1", port, path, timeout: 2000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+  });
+}
+
+/** GET `path` on 127.0.0.1:port, retried until it answers 200 or `timeoutMs` passes. */
+async function waitOk(port: number, path: string, timeoutMs: number): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
   while (Date.now() < deadline) {
     try {
-      return await new Promise((resolve, reject) => {
-        const req = get({ host: "127.0.0.1", port, path: "/healthz", timeout: 2000 }, (res) => {
-          let body = "";
-          res.setEncoding("utf8");
-          res.on("data", (d: string) => (body += d));
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-        });
-        req.on("timeout", () => req.destroy(new Error("timeout")));
-        req.on("error", reject);
-      });
+      const r = await httpGet(port, path);
+      if (r.status === 200) return r.body;
+      last = `status ${r.status}`;
     } catch (err) {
       last = (err as Error).message;
-      await new Promise((r) => setTimeout(r, 200));
     }
+    await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`/healthz on 127.0.0.1:${port} did not answer within ${timeoutMs} ms (${last})`);
+  throw new Error(`${path} on 127.0.0.1:${port} did not answer 200 within ${timeoutMs} ms (${last})`);
 }
 
 describeImage("runtime image built by podman from the Dockerfile", () => {
@@ -75,6 +86,43 @@ describeImage("runtime image built by podman from the Dockerfile", () => {
     "--cap-drop=ALL",
     "--security-opt=no-new-privileges",
   ];
+
+  /** Starts `relay router` on 127.0.0.1 in the background; resolves once /healthz answers 200. */
+  async function startRouter(): Promise<{ name: string; port: number; httpPort: number }> {
+    const port = await freePort();
+    const httpPort = await freePort();
+    const name = containerName();
+    const args = ["router", "--bind", "127.0.0.1", "--port", String(port), "--http-port", String(httpPort)];
+    await podman.run(["run", "-d", "--name", name, ...RUN_FLAGS, "--no-healthcheck", TAG, ...args], {
+      timeoutMs: 60_000,
+    });
+    await waitOk(httpPort, "/healthz", 20_000);
+    return { name, port, httpPort };
+  }
+
+  /** SIGTERM via `podman stop` (SIGKILL only after 10 s, which gives 137); "<exit code> <status>". */
+  async function stopContainer(name: string): Promise<string> {
+    await podman.run(["stop", "-t", "10", name], { timeoutMs: 60_000 });
+    const state = await podman.run(["inspect", "--format", "{{.State.ExitCode}} {{.State.Status}}", name], {
+      timeoutMs: 30_000,
+    });
+    return state.stdout.trim();
+  }
+
+  /** Prints a container's logs when it logged errors (pino level 50+), to explain a failure. */
+  async function showErrors(name: string): Promise<void> {
+    const logs = await podman.run(["logs", name], { timeoutMs: 30_000, allowFailure: true });
+    if (/"level":[56]0/.test(logs.stderr)) say(`${name} logs:\n${logs.stderr.slice(-8000)}`);
+  }
+
+  /** Runs the image's own health check inside a container. */
+  function healthcheck(name: string, env: readonly string[] = []) {
+    const envArgs = env.flatMap((e) => ["-e", e]);
+    return podman.run(["exec", ...envArgs, name, "node", "/app/healthcheck.mjs"], {
+      timeoutMs: 30_000,
+      allowFailure: true,
+    });
+  }
 
   beforeAll(async () => {
     await ensurePodmanInstalled();
@@ -202,64 +250,80 @@ describeImage("runtime image built by podman from the Dockerfile", () => {
   testRouter(
     "`relay router` answers /healthz as non-root on a read-only fs; SIGTERM stops it with exit 0",
     async () => {
-      const port = await freePort();
-      const httpPort = await freePort();
-      const name = containerName();
-      await podman.run(
-        [
-          "run",
-          "-d",
-          "--name",
-          name,
-          ...RUN_FLAGS,
-          "--no-healthcheck",
-          TAG,
-          "router",
-          "--bind",
-          "127.0.0.1",
-          "--port",
-          String(port),
-          "--http-port",
-          String(httpPort),
-        ],
-        { timeoutMs: 60_000 },
-      );
+      const router = await startRouter();
       try {
-        const health = await waitHealthz(httpPort, 20_000);
-        expect(health.status).toBe(200);
-
-        // The process runs as the image's numeric non-root user.
-        const uid = await podman.run(["exec", name, "id", "-u"], { timeoutMs: 30_000 });
+        // The process runs as the image's numeric non-root user, without capabilities.
+        const uid = await podman.run(["exec", router.name, "id", "-u"], { timeoutMs: 30_000 });
         expect(uid.stdout.trim()).toBe("1000");
-        const status = await podman.run(["exec", name, "cat", "/proc/1/status"], { timeoutMs: 30_000 });
+        const status = await podman.run(["exec", router.name, "cat", "/proc/1/status"], {
+          timeoutMs: 30_000,
+        });
         expect(status.stdout).toMatch(/^Uid:\s+1000\s+1000\s+1000\s+1000$/m);
         expect(status.stdout).toMatch(/^CapEff:\s+0+$/m);
 
-        // The image's own health check finds the port from `--http-port`, and fails on a dead port.
-        const healthy = await podman.run(["exec", name, "node", "/app/healthcheck.mjs"], {
-          timeoutMs: 30_000,
-        });
-        expect(healthy.stdout.trim()).toBe(`healthy: http://127.0.0.1:${httpPort}/healthz`);
-        const dead = await freePort();
-        const unhealthy = await podman.run(
-          ["exec", "-e", `HEALTH_PORT=${dead}`, name, "node", "/app/healthcheck.mjs"],
-          { timeoutMs: 30_000, allowFailure: true },
-        );
+        // The image's health check finds the port from `--http-port`, and fails on a dead port.
+        const healthy = await healthcheck(router.name);
+        expect([healthy.code, healthy.stdout.trim()]).toEqual([
+          0,
+          `healthy: http://127.0.0.1:${router.httpPort}/healthz`,
+        ]);
+        const unhealthy = await healthcheck(router.name, [`HEALTH_PORT=${await freePort()}`]);
         expect(unhealthy.code).toBe(1);
 
-        // SIGTERM (podman stop; SIGKILL only after 10 s, which would give 137): a clean exit 0.
-        await podman.run(["stop", "-t", "10", name], { timeoutMs: 60_000 });
-        const state = await podman.run(
-          ["inspect", "--format", "{{.State.ExitCode}} {{.State.Status}}", name],
-          {
-            timeoutMs: 30_000,
-          },
-        );
-        expect(state.stdout.trim()).toBe("0 exited");
+        expect(await stopContainer(router.name)).toBe("0 exited");
       } finally {
-        const logs = await podman.run(["logs", name], { timeoutMs: 30_000, allowFailure: true });
-        if (logs.stderr.includes('"level":50'))
-          process.stderr.write(`router container logs:\n${logs.stderr}\n`);
+        await showErrors(router.name);
+      }
+    },
+    STEP_TIMEOUT_MS,
+  );
+
+  testNode(
+    "default command `relay node` (env contract) answers /healthz on HTTP_PORT; SIGTERM exits 0",
+    async () => {
+      const router = await startRouter();
+      const bindPort = await freePort();
+      const httpPort = await freePort();
+      const name = containerName();
+      const env = {
+        SITE: "nyc",
+        CLUSTER: "image-test",
+        STATIC_MEMBERS: `127.0.0.1[${bindPort}]`,
+        TUNNEL_INITIAL_HOSTS: `127.0.0.1[${router.port}]`,
+        NODE_NAME: "nyc-1",
+        BIND_ADDR: "127.0.0.1",
+        BIND_PORT: String(bindPort),
+        HTTP_PORT: String(httpPort),
+      };
+      const envArgs = Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]);
+      // No arguments after the image: the default CMD runs.
+      await podman.run(["run", "-d", "--name", name, ...RUN_FLAGS, "--no-healthcheck", ...envArgs, TAG], {
+        timeoutMs: 60_000,
+      });
+      try {
+        const health = JSON.parse(await waitOk(httpPort, "/healthz", 20_000));
+        expect(health).toMatchObject({ name: "nyc-1", site: "nyc" });
+        const cmdline = await podman.run(["exec", name, "cat", "/proc/1/cmdline"], { timeoutMs: 30_000 });
+        expect(cmdline.stdout.split("\0").filter(Boolean)).toEqual([
+          "node",
+          "/app/dist/runtime/cli/relay.js",
+          "node",
+        ]);
+
+        // No --http-port argument here: the health check takes HTTP_PORT from the environment.
+        const healthy = await healthcheck(name);
+        expect([healthy.code, healthy.stdout.trim()]).toEqual([
+          0,
+          `healthy: http://127.0.0.1:${httpPort}/healthz`,
+        ]);
+
+        // Stop once it has joined its site and the bridge (a stop during the join is another case).
+        await waitOk(httpPort, "/readyz", 30_000);
+        expect(await stopContainer(name)).toBe("0 exited");
+        expect(await stopContainer(router.name)).toBe("0 exited");
+      } finally {
+        await showErrors(name);
+        await showErrors(router.name);
       }
     },
     STEP_TIMEOUT_MS,
