@@ -93,7 +93,8 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
    * Returns false when the caller should wait for 'drain' before sending more: the chosen socket is
    * over its high-water mark, or no router is registered and the frame was queued. The frame is
    * accepted in both cases. Throws TUNNEL_QUEUE_FULL when it cannot be accepted (no router and the
-   * pending queue is full), TUNNEL_PAYLOAD_TOO_LARGE, or TUNNEL_CLOSED — never drops it silently.
+   * pending queue is full, or the caller kept sending past `false` until the socket holds
+   * maxPendingBytes), TUNNEL_PAYLOAD_TOO_LARGE, or TUNNEL_CLOSED — never drops it silently.
    */
   send(dest: Address | null, payload: Uint8Array): boolean {
     if (this.#closing) throw new TunnelError("TUNNEL_CLOSED", "send() after close()");
@@ -109,6 +110,14 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     }
     const conn = this.#route();
     if (conn !== null) {
+      // A caller that ignores `false` must not grow the socket buffer without limit either.
+      const buffered = conn.bufferedBytes;
+      if (buffered > 0 && buffered + frame.length > this.options.maxPendingBytes) {
+        throw new TunnelError(
+          "TUNNEL_QUEUE_FULL",
+          `router ${conn.endpoint.host}:${conn.endpoint.port} has ${buffered} bytes unsent; wait for 'drain' (maxPendingBytes ${this.options.maxPendingBytes})`,
+        );
+      }
       const ok = conn.write(frame);
       if (!ok) this.#needDrain = true;
       return ok;

@@ -63,7 +63,7 @@ export class RouterConnection {
   readonly #heartbeat: Heartbeat;
   readonly #sink: FrameSink;
 
-  #state: RouterState = "reconnecting";
+  #state: RouterState = "idle";
   #since = Date.now();
   #socket: net.Socket | null = null;
   #splitter: FrameSplitter;
@@ -117,6 +117,11 @@ export class RouterConnection {
     return this.#state === "registered" ? this.#upSince : 0;
   }
 
+  /** Bytes written to the socket and not yet handed to the kernel. */
+  get bufferedBytes(): number {
+    return this.#socket?.writableLength ?? 0;
+  }
+
   /** True while the socket holds more than its high-water mark: wait for the owner's drain(). */
   get needsDrain(): boolean {
     return this.#socket?.writableNeedDrain ?? false;
@@ -139,8 +144,7 @@ export class RouterConnection {
 
   /** Opens the first connection. */
   start(): void {
-    if (this.#state === "reconnecting" && this.#socket === null && this.#reconnectTimer === null)
-      this.#connect();
+    if (this.#state === "idle") this.#connect();
   }
 
   /**
@@ -328,7 +332,8 @@ export class RouterConnection {
   }
 
   #onFrame(frame: Buffer): void {
-    if (this.#socket === null) return; // failed earlier in this same chunk
+    // Failed or closed earlier in this same chunk (possibly by a listener).
+    if (this.#socket === null || this.#state === "closing") return;
     this.#framesIn++;
     const data = decodeBody(frame.subarray(4), { maxFrame: this.#opts.maxFrame });
     if (this.#state === "registering") this.#onRegistered();
@@ -420,6 +425,8 @@ export class RouterConnection {
     this.#heartbeat.stop();
     this.#lastError = { reason, message, at: Date.now() };
     this.#attempt++;
+    // Leave `registered` before anyone hears of the loss, so no frame is routed here any more.
+    this.#setState("reconnecting");
     if (wasUp) {
       this.#log.warn({ reason, err: message }, "router down");
       this.#owner.down(this);
@@ -435,9 +442,8 @@ export class RouterConnection {
       });
     }
     // A listener may have closed the client in reaction to the event.
-    if (this.#state === "closing" || this.#state === "closed") return;
+    if (this.#state !== "reconnecting") return;
     const delayMs = backoffDelay(this.#attempt, this.#opts.backoff);
-    this.#setState("reconnecting");
     this.#owner.status({ type: "reconnecting", router: this.endpoint, attempt: this.#attempt, delayMs });
     if (this.#state !== "reconnecting") return;
     this.#reconnectTimer = setTimeout(() => this.#connect(), delayMs);

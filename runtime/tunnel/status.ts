@@ -2,13 +2,20 @@
 import type { RouterEndpoint } from "../../contract/initial-hosts.js";
 
 /**
- * One router connection's life:
- * `connecting` (TCP/TLS handshake) -> `registering` (REGISTER + a HEARTBEAT probe written, waiting
- * for the router's first frame) -> `registered` (the router has processed our REGISTER: frames
- * are sent through it) -> on any failure `reconnecting` (waiting out the backoff) -> `connecting`…
- * `closing` / `closed` only after close().
+ * One router connection's life: `idle` (before start()) -> `connecting` (TCP/TLS handshake) ->
+ * `registering` (REGISTER + a HEARTBEAT probe written, waiting for the router's first frame) ->
+ * `registered` (the router has processed our REGISTER: frames are sent through it) -> on any
+ * failure `reconnecting` (waiting out the backoff) -> `connecting` … `closing` / `closed` only
+ * after close().
  */
-export type RouterState = "connecting" | "registering" | "registered" | "reconnecting" | "closing" | "closed";
+export type RouterState =
+  | "idle"
+  | "connecting"
+  | "registering"
+  | "registered"
+  | "reconnecting"
+  | "closing"
+  | "closed";
 
 /** Why a connection ended. Stable codes (log field, metric label). */
 export type DownReason =

@@ -100,7 +100,7 @@ describe("registration and status", () => {
     expect(snap.routers.every((s) => s.reconnects === 0 && s.framesOut === 2 && s.framesIn >= 1)).toBe(true);
     expect(snap.current).toEqual({ host: "127.0.0.1", port: r0.port });
     const transitions = lines.map((l) => JSON.parse(l) as { msg: string }).map((l) => l.msg);
-    expect(transitions.filter((m) => m === "reconnecting -> connecting")).toHaveLength(2);
+    expect(transitions.filter((m) => m === "idle -> connecting")).toHaveLength(2);
     expect(transitions.filter((m) => m === "connecting -> registering")).toHaveLength(2);
     expect(transitions.filter((m) => m === "registering -> registered")).toHaveLength(2);
   });
@@ -311,7 +311,7 @@ describe("messages", () => {
 
   test("back-pressure: send() returns false once the socket is over its high-water mark, 'drain' follows, nothing is lost", async () => {
     const r = await fakeRouter();
-    const [a, b] = [client([r]), client([r])];
+    const [a, b] = [client([r], { maxPendingBytes: 1 << 20 }), client([r])];
     for (const x of [a, b]) x.start();
     await Promise.all([a, b].map((x) => x.waitForRouters(1)));
     r.pauseReading();
@@ -323,6 +323,18 @@ describe("messages", () => {
       sent++;
     }
     expect(ok).toBe(false);
+    // A caller that ignores `false` is stopped by a typed error once maxPendingBytes are buffered.
+    let refused: unknown = null;
+    for (let i = 0; i < 10_000 && refused === null; i++) {
+      try {
+        a.send(b.options.localAddr, payload);
+        sent++;
+      } catch (e) {
+        refused = e;
+      }
+    }
+    expect(refused).toMatchObject({ code: "TUNNEL_QUEUE_FULL" });
+    expect(a.status().routers[0]!.bufferedBytes).toBeLessThanOrEqual(a.options.maxPendingBytes);
     const drained = new Promise<void>((resolve) => a.once("drain", () => resolve()));
     r.resumeReading();
     await drained;
