@@ -190,11 +190,9 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       "mesh listening",
     );
     this.#tickTimer = setInterval(() => this.#tick(), this.#o.heartbeatIntervalMs);
-    this.#tickTimer.unref();
     await this.#join();
     if (this.#isClosed() || !this.#view) throw new ClusterError("CLOSED", "closed while joining");
     this.#discoveryTimer = setInterval(() => void this.#discoveryRound(), this.#o.discoveryIntervalMs);
-    this.#discoveryTimer.unref();
     return this.#view;
   }
 
