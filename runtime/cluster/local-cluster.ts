@@ -97,6 +97,8 @@ interface ProbeResult {
 type Phase = "idle" | "joining" | "joined" | "leaving" | "closed";
 
 const HARD_LIMIT_FACTOR = 16;
+/** Bounds what a misbehaving client can make a member hold (a site has tens of members). */
+const MAX_INBOUND_CONNECTIONS = 4096;
 
 export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   readonly #o: ResolvedClusterOptions;
@@ -173,6 +175,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     if (this.#phase !== "idle") throw new ClusterError("CLOSED", "start() can be called once");
     this.#phase = "joining";
     const server = createServer((socket) => this.#accept(socket));
+    server.maxConnections = MAX_INBOUND_CONNECTIONS;
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -791,7 +794,9 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   }
 
   #refuse(conn: MeshConnection, reason: string): void {
-    this.#log.warn({ remote: conn.remote, reason }, "refusing a mesh connection");
+    // Probing its own address (listed by discovery) is routine; anything else deserves a warning.
+    const level = reason === "connected to itself" ? "debug" : "warn";
+    this.#log[level]({ remote: conn.remote, reason }, "refusing a mesh connection");
     conn.write(encodeFrame({ type: "reject", reason }));
     conn.close(`refused: ${reason}`, true);
   }
