@@ -3,7 +3,7 @@
 // others, and stops all of it (no orphans: children are tracked, and each one also stops by itself
 // when this process dies, through the exit-with-parent preload).
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream, mkdtempSync, type WriteStream } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -92,7 +92,6 @@ export class LocalTopology {
   readonly processes: LocalProcess[] = [];
   #routers: RouterEndpoint[] = [];
   readonly #sitePorts = new Map<string, number[]>();
-  readonly #logs: WriteStream[] = [];
   #stopping: Promise<void> | null = null;
 
   constructor(options: LocalTopologyOptions) {
@@ -207,7 +206,6 @@ export class LocalTopology {
       for (const p of alive()) p.child.kill("SIGKILL");
       const until = Date.now() + STOP_TIMEOUT_MS;
       while (alive().length > 0 && Date.now() < until) await sleep(20);
-      for (const l of this.#logs) l.end();
     })();
     return this.#stopping;
   }
@@ -216,29 +214,31 @@ export class LocalTopology {
     return path.join(this.logDir, `${name}.log`);
   }
 
-  #spawn(
-    name: string,
-    args: string[],
-    env: Record<string, string>,
-  ): { child: ChildProcess; log: WriteStream } {
-    const log = createWriteStream(this.#logPath(name));
-    this.#logs.push(log);
-    const child = spawn(process.execPath, ["--import", PRELOAD, RELAY_JS, ...args], {
-      env: { ...process.env, ...env, [EXIT_WITH_PARENT_ENV]: "1" },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    child.stdout!.pipe(log, { end: false });
-    child.stderr!.pipe(log, { end: false });
-    return { child, log };
+  /**
+   * Output goes straight to a log file (not through this process), so a child never writes into a
+   * broken pipe when this process is gone; stdin is a pipe from us (see exit-with-parent.ts).
+   */
+  #spawn(name: string, args: string[], env: Record<string, string>): ChildProcess {
+    const fd = openSync(this.#logPath(name), "a");
+    try {
+      return spawn(process.execPath, ["--import", PRELOAD, RELAY_JS, ...args], {
+        env: { ...process.env, ...env, [EXIT_WITH_PARENT_ENV]: "1" },
+        stdio: ["pipe", fd, fd],
+      });
+    } finally {
+      closeSync(fd);
+    }
   }
 
   async #startRouter(name: string): Promise<LocalProcess> {
-    const { child } = this.#spawn(
+    const child = this.#spawn(name, ["router", "--port", "0", "--http-port", "0", "--bind", "127.0.0.1"], {});
+    const ports = await waitForLogLine(
+      child,
+      this.#logPath(name),
+      "router listening",
+      START_TIMEOUT_MS,
       name,
-      ["router", "--port", "0", "--http-port", "0", "--bind", "127.0.0.1"],
-      {},
     );
-    const ports = await waitForLogLine(child, "router listening", START_TIMEOUT_MS, name);
     const p: LocalProcess = {
       name,
       site: null,
@@ -255,7 +255,7 @@ export class LocalTopology {
   }
 
   async #startNode(site: string, name: string, port: number, httpPort: number): Promise<LocalProcess> {
-    const { child } = this.#spawn(name, ["node"], {
+    const child = this.#spawn(name, ["node"], {
       SITE: site,
       CLUSTER: this.#o.cluster ?? "relay",
       STATIC_MEMBERS: this.membersOf(site),
@@ -289,46 +289,30 @@ export class LocalTopology {
   }
 }
 
-/** Waits for a JSON log line with `msg` on the child's stderr; returns its port fields. */
-function waitForLogLine(
+/** Waits for a JSON log line with `msg` in the child's log file; returns its port fields. */
+async function waitForLogLine(
   child: ChildProcess,
+  file: string,
   msg: string,
   timeoutMs: number,
   name: string,
 ): Promise<{ port: number; httpPort: number }> {
-  return new Promise((resolve, reject) => {
-    let pending = "";
-    const timer = setTimeout(
-      () => done(new Error(`${name} did not log "${msg}" within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    const onExit = (code: number | null) => done(new Error(`${name} exited early (code ${code})`));
-    const onData = (d: Buffer) => {
-      pending += d.toString("utf8");
-      let nl = pending.indexOf("\n");
-      while (nl >= 0) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        nl = pending.indexOf("\n");
-        try {
-          const rec = JSON.parse(line) as { msg?: string; port?: number; httpPort?: number };
-          if (rec.msg === msg && typeof rec.port === "number") {
-            done(null, { port: rec.port, httpPort: rec.httpPort ?? 0 });
-            return;
-          }
-        } catch {
-          // not JSON
-        }
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const line of readFileSync(file, "utf8").split("\n")) {
+      if (!line.includes(msg)) continue;
+      try {
+        const rec = JSON.parse(line) as { msg?: string; port?: number; httpPort?: number };
+        if (rec.msg === msg && typeof rec.port === "number")
+          return { port: rec.port, httpPort: rec.httpPort ?? 0 };
+      } catch {
+        // not JSON
       }
-    };
-    const done = (err: Error | null, v?: { port: number; httpPort: number }) => {
-      clearTimeout(timer);
-      child.off("exit", onExit);
-      child.stderr!.off("data", onData);
-      if (err) reject(err);
-      else resolve(v!);
-    };
-    child.once("exit", onExit);
-    child.stderr!.on("data", onData);
-  });
+    }
+    if (child.exitCode !== null)
+      throw new Error(`${name} exited early (code ${child.exitCode}; log: ${file})`);
+    if (Date.now() > deadline)
+      throw new Error(`${name} did not log "${msg}" within ${timeoutMs} ms (log: ${file})`);
+    await sleep(25);
+  }
 }
