@@ -163,6 +163,8 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
 
   /** Resolves once `count` routers (capped at the number configured) are registered; TUNNEL_TIMEOUT otherwise. */
   waitForRouters(count = 1, timeoutMs = 10_000): Promise<void> {
+    if (this.#closing)
+      return Promise.reject(new TunnelError("TUNNEL_CLOSED", "waitForRouters() after close()"));
     const want = Math.min(Math.max(1, count), this.#conns.length);
     const enough = () => this.#conns.filter((c) => c.state === "registered").length >= want;
     if (enough()) return Promise.resolve();
@@ -264,7 +266,8 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
     this.emit("message", {
       dest: data.addr,
       sender: data.sender,
-      payload: Buffer.from(data.payload),
+      // decodeBody already copies the payload out of the read buffer: wrap it, do not copy again.
+      payload: Buffer.from(data.payload.buffer, data.payload.byteOffset, data.payload.byteLength),
       router: conn.endpoint,
     });
   }

@@ -82,6 +82,8 @@ export class RouterConnection {
   #lastError: RouterSnapshot["lastError"] = null;
   #waiters: MembersWaiter[] = [];
   #closing: Promise<void> | null = null;
+  /** The socket corked until the end of the current tick, if any. */
+  #corkedSocket: net.Socket | null = null;
 
   constructor(endpoint: RouterEndpoint, opts: ResolvedTunnelOptions, owner: ConnectionOwner, log: Logger) {
     this.endpoint = endpoint;
@@ -226,6 +228,16 @@ export class RouterConnection {
     if (socket === null || socket.destroyed) return false;
     this.#framesOut++;
     this.#bytesOut += frame.length;
+    // Frames written in the same tick leave in one writev instead of one syscall each (the
+    // per-write syscall was ~40 % of the CPU in bench/tunnel.mjs); nothing waits beyond this tick.
+    if (this.#corkedSocket !== socket) {
+      this.#corkedSocket = socket;
+      socket.cork();
+      process.nextTick(() => {
+        this.#corkedSocket = null;
+        socket.uncork();
+      });
+    }
     return socket.write(frame);
   }
 

@@ -1,0 +1,87 @@
+// TunnelClient throughput through our router on loopback (runs on dist/: `npm run build` first).
+// One sender, one receiver, unicast, back-pressure respected (wait for 'drain' when send() is false).
+// Usage: node bench/tunnel.mjs [--msgs 200000] [--size 100] [--runs 3]. Prints one line per run and the median.
+import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { once } from "node:events";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { pino } from "pino";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const { TunnelClient } = await import(path.join(root, "dist/runtime/tunnel/index.js"));
+const arg = (name, def) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+};
+const MSGS = arg("msgs", 200_000);
+const SIZE = arg("size", 100);
+const RUNS = arg("runs", 3);
+
+function startRouter() {
+  const child = spawn(
+    process.execPath,
+    [path.join(root, "dist/runtime/cli/relay.js"), "router", "--port", "0", "--http-port", "0"],
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+      env: { ...process.env, LOG_LEVEL: "info" },
+    },
+  );
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => reject(new Error("router did not start")), 15_000);
+    child.stderr.setEncoding("utf8").on("data", (d) => {
+      buf += d;
+      for (const line of buf.split("\n")) {
+        try {
+          const rec = JSON.parse(line);
+          if (rec.msg === "router listening") {
+            clearTimeout(timer);
+            resolve({ child, port: rec.port });
+          }
+        } catch {}
+      }
+    });
+  });
+}
+
+const log = pino({ level: "silent" });
+const { child, port } = await startRouter();
+const results = [];
+try {
+  for (let run = 0; run < RUNS; run++) {
+    const mk = (name) =>
+      new TunnelClient({
+        routers: [{ host: "127.0.0.1", port }],
+        group: "bench",
+        localAddr: { kind: "uuid", uuid: randomUUID() },
+        logicalName: name,
+        logger: log,
+      }).start();
+    const [tx, rx] = [mk("tx"), mk("rx")];
+    await Promise.all([tx.waitForRouters(1), rx.waitForRouters(1)]);
+    let got = 0;
+    const done = new Promise((resolve) =>
+      rx.on("message", () => {
+        if (++got === MSGS) resolve();
+      }),
+    );
+    const payload = Buffer.alloc(SIZE, 1);
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < MSGS; i++) {
+      if (!tx.send(rx.options.localAddr, payload)) await once(tx, "drain");
+    }
+    await done;
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    const rate = Math.round(MSGS / secs);
+    results.push(rate);
+    console.log(`run ${run + 1}: ${MSGS} x ${SIZE} B in ${secs.toFixed(2)} s = ${rate} msgs/s`);
+    await Promise.all([tx.close(), rx.close()]);
+  }
+} finally {
+  child.kill("SIGKILL");
+}
+results.sort((a, b) => a - b);
+console.log(
+  `median: ${results[Math.floor(results.length / 2)]} msgs/s (${SIZE} B, ${MSGS} msgs, ${RUNS} runs)`,
+);
