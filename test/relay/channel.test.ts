@@ -1,11 +1,16 @@
 // RelayChannel in one process, for real: two GossipRouters and two sites of LocalCluster members
 // on loopback. Checks the cross-site paths (multicast, unicast, replies), the topology each member
 // sees, site-master failover and a router loss.
+import { mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { pino } from "pino";
 import type { DiscoveredAddress, Discovery } from "../../runtime/cluster/discovery.js";
-import { RelayChannel, type RelayMessage } from "../../runtime/relay/channel.js";
+import { RelayChannel, type RelayChannelOptions, type RelayMessage } from "../../runtime/relay/channel.js";
 import { answerBroadcasts } from "../../runtime/relay/responder.js";
+import type { RouterTlsOptions } from "../../runtime/router/options.js";
 import { GossipRouter } from "../../runtime/router/router.js";
+import { makeTestPki } from "../helpers/certs.js";
 
 const quiet = () => pino({ level: process.env["LOG_LEVEL"] ?? "silent" });
 const FAST = { heartbeatIntervalMs: 50, suspectTimeoutMs: 400, discoveryIntervalMs: 150, joinTimeoutMs: 500 };
@@ -29,10 +34,13 @@ let routers: GossipRouter[] = [];
 let channels: RelayChannel[] = [];
 const discovery: Record<string, ListDiscovery> = {};
 
-async function startRouters(n: number): Promise<{ host: string; port: number }[]> {
+async function startRouters(n: number, tls?: RouterTlsOptions): Promise<{ host: string; port: number }[]> {
   routers = [];
   for (let i = 0; i < n; i++) {
-    const r = new GossipRouter({ port: 0, bind: "127.0.0.1", httpPort: null }, quiet());
+    const r = new GossipRouter(
+      { port: 0, bind: "127.0.0.1", httpPort: null, ...(tls ? { tls } : {}) },
+      quiet(),
+    );
     await r.start();
     routers.push(r);
   }
@@ -43,6 +51,7 @@ async function join(
   site: string,
   name: string,
   routerList: { host: string; port: number }[],
+  extra: Partial<RelayChannelOptions> = {},
 ): Promise<RelayChannel> {
   discovery[site] ??= new ListDiscovery();
   const ch = new RelayChannel({
@@ -56,6 +65,7 @@ async function join(
     clusterTuning: FAST,
     pollIntervalMs: 300,
     logger: quiet(),
+    ...extra,
   });
   await ch.connect();
   discovery[site].addresses.push({ host: "127.0.0.1", port: ch.localMember.port });
@@ -175,4 +185,71 @@ test("one router stops: the line still reaches everyone through the other", asyn
     responses = new Set(got.filter((m) => text(m) === "response").map((m) => label(m, "sfc"))).size;
   }
   expect(responses).toBe(4);
+});
+
+test("two site masters per site: every member still gets each line exactly once", async () => {
+  const list = await startRouters(2);
+  const k = { siteMasters: 2 };
+  const n = [
+    await join("nyc", "nyc-1", list, k),
+    await join("nyc", "nyc-2", list, k),
+    await join("nyc", "nyc-3", list, k),
+  ];
+  const s = [
+    await join("sfc", "sfc-1", list, k),
+    await join("sfc", "sfc-2", list, k),
+    await join("sfc", "Temp", list, k),
+  ];
+  const all = [...n, ...s];
+  await waitFor(
+    () => n.every((c) => c.view?.members.length === 3) && s.every((c) => c.view?.members.length === 3),
+    "views",
+  );
+  expect(
+    all
+      .filter((c) => c.isSiteMaster)
+      .map((c) => c.name)
+      .sort(),
+  ).toEqual(["nyc-1", "nyc-2", "sfc-1", "sfc-2"]);
+  await waitFor(() => all.every((c) => c.topology().sites.length === 2), "both sites visible everywhere");
+  await waitFor(() => s[2]!.topology().routes[0]?.siteMasters.length === 2, "two nyc site masters seen");
+  const temp = s[2]!;
+  const got = collect(temp);
+  const seen = all.map((c) => collect(c));
+  for (let i = 0; i < 5; i++) temp.sendToAll(Buffer.from(`line ${i}`));
+  await waitFor(() => got.filter((m) => text(m) === "response").length >= 30, "6 answers x 5 lines");
+  await new Promise((r) => setTimeout(r, 300));
+  expect(got.filter((m) => text(m) === "response")).toHaveLength(30);
+  for (const list of seen) {
+    // Each member got the 5 lines once each, in the order they were sent.
+    expect(list.filter((m) => text(m).startsWith("line")).map(text)).toEqual(
+      [0, 1, 2, 3, 4].map((i) => `line ${i}`),
+    );
+  }
+});
+
+test("TLS with client certificates towards the routers", async () => {
+  const pki = await makeTestPki(mkdtempSync(path.join(os.tmpdir(), "relay-pki-")));
+  const list = await startRouters(1, {
+    certFile: pki.serverCert,
+    keyFile: pki.serverKey,
+    caFile: pki.caCert,
+    clientAuth: true,
+  });
+  const tls = { tls: { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey } };
+  const nyc = await join("nyc", "nyc-1", list, tls);
+  const sfc = await join("sfc", "sfc-1", list, tls);
+  await waitFor(() => nyc.ready && sfc.ready, "both site masters registered over TLS");
+  await waitFor(() => sfc.topology().sites.length === 2, "sfc sees nyc");
+  const got = collect(sfc);
+  sfc.sendToAll(Buffer.from("over tls"));
+  await waitFor(() => got.some((m) => text(m) === "response" && m.from.site === "nyc"), "answer from nyc");
+  // A site master with a certificate the routers do not trust never becomes ready.
+  const rogue = await join("lon", "lon-1", list, {
+    tls: { ca: pki.caCert, cert: pki.rogueCert, key: pki.rogueKey },
+  });
+  await new Promise((r) => setTimeout(r, 500));
+  expect(rogue.isSiteMaster).toBe(true);
+  expect(rogue.ready).toBe(false);
+  expect(sfc.topology().sites.map((x) => x.site)).toEqual(["sfc", "nyc"]);
 });
