@@ -277,6 +277,23 @@ describe("messages", () => {
     expect(r0b.frames(GossipType.Message)).toHaveLength(0);
   });
 
+  test("a frame sent from inside the router-down listener goes through the other router", async () => {
+    const [r0, r1] = [await fakeRouter(), await fakeRouter()];
+    const [a, b] = [client([r0, r1]), client([r0, r1])];
+    const ib = inbox(b);
+    for (const x of [a, b]) x.start();
+    await Promise.all([a, b].map((x) => x.waitForRouters(2)));
+    const current = a.status().current!.port;
+    const [dying, other] = current === r0.port ? [r0, r1] : [r1, r0];
+    a.on("status", (e) => {
+      if (e.type === "router-down") a.send(null, Buffer.from("sent in the listener"));
+    });
+    await dying.stop();
+    routers.splice(routers.indexOf(dying), 1);
+    await waitFor(() => ib.length === 1, "the frame sent during router-down");
+    expect(ib[0]!.router.port).toBe(other.port);
+  });
+
   test("no router: frames queue (send false), beyond maxPendingBytes TUNNEL_QUEUE_FULL; flushed in order when a router comes, then 'drain'", async () => {
     const port = await freePort();
     const a = client([port], { maxPendingBytes: 10 * 70 });
@@ -339,6 +356,34 @@ describe("messages", () => {
     r.resumeReading();
     await drained;
     await waitFor(() => r.frames(GossipType.Message).length === sent, `${sent} frames at the router`, 10_000);
+  });
+
+  test("a unicast to ourselves is delivered (only multicast copies are dropped)", async () => {
+    const r = await fakeRouter();
+    const a = client([r]);
+    const ia = inbox(a);
+    a.start();
+    await a.waitForRouters(1);
+    a.send(a.options.localAddr, Buffer.from("to me"));
+    a.send(null, Buffer.from("to all"));
+    await waitFor(() => r.frames(GossipType.Message).length === 2, "both frames at the router");
+    await waitFor(() => ia.length === 1, "the unicast");
+    await new Promise((res) => setTimeout(res, 30));
+    expect(ia.map(text)).toEqual(["to me"]);
+  });
+
+  test("router given by host name (resolved on each connect)", async () => {
+    const r = await fakeRouter();
+    const a = new TunnelClient({
+      routers: [{ host: "localhost", port: r.port }],
+      group: "chat",
+      localAddr: uuidAddr(),
+      logger: quietLog,
+    });
+    clients.push(a);
+    a.start();
+    await a.waitForRouters(1);
+    expect(r.frames(GossipType.Register)).toHaveLength(1);
   });
 
   test("payload larger than maxFrame: TUNNEL_PAYLOAD_TOO_LARGE", () => {
@@ -424,6 +469,26 @@ describe("close", () => {
     expect(suspects).toHaveLength(0);
     expect(() => a.send(null, Buffer.from("x"))).toThrow(expect.objectContaining({ code: "TUNNEL_CLOSED" }));
     await expect(a.getMembers()).rejects.toMatchObject({ code: "TUNNEL_CLOSED" });
+  });
+
+  test("a listener that closes the client on router-down: no reconnect is scheduled, nothing throws", async () => {
+    const r = await fakeRouter();
+    const a = client([r]);
+    a.start();
+    await a.waitForRouters(1);
+    const events: string[] = [];
+    let closing: Promise<void> | null = null;
+    a.on("status", (e) => {
+      events.push(e.type);
+      if (e.type === "router-down") closing = a.close();
+    });
+    r.dropAll();
+    await waitFor(() => closing !== null, "router-down");
+    await closing;
+    await new Promise((res) => setTimeout(res, 100));
+    expect(events).toEqual(["router-down", "closed"]);
+    expect(r.frames(GossipType.Register)).toHaveLength(1);
+    expect(a.status().routers[0]!.state).toBe("closed");
   });
 
   test("close() while reconnecting (no router) resolves at once and cancels the retry timer", async () => {
