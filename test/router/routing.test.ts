@@ -252,3 +252,40 @@ test("registrations per connection are bounded; re-registering at the limit stil
   );
   expect(router!.registry.size).toBe(max);
 });
+
+test("stress: 3 senders, mixed sizes, unicast and multicast: every receiver gets each sender's frames intact and in order", async () => {
+  const senders = [await client(), await client(), await client()];
+  const receivers = [await client(), await client()];
+  for (const [i, s] of senders.entries()) s.register("s", uuid(10 + i));
+  for (const [i, r] of receivers.entries()) r.register("s", uuid(20 + i));
+  await registered(5);
+  const n = 1500;
+  const expected = new Map<string, string[]>(); // "receiver/sender" -> hex frames
+  for (let k = 0; k < n; k++) {
+    senders.forEach((s, i) => {
+      const size = 1 + ((k * 7919 + i * 104729) % 20_000);
+      const payload = Buffer.alloc(size, (k + i) % 256);
+      const dest = k % 3 === 0 ? null : uuid(20 + (k % 2));
+      const hex = s.message("s", dest, uuid(10 + i), payload).toString("hex");
+      for (let r = 0; r < receivers.length; r++) {
+        if (dest === null || dest.uuid === uuid(20 + r).uuid) {
+          const key = `${r}/${i}`;
+          expected.set(key, [...(expected.get(key) ?? []), hex]);
+        }
+      }
+    });
+  }
+  const total = (r: number) => [0, 1, 2].reduce((a, i) => a + (expected.get(`${r}/${i}`)?.length ?? 0), 0);
+  for (let r = 0; r < receivers.length; r++)
+    await receivers[r]!.waitType(GossipType.Message, total(r), 20_000);
+  for (let r = 0; r < receivers.length; r++) {
+    for (let i = 0; i < senders.length; i++) {
+      const got = receivers[r]!.received.filter(
+        (x) =>
+          x.data!.sender!.kind === "uuid" && (x.data!.sender as { uuid: string }).uuid === uuid(10 + i).uuid,
+      );
+      expect(got.map((x) => x.hex)).toEqual(expected.get(`${r}/${i}`));
+    }
+  }
+  expect(router!.stats().undelivered).toEqual({});
+}, 60_000);
