@@ -27,7 +27,6 @@ import {
 } from "./control.js";
 import {
   DEFAULT_HOPS,
-  DEFAULT_MAX_PAYLOAD,
   type Destination,
   decodeEnvelope,
   type Envelope,
@@ -45,6 +44,9 @@ import {
 } from "./routing.js";
 import type { SiteCluster } from "./site-cluster.js";
 import { RELAY_VERSION } from "./version.js";
+
+/** Largest payload by default: envelope + frame overhead stay under the local cluster's 4 MiB frames. */
+export const DEFAULT_CHANNEL_MAX_PAYLOAD = 3 * 1024 * 1024;
 
 export interface RelayChannelOptions {
   /** Our site (e.g. `nyc`). */
@@ -214,7 +216,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
         `siteMasters must be an integer >= 1 (got ${options.siteMasters})`,
       );
     }
-    this.#maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.#maxPayload = options.maxPayload ?? DEFAULT_CHANNEL_MAX_PAYLOAD;
     this.#log = options.logger ?? createLogger("relay", { site: options.site, node: options.name });
     const clusterOptions: SiteClusterOptions = {
       site: options.site,

@@ -194,6 +194,8 @@ async function runInteractive(channel: RelayChannel, o: ChatOptions): Promise<nu
     input.on("line", (raw) => {
       const line = raw.trim();
       const t = channel.topology();
+      // Answers to commands: plain output, the prompt comes back once at the end.
+      const print = (text: string) => process.stdout.write(`${text}\n`);
       switch (line) {
         case "":
           break;
