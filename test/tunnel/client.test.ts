@@ -15,14 +15,13 @@ import { type Address, GossipType } from "../../runtime/protocol/types.js";
 import {
   TunnelClient,
   TunnelError,
-  type TunnelMessage,
   type TunnelOptions,
   type TunnelSuspect,
 } from "../../runtime/tunnel/index.js";
 import { makeTestPki, type TestPki } from "../helpers/certs.js";
 import { freePort } from "../helpers/processes.js";
 import { FakeRouter } from "./fake-router.js";
-import { nextStatus, quietLog, recordStatus, uuidAddr, waitFor } from "./util.js";
+import { inbox, nextStatus, quietLog, recordStatus, testClient, text, uuidAddr, waitFor } from "./util.js";
 
 const routers: FakeRouter[] = [];
 const clients: TunnelClient[] = [];
@@ -34,29 +33,9 @@ async function fakeRouter(port = 0, tls?: Parameters<typeof FakeRouter.start>[1]
 }
 
 function client(rs: Array<FakeRouter | number>, extra: Partial<TunnelOptions> = {}): TunnelClient {
-  const c = new TunnelClient({
-    routers: rs.map((r) => ({ host: "127.0.0.1", port: typeof r === "number" ? r : r.port })),
-    group: "chat",
-    localAddr: uuidAddr(),
-    logicalName: `m${clients.length}`,
-    physicalAddr: { kind: "ip", host: "127.0.0.1", port: 7800 + clients.length },
-    reconnectInitialMs: 20,
-    reconnectMaxMs: 200,
-    connectTimeoutMs: 2000,
-    logger: quietLog,
-    ...extra,
-  });
-  clients.push(c);
-  return c;
+  const ports = rs.map((r) => (typeof r === "number" ? r : r.port));
+  return testClient(ports, clients, { connectTimeoutMs: 2000, ...extra });
 }
-
-function inbox(c: TunnelClient): TunnelMessage[] {
-  const got: TunnelMessage[] = [];
-  c.on("message", (m) => got.push(m));
-  return got;
-}
-
-const text = (m: TunnelMessage) => Buffer.from(m.payload).toString();
 
 afterEach(async () => {
   await Promise.all(clients.splice(0).map((c) => c.close()));

@@ -10,12 +10,7 @@ import { promisify } from "node:util";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/globals";
 import type { RouterEndpoint } from "../../contract/initial-hosts.js";
 import { addressKey } from "../../runtime/protocol/codec.js";
-import {
-  TunnelClient,
-  type TunnelMessage,
-  type TunnelOptions,
-  type TunnelSuspect,
-} from "../../runtime/tunnel/index.js";
+import type { TunnelClient, TunnelOptions, TunnelSuspect } from "../../runtime/tunnel/index.js";
 import { makeTestPki, type TestPki } from "../helpers/certs.js";
 import {
   killAllRouterProcesses,
@@ -24,35 +19,22 @@ import {
   type RouterProcess,
   startRouterProcess,
 } from "../helpers/processes.js";
-import { nextStatus, quietLog, uuidAddr, waitFor } from "./util.js";
+import { inbox, nextStatus, testClient, text, waitFor } from "./util.js";
 
 const run = promisify(execFile);
 const clients: TunnelClient[] = [];
 
 function member(routers: RouterProcess[], name: string, extra: Partial<TunnelOptions> = {}): TunnelClient {
-  const c = new TunnelClient({
-    routers: routers.map((r) => ({ host: "127.0.0.1", port: r.port })),
+  const ports = routers.map((r) => r.port);
+  return testClient(ports, clients, {
     group: "tunnel-it",
-    localAddr: uuidAddr(),
     logicalName: name,
-    physicalAddr: { kind: "ip", host: "127.0.0.1", port: 7800 + clients.length },
-    reconnectInitialMs: 20,
     reconnectMaxMs: 300,
     heartbeatIntervalMs: 1000,
-    logger: quietLog,
     ...extra,
   });
-  clients.push(c);
-  return c;
 }
 
-function inbox(c: TunnelClient): TunnelMessage[] {
-  const got: TunnelMessage[] = [];
-  c.on("message", (m) => got.push(m));
-  return got;
-}
-
-const text = (m: TunnelMessage) => Buffer.from(m.payload).toString();
 const key = (c: TunnelClient) => addressKey(c.options.localAddr);
 
 /** `relay dump 127.0.0.1[port] --group g --json`: the members one router knows. */
