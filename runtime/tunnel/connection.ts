@@ -62,6 +62,8 @@ export class RouterConnection {
   readonly #log: Logger;
   readonly #heartbeat: Heartbeat;
   readonly #sink: FrameSink;
+  /** `host:port`, for logs and messages. */
+  readonly #name: string;
 
   #state: RouterState = "idle";
   #since = Date.now();
@@ -72,7 +74,6 @@ export class RouterConnection {
   #reconnectTimer: NodeJS.Timeout | null = null;
   /** Failures since the last router-up, the loss of that registration included (drives the backoff). */
   #attempt = 0;
-  #everUp = false;
   #reconnects = 0;
   #upSince = 0;
   #framesIn = 0;
@@ -89,7 +90,8 @@ export class RouterConnection {
     this.endpoint = endpoint;
     this.#opts = opts;
     this.#owner = owner;
-    this.#log = log.child({ router: `${endpoint.host}:${endpoint.port}` });
+    this.#name = `${endpoint.host}:${endpoint.port}`;
+    this.#log = log.child({ router: this.#name });
     this.#splitter = new FrameSplitter(opts.maxFrame);
     this.#heartbeat = new Heartbeat(
       {
@@ -217,10 +219,6 @@ export class RouterConnection {
       }
     });
     return this.#closing;
-  }
-
-  get #name(): string {
-    return `${this.endpoint.host}:${this.endpoint.port}`;
   }
 
   #write(frame: Buffer): boolean {
@@ -372,8 +370,7 @@ export class RouterConnection {
       clearTimeout(this.#connectTimer);
       this.#connectTimer = null;
     }
-    if (this.#everUp) this.#reconnects++;
-    this.#everUp = true;
+    if (this.#upSince > 0) this.#reconnects++; // registered before: this is a reconnect
     this.#attempt = 0;
     this.#upSince = Date.now();
     this.#setState("registered");
