@@ -48,6 +48,8 @@ export class ClientConnection implements RegistrationOwner {
   closeReason: CloseReason | null = null;
   /** Date.now() of the last bytes received (expiry). */
   lastSeen = Date.now();
+  /** The "too many registrations" warning was logged for this connection. */
+  warnedRegistrationLimit = false;
   /** Set by the router once; the splitter calls it for every frame. */
   sink: FrameSink | null = null;
 

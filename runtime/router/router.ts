@@ -396,6 +396,8 @@ export class GossipRouter {
       if (existing?.conn !== conn) {
         // Bounded memory: a client cannot grow the registry without limit.
         this.counters.ignoredFrame("too-many-registrations");
+        if (conn.warnedRegistrationLimit) return;
+        conn.warnedRegistrationLimit = true; // once per connection: a flood must not flood the log
         this.#log.warn(
           { conn: conn.id, remote: conn.remote, limit: MAX_REGISTRATIONS_PER_CONNECTION },
           "REGISTER ignored: too many registrations on one connection",
