@@ -188,6 +188,17 @@ test("one router killed: the line still gets 9 answers through the other", async
   await waitFor(() => !isAlive(proc("router-1").pid), "router-1 gone");
   const r = await chatUntil(["Temp", ...NYC, ...SFC].sort());
   expect(responders(r.stdout)).toEqual(["Temp", ...NYC, ...SFC].sort());
+  // The route to nyc never went down: it is up through the router that is left.
+  const sfcMaster = (await status("sfc-1"))!.view!.members[0]!.name;
+  const left = `127.0.0.1[${proc("router-2").port}]`;
+  type Routes = { routes: { site: string; up: boolean; routers: string[] }[] };
+  await waitFor(async () => {
+    const st = (await getJson<Routes>(proc(sfcMaster).httpPort, "/status"))?.body;
+    return JSON.stringify(st?.routes.find((x) => x.site === "nyc")?.routers) === JSON.stringify([left]);
+  }, "route to nyc through the remaining router only");
+  const metrics = await fetch(`http://127.0.0.1:${proc(sfcMaster).httpPort}/metrics`).then((x) => x.text());
+  expect(metrics).toMatch(/relay_route_up\{site="nyc"\} 1/);
+  expect(metrics).toMatch(/relay_route_routers\{site="nyc"\} 1/);
 });
 
 test("the nyc site master leaves (SIGTERM), then its successor is killed with kill -9: chat works each time", async () => {
