@@ -34,32 +34,28 @@ function apply(metric: Counter | Gauge, sample: MetricSample): void {
   }
 }
 
-/** A counter whose value is read from `def.read()` at scrape time (monotonic sources only). */
-export function counterFrom(registry: Registry, def: MetricDef): Counter {
-  return new Counter({
+/** Options of a metric that refreshes itself from `def.read()` each time it is collected. */
+function fromSource(registry: Registry, def: MetricDef) {
+  return {
     name: def.name,
     help: def.help,
     labelNames: [...(def.labelNames ?? [])],
     registers: [registry],
-    collect() {
+    collect(this: Counter | Gauge) {
       this.reset();
       apply(this, def.read());
     },
-  });
+  };
+}
+
+/** A counter whose value is read from `def.read()` at scrape time (monotonic sources only). */
+export function counterFrom(registry: Registry, def: MetricDef): Counter {
+  return new Counter(fromSource(registry, def));
 }
 
 /** A gauge whose value is read from `def.read()` at scrape time. */
 export function gaugeFrom(registry: Registry, def: MetricDef): Gauge {
-  return new Gauge({
-    name: def.name,
-    help: def.help,
-    labelNames: [...(def.labelNames ?? [])],
-    registers: [registry],
-    collect() {
-      this.reset();
-      apply(this, def.read());
-    },
-  });
+  return new Gauge(fromSource(registry, def));
 }
 
 /** Turns a `{ key: value }` record into samples labelled `{ [label]: key }`. */
