@@ -134,3 +134,34 @@ test("relay local killed with kill -9: every process it started stops by itself"
   run.child.kill("SIGKILL");
   await waitFor(() => pids.every((pid) => !isAlive(pid)), "children gone after the parent's kill -9", 20_000);
 });
+
+test("npm start's path: relay local with the chat on stdin; Ctrl-C (SIGINT to the group) stops everything", async () => {
+  const child = spawn(
+    process.execPath,
+    [RELAY_CLI, "local", "--sites", "nyc=2,sfc=1", "--router-count", "1"],
+    {
+      cwd: REPO_ROOT,
+      stdio: ["pipe", "pipe", "pipe"],
+      detached: true, // its own process group, like a terminal's foreground job
+    },
+  );
+  let out = "";
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
+  try {
+    await waitFor(() => out.includes("type 'help'"), "chat prompt", 30_000);
+    child.stdin!.write("hello\n");
+    await waitFor(() => out.includes("<< response from nyc-2:nyc"), "answers from nyc", 10_000);
+    expect(out).toMatch(/^<< hello from Temp$/m);
+    expect(out).toMatch(/^<< response from Temp$/m);
+    expect(out).toMatch(/^<< response from sfc-1$/m);
+    expect(out).toMatch(/^<< response from nyc-1:nyc$/m);
+    const pids = [...out.matchAll(/ pid (\d+) /g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(4);
+    const exited = new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+    process.kill(-child.pid!, "SIGINT");
+    expect(await exited).toBe(0);
+    await waitFor(() => pids.every((pid) => !isAlive(pid)), "no process left after Ctrl-C", 10_000);
+  } finally {
+    if (child.exitCode === null) process.kill(-child.pid!, "SIGKILL");
+  }
+});

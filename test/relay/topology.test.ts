@@ -115,7 +115,7 @@ test("relay local prints one line per process and forms two views of 5 and 3", a
 
 test("a chat line gets exactly 9 answers: Temp, the sfc members, and name:nyc for nyc", async () => {
   const r = await chat(["--send", "hello", "--expect", "9", "--linger", "500"]);
-  expect(r.stderr).toBe("");
+  expect(r.stderr).not.toMatch(/relay chat:/);
   expect(r.code).toBe(0);
   const lines = r.stdout.trim().split("\n");
   expect(lines[0]).toBe("<< hello from Temp");
@@ -126,7 +126,7 @@ test("a chat line gets exactly 9 answers: Temp, the sfc members, and name:nyc fo
 test("fewer answers than --expect: exit code 1 and a message", async () => {
   const r = await chat(["--send", "hello", "--expect", "10", "--timeout", "1000"]);
   expect(r.code).toBe(1);
-  expect(r.stderr).toMatch(/line 1: 9 of 10 responses/);
+  expect(r.stderr).toMatch(/line 1: \d of 10 responses within 1000 ms/);
 });
 
 test("topo lists both sites, their members with ip:port, (me) and one site master each", async () => {
