@@ -2,6 +2,13 @@
 // mutated bytes that must only ever produce an Envelope or an EnvelopeError.
 import fc from "fast-check";
 import {
+  decodeProbeInfo,
+  decodeSiteView,
+  decodeTopology,
+  encodeControl,
+  MAX_CONTROL_BYTES,
+} from "../../runtime/relay/control.js";
+import {
   DEFAULT_HOPS,
   type Destination,
   decodeEnvelope,
@@ -201,5 +208,43 @@ describe("envelope properties", () => {
       }),
       { numRuns: 3000 },
     );
+  });
+});
+
+describe("control payloads", () => {
+  const decoders = [decodeSiteView, decodeTopology, decodeProbeInfo];
+  test("random bytes and random JSON only ever decode or throw EnvelopeError(bad-control)", () => {
+    const input = fc.oneof(
+      fc.uint8Array({ maxLength: 200 }),
+      fc.json().map((j) => Buffer.from(j)),
+      fc.anything().map((v) => Buffer.from(JSON.stringify(v) ?? "null")),
+    );
+    fc.assert(
+      fc.property(input, (bytes) => {
+        for (const decode of decoders) {
+          try {
+            decode(bytes);
+          } catch (err) {
+            expect(err).toBeInstanceOf(EnvelopeError);
+            expect((err as EnvelopeError).code).toBe("bad-control");
+          }
+        }
+      }),
+      { numRuns: 1500 },
+    );
+  });
+
+  test("a site view survives encode/decode; wrong field types are refused", () => {
+    const view = {
+      site: "nyc",
+      viewId: "nyc-1|3",
+      members: [{ name: "nyc-1", host: "10.0.0.1", port: 7800 }],
+      siteMasters: ["nyc-1"],
+    };
+    expect(decodeSiteView(encodeControl(view))).toEqual(view);
+    expect(() =>
+      decodeSiteView(encodeControl({ ...view, members: [{ name: "x", host: "h", port: 70000 }] })),
+    ).toThrow("members[0].port is not a port");
+    expect(() => decodeSiteView(Buffer.alloc(MAX_CONTROL_BYTES + 1))).toThrow("control payload of");
   });
 });

@@ -1,0 +1,40 @@
+// Public surface of the relay layer (see docs/RUNTIME.md): the channel applications embed, the
+// node the container runs, and the envelope codec.
+export { type BridgeMember, BridgeMembership, type RouteChange } from "./bridge-view.js";
+export {
+  type ClusterTuning,
+  DEFAULT_CHANNEL_MAX_PAYLOAD,
+  describeView,
+  type RelayAddress,
+  RelayChannel,
+  type RelayChannelEvents,
+  type RelayChannelOptions,
+  RelayError,
+  type RelayErrorCode,
+  type RelayMessage,
+  type RelayStats,
+  type Topology,
+} from "./channel.js";
+export { channelOptionsFor, discoveryFor } from "./config.js";
+export type {
+  ProbeInfo,
+  RouteInfo,
+  RouterInfo,
+  SiteMemberInfo,
+  SiteViewInfo,
+  TopologyInfo,
+} from "./control.js";
+export {
+  type Destination,
+  decodeEnvelope,
+  type Envelope,
+  EnvelopeError,
+  type EnvelopeErrorCode,
+  EnvelopeKind,
+  encodeEnvelope,
+  type Origin,
+  senderLabel,
+} from "./envelope.js";
+export { type NodeStatus, RelayNode, type RelayNodeOptions } from "./node.js";
+export { answerBroadcasts, RESPONSE_TEXT } from "./responder.js";
+export type { SiteCluster } from "./site-cluster.js";
