@@ -3,23 +3,9 @@
 // after --slow-timeout, and what it did not get is counted.
 import { messageFrame } from "../../runtime/protocol/frames.js";
 import { GossipType } from "../../runtime/protocol/types.js";
-import type { GossipRouter } from "../../runtime/router/router.js";
-import { startRouter, TestClient, teardown, until, uuid } from "./util.js";
+import { routerHarness, type TestClient, until, uuid } from "./util.js";
 
-let router: GossipRouter | null = null;
-let port = 0;
-const clients: TestClient[] = [];
-
-async function client(): Promise<TestClient> {
-  const c = await TestClient.connect(port);
-  clients.push(c);
-  return c;
-}
-
-afterEach(async () => {
-  await teardown(router, clients);
-  router = null;
-});
+const h = routerHarness();
 
 const PAYLOAD = Buffer.alloc(8 * 1024, 0x61);
 const FRAMES = 3000; // ~24 MB: more than every socket buffer on the path can hold
@@ -42,47 +28,47 @@ async function pump(sender: TestClient, dest: ReturnType<typeof uuid>): Promise<
 }
 
 test("a non-reading receiver pauses its sender; nothing is dropped once it reads again", async () => {
-  ({ router, port } = await startRouter({ maxQueueBytes: 64 * 1024, slowTimeoutMs: 60_000 }));
-  const [sender, receiver] = [await client(), await client()];
+  await h.start({ maxQueueBytes: 64 * 1024, slowTimeoutMs: 60_000 });
+  const [sender, receiver] = [await h.client(), await h.client()];
   sender.register("g", uuid(1));
   receiver.register("g", uuid(2));
-  await until(() => router!.registry.size === 2, "registrations");
+  await until(() => h.router.registry.size === 2, "registrations");
   receiver.socket.pause();
 
   const done = pump(sender, uuid(2));
-  await until(() => router!.flowStats().pausedSenders === 1, "the router to pause the sender", 10_000);
-  expect(router!.stats().backpressurePauses).toBeGreaterThanOrEqual(1);
+  await until(() => h.router.flowStats().pausedSenders === 1, "the router to pause the sender", 10_000);
+  expect(h.router.stats().backpressurePauses).toBeGreaterThanOrEqual(1);
   // TCP pushes back on the sender: its own writes start queueing.
   await until(() => sender.socket.writableLength > 0, "the sender to feel back-pressure", 10_000);
   // Bounded: what the router holds for the receiver stays near the limit (plus one read per sender).
-  expect(router!.flowStats().queuedBytes).toBeLessThan(64 * 1024 + 2 * 1024 * 1024);
+  expect(h.router.flowStats().queuedBytes).toBeLessThan(64 * 1024 + 2 * 1024 * 1024);
 
   receiver.socket.resume();
   await done;
   await receiver.waitType(GossipType.Message, FRAMES, 20_000);
   const seq = receiver.ofType(GossipType.Message).map((d) => Buffer.from(d.payload).readUInt32BE(0));
   expect(seq).toEqual(Array.from({ length: FRAMES }, (_, i) => i));
-  expect(router!.stats().undelivered).toEqual({});
-  await until(() => router!.flowStats().pausedSenders === 0, "the sender to be resumed");
+  expect(h.router.stats().undelivered).toEqual({});
+  await until(() => h.router.flowStats().pausedSenders === 0, "the sender to be resumed");
 });
 
 test("a receiver that never reads is disconnected after --slow-timeout; its undelivered frames are counted", async () => {
-  ({ router, port } = await startRouter({ maxQueueBytes: 64 * 1024, slowTimeoutMs: 300 }));
-  const [sender, stuck, watcher] = [await client(), await client(), await client()];
+  await h.start({ maxQueueBytes: 64 * 1024, slowTimeoutMs: 300 });
+  const [sender, stuck, watcher] = [await h.client(), await h.client(), await h.client()];
   sender.register("g", uuid(1));
   stuck.register("g", uuid(2));
   watcher.register("g", uuid(3));
-  await until(() => router!.registry.size === 3, "registrations");
+  await until(() => h.router.registry.size === 3, "registrations");
   stuck.socket.pause();
 
   await pump(sender, uuid(2)); // completes only because the stuck receiver gets disconnected
   await until(
-    () => router!.stats().slowReceiverDisconnects === 1,
+    () => h.router.stats().slowReceiverDisconnects === 1,
     "the slow receiver to be disconnected",
     10_000,
   );
-  await until(() => router!.stats().connections === 2, "the slow connection to be gone", 10_000);
-  const stats = router!.stats();
+  await until(() => h.router.stats().connections === 2, "the slow connection to be gone", 10_000);
+  const stats = h.router.stats();
   expect(stats.undelivered["slow-receiver"]).toBeGreaterThan(0);
   expect(stats.closes).toEqual({ "slow-receiver": 1 });
   // Every frame the router took in was either written out or counted as undelivered.
@@ -94,30 +80,30 @@ test("a receiver that never reads is disconnected after --slow-timeout; its unde
   await watcher.waitType(GossipType.Suspect);
   expect(watcher.ofType(GossipType.Suspect)[0]!.addr).toEqual(uuid(2));
   expect(sender.closed || sender.ended).toBe(false);
-  expect(router!.flowStats().pausedSenders).toBe(0);
+  expect(h.router.flowStats().pausedSenders).toBe(0);
 });
 
 test("a sender paused by back-pressure is not expired while the router is not reading it", async () => {
-  ({ router, port } = await startRouter({ maxQueueBytes: 64 * 1024, slowTimeoutMs: 60_000, expiryMs: 200 }));
-  const [sender, receiver] = [await client(), await client()];
+  await h.start({ maxQueueBytes: 64 * 1024, slowTimeoutMs: 60_000, expiryMs: 200 });
+  const [sender, receiver] = [await h.client(), await h.client()];
   sender.register("g", uuid(1));
   receiver.register("g", uuid(2));
-  await until(() => router!.registry.size === 2, "registrations");
+  await until(() => h.router.registry.size === 2, "registrations");
   receiver.socket.pause();
   // The receiver does not read, but keeps talking, so it is not silent either.
   const { heartbeatFrame } = await import("../../runtime/protocol/frames.js");
   const hb = setInterval(() => receiver.send(heartbeatFrame()), 40);
   try {
     const done = pump(sender, uuid(2));
-    await until(() => router!.flowStats().pausedSenders === 1, "the router to pause the sender", 10_000);
+    await until(() => h.router.flowStats().pausedSenders === 1, "the router to pause the sender", 10_000);
     await new Promise((r) => setTimeout(r, 700)); // > 3 expiry periods while paused
-    expect(router!.stats().expiries).toBe(0);
+    expect(h.router.stats().expiries).toBe(0);
     receiver.socket.resume();
     await done;
     await receiver.waitType(GossipType.Message, FRAMES, 20_000);
   } finally {
     clearInterval(hb);
   }
-  expect(router!.stats().expiries).toBe(0);
-  expect(router!.stats().undelivered).toEqual({});
+  expect(h.router.stats().expiries).toBe(0);
+  expect(h.router.stats().undelivered).toEqual({});
 });

@@ -2,26 +2,9 @@
 // code); two other clients keep exchanging messages throughout.
 import { registerFrame } from "../../runtime/protocol/frames.js";
 import { GossipType } from "../../runtime/protocol/types.js";
-import type { GossipRouter } from "../../runtime/router/router.js";
-import { sleep, startRouter, TestClient, teardown, until, uuid } from "./util.js";
+import { routerHarness, sleep, until, uuid } from "./util.js";
 
-let router: GossipRouter | null = null;
-let port = 0;
-const clients: TestClient[] = [];
-
-async function client(): Promise<TestClient> {
-  const c = await TestClient.connect(port);
-  clients.push(c);
-  return c;
-}
-
-beforeEach(async () => {
-  ({ router, port } = await startRouter({ maxFrame: 64 * 1024 }));
-});
-afterEach(async () => {
-  await teardown(router, clients);
-  router = null;
-});
+const h = routerHarness({ maxFrame: 64 * 1024 });
 
 function frame(body: Buffer): Buffer {
   const len = Buffer.alloc(4);
@@ -73,11 +56,11 @@ const cases: BadCase[] = [
 test.each(cases)(
   "$name: only that client is closed, others keep talking",
   async ({ bytes, thenEnd, code }) => {
-    const [a, b, bad] = [await client(), await client(), await client()];
+    const [a, b, bad] = [await h.client(), await h.client(), await h.client()];
     a.register("chat", uuid(1));
     b.register("chat", uuid(2));
     bad.register("chat", uuid(3));
-    await until(() => router!.registry.size === 3, "3 registrations");
+    await until(() => h.router.registry.size === 3, "3 registrations");
 
     let stop = false;
     let sent = 0;
@@ -94,7 +77,7 @@ test.each(cases)(
       if (thenEnd) bad.socket.end(bytes);
       else bad.send(bytes);
       await until(() => bad.closed || bad.ended, "the bad client to be closed");
-      await until(() => router!.registry.size === 2, "the bad client's registration to be removed");
+      await until(() => h.router.registry.size === 2, "the bad client's registration to be removed");
       await sleep(30);
     } finally {
       stop = true;
@@ -106,15 +89,15 @@ test.each(cases)(
     expect(b.texts()).toEqual(Array.from({ length: sent }, (_, i) => `a${i}`));
     // The others were told the bad client's member is gone.
     expect(a.ofType(GossipType.Suspect).map((d) => d.addr)).toEqual([uuid(3)]);
-    expect(router!.stats().decodeErrors).toEqual({ [code]: 1 });
-    await until(() => router!.stats().connections === 2, "the bad connection to be gone");
+    expect(h.router.stats().decodeErrors).toEqual({ [code]: 1 });
+    await until(() => h.router.stats().connections === 2, "the bad connection to be gone");
   },
 );
 
 test("frames before the bad one in the same read are still delivered", async () => {
-  const [a, bad] = [await client(), await client()];
+  const [a, bad] = [await h.client(), await h.client()];
   a.register("chat", uuid(1));
-  await until(() => router!.registry.size === 1, "registration");
+  await until(() => h.router.registry.size === 1, "registration");
   const { messageFrame } = await import("../../runtime/protocol/frames.js");
   const good = [1, 2, 3].map((i) => messageFrame("chat", uuid(1), uuid(9), Buffer.from(`ok${i}`)));
   bad.send(Buffer.concat([...good, Buffer.from("fffffff0", "hex")]));

@@ -4,41 +4,23 @@
 import { spawn } from "node:child_process";
 import { heartbeatFrame, registerFrame, suspectFrame } from "../../runtime/protocol/frames.js";
 import { GossipType } from "../../runtime/protocol/types.js";
-import type { RouterOptions } from "../../runtime/router/options.js";
-import type { GossipRouter } from "../../runtime/router/router.js";
-import { GC_HEX, sleep, startRouter, TestClient, teardown, until, uuid } from "./util.js";
+import { GC_HEX, routerHarness, sleep, until, uuid } from "./util.js";
 
-let router: GossipRouter | null = null;
-let port = 0;
-const clients: TestClient[] = [];
+const h = routerHarness();
 const children: ReturnType<typeof spawn>[] = [];
 
-async function start(options: RouterOptions = {}): Promise<void> {
-  ({ router, port } = await startRouter(options));
-}
-async function client(): Promise<TestClient> {
-  const c = await TestClient.connect(port);
-  clients.push(c);
-  return c;
-}
-async function registered(n: number): Promise<void> {
-  await until(() => router!.registry.size === n, `${n} registrations`);
-}
-
-afterEach(async () => {
+afterEach(() => {
   for (const ch of children) ch.kill("SIGKILL");
   children.length = 0;
-  await teardown(router, clients);
-  router = null;
 });
 
 test("EOF without GRACEFUL_CLOSE: GRACEFUL_CLOSE written towards it, SUSPECT to the others", async () => {
-  await start();
-  const [a, b, dead] = [await client(), await client(), await client()];
+  await h.start();
+  const [a, b, dead] = [await h.client(), await h.client(), await h.client()];
   a.register("chat", uuid(1), "a");
   b.register("chat", uuid(2), "b");
   dead.register("chat", uuid(3), "dead");
-  await registered(3);
+  await h.registered(3);
   dead.socket.end(); // FIN, but keep reading: the router's GRACEFUL_CLOSE must arrive
   await until(() => dead.gracefulCloses === 1, "GRACEFUL_CLOSE towards the lost peer");
   const expected = suspectFrame("chat", uuid(3)).toString("hex");
@@ -46,64 +28,64 @@ test("EOF without GRACEFUL_CLOSE: GRACEFUL_CLOSE written towards it, SUSPECT to 
   await b.waitType(GossipType.Suspect);
   expect(a.received.map((r) => r.hex)).toEqual([expected]);
   expect(b.received.map((r) => r.hex)).toEqual([expected]);
-  expect(router!.registry.size).toBe(2);
-  expect(router!.stats().closes).toEqual({ eof: 1 });
+  expect(h.router.registry.size).toBe(2);
+  expect(h.router.stats().closes).toEqual({ eof: 1 });
 });
 
 test("connection reset: SUSPECT for every registration of the lost connection, in each group", async () => {
-  await start();
-  const [a, b, dead] = [await client(), await client(), await client()];
+  await h.start();
+  const [a, b, dead] = [await h.client(), await h.client(), await h.client()];
   a.register("g1", uuid(1));
   b.register("g2", uuid(2));
   dead.register("g1", uuid(3));
   dead.register("g2", uuid(4));
   dead.register("g3", uuid(5)); // alone in g3: nobody to tell
-  await registered(5);
+  await h.registered(5);
   dead.socket.resetAndDestroy();
   await a.waitType(GossipType.Suspect);
   await b.waitType(GossipType.Suspect);
   await sleep(30);
   expect(a.received.map((r) => r.hex)).toEqual([suspectFrame("g1", uuid(3)).toString("hex")]);
   expect(b.received.map((r) => r.hex)).toEqual([suspectFrame("g2", uuid(4)).toString("hex")]);
-  expect(router!.registry.groups.has("g3")).toBe(false);
+  expect(h.router.registry.groups.has("g3")).toBe(false);
 });
 
 test("--no-suspect: lost connections are removed silently", async () => {
-  await start({ suspect: false });
-  const [a, dead] = [await client(), await client()];
+  await h.start({ suspect: false });
+  const [a, dead] = [await h.client(), await h.client()];
   a.register("chat", uuid(1));
   dead.register("chat", uuid(2));
-  await registered(2);
+  await h.registered(2);
   dead.socket.end();
   await until(() => dead.gracefulCloses === 1, "GRACEFUL_CLOSE towards the lost peer");
-  await registered(1);
+  await h.registered(1);
   await sleep(50);
   expect(a.received).toHaveLength(0);
 });
 
 test("graceful leave (GRACEFUL_CLOSE from the client): registrations removed, no SUSPECT, nothing written back", async () => {
-  await start();
-  const [a, leaver] = [await client(), await client()];
+  await h.start();
+  const [a, leaver] = [await h.client(), await h.client()];
   a.register("chat", uuid(1));
   leaver.register("chat", uuid(2));
-  await registered(2);
+  await h.registered(2);
   leaver.leave();
-  await registered(1);
+  await h.registered(1);
   await leaver.waitClosed();
   await sleep(50);
   expect(a.received).toHaveLength(0);
   expect(leaver.received).toHaveLength(0);
-  expect(router!.stats().closes).toEqual({ graceful: 1 });
+  expect(h.router.stats().closes).toEqual({ graceful: 1 });
 });
 
 test("a client process killed with kill -9 is suspected", async () => {
-  await start();
-  const [a, b] = [await client(), await client()];
+  await h.start();
+  const [a, b] = [await h.client(), await h.client()];
   a.register("chat", uuid(1), "a");
   b.register("chat", uuid(2), "b");
-  await registered(2);
+  await h.registered(2);
   const hex = registerFrame("chat", uuid(3), "victim", null).toString("hex");
-  const script = `const s=require("net").connect(${port},"127.0.0.1",()=>{s.write(Buffer.from("${hex}","hex"),()=>console.log("ready"))});s.on("data",()=>{});setInterval(()=>{},1000);`;
+  const script = `const s=require("net").connect(${h.port},"127.0.0.1",()=>{s.write(Buffer.from("${hex}","hex"),()=>console.log("ready"))});s.on("data",()=>{});setInterval(()=>{},1000);`;
   const child = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "inherit"] });
   children.push(child);
   let out = "";
@@ -111,7 +93,7 @@ test("a client process killed with kill -9 is suspected", async () => {
     out += d.toString();
   });
   await until(() => out.includes("ready"), "the child client to register", 10_000);
-  await registered(3);
+  await h.registered(3);
   child.kill("SIGKILL");
   await a.waitType(GossipType.Suspect);
   await b.waitType(GossipType.Suspect);
@@ -121,11 +103,11 @@ test("a client process killed with kill -9 is suspected", async () => {
 });
 
 test("--expiry closes silent connections (GRACEFUL_CLOSE + SUSPECT) and keeps chatty ones", async () => {
-  await start({ expiryMs: 300 });
-  const [alive, silent] = [await client(), await client()];
+  await h.start({ expiryMs: 300 });
+  const [alive, silent] = [await h.client(), await h.client()];
   alive.register("chat", uuid(1));
   silent.register("chat", uuid(2));
-  await registered(2);
+  await h.registered(2);
   const hb = setInterval(() => alive.send(heartbeatFrame()), 50);
   try {
     await until(() => silent.gracefulCloses === 1, "the silent connection to expire", 5_000);
@@ -133,8 +115,8 @@ test("--expiry closes silent connections (GRACEFUL_CLOSE + SUSPECT) and keeps ch
     expect(alive.ofType(GossipType.Suspect)[0]!.addr).toEqual(uuid(2));
     await sleep(400); // longer than the expiry: heartbeats keep `alive` open
     expect(alive.closed || alive.ended).toBe(false);
-    expect(router!.stats().expiries).toBe(1);
-    expect(router!.registry.size).toBe(1);
+    expect(h.router.stats().expiries).toBe(1);
+    expect(h.router.registry.size).toBe(1);
   } finally {
     clearInterval(hb);
   }
@@ -142,12 +124,12 @@ test("--expiry closes silent connections (GRACEFUL_CLOSE + SUSPECT) and keeps ch
 });
 
 test("stop(): every client gets GRACEFUL_CLOSE, no SUSPECT", async () => {
-  await start();
-  const [a, b] = [await client(), await client()];
+  await h.start();
+  const [a, b] = [await h.client(), await h.client()];
   a.register("chat", uuid(1));
   b.register("chat", uuid(2));
-  await registered(2);
-  await router!.stop();
+  await h.registered(2);
+  await h.router.stop();
   await until(() => a.gracefulCloses === 1 && b.gracefulCloses === 1, "GRACEFUL_CLOSE on shutdown");
   expect(a.ofType(GossipType.Suspect)).toHaveLength(0);
   expect(b.ofType(GossipType.Suspect)).toHaveLength(0);

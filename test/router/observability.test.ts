@@ -1,16 +1,9 @@
 // /healthz and /metrics of an in-process router (ephemeral HTTP port on loopback).
 import { suspectFrame } from "../../runtime/protocol/frames.js";
 import { GossipType } from "../../runtime/protocol/types.js";
-import type { GossipRouter } from "../../runtime/router/router.js";
-import { startRouter, TestClient, teardown, until, uuid } from "./util.js";
+import { routerHarness, until, uuid } from "./util.js";
 
-let router: GossipRouter | null = null;
-const clients: TestClient[] = [];
-
-afterEach(async () => {
-  await teardown(router, clients);
-  router = null;
-});
+const h = routerHarness();
 
 async function get(port: number, path: string): Promise<{ status: number; type: string; body: string }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
@@ -24,8 +17,8 @@ function sample(text: string, series: string): number | undefined {
 }
 
 test("/healthz answers 200 with JSON; unknown paths 404", async () => {
-  let port: number;
-  ({ router, port } = await startRouter({ httpPort: 0 }));
+  const router = await h.start({ httpPort: 0 });
+  const port = h.port;
   const httpPort = router.httpPort!;
   expect(httpPort).toBeGreaterThan(0);
   const res = await get(httpPort, "/healthz");
@@ -36,25 +29,19 @@ test("/healthz answers 200 with JSON; unknown paths 404", async () => {
 });
 
 test("/metrics exposes connections, registrations per group, frames by type, undelivered, decode errors", async () => {
-  let port: number;
-  ({ router, port } = await startRouter({ httpPort: 0 }));
-  const [a, b, bad] = await Promise.all([
-    TestClient.connect(port),
-    TestClient.connect(port),
-    TestClient.connect(port),
-  ]);
-  clients.push(a, b, bad);
+  const router = await h.start({ httpPort: 0 });
+  const [a, b, bad] = await Promise.all([h.client(), h.client(), h.client()]);
   a.register("chat", uuid(1));
   b.register("chat", uuid(2));
   b.register("ops", uuid(3));
-  await until(() => router!.registry.size === 3, "registrations");
+  await until(() => router.registry.size === 3, "registrations");
   a.message("chat", null, uuid(1), "x");
   a.message("chat", uuid(9), uuid(1), "lost");
   a.send(suspectFrame("chat", uuid(2)));
   bad.send(Buffer.from("fffffff0", "hex"));
   await b.waitType(GossipType.Message);
   await bad.waitClosed();
-  await until(() => router!.stats().connections === 2, "the bad connection to be gone");
+  await until(() => router.stats().connections === 2, "the bad connection to be gone");
 
   const res = await get(router.httpPort!, "/metrics");
   expect(res.status).toBe(200);

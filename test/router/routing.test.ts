@@ -10,38 +10,16 @@ import {
   unregisterFrame,
 } from "../../runtime/protocol/frames.js";
 import { GossipType } from "../../runtime/protocol/types.js";
-import type { GossipRouter } from "../../runtime/router/router.js";
-import { ip, sleep, startRouter, TestClient, teardown, until, uuid } from "./util.js";
+import { ip, routerHarness, sleep, until, uuid } from "./util.js";
 
-let router: GossipRouter | null = null;
-let port = 0;
-const clients: TestClient[] = [];
-
-async function client(): Promise<TestClient> {
-  const c = await TestClient.connect(port);
-  clients.push(c);
-  return c;
-}
-
-/** Registers and waits until the router has seen the registrations. */
-async function registered(n: number): Promise<void> {
-  await until(() => router!.registry.size === n, `${n} registrations`);
-}
-
-beforeEach(async () => {
-  ({ router, port } = await startRouter());
-});
-afterEach(async () => {
-  await teardown(router, clients);
-  router = null;
-});
+const h = routerHarness({});
 
 test("unicast goes to the destination only, byte-identical", async () => {
-  const [a, b, c] = [await client(), await client(), await client()];
+  const [a, b, c] = [await h.client(), await h.client(), await h.client()];
   a.register("chat", uuid(1), "a", ip(7001));
   b.register("chat", uuid(2), "b", ip(7002));
   c.register("chat", uuid(3), "c", ip(7003));
-  await registered(3);
+  await h.registered(3);
   const sent = a.message("chat", uuid(2), uuid(1), "to b");
   await b.waitType(GossipType.Message);
   expect(b.received[0]!.raw.equals(sent)).toBe(true);
@@ -51,11 +29,11 @@ test("unicast goes to the destination only, byte-identical", async () => {
 });
 
 test("multicast reaches every member, the sender included, and nobody else", async () => {
-  const [a, b, other] = [await client(), await client(), await client()];
+  const [a, b, other] = [await h.client(), await h.client(), await h.client()];
   a.register("chat", uuid(1), "a");
   b.register("chat", uuid(2), "b");
   other.register("other", uuid(3), "x");
-  await registered(3);
+  await h.registered(3);
   const sent = a.message("chat", null, uuid(1), "hello all");
   await a.waitType(GossipType.Message);
   await b.waitType(GossipType.Message);
@@ -66,23 +44,23 @@ test("multicast reaches every member, the sender included, and nobody else", asy
 });
 
 test("unknown group or destination is not forwarded and is counted", async () => {
-  const [a, b] = [await client(), await client()];
+  const [a, b] = [await h.client(), await h.client()];
   a.register("chat", uuid(1));
   b.register("chat", uuid(2));
-  await registered(2);
+  await h.registered(2);
   a.message("nope", null, uuid(1), "x");
   a.message("chat", uuid(99), uuid(1), "y");
   a.message("chat", uuid(2), uuid(1), "z");
   await b.waitType(GossipType.Message);
   expect(b.texts()).toEqual(["z"]);
-  expect(router!.stats().undelivered).toEqual({ "unknown-group": 1, "unknown-dest": 1 });
+  expect(h.router.stats().undelivered).toEqual({ "unknown-group": 1, "unknown-dest": 1 });
 });
 
 test("many frames keep their order per sender (route cache, coalesced writes)", async () => {
-  const [a, b] = [await client(), await client()];
+  const [a, b] = [await h.client(), await h.client()];
   a.register("g", uuid(1));
   b.register("g", uuid(2));
-  await registered(2);
+  await h.registered(2);
   const n = 5000;
   for (let i = 0; i < n; i++) a.message("g", i % 2 ? uuid(2) : null, uuid(1), `m${i}`);
   await b.waitType(GossipType.Message, n, 10_000);
@@ -92,20 +70,20 @@ test("many frames keep their order per sender (route cache, coalesced writes)", 
 });
 
 test("UNREGISTER removes the member (group deleted when empty), keeps the connection, sends no SUSPECT", async () => {
-  const [a, b] = [await client(), await client()];
+  const [a, b] = [await h.client(), await h.client()];
   a.register("chat", uuid(1));
   b.register("chat", uuid(2));
-  await registered(2);
+  await h.registered(2);
   b.send(unregisterFrame("chat", uuid(2)));
-  await registered(1);
+  await h.registered(1);
   a.message("chat", uuid(2), uuid(1), "gone");
   a.send(unregisterFrame("chat", uuid(1)));
-  await registered(0);
-  expect(router!.registry.groups.size).toBe(0);
+  await h.registered(0);
+  expect(h.router.registry.groups.size).toBe(0);
   // Still connected: b can register again and receive.
   b.register("chat", uuid(2));
   a.register("chat", uuid(1));
-  await registered(2);
+  await h.registered(2);
   a.message("chat", uuid(2), uuid(1), "back");
   await b.waitType(GossipType.Message);
   expect(b.texts()).toEqual(["back"]);
@@ -114,17 +92,17 @@ test("UNREGISTER removes the member (group deleted when empty), keeps the connec
 });
 
 test("REGISTER of the same member overwrites: the newest connection receives", async () => {
-  const [a, b1, b2] = [await client(), await client(), await client()];
+  const [a, b1, b2] = [await h.client(), await h.client(), await h.client()];
   a.register("chat", uuid(1));
   b1.register("chat", uuid(2), "old");
-  await registered(2);
+  await h.registered(2);
   b2.register("chat", uuid(2), "new");
-  await until(() => router!.registry.group("chat")?.members.values().next() !== undefined, "group");
+  await until(() => h.router.registry.group("chat")?.members.values().next() !== undefined, "group");
   await until(
-    () => [...router!.registry.group("chat")!.members.values()].some((r) => r.logicalName === "new"),
+    () => [...h.router.registry.group("chat")!.members.values()].some((r) => r.logicalName === "new"),
     "overwrite",
   );
-  expect(router!.registry.size).toBe(2);
+  expect(h.router.registry.size).toBe(2);
   a.message("chat", uuid(2), uuid(1), "hi");
   await b2.waitType(GossipType.Message);
   await sleep(50);
@@ -132,13 +110,13 @@ test("REGISTER of the same member overwrites: the newest connection receives", a
 });
 
 test("several registrations on one connection: unicast to each, one multicast copy per registration (as JGroups)", async () => {
-  const [multi, a] = [await client(), await client()];
+  const [multi, a] = [await h.client(), await h.client()];
   multi.register("g1", uuid(10), "m10");
   multi.register("g1", uuid(11), "m11");
   multi.register("g2", uuid(12), "m12");
   a.register("g1", uuid(1), "a");
   a.register("g2", uuid(1), "a");
-  await registered(5);
+  await h.registered(5);
   a.message("g1", uuid(10), uuid(1), "u10");
   a.message("g1", uuid(11), uuid(1), "u11");
   a.message("g2", uuid(12), uuid(1), "u12");
@@ -152,11 +130,11 @@ test("several registrations on one connection: unicast to each, one multicast co
 });
 
 test("GET_MBRS for one group: one GET_MBRS_RSP_LAST with every member in registration order", async () => {
-  const [a, b, q] = [await client(), await client(), await client()];
+  const [a, b, q] = [await h.client(), await h.client(), await h.client()];
   a.register("chat", uuid(1), "alice", ip(7001));
   b.register("chat", uuid(2), "bøb", ip(7002));
   b.register("other", uuid(3), "x", ip(7003));
-  await registered(3);
+  await h.registered(3);
   q.send(getMbrsFrame("chat"));
   const [rsp] = await q.waitType(GossipType.GetMbrsRspLast);
   expect(rsp!.group).toBe("chat");
@@ -168,11 +146,11 @@ test("GET_MBRS for one group: one GET_MBRS_RSP_LAST with every member in registr
 });
 
 test("GET_MBRS for all groups: one frame per group, only the last is GET_MBRS_RSP_LAST", async () => {
-  const [a, q] = [await client(), await client()];
+  const [a, q] = [await h.client(), await h.client()];
   a.register("g1", uuid(1), "a");
   a.register("g2", uuid(2), "b");
   a.register("g3", uuid(3), "c");
-  await registered(3);
+  await h.registered(3);
   q.send(getMbrsFrame(null));
   await q.waitType(GossipType.GetMbrsRspLast);
   expect(q.received.map((r) => [r.data!.type, r.data!.group, r.data!.pingData.length])).toEqual([
@@ -183,7 +161,7 @@ test("GET_MBRS for all groups: one frame per group, only the last is GET_MBRS_RS
 });
 
 test("GET_MBRS for an unknown group, or all groups when there are none: an empty GET_MBRS_RSP_LAST", async () => {
-  const q = await client();
+  const q = await h.client();
   q.send(getMbrsFrame(null));
   q.send(getMbrsFrame("nobody"));
   await q.waitType(GossipType.GetMbrsRspLast, 2);
@@ -194,7 +172,7 @@ test("GET_MBRS for an unknown group, or all groups when there are none: an empty
 });
 
 test("HEARTBEAT is answered with the canonical HEARTBEAT frame on the same connection", async () => {
-  const [a, b] = [await client(), await client()];
+  const [a, b] = [await h.client(), await h.client()];
   a.send(heartbeatFrame(), heartbeatFrame());
   await a.waitFrames(2);
   const hb = "0000000c050001010000000100000000";
@@ -204,23 +182,23 @@ test("HEARTBEAT is answered with the canonical HEARTBEAT frame on the same conne
 });
 
 test("GET_MBRS_RSP / GET_MBRS_RSP_LAST / SUSPECT sent to the router are ignored and counted", async () => {
-  const [a, b] = [await client(), await client()];
+  const [a, b] = [await h.client(), await h.client()];
   a.register("chat", uuid(1));
   b.register("chat", uuid(2));
-  await registered(2);
+  await h.registered(2);
   a.send(suspectFrame("chat", uuid(2)));
   a.message("chat", uuid(2), uuid(1), "after");
   await b.waitType(GossipType.Message);
   expect(b.received).toHaveLength(1);
-  expect(router!.stats().ignored).toEqual({ "response-type": 1 });
-  expect(router!.registry.size).toBe(2);
+  expect(h.router.stats().ignored).toEqual({ "response-type": 1 });
+  expect(h.router.registry.size).toBe(2);
 });
 
 test("frames split at every byte boundary are routed like whole ones (unicast and multicast)", async () => {
-  const [a, b, c] = [await client(), await client(), await client()];
+  const [a, b, c] = [await h.client(), await h.client(), await h.client()];
   b.register("g", uuid(2));
   c.register("g", uuid(3));
-  await registered(2);
+  await h.registered(2);
   const frames = [0, 1, 2].map((i) =>
     messageFrame("g", i === 1 ? uuid(2) : null, uuid(1), Buffer.from(`slow${i}`)),
   );
@@ -239,26 +217,26 @@ test("frames split at every byte boundary are routed like whole ones (unicast an
 test("registrations per connection are bounded; re-registering at the limit still overwrites", async () => {
   const { MAX_REGISTRATIONS_PER_CONNECTION: max } = await import("../../runtime/router/router.js");
   const { registerFrame } = await import("../../runtime/protocol/frames.js");
-  const greedy = await client();
+  const greedy = await h.client();
   const frames: Buffer[] = [];
   for (let i = 0; i < max + 10; i++) frames.push(registerFrame("g", uuid(100 + i), null, null));
   greedy.send(Buffer.concat(frames));
-  await until(() => (router!.stats().ignored["too-many-registrations"] ?? 0) === 10, "10 REGISTERs ignored");
-  expect(router!.registry.size).toBe(max);
+  await until(() => (h.router.stats().ignored["too-many-registrations"] ?? 0) === 10, "10 REGISTERs ignored");
+  expect(h.router.registry.size).toBe(max);
   greedy.register("g", uuid(100), "renamed");
   await until(
-    () => router!.registry.group("g")!.members.get(addressKey(uuid(100)))?.logicalName === "renamed",
+    () => h.router.registry.group("g")!.members.get(addressKey(uuid(100)))?.logicalName === "renamed",
     "overwrite",
   );
-  expect(router!.registry.size).toBe(max);
+  expect(h.router.registry.size).toBe(max);
 });
 
 test("stress: 3 senders, mixed sizes, unicast and multicast: every receiver gets each sender's frames intact and in order", async () => {
-  const senders = [await client(), await client(), await client()];
-  const receivers = [await client(), await client()];
+  const senders = [await h.client(), await h.client(), await h.client()];
+  const receivers = [await h.client(), await h.client()];
   for (const [i, s] of senders.entries()) s.register("s", uuid(10 + i));
   for (const [i, r] of receivers.entries()) r.register("s", uuid(20 + i));
-  await registered(5);
+  await h.registered(5);
   const n = 1500;
   const expected = new Map<string, string[]>(); // "receiver/sender" -> hex frames
   for (let k = 0; k < n; k++) {
@@ -287,5 +265,5 @@ test("stress: 3 senders, mixed sizes, unicast and multicast: every receiver gets
       expect(got.map((x) => x.hex)).toEqual(expected.get(`${r}/${i}`));
     }
   }
-  expect(router!.stats().undelivered).toEqual({});
+  expect(h.router.stats().undelivered).toEqual({});
 }, 60_000);

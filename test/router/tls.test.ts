@@ -7,15 +7,12 @@ import path from "node:path";
 import tls from "node:tls";
 import { registerFrame } from "../../runtime/protocol/frames.js";
 import { GossipType } from "../../runtime/protocol/types.js";
-import type { GossipRouter } from "../../runtime/router/router.js";
 import { makeTestPki, type TestPki } from "../helpers/certs.js";
-import { startRouter, TestClient, teardown, until, uuid } from "./util.js";
+import { routerHarness, until, uuid } from "./util.js";
 
 let dir = "";
 let pki: TestPki;
-let router: GossipRouter | null = null;
-let port = 0;
-const clients: TestClient[] = [];
+const h = routerHarness();
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "router-tls-"));
@@ -25,13 +22,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 beforeEach(async () => {
-  ({ router, port } = await startRouter({
+  await h.start({
     tls: { certFile: pki.serverCert, keyFile: pki.serverKey, caFile: pki.caCert, clientAuth: true },
-  }));
-});
-afterEach(async () => {
-  await teardown(router, clients);
-  router = null;
+  });
 });
 
 function good(): tls.ConnectionOptions {
@@ -43,25 +36,24 @@ function good(): tls.ConnectionOptions {
 }
 
 test("clients with CA-signed certificates register and exchange messages", async () => {
-  const a = await TestClient.connect(port, good());
-  const b = await TestClient.connect(port, good());
-  clients.push(a, b);
+  const a = await h.client(good());
+  const b = await h.client(good());
   a.register("chat", uuid(1));
   b.register("chat", uuid(2));
-  await until(() => router!.registry.size === 2, "registrations");
+  await until(() => h.router.registry.size === 2, "registrations");
   const sent = a.message("chat", null, uuid(1), "over tls");
   await b.waitType(GossipType.Message);
   await a.waitType(GossipType.Message);
   expect(b.received[0]!.raw.equals(sent)).toBe(true);
-  expect(router!.stats().tlsRejected).toBe(0);
+  expect(h.router.stats().tlsRejected).toBe(0);
 });
 
 /** Connects and tries to register; resolves with whether the router kept the registration. */
 async function tryClient(
   options: tls.ConnectionOptions,
 ): Promise<{ registered: boolean; error: string | null }> {
-  const before = router!.stats().tlsRejected;
-  const socket = tls.connect({ host: "127.0.0.1", port, ...options });
+  const before = h.router.stats().tlsRejected;
+  const socket = tls.connect({ host: "127.0.0.1", port: h.port, ...options });
   let error: string | null = null;
   socket.on("error", (e: Error & { code?: string }) => {
     error = e.code ?? e.message;
@@ -69,9 +61,9 @@ async function tryClient(
   socket.on("secureConnect", () => {
     socket.write(registerFrame("chat", uuid(66), "rogue", null));
   });
-  await until(() => socket.destroyed || router!.stats().tlsRejected > before, "the handshake to fail");
+  await until(() => socket.destroyed || h.router.stats().tlsRejected > before, "the handshake to fail");
   await until(() => socket.destroyed, "the refused socket to close");
-  return { registered: router!.registry.size > 0, error };
+  return { registered: h.router.registry.size > 0, error };
 }
 
 test("a client with a self-signed certificate is refused and counted", async () => {
@@ -81,48 +73,45 @@ test("a client with a self-signed certificate is refused and counted", async () 
     key: readFileSync(pki.rogueKey),
   });
   expect(r.registered).toBe(false);
-  await until(() => router!.stats().tlsRejected === 1, "the refusal to be counted");
-  expect(router!.stats().connectionsTotal).toBe(0);
+  await until(() => h.router.stats().tlsRejected === 1, "the refusal to be counted");
+  expect(h.router.stats().connectionsTotal).toBe(0);
 });
 
 test("a client without a certificate is refused and counted", async () => {
   const r = await tryClient({ ca: readFileSync(pki.caCert) });
   expect(r.registered).toBe(false);
-  await until(() => router!.stats().tlsRejected === 1, "the refusal to be counted");
+  await until(() => h.router.stats().tlsRejected === 1, "the refusal to be counted");
 });
 
 test("a plain TCP client gets nowhere on the TLS port", async () => {
-  const c = await TestClient.connect(port);
-  clients.push(c);
+  const c = await h.client();
   c.register("chat", uuid(7));
   await c.waitClosed();
-  expect(router!.registry.size).toBe(0);
+  expect(h.router.registry.size).toBe(0);
 });
 
 test("relay dump's client (fetchMembers) works over mutual TLS", async () => {
   const { fetchMembers } = await import("../../runtime/cli/commands/dump.js");
-  const a = await TestClient.connect(port, good());
-  clients.push(a);
+  const a = await h.client(good());
   a.register("chat", uuid(1), "alice");
-  await until(() => router!.registry.size === 1, "registration");
+  await until(() => h.router.registry.size === 1, "registration");
   const rows = await fetchMembers(
-    { host: "127.0.0.1", port },
+    { host: "127.0.0.1", port: h.port },
     { timeout: 5_000, tlsCa: pki.caCert, tlsCert: pki.clientCert, tlsKey: pki.clientKey },
   );
   expect(rows).toEqual([{ group: "chat", address: uuid(1).uuid, site: null, name: "alice", physical: null }]);
   // Without a client certificate the router refuses it.
   await expect(
-    fetchMembers({ host: "127.0.0.1", port }, { timeout: 5_000, tlsCa: pki.caCert }),
+    fetchMembers({ host: "127.0.0.1", port: h.port }, { timeout: 5_000, tlsCa: pki.caCert }),
   ).rejects.toThrow();
 });
 
 test("many frames over TLS arrive intact and in order (forwarded slices of decrypted reads)", async () => {
-  const a = await TestClient.connect(port, good());
-  const b = await TestClient.connect(port, good());
-  clients.push(a, b);
+  const a = await h.client(good());
+  const b = await h.client(good());
   a.register("g", uuid(1));
   b.register("g", uuid(2));
-  await until(() => router!.registry.size === 2, "registrations");
+  await until(() => h.router.registry.size === 2, "registrations");
   const n = 3000;
   const sent: string[] = [];
   for (let i = 0; i < n; i++) {

@@ -164,3 +164,47 @@ export async function teardown(router: GossipRouter | null, clients: TestClient[
   clients.length = 0;
   await router?.stop();
 }
+
+/** One router per test and the clients connected to it. */
+export class RouterHarness {
+  #router: GossipRouter | null = null;
+  port = 0;
+  readonly clients: TestClient[] = [];
+
+  get router(): GossipRouter {
+    if (!this.#router) throw new Error("router not started");
+    return this.#router;
+  }
+
+  async start(options: RouterOptions = {}): Promise<GossipRouter> {
+    const { router, port } = await startRouter(options);
+    this.#router = router;
+    this.port = port;
+    return router;
+  }
+
+  /** A client connected to the router (TLS when options are given); closed by teardown(). */
+  async client(tlsOptions?: tls.ConnectionOptions): Promise<TestClient> {
+    const c = await TestClient.connect(this.port, tlsOptions);
+    this.clients.push(c);
+    return c;
+  }
+
+  /** Waits until the router holds exactly `n` registrations. */
+  async registered(n: number): Promise<void> {
+    await until(() => this.router.registry.size === n, `${n} registrations`);
+  }
+
+  async teardown(): Promise<void> {
+    await teardown(this.#router, this.clients);
+    this.#router = null;
+  }
+}
+
+/** A harness for the current test file: torn down after each test; started before each one with `options`. */
+export function routerHarness(options?: RouterOptions): RouterHarness {
+  const h = new RouterHarness();
+  if (options) beforeEach(() => h.start(options).then(() => undefined));
+  afterEach(() => h.teardown());
+  return h;
+}
