@@ -228,6 +228,19 @@ test("the nyc site master leaves (SIGTERM), then its successor is killed with ki
   );
 });
 
+test("the sfc site master is killed with kill -9: the chat in sfc still reaches everyone", async () => {
+  const sfcMaster = (await status("sfc-2"))!.view!.members[0]!.name;
+  process.kill(proc(sfcMaster).pid, "SIGKILL");
+  const rest = SFC.filter((n) => n !== sfcMaster);
+  await waitFor(async () => (await status(rest[0]!))?.view?.members.length === 2, "sfc view of 2");
+  const nycLeft: string[] = [];
+  for (const n of ["nyc-1", "nyc-2", "nyc-3", "nyc-4", "nyc-5"])
+    if (isAlive(proc(n).pid)) nycLeft.push(`${n}:nyc`);
+  const want = ["Temp", ...nycLeft, ...rest].sort();
+  const r = await chatUntil(want);
+  expect(responders(r.stdout)).toEqual(want);
+});
+
 test("SIGTERM to relay local stops every process it started", async () => {
   const pids = local.procs.map((p) => p.pid);
   local.child.kill("SIGTERM");
