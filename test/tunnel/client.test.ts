@@ -337,6 +337,32 @@ describe("messages", () => {
     await waitFor(() => r.frames(GossipType.Message).length === sent, `${sent} frames at the router`, 10_000);
   });
 
+  test("site-qualified addresses (SiteUUID, as on the bridge): own multicast copy dropped, unicast by address", async () => {
+    const r = await fakeRouter();
+    const site = (name: string, s: string): Address => ({
+      kind: "site-uuid",
+      uuid: uuidAddr().uuid,
+      flags: 0,
+      extensions: [],
+      site: s,
+      name,
+    });
+    const [a, b] = [
+      client([r], { localAddr: site("_nyc2", "nyc") }),
+      client([r], { localAddr: site("_sfc1", "sfc") }),
+    ];
+    const [ia, ib] = [inbox(a), inbox(b)];
+    for (const x of [a, b]) x.start();
+    await Promise.all([a, b].map((x) => x.waitForRouters(1)));
+    a.send(null, Buffer.from("to the bridge"));
+    b.send(a.options.localAddr, Buffer.from("to nyc"));
+    await waitFor(() => ib.length === 1 && ia.length === 1, "both messages");
+    await new Promise((res) => setTimeout(res, 30));
+    expect(ib.map(text)).toEqual(["to the bridge"]);
+    expect(ia.map(text)).toEqual(["to nyc"]);
+    expect(ib[0]!.sender).toEqual(a.options.localAddr);
+  });
+
   test("a unicast to ourselves is delivered (only multicast copies are dropped)", async () => {
     const r = await fakeRouter();
     const a = client([r]);
