@@ -1,0 +1,403 @@
+// The two-cloud topology rebuilt in network namespaces (see docs/E2E.md for the picture):
+//
+// - site networks nyc 192.0.2.0/24 and sfc 198.51.100.0/24: one "fabric" namespace per site holds
+//   the site's bridge and its DNS server (dnsmasq on .53); every pod is a namespace with a veth on
+//   that bridge and a default route through the site's gateway (.1);
+// - the public network 203.0.113.0/24 (a bridge in its own fabric namespace): router-1 at .1,
+//   router-2 at .2, the nyc gateway at .11, the sfc gateway at .12;
+// - a gateway forwards between its site and the public network only; routers do not forward; so
+//   nyc and sfc reach both routers but not each other.
+//
+// Nodes and routers are real processes started with `ip netns exec`. The env of a pod is the one
+// the RelaySite construct renders (contract/relay-env.ts), with the downward-API entries resolved
+// the way kubelet would (metadata.name -> pod name, status.podIP -> pod IP).
+import { type ChildProcess, spawnSync } from "node:child_process";
+import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { App, TerraformStack } from "cdktf";
+import { GossipRouter } from "../../constructs/gossip-router.js";
+import { RelaySite } from "../../constructs/relay-site.js";
+import { formatEndpoint } from "../../contract/initial-hosts.js";
+import { POD_IP_FIELD, POD_NAME_FIELD, type RelayEnvVar } from "../../contract/relay-env.js";
+import { DnsServer, ensureDnsmasq } from "../helpers/dnsmasq.js";
+import { type Netns, NetnsRun, netnsUnavailableReason, sweepStaleNamespaces } from "../helpers/netns.js";
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+export const RELAY_CLI = path.join(REPO_ROOT, "dist/runtime/cli/relay.js");
+export const MEMBER_APP = path.join(REPO_ROOT, "test/e2e/apps/member.ts");
+
+export type SiteName = "nyc" | "sfc";
+
+interface SitePlan {
+  readonly subnet: string; // first three octets
+  readonly publicGw: string; // the gateway's address on the public network
+  readonly short: string; // one letter for interface names
+}
+
+export const SITE_PLAN: Readonly<Record<SiteName, SitePlan>> = {
+  nyc: { subnet: "192.0.2", publicGw: "203.0.113.11", short: "n" },
+  sfc: { subnet: "198.51.100", publicGw: "203.0.113.12", short: "s" },
+};
+export const PUBLIC_SUBNET = "203.0.113";
+export const ROUTER_ADDRS = ["203.0.113.1", "203.0.113.2"] as const;
+
+const START_TIMEOUT_MS = 20_000;
+const STOP_TIMEOUT_MS = 5_000;
+
+/** Why the e2e suite cannot run here, or null. Checked once per test file. */
+export function e2eUnavailableReason(): string | null {
+  const netns = netnsUnavailableReason();
+  if (netns) return netns;
+  const dns = ensureDnsmasq();
+  if (dns) return dns;
+  if (spawnSync("test", ["-f", RELAY_CLI]).status !== 0) {
+    return `${RELAY_CLI} not found: run \`npm run build\` first (npm test does)`;
+  }
+  return null;
+}
+
+/** What the constructs render for both sites, from the real GossipRouter and RelaySite constructs. */
+export interface RenderedDeployment {
+  readonly routerArgs: readonly string[];
+  readonly routerPort: number;
+  readonly tunnelInitialHosts: string;
+  readonly sites: Readonly<Record<SiteName, { readonly dnsQuery: string; readonly env: readonly RelayEnvVar[] }>>;
+}
+
+export function renderDeployment(replicas: Readonly<Record<SiteName, number>>): RenderedDeployment {
+  const stack = new TerraformStack(new App(), "e2e");
+  const routers = (["nyc", "sfc"] as const).map(
+    (site) => new GossipRouter(stack, `${site}-router`, { site, image: "relay:e2e" }),
+  );
+  // The load balancers' addresses are what the cloud fills in; here they are the router namespaces.
+  const tunnelInitialHosts = routers
+    .map((r, i) => formatEndpoint({ host: ROUTER_ADDRS[i]!, port: r.port }))
+    .join(",");
+  const site = (name: SiteName) => {
+    const s = new RelaySite(stack, `${name}-site`, {
+      site: name,
+      image: "relay:e2e",
+      tunnelInitialHosts,
+      replicas: replicas[name],
+    });
+    return { dnsQuery: s.dnsQuery, env: s.env };
+  };
+  const r = routers[0]!;
+  return {
+    // The same arguments as the GossipRouter Deployment's container (plain TCP).
+    routerArgs: ["router", "--port", String(r.port), "--http-port", String(r.httpPort)],
+    routerPort: r.port,
+    tunnelInitialHosts,
+    sites: { nyc: site("nyc"), sfc: site("sfc") },
+  };
+}
+
+/** Resolves the downward-API entries of a rendered env as kubelet does for one pod. */
+export function podEnv(env: readonly RelayEnvVar[], podName: string, podIp: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of env) {
+    if ("value" in e) out[e.name] = e.value;
+    else if (e.valueFrom.fieldPath === POD_NAME_FIELD) out[e.name] = podName;
+    else if (e.valueFrom.fieldPath === POD_IP_FIELD) out[e.name] = podIp;
+    else throw new Error(`unsupported downward-API field ${e.valueFrom.fieldPath} in ${e.name}`);
+  }
+  return out;
+}
+
+/** A process running inside a namespace, with its output kept (and written to a log file). */
+export class PodProcess {
+  readonly lines: string[] = [];
+  readonly #log: WriteStream;
+  readonly exited: Promise<void>;
+  #pending = { out: "", err: "" };
+  #waiters = new Set<() => void>();
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+    logFile: string,
+  ) {
+    this.#log = createWriteStream(logFile);
+    const feed = (which: "out" | "err") => (d: string) => {
+      this.#log.write(d);
+      this.#pending[which] += d;
+      let nl = this.#pending[which].indexOf("\n");
+      while (nl >= 0) {
+        this.lines.push(this.#pending[which].slice(0, nl));
+        this.#pending[which] = this.#pending[which].slice(nl + 1);
+        nl = this.#pending[which].indexOf("\n");
+      }
+      for (const w of this.#waiters) w();
+    };
+    child.stdout!.setEncoding("utf8").on("data", feed("out"));
+    child.stderr!.setEncoding("utf8").on("data", feed("err"));
+    this.exited = new Promise((resolve) => {
+      child.once("exit", () => {
+        this.#log.end();
+        for (const w of this.#waiters) w();
+        resolve();
+      });
+    });
+  }
+
+  get pid(): number {
+    return this.child.pid!;
+  }
+
+  get running(): boolean {
+    return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** JSON lines (pino logs on stderr, app reports on stdout) parsed; other lines skipped. */
+  json(): Record<string, unknown>[] {
+    const out: Record<string, unknown>[] = [];
+    for (const l of this.lines) {
+      if (!l.startsWith("{")) continue;
+      try {
+        out.push(JSON.parse(l) as Record<string, unknown>);
+      } catch {
+        // not JSON
+      }
+    }
+    return out;
+  }
+
+  /** Resolves with the first line matching `pred` (seen or future); rejects on exit or timeout. */
+  waitFor(pred: (line: string) => boolean, what: string, timeoutMs = START_TIMEOUT_MS): Promise<string> {
+    return new Promise((resolve, reject) => {
+      let seen = 0;
+      const check = () => {
+        for (; seen < this.lines.length; seen++) {
+          const l = this.lines[seen]!;
+          if (pred(l)) {
+            done();
+            resolve(l);
+            return;
+          }
+        }
+        if (!this.running) {
+          done();
+          reject(new Error(`${this.name} exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}:\n${this.tail()}`));
+        }
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`${this.name}: no ${what} within ${timeoutMs} ms:\n${this.tail()}`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        this.#waiters.delete(check);
+      };
+      this.#waiters.add(check);
+      check();
+    });
+  }
+
+  tail(n = 15): string {
+    return this.lines.slice(-n).join("\n");
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    if (this.running) this.child.kill(sig);
+  }
+
+  async kill9(): Promise<void> {
+    this.signal("SIGKILL");
+    await this.exited;
+  }
+
+  /** SIGTERM, SIGKILL after `graceMs`; resolves once it is gone. */
+  async stop(graceMs = STOP_TIMEOUT_MS): Promise<void> {
+    if (!this.running) return this.exited;
+    this.signal("SIGTERM");
+    const t = setTimeout(() => this.signal("SIGKILL"), graceMs);
+    await this.exited;
+    clearTimeout(t);
+  }
+}
+
+/** A pod: its own namespace on its site's bridge, in the site's DNS record when `inService`. */
+export interface Pod {
+  readonly name: string;
+  readonly site: SiteName;
+  readonly ip: string;
+  readonly ns: Netns;
+  readonly inService: boolean;
+}
+
+interface SiteRuntime {
+  readonly fabric: Netns;
+  readonly bridge: string;
+  readonly gateway: Netns;
+  readonly dns: DnsServer;
+  nextHost: number;
+}
+
+/** The whole world of one test file. */
+export class World {
+  readonly run = new NetnsRun();
+  readonly logDir: string;
+  readonly deployment: RenderedDeployment;
+  readonly pods = new Map<string, Pod>();
+  readonly routers: Netns[] = [];
+  readonly #sites = new Map<SiteName, SiteRuntime>();
+  readonly #procs = new Set<PodProcess>();
+
+  constructor(replicas: Readonly<Record<SiteName, number>>) {
+    this.deployment = renderDeployment(replicas);
+    this.logDir = mkdtempSync(path.join(os.tmpdir(), `relay-e2e-${this.run.tag}-`));
+  }
+
+  /** Builds the networks, gateways, router namespaces and DNS servers (no pods yet). */
+  async build(): Promise<void> {
+    sweepStaleNamespaces();
+    const run = this.run;
+    const pub = run.addNamespace("pub");
+    const pubBr = run.addBridge(pub, "bp");
+    for (const [site, plan] of Object.entries(SITE_PLAN) as [SiteName, SitePlan][]) {
+      const fabric = run.addNamespace(`${site}-fab`);
+      const bridge = run.addBridge(fabric, `b${plan.short}`, `${plan.subnet}.53/24`);
+      const gw = run.addNamespace(`${site}-gw`);
+      run.attach(gw, fabric, bridge, `g${plan.short}`, `${plan.subnet}.1/24`);
+      run.attach(gw, pub, pubBr, `g${plan.short}p`, `${plan.publicGw}/24`);
+      gw.sysctl("net.ipv4.ip_forward", "1");
+      const dns = new DnsServer(fabric, `${plan.subnet}.53`, this.logDir);
+      await dns.start();
+      this.#sites.set(site, { fabric, bridge, gateway: gw, dns, nextHost: 10 });
+    }
+    ROUTER_ADDRS.forEach((addr, i) => {
+      const ns = run.addNamespace(`r${i + 1}`);
+      run.attach(ns, pub, pubBr, `r${i + 1}`, `${addr}/24`);
+      for (const plan of Object.values(SITE_PLAN)) {
+        ns.ip(["route", "add", `${plan.subnet}.0/24`, "via", plan.publicGw]);
+      }
+      this.routers.push(ns);
+    });
+  }
+
+  site(site: SiteName): SiteRuntime {
+    const s = this.#sites.get(site);
+    if (!s) throw new Error(`site ${site} is not built`);
+    return s;
+  }
+
+  /** The DNS_QUERY name of a site. */
+  dnsQuery(site: SiteName): string {
+    return this.deployment.sites[site].dnsQuery;
+  }
+
+  /** Creates a pod namespace on the site's network; `inService` adds it to the site's DNS record. */
+  addPod(site: SiteName, name: string, inService = true): Pod {
+    const s = this.site(site);
+    const plan = SITE_PLAN[site];
+    const host = s.nextHost++;
+    if (host > 250) throw new Error(`site ${site}: out of pod addresses`);
+    const ip = `${plan.subnet}.${host}`;
+    const ns = this.run.addNamespace(name);
+    this.run.attach(ns, s.fabric, s.bridge, `${plan.short}${host}`, `${ip}/24`);
+    ns.ip(["route", "add", "default", "via", `${plan.subnet}.1`]);
+    ns.setResolver(`${plan.subnet}.53`);
+    const pod: Pod = { name, site, ip, ns, inService };
+    this.pods.set(name, pod);
+    if (inService) this.#publishDns(site);
+    return pod;
+  }
+
+  /** Deletes a pod (its processes are killed) and its DNS record. */
+  removePod(name: string): void {
+    const pod = this.pods.get(name);
+    if (!pod) return;
+    this.pods.delete(name);
+    this.run.remove(pod.ns);
+    if (pod.inService) this.#publishDns(pod.site);
+  }
+
+  /** Takes a pod out of (or back into) its site's DNS record, as an endpoint going away would. */
+  setInService(name: string, inService: boolean): void {
+    const pod = this.pods.get(name);
+    if (!pod) throw new Error(`no pod ${name}`);
+    this.pods.set(name, { ...pod, inService });
+    this.#publishDns(pod.site);
+  }
+
+  #publishDns(site: SiteName): void {
+    const ips = [...this.pods.values()].filter((p) => p.site === site && p.inService).map((p) => p.ip);
+    this.site(site).dns.setRecords(this.dnsQuery(site), ips);
+  }
+
+  /** The pod's env, exactly as its container would get it. */
+  envOf(pod: Pod): Record<string, string> {
+    return podEnv(this.deployment.sites[pod.site].env, pod.name, pod.ip);
+  }
+
+  /** Environment every process gets besides the contract: only PATH (the image's). */
+  #baseEnv(): Record<string, string> {
+    return { PATH: process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin" };
+  }
+
+  #track(name: string, child: ChildProcess): PodProcess {
+    const p = new PodProcess(name, child, path.join(this.logDir, `${name}.log`));
+    this.#procs.add(p);
+    void p.exited.then(() => this.#procs.delete(p));
+    return p;
+  }
+
+  /** Starts router `index` (0 or 1) with the construct's arguments; resolves once it listens. */
+  async startRouter(index: number): Promise<PodProcess> {
+    const ns = this.routers[index]!;
+    const child = ns.spawn(process.execPath, [RELAY_CLI, ...this.deployment.routerArgs], this.#baseEnv(), REPO_ROOT);
+    const p = this.#track(`router-${index + 1}`, child);
+    await p.waitFor((l) => l.includes('"router listening"'), "router listening");
+    return p;
+  }
+
+  /** `relay node` in a pod, with the pod's env (the container's default command). */
+  startNode(pod: Pod): PodProcess {
+    const child = pod.ns.spawn(process.execPath, [RELAY_CLI, "node"], { ...this.#baseEnv(), ...this.envOf(pod) }, REPO_ROOT);
+    return this.#track(pod.name, child);
+  }
+
+  /** Any `relay` sub-command in a pod with the pod's env (e.g. `chat` as `kubectl exec` would). */
+  startCli(pod: Pod, args: readonly string[], extraEnv: Record<string, string> = {}): PodProcess {
+    const child = pod.ns.spawn(
+      process.execPath,
+      [RELAY_CLI, ...args],
+      { ...this.#baseEnv(), ...this.envOf(pod), ...extraEnv },
+      REPO_ROOT,
+    );
+    return this.#track(`${pod.name}-${args[0] ?? "cli"}`, child);
+  }
+
+  /** The e2e member app (test/e2e/apps/member.ts) in a pod, with the pod's env. */
+  startMember(pod: Pod, args: readonly string[]): PodProcess {
+    const child = pod.ns.spawn(
+      process.execPath,
+      ["--import", "tsx", MEMBER_APP, ...args],
+      { ...this.#baseEnv(), ...this.envOf(pod) },
+      REPO_ROOT,
+    );
+    return this.#track(pod.name, child);
+  }
+
+  /** Runs a short node script inside a pod (bounded) and returns its stdout parsed as JSON. */
+  nodeEval(pod: Pod, script: string, timeoutMs = 10_000): unknown {
+    const r = pod.ns.exec(process.execPath, ["--input-type=module", "-e", script], timeoutMs);
+    if (r.code !== 0) throw new Error(`script in ${pod.name} failed (${r.code}): ${r.stderr.trim()}`);
+    return JSON.parse(r.stdout);
+  }
+
+  /** Every process still running, stopped (SIGKILL). */
+  async killAll(): Promise<void> {
+    await Promise.all([...this.#procs].map((p) => p.kill9()));
+  }
+
+  /** Stops everything and deletes every namespace and temporary file of this world. */
+  async destroy(): Promise<void> {
+    await this.killAll();
+    for (const s of this.#sites.values()) await s.dns.stop();
+    this.run.destroy();
+    if (process.env["E2E_KEEP_LOGS"] !== "1") rmSync(this.logDir, { recursive: true, force: true });
+  }
+}
