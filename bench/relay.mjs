@@ -8,6 +8,7 @@
 // 3. site-master failover: a line every 10 ms from sfc while the nyc site master is killed with
 //    kill -9; time from the kill to the first answer from every surviving nyc member to a line
 //    sent after the kill (cross-site chat answered again); --kills times in a row;
+// 1b. `relay local` with the chat (npm start minus the build) until the chat prompt;
 // 4. RSS of every node process (VmRSS) after the round-trip run.
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -126,6 +127,30 @@ for (let i = 0; i < RUNS; i++) {
 }
 console.log(
   `relay local --no-chat to ready (8 members, 2 sites, 2 routers), ${RUNS} runs: ${startups.map(fmt).join(", ")}; median ${fmt(pct(startups, 50))}`,
+);
+
+// npm start's path: `relay local` (with the chat) until the chat's prompt line.
+const prompts = [];
+for (let i = 0; i < RUNS; i++) {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [CLI, "local"], { stdio: ["pipe", "pipe", "inherit"] });
+  let out = "";
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no prompt:\n${out}`)), 60_000);
+    child.stdout.setEncoding("utf8").on("data", (d) => {
+      out += d;
+      if (out.includes("type 'help'")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+  prompts.push(performance.now() - t0);
+  child.kill("SIGTERM");
+  await new Promise((r) => child.once("exit", r));
+}
+console.log(
+  `relay local (npm start without the build) to the chat prompt, ${RUNS} runs: ${prompts.map(fmt).join(", ")}; median ${fmt(pct(prompts, 50))}`,
 );
 
 // 3
