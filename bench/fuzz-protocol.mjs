@@ -12,7 +12,7 @@ import { isDeepStrictEqual } from "node:util";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const P = await import(pathToFileURL(path.join(root, "dist/runtime/protocol/index.js")).href);
-const capturesDir = path.resolve(root, "../shared/protocol/captures");
+const capturesDir = path.resolve(root, "test/fixtures/captures");
 
 const total = Number(process.argv[2] ?? 1_000_000);
 let seed = Number(process.argv[3] ?? 0x5eed1234) >>> 0 || 1;

@@ -1,5 +1,5 @@
-// Value types of the GossipRouter protocol (see ../shared/protocol/GOSSIP-PROTOCOL.md in the
-// workspace, summarised in docs/PROTOCOL.md). Pure data: no I/O, no Node streams.
+// Value types of the GossipRouter protocol (described in docs/PROTOCOL.md; frames recorded from
+// JGroups 5.5.6 in test/fixtures/captures). Pure data: no I/O, no Node streams.
 
 /** The frame type byte of a GossipData body. Values are the wire values. */
 export enum GossipType {

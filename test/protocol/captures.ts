@@ -1,10 +1,10 @@
-// Loads the golden GossipRouter captures (../shared/protocol/captures relative to the repo root).
+// Loads the golden GossipRouter captures (test/fixtures/captures, recorded from JGroups 5.5.6).
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const capturesDir = path.resolve(repoRoot, "../shared/protocol/captures");
+export const capturesDir = path.resolve(repoRoot, "test/fixtures/captures");
 
 export interface CaptureFrame {
   readonly file: string;
@@ -21,10 +21,7 @@ export const GRACEFUL_CLOSE_HEX = "fffffffb";
 /** Every capture file, by name, with its frames in capture order. */
 export function loadCaptures(): Map<string, CaptureFrame[]> {
   if (!existsSync(capturesDir)) {
-    throw new Error(
-      `golden captures not found: expected the *.jsonl files of shared/protocol/captures at ${capturesDir} ` +
-        "(the shared folder must sit next to the repository)",
-    );
+    throw new Error(`golden captures not found: expected the *.jsonl files at ${capturesDir}`);
   }
   const files = readdirSync(capturesDir)
     .filter((f) => f.endsWith(".jsonl"))

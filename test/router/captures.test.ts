@@ -1,4 +1,4 @@
-// Replays the golden JGroups 5.5.6 conversations (../shared/protocol/captures) against our router:
+// Replays the golden JGroups 5.5.6 conversations (test/fixtures/captures) against our router:
 // the client->router frames are sent on one connection per captured stream, in capture order, and
 // what our router writes back must contain the captured router->client frames byte for byte.
 import { existsSync, readFileSync } from "node:fs";
@@ -10,7 +10,7 @@ import type { GossipRouter } from "../../runtime/router/router.js";
 import { REPO_ROOT } from "../helpers/processes.js";
 import { GC_HEX, sleep, startRouter, TestClient, teardown, until } from "./util.js";
 
-const CAPTURES = path.resolve(REPO_ROOT, "../shared/protocol/captures");
+const CAPTURES = path.resolve(REPO_ROOT, "test/fixtures/captures");
 
 interface Line {
   readonly stream: number;
