@@ -258,9 +258,9 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   }
 
   /**
-   * Leaves gracefully and closes: a coordinator hands over (the next member installs... is told
-   * the view without this member, which makes it coordinator), any other member tells everyone
-   * it leaves. No timeout is involved on the other members.
+   * Leaves gracefully and closes: a coordinator hands over by sending every member the view
+   * without itself (members[1] becomes coordinator); any other member tells everyone it leaves
+   * and the coordinator installs the view without it. No timeout is involved on the others.
    */
   async leave(): Promise<void> {
     if (this.#phase === "closed" || this.#phase === "leaving") return;
