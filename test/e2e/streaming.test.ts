@@ -1,0 +1,282 @@
+// Scenario 3 of issue 6 in network namespaces (docs/E2E.md): nyc x5 and sfc x3 members (the e2e
+// member app, configured from the construct's env like `relay node`), one sender in each site
+// streaming 2,000 numbered messages at 500/s to every site, and one fault in the middle:
+//   [nyc-master]     kill -9 of the nyc site master
+//   [sfc-master]     kill -9 of the sfc site master
+//   [router-kill]    kill -9 of router-1
+//   [route-loss]     nyc loses its route to router-1 (blackhole route in nyc's gateway)
+//   [router-restart] router-1 stops (SIGTERM) and starts again on the same address
+// Every surviving member must receive every message of each sender exactly once and in order.
+// The largest gap in each member's receive timeline (the failover time) is printed.
+// One scenario alone: E2E_SCENARIOS=nyc-master npm test -- test/e2e/streaming (or jest -t).
+import { mkdirSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { checkStream, contractViolations, parseRecord, type StreamCheck } from "./delivery.js";
+import { anySelected, scenario, unavailable } from "./scenarios.js";
+import { type Pod, type PodProcess, ROUTER_ADDRS, type SiteName, World } from "./world.js";
+
+const IDS = ["nyc-master", "sfc-master", "router-kill", "route-loss", "router-restart"];
+const REPLICAS = { nyc: 5, sfc: 3 } as const;
+const MEMBERS: Record<SiteName, string[]> = {
+  nyc: ["nyc-1", "nyc-2", "nyc-3", "nyc-4", "nyc-5"],
+  sfc: ["sfc-1", "sfc-2", "sfc-3"],
+};
+/** The youngest member of each site sends, so it is never the site master that gets killed. */
+const SENDERS = ["nyc-5", "sfc-3"];
+const COUNT = Number(process.env["E2E_COUNT"] ?? 2000);
+const RATE = Number(process.env["E2E_RATE"] ?? 500);
+/** The fault comes this long after sending started (about 600 messages in at 500/s). */
+const FAULT_AFTER_MS = 1200;
+const FORM_TIMEOUT_MS = 40_000;
+/** After the senders are done, how long the receivers may take to catch up. */
+const DRAIN_TIMEOUT_MS = 15_000;
+const SCENARIO_TIMEOUT_MS = 120_000;
+
+let world: World | null = null;
+
+beforeAll(async () => {
+  if (unavailable || !anySelected(IDS)) return;
+  world = new World(REPLICAS);
+  await world.build();
+  for (const site of ["nyc", "sfc"] as const) for (const n of MEMBERS[site]) world.addPod(site, n);
+}, 60_000);
+
+afterAll(async () => {
+  await world?.destroy();
+  if (world) expect(world.run.isGone()).toBe(true);
+}, 30_000);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+interface State {
+  members: number;
+  sites: string[];
+  siteMaster: boolean;
+  ready: boolean;
+}
+
+function lastEvent(p: PodProcess, event: string): Record<string, unknown> | undefined {
+  return p
+    .json()
+    .filter((r) => r["event"] === event)
+    .at(-1);
+}
+const stateOf = (p: PodProcess) => lastEvent(p, "state") as State | undefined;
+
+/** Running members of one scenario and what it needs to inject faults. */
+interface Run {
+  readonly world: World;
+  readonly dir: string;
+  readonly routers: PodProcess[];
+  readonly members: Map<string, PodProcess>;
+  /** Members killed by the fault (they are not checked). */
+  readonly dead: Set<string>;
+  siteMasterOf(site: SiteName): string;
+}
+
+/** What a fault did, for the printed summary. */
+type Fault = (run: Run) => Promise<string>;
+
+async function startScenario(id: string): Promise<Run> {
+  const w = world!;
+  const dir = path.join(w.logDir, id);
+  mkdirSync(dir, { recursive: true });
+  const routers = await Promise.all([w.startRouter(0), w.startRouter(1)]);
+  const members = new Map<string, PodProcess>();
+  const start = (name: string) => {
+    const args = ["--record", path.join(dir, `${name}.rec`)];
+    if (SENDERS.includes(name)) args.push("--send", String(COUNT), "--rate", String(RATE));
+    members.set(name, w.startMember(w.pods.get(name) as Pod, args));
+  };
+  // The first pod of each site comes up first and becomes its site master; then the others.
+  start("nyc-1");
+  start("sfc-1");
+  await until(
+    () => ["nyc-1", "sfc-1"].every((n) => stateOf(members.get(n)!)?.siteMaster === true),
+    FORM_TIMEOUT_MS,
+    "nyc-1 and sfc-1 to be site masters",
+  );
+  for (const n of [...MEMBERS.nyc, ...MEMBERS.sfc]) if (!members.has(n)) start(n);
+  await until(
+    () =>
+      [...members].every(([n, p]) => {
+        const s = stateOf(p);
+        const site = n.slice(0, 3) as SiteName;
+        return s?.members === MEMBERS[site].length && s.sites.join() === "nyc,sfc" && s.ready;
+      }),
+    FORM_TIMEOUT_MS,
+    "every member to see its full site and both sites",
+  );
+  return {
+    world: w,
+    dir,
+    routers,
+    members,
+    dead: new Set(),
+    siteMasterOf(site) {
+      const sm = MEMBERS[site].filter((n) => !this.dead.has(n) && stateOf(members.get(n)!)?.siteMaster);
+      if (sm.length !== 1) throw new Error(`site ${site}: site masters ${JSON.stringify(sm)}`);
+      return sm[0]!;
+    },
+  };
+}
+
+/** Lines per sender in a member's record file so far. */
+function progress(run: Run, name: string): Map<string, number> {
+  const out = new Map<string, number>();
+  let text = "";
+  try {
+    text = readFileSync(path.join(run.dir, `${name}.rec`), "utf8");
+  } catch {
+    return out;
+  }
+  for (const line of text.split("\n")) {
+    const from = line.split(" ")[1];
+    if (from) out.set(from, (out.get(from) ?? 0) + 1);
+  }
+  return out;
+}
+
+const senderKeys = SENDERS.map((s) => `${s}:${s.slice(0, 3)}`);
+
+async function streamWithFault(id: string, fault: Fault): Promise<void> {
+  const run = await startScenario(id);
+  const survivors = () => [...run.members.keys()].filter((n) => !run.dead.has(n));
+  let what = "";
+  let faultAt = 0;
+  try {
+    const senders = SENDERS.map((s) => run.members.get(s)!);
+    const t0 = Date.now();
+    for (const s of senders) s.signal("SIGUSR2");
+    await sleep(FAULT_AFTER_MS);
+    faultAt = Date.now();
+    what = await fault(run);
+    // Senders finish (bounded by their own give-up timer), then receivers get time to catch up.
+    await until(
+      () => senders.every((s) => lastEvent(s, "sent") || lastEvent(s, "send-failed") || !s.running),
+      (COUNT / RATE) * 1000 + 40_000,
+      "the senders to finish",
+    );
+    const drainDeadline = Date.now() + DRAIN_TIMEOUT_MS;
+    let last = "";
+    let stableSince = Date.now();
+    while (Date.now() < drainDeadline) {
+      const all = survivors().map((n) => [...progress(run, n)].sort().join());
+      const complete = survivors().every((n) => senderKeys.every((k) => (progress(run, n).get(k) ?? 0) >= COUNT));
+      if (complete) break;
+      const now = all.join("|");
+      if (now !== last) {
+        last = now;
+        stableSince = Date.now();
+      } else if (Date.now() - stableSince > 4000) break; // nothing more is coming
+      await sleep(250);
+    }
+    for (const s of senders) {
+      const sent = lastEvent(s, "sent") ?? lastEvent(s, "send-failed");
+      const took = typeof sent?.["t"] === "number" ? `${(sent["t"] as number) - t0} ms after the start signal` : "";
+      process.stdout.write(`[${id}] ${s.name}: ${JSON.stringify(sent)} ${took}\n`);
+    }
+  } finally {
+    // SIGTERM flushes the record files; then everything of this scenario goes.
+    await Promise.all(survivors().map((n) => run.members.get(n)!.stop()));
+    await run.world.killAll();
+  }
+
+  // Every surviving member against every sender.
+  const checks = new Map<string, Map<string, StreamCheck>>();
+  const gaps: string[] = [];
+  let failover = 0;
+  for (const n of survivors()) {
+    const rec = parseRecord(readFileSync(path.join(run.dir, `${n}.rec`), "utf8"));
+    const per = new Map<string, StreamCheck>();
+    for (const k of senderKeys) {
+      const arrivals = rec.get(k) ?? [];
+      const c = checkStream(arrivals, COUNT);
+      per.set(k, c);
+      const afterFault = arrivals.filter((a) => a.at >= faultAt - 50);
+      const gap = checkStream(afterFault, COUNT).maxGapMs;
+      if (k.slice(-3) !== n.slice(0, 3)) failover = Math.max(failover, gap);
+      gaps.push(`${n}<-${k.split(":")[0]} ${gap}ms`);
+    }
+    checks.set(n, per);
+  }
+  const violations = contractViolations(checks, COUNT);
+  process.stdout.write(
+    `[${id}] fault: ${what}\n` +
+      `[${id}] survivors: ${survivors().join(", ")}\n` +
+      `[${id}] cross-site failover (largest receive gap after the fault): ${failover} ms\n` +
+      `[${id}] gaps after the fault: ${gaps.join(", ")}\n` +
+      `[${id}] ${violations.length === 0 ? "every survivor got every message exactly once, in order" : `violations:\n  ${violations.join("\n  ")}`}\n` +
+      `[${id}] logs: ${run.dir} and ${run.world.logDir} (kept with E2E_KEEP_LOGS=1)\n`,
+  );
+  expect(violations).toEqual([]);
+}
+
+const killSiteMaster =
+  (site: SiteName): Fault =>
+  async (run) => {
+    const sm = run.siteMasterOf(site);
+    run.dead.add(sm);
+    await run.members.get(sm)!.kill9();
+    return `kill -9 of ${site} site master ${sm}`;
+  };
+
+scenario("nyc-master", "streaming through kill -9 of the nyc site master", () =>
+  streamWithFault("nyc-master", killSiteMaster("nyc")), SCENARIO_TIMEOUT_MS);
+
+scenario("sfc-master", "streaming through kill -9 of the sfc site master", () =>
+  streamWithFault("sfc-master", killSiteMaster("sfc")), SCENARIO_TIMEOUT_MS);
+
+scenario(
+  "router-kill",
+  "streaming through kill -9 of router-1",
+  () =>
+    streamWithFault("router-kill", async (run) => {
+      await run.routers[0]!.kill9();
+      return `kill -9 of router-1 (${ROUTER_ADDRS[0]})`;
+    }),
+  SCENARIO_TIMEOUT_MS,
+);
+
+scenario(
+  "route-loss",
+  "streaming while nyc loses its route to router-1",
+  async () => {
+    const gw = world!.site("nyc").gateway;
+    const route = ["route", "add", "blackhole", `${ROUTER_ADDRS[0]}/32`];
+    try {
+      await streamWithFault("route-loss", async () => {
+        gw.ip(route);
+        return `blackhole route to router-1 (${ROUTER_ADDRS[0]}) in nyc's gateway`;
+      });
+    } finally {
+      try {
+        gw.ip(["route", "del", "blackhole", `${ROUTER_ADDRS[0]}/32`]);
+      } catch {
+        // not added (the scenario failed before its fault)
+      }
+    }
+  },
+  SCENARIO_TIMEOUT_MS,
+);
+
+scenario(
+  "router-restart",
+  "streaming through a restart of router-1 (SIGTERM, then started again on the same address)",
+  () =>
+    streamWithFault("router-restart", async (run) => {
+      const t = Date.now();
+      await run.routers[0]!.stop();
+      run.routers[0] = await run.world.startRouter(0);
+      return `router-1 stopped and listening again after ${Date.now() - t} ms`;
+    }),
+  SCENARIO_TIMEOUT_MS,
+);
