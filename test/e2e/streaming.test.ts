@@ -6,6 +6,7 @@
 //   [router-kill]    kill -9 of router-1
 //   [route-loss]     nyc loses its route to router-1 (blackhole route in nyc's gateway)
 //   [router-restart] router-1 stops (SIGTERM) and starts again on the same address
+//   [scale]          nyc scales up (nyc-6: new pod + DNS record) and down (nyc-4 leaves)
 // Every surviving member must receive every message of each sender exactly once and in order.
 // The largest gap in each member's receive timeline (the failover time) is printed.
 // One scenario alone: E2E_SCENARIOS=nyc-master npm test -- test/e2e/streaming (or jest -t).
@@ -15,7 +16,7 @@ import { checkStream, contractViolations, parseRecord, type StreamCheck } from "
 import { anySelected, scenario, unavailable } from "./scenarios.js";
 import { type Pod, type PodProcess, ROUTER_ADDRS, type SiteName, World } from "./world.js";
 
-const IDS = ["nyc-master", "sfc-master", "router-kill", "route-loss", "router-restart"];
+const IDS = ["nyc-master", "sfc-master", "router-kill", "route-loss", "router-restart", "scale"];
 const REPLICAS = { nyc: 5, sfc: 3 } as const;
 const MEMBERS: Record<SiteName, string[]> = {
   nyc: ["nyc-1", "nyc-2", "nyc-3", "nyc-4", "nyc-5"],
@@ -79,6 +80,12 @@ interface Run {
   readonly members: Map<string, PodProcess>;
   /** Members killed by the fault (they are not checked). */
   readonly dead: Set<string>;
+  /** Members that joined during the stream: they must get an in-order suffix ending at COUNT. */
+  readonly joined: Set<string>;
+  /** Members that left gracefully during the stream: they must get an in-order prefix from 1. */
+  readonly left: Set<string>;
+  /** Starts the member app in pod `name` (a sender when it is one of SENDERS). */
+  start(name: string): PodProcess;
   siteMasterOf(site: SiteName): string;
 }
 
@@ -94,7 +101,9 @@ async function startScenario(id: string): Promise<Run> {
   const start = (name: string) => {
     const args = ["--record", path.join(dir, `${name}.rec`)];
     if (SENDERS.includes(name)) args.push("--send", String(COUNT), "--rate", String(RATE));
-    members.set(name, w.startMember(w.pods.get(name) as Pod, args));
+    const p = w.startMember(w.pods.get(name) as Pod, args);
+    members.set(name, p);
+    return p;
   };
   // The first pod of each site comes up first and becomes its site master; then the others.
   start("nyc-1");
@@ -115,14 +124,18 @@ async function startScenario(id: string): Promise<Run> {
     FORM_TIMEOUT_MS,
     "every member to see its full site and both sites",
   );
+  const dead = new Set<string>();
   return {
     world: w,
     dir,
     routers,
     members,
-    dead: new Set(),
+    dead,
+    joined: new Set(),
+    left: new Set(),
+    start,
     siteMasterOf(site) {
-      const sm = MEMBERS[site].filter((n) => !this.dead.has(n) && stateOf(members.get(n)!)?.siteMaster);
+      const sm = MEMBERS[site].filter((n) => !dead.has(n) && stateOf(members.get(n)!)?.siteMaster);
       if (sm.length !== 1) throw new Error(`site ${site}: site masters ${JSON.stringify(sm)}`);
       return sm[0]!;
     },
@@ -149,7 +162,9 @@ const senderKeys = SENDERS.map((s) => `${s}:${s.slice(0, 3)}`);
 
 async function streamWithFault(id: string, fault: Fault): Promise<void> {
   const run = await startScenario(id);
-  const survivors = () => [...run.members.keys()].filter((n) => !run.dead.has(n));
+  const survivors = () => [...run.members.keys()].filter((n) => !run.dead.has(n) && !run.left.has(n));
+  /** Members present from before the start signal to the end: the full contract applies. */
+  const stayers = () => survivors().filter((n) => !run.joined.has(n));
   let what = "";
   let faultAt = 0;
   try {
@@ -170,7 +185,9 @@ async function streamWithFault(id: string, fault: Fault): Promise<void> {
     let stableSince = Date.now();
     while (Date.now() < drainDeadline) {
       const all = survivors().map((n) => [...progress(run, n)].sort().join());
-      const complete = survivors().every((n) => senderKeys.every((k) => (progress(run, n).get(k) ?? 0) >= COUNT));
+      const complete = stayers().every((n) =>
+        senderKeys.every((k) => (progress(run, n).get(k) ?? 0) >= COUNT),
+      );
       if (complete) break;
       const now = all.join("|");
       if (now !== last) {
@@ -181,7 +198,8 @@ async function streamWithFault(id: string, fault: Fault): Promise<void> {
     }
     for (const s of senders) {
       const sent = lastEvent(s, "sent") ?? lastEvent(s, "send-failed");
-      const took = typeof sent?.["t"] === "number" ? `${(sent["t"] as number) - t0} ms after the start signal` : "";
+      const took =
+        typeof sent?.["t"] === "number" ? `${(sent["t"] as number) - t0} ms after the start signal` : "";
       process.stdout.write(`[${id}] ${s.name}: ${JSON.stringify(sent)} ${took}\n`);
     }
   } finally {
@@ -192,13 +210,34 @@ async function streamWithFault(id: string, fault: Fault): Promise<void> {
 
   // Every surviving member against every sender.
   const checks = new Map<string, Map<string, StreamCheck>>();
+  const violationsPartial: string[] = [];
   const gaps: string[] = [];
   let failover = 0;
-  for (const n of survivors()) {
+  const partial: string[] = [];
+  for (const n of [...survivors(), ...run.left]) {
     const rec = parseRecord(readFileSync(path.join(run.dir, `${n}.rec`), "utf8"));
     const per = new Map<string, StreamCheck>();
     for (const k of senderKeys) {
       const arrivals = rec.get(k) ?? [];
+      if (run.joined.has(n) || run.left.has(n)) {
+        // A member that was there for part of the stream: one contiguous, in-order run of numbers
+        // (a suffix ending at COUNT for a joiner, a prefix from 1 for a leaver), each once.
+        const ns = arrivals.map((a) => a.n);
+        const first = run.joined.has(n) ? (ns[0] ?? COUNT + 1) : 1;
+        const want = Array.from({ length: Math.max(0, ns.length) }, (_, i) => first + i);
+        const ok =
+          ns.length > 0 &&
+          JSON.stringify(ns) === JSON.stringify(want) &&
+          (run.left.has(n) || ns.at(-1) === COUNT);
+        partial.push(
+          `${n} <- ${k}: ${ns.length} received, ${ns[0] ?? "-"}..${ns.at(-1) ?? "-"}${ok ? "" : " NOT one in-order run"}`,
+        );
+        if (!ok)
+          violationsPartial.push(
+            `${n} <- ${k}: expected one in-order run ${run.joined.has(n) ? `ending at ${COUNT}` : "from 1"}, got ${ns.length} numbers ${ns[0] ?? "-"}..${ns.at(-1) ?? "-"}`,
+          );
+        continue;
+      }
       const c = checkStream(arrivals, COUNT);
       per.set(k, c);
       const afterFault = arrivals.filter((a) => a.at >= faultAt - 50);
@@ -208,10 +247,11 @@ async function streamWithFault(id: string, fault: Fault): Promise<void> {
     }
     checks.set(n, per);
   }
-  const violations = contractViolations(checks, COUNT);
+  const violations = [...contractViolations(checks, COUNT), ...violationsPartial];
   process.stdout.write(
     `[${id}] fault: ${what}\n` +
       `[${id}] survivors: ${survivors().join(", ")}\n` +
+      (partial.length ? `[${id}] joined/left during the stream: ${partial.join("; ")}\n` : "") +
       `[${id}] cross-site failover (largest receive gap after the fault): ${failover} ms\n` +
       `[${id}] gaps after the fault: ${gaps.join(", ")}\n` +
       `[${id}] ${violations.length === 0 ? "every survivor got every message exactly once, in order" : `violations:\n  ${violations.join("\n  ")}`}\n` +
@@ -229,11 +269,19 @@ const killSiteMaster =
     return `kill -9 of ${site} site master ${sm}`;
   };
 
-scenario("nyc-master", "streaming through kill -9 of the nyc site master", () =>
-  streamWithFault("nyc-master", killSiteMaster("nyc")), SCENARIO_TIMEOUT_MS);
+scenario(
+  "nyc-master",
+  "streaming through kill -9 of the nyc site master",
+  () => streamWithFault("nyc-master", killSiteMaster("nyc")),
+  SCENARIO_TIMEOUT_MS,
+);
 
-scenario("sfc-master", "streaming through kill -9 of the sfc site master", () =>
-  streamWithFault("sfc-master", killSiteMaster("sfc")), SCENARIO_TIMEOUT_MS);
+scenario(
+  "sfc-master",
+  "streaming through kill -9 of the sfc site master",
+  () => streamWithFault("sfc-master", killSiteMaster("sfc")),
+  SCENARIO_TIMEOUT_MS,
+);
 
 scenario(
   "router-kill",
@@ -278,5 +326,31 @@ scenario(
       run.routers[0] = await run.world.startRouter(0);
       return `router-1 stopped and listening again after ${Date.now() - t} ms`;
     }),
+  SCENARIO_TIMEOUT_MS,
+);
+
+scenario(
+  "scale",
+  "streaming while nyc scales up (nyc-6 joins) and down (nyc-4 leaves)",
+  async () => {
+    const w = world!;
+    try {
+      await streamWithFault("scale", async (run) => {
+        // Up: a new pod, its DNS record, its process (the members find it through DNS, it finds them).
+        w.addPod("nyc", "nyc-6");
+        run.joined.add("nyc-6");
+        const joiner = run.start("nyc-6");
+        await joiner.waitFor((l) => l.includes('"members":6'), "a view of 6", 15_000);
+        // Down: the endpoint goes out of DNS first, then SIGTERM (graceful leave), as kubelet does.
+        w.setInService("nyc-4", false);
+        run.left.add("nyc-4");
+        await run.members.get("nyc-4")!.stop();
+        return "nyc-6 joined (view of 6), then nyc-4 left (out of DNS, SIGTERM)";
+      });
+    } finally {
+      w.removePod("nyc-6");
+      w.setInService("nyc-4", true);
+    }
+  },
   SCENARIO_TIMEOUT_MS,
 );

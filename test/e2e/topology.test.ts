@@ -102,10 +102,15 @@ scenario(
       ["sfc-1", "nyc-1"],
     ] as const) {
       const from = pod(mine);
-      for (const r of ROUTER_ADDRS) expect([mine, r, connect(from, r, router)]).toEqual([mine, r, { ok: true }]);
+      for (const r of ROUTER_ADDRS)
+        expect([mine, r, connect(from, r, router)]).toEqual([mine, r, { ok: true }]);
       // A member of our own site listens on 7800 and is reachable...
       const sibling = pod(mine === "nyc-1" ? "nyc-2" : "sfc-2");
-      expect([mine, sibling.name, connect(from, sibling.ip, 7800)]).toEqual([mine, sibling.name, { ok: true }]);
+      expect([mine, sibling.name, connect(from, sibling.ip, 7800)]).toEqual([
+        mine,
+        sibling.name,
+        { ok: true },
+      ]);
       // ...and so does the other site's member from its own site, but not from ours.
       const res = connect(from, pod(other).ip, 7800);
       expect(res.ok).toBe(false);
@@ -137,7 +142,8 @@ scenario(
     expect(resolve4(pod("nyc-3"), w.dnsQuery("sfc")).addresses).toBeUndefined();
     expect(resolve4(pod("sfc-2"), w.dnsQuery("nyc")).addresses).toBeUndefined();
     // Every node found exactly its site's members (from DNS: the env has no static list).
-    for (const [n, p] of nodes) expect([n, lastView(p)?.sort()]).toEqual([n, n.startsWith("nyc") ? NYC : SFC]);
+    for (const [n, p] of nodes)
+      expect([n, lastView(p)?.sort()]).toEqual([n, n.startsWith("nyc") ? NYC : SFC]);
   },
   30_000,
 );

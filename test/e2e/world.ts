@@ -63,7 +63,9 @@ export interface RenderedDeployment {
   readonly routerArgs: readonly string[];
   readonly routerPort: number;
   readonly tunnelInitialHosts: string;
-  readonly sites: Readonly<Record<SiteName, { readonly dnsQuery: string; readonly env: readonly RelayEnvVar[] }>>;
+  readonly sites: Readonly<
+    Record<SiteName, { readonly dnsQuery: string; readonly env: readonly RelayEnvVar[] }>
+  >;
 }
 
 export function renderDeployment(replicas: Readonly<Record<SiteName, number>>): RenderedDeployment {
@@ -179,7 +181,11 @@ export class PodProcess {
         }
         if (!this.running) {
           done();
-          reject(new Error(`${this.name} exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}:\n${this.tail()}`));
+          reject(
+            new Error(
+              `${this.name} exited (${this.child.exitCode ?? this.child.signalCode}) before ${what}:\n${this.tail()}`,
+            ),
+          );
         }
       };
       const timer = setTimeout(() => {
@@ -347,7 +353,12 @@ export class World {
   /** Starts router `index` (0 or 1) with the construct's arguments; resolves once it listens. */
   async startRouter(index: number): Promise<PodProcess> {
     const ns = this.routers[index]!;
-    const child = ns.spawn(process.execPath, [RELAY_CLI, ...this.deployment.routerArgs], this.#baseEnv(), REPO_ROOT);
+    const child = ns.spawn(
+      process.execPath,
+      [RELAY_CLI, ...this.deployment.routerArgs],
+      this.#baseEnv(),
+      REPO_ROOT,
+    );
     const p = this.#track(`router-${index + 1}`, child);
     await p.waitFor((l) => l.includes('"router listening"'), "router listening");
     return p;
@@ -355,7 +366,12 @@ export class World {
 
   /** `relay node` in a pod, with the pod's env (the container's default command). */
   startNode(pod: Pod): PodProcess {
-    const child = pod.ns.spawn(process.execPath, [RELAY_CLI, "node"], { ...this.#baseEnv(), ...this.envOf(pod) }, REPO_ROOT);
+    const child = pod.ns.spawn(
+      process.execPath,
+      [RELAY_CLI, "node"],
+      { ...this.#baseEnv(), ...this.envOf(pod) },
+      REPO_ROOT,
+    );
     return this.#track(pod.name, child);
   }
 

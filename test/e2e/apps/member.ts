@@ -32,7 +32,12 @@ if (!args.record) {
 }
 const sendCount = Number(args.send);
 const rate = Number(args.rate);
-if (!Number.isInteger(sendCount) || sendCount < 0 || sendCount > 1_000_000 || !(rate > 0 && rate <= 100_000)) {
+if (
+  !Number.isInteger(sendCount) ||
+  sendCount < 0 ||
+  sendCount > 1_000_000 ||
+  !(rate > 0 && rate <= 100_000)
+) {
   process.stderr.write("member: --send must be an integer in 0..1000000 and --rate in (0, 100000]\n");
   process.exit(2);
 }
