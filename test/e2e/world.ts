@@ -46,6 +46,13 @@ export const ROUTER_ADDRS = ["203.0.113.1", "203.0.113.2"] as const;
 const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 5_000;
 
+// Last resort when a test file dies mid-way: no process of ours outlives it (the next run's sweep
+// deletes the namespaces).
+const live = new Set<ChildProcess>();
+process.once("exit", () => {
+  for (const c of live) c.kill("SIGKILL");
+});
+
 /** Why the e2e suite cannot run here, or null. Checked once per test file. */
 export function e2eUnavailableReason(): string | null {
   const netns = netnsUnavailableReason();
@@ -344,6 +351,8 @@ export class World {
   }
 
   #track(name: string, child: ChildProcess): PodProcess {
+    live.add(child);
+    child.once("exit", () => live.delete(child));
     const p = new PodProcess(name, child, path.join(this.logDir, `${name}.log`));
     this.#procs.add(p);
     void p.exited.then(() => this.#procs.delete(p));

@@ -2,17 +2,19 @@
 // created inside namespaces (never in the host's root namespace), named with a per-run tag, and
 // torn down again. Needs root and `ip` (iproute2).
 //
-// Tag format: `e2` + the creating process's pid in base 36 + two random base-36 characters, so a
-// later run can tell whether the run that created a namespace is still alive (its pid) and sweep
-// it when it is not. Every name stays within the kernel's 15-character limit for interfaces.
+// Tag format: `e2` + the creating process's pid in base 36 + two random base-36 characters; a
+// marker file per run (see sweepStaleNamespaces) lets a later run delete what a dead run left.
+// Every name stays within the kernel's 15-character limit for interfaces.
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 
 /** Prefix of every namespace, bridge and veth this helper creates. */
 export const NETNS_PREFIX = "e2";
-const TAG = /^e2([0-9a-z]{1,6})([0-9a-z]{2})-/;
+const TAG = /^e2[0-9a-z]{3,8}$/;
+/** Marker files of live runs (tmpfs: gone after a reboot, like the namespaces themselves). */
+const MARKER_DIR = "/run/relay-e2e";
 const CMD_TIMEOUT_MS = 10_000;
 
 /** Runs `ip ...args`; throws with stderr on failure. */
@@ -88,18 +90,27 @@ export function destroyNamespace(ns: string): void {
 }
 
 /**
- * Deletes namespaces left behind by earlier runs that died (tag prefix ours, creating pid gone).
- * Best effort; returns the names it deleted.
+ * Deletes namespaces left behind by earlier runs that died: every run leaves a marker file
+ * (`/run/relay-e2e/<tag>` holding its pid) while it lives; a marker whose pid is gone means that
+ * run's namespaces are stale. Names without a marker are never touched. Returns what it deleted.
  */
 export function sweepStaleNamespaces(): string[] {
   const gone: string[] = [];
-  for (const ns of listNamespaces()) {
-    const m = TAG.exec(ns);
-    if (!m) continue;
-    const pid = Number.parseInt(m[1]!, 36);
-    if (pid === process.pid || pidAlive(pid)) continue;
-    destroyNamespace(ns);
-    gone.push(ns);
+  if (!existsSync(MARKER_DIR)) return gone;
+  const names = new Set([
+    ...listNamespaces(),
+    ...(existsSync("/etc/netns") ? readdirSync("/etc/netns") : []),
+  ]);
+  for (const tag of readdirSync(MARKER_DIR)) {
+    if (!TAG.test(tag)) continue;
+    const pid = Number(readFileSync(path.join(MARKER_DIR, tag), "utf8").trim());
+    if (Number.isInteger(pid) && pid > 0 && (pid === process.pid || pidAlive(pid))) continue;
+    for (const ns of names) {
+      if (!ns.startsWith(`${tag}-`)) continue;
+      destroyNamespace(ns);
+      gone.push(ns);
+    }
+    rmSync(path.join(MARKER_DIR, tag), { force: true });
   }
   return gone;
 }
@@ -164,7 +175,10 @@ export class NetnsRun {
   readonly #namespaces = new Map<string, Netns>();
 
   constructor(tag = newRunTag()) {
+    if (!TAG.test(tag)) throw new Error(`bad run tag ${tag}`);
     this.tag = tag;
+    mkdirSync(MARKER_DIR, { recursive: true });
+    writeFileSync(path.join(MARKER_DIR, tag), `${process.pid}\n`);
   }
 
   get namespaces(): readonly Netns[] {
@@ -225,6 +239,7 @@ export class NetnsRun {
     this.#namespaces.clear();
     // Anything with our tag that was created outside this object (should be nothing).
     for (const name of listNamespaces()) if (name.startsWith(`${this.tag}-`)) destroyNamespace(name);
+    rmSync(path.join(MARKER_DIR, this.tag), { force: true });
   }
 
   /** True once every namespace of this run is gone. */
