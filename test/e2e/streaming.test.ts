@@ -24,14 +24,22 @@ const MEMBERS: Record<SiteName, string[]> = {
 };
 /** The youngest member of each site sends, so it is never the site master that gets killed. */
 const SENDERS = ["nyc-5", "sfc-3"];
-const COUNT = Number(process.env["E2E_COUNT"] ?? 2000);
-const RATE = Number(process.env["E2E_RATE"] ?? 500);
+/** An integer setting from the environment, checked (a typo must not turn into NaN waits). */
+function envInt(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n >= min && n <= max)) throw new Error(`${name}=${raw}: expected an integer in ${min}..${max}`);
+  return n;
+}
+const COUNT = envInt("E2E_COUNT", 2000, 1, 100_000);
+const RATE = envInt("E2E_RATE", 500, 1, 10_000);
 /** The fault comes this long after sending started (about 600 messages in at 500/s). */
 const FAULT_AFTER_MS = 1200;
 const FORM_TIMEOUT_MS = 40_000;
 /** After the senders are done, how long the receivers may take to catch up. */
-const DRAIN_TIMEOUT_MS = 15_000;
-const SCENARIO_TIMEOUT_MS = 120_000;
+const DRAIN_TIMEOUT_MS = envInt("E2E_DRAIN_MS", 15_000, 0, 600_000);
+const SCENARIO_TIMEOUT_MS = 90_000 + DRAIN_TIMEOUT_MS;
 
 let world: World | null = null;
 
