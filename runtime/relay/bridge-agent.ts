@@ -171,8 +171,14 @@ export class BridgeAgent extends EventEmitter<BridgeAgentEvents> {
    */
   forward(env: Envelope, bytes: Buffer): void {
     if (this.#closed) return;
+    // A lane envelope (reliable delivery) is a copy for exactly one site.
+    const laneSite = env.lane?.site;
     if (!this.#synced) {
-      this.#hold(env.dest.kind === "all" ? "*" : env.dest.site, env, bytes);
+      this.#hold(laneSite ?? (env.dest.kind === "all" ? "*" : env.dest.site), env, bytes);
+      return;
+    }
+    if (laneSite !== undefined) {
+      if (laneSite !== this.#o.site) this.#sendTo(laneSite, env, bytes);
       return;
     }
     for (const site of remoteSitesFor(env.dest, this.#o.site, this.#membership.sites())) {

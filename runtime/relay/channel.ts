@@ -25,6 +25,10 @@ import {
   type SiteViewInfo,
   type TopologyInfo,
 } from "./control.js";
+import { type ReceiveLimits, ReceiveWindows } from "./delivery/receive-window.js";
+import { decodeAck, decodeStable, encodeAck, encodeStable, MAX_MARKS_PER_ACK } from "./delivery/reports.js";
+import { type Outgoing, SendBuffer, type SendBufferLimits } from "./delivery/send-buffer.js";
+import { StabilityTracker } from "./delivery/stability.js";
 import {
   DEFAULT_HOPS,
   type Destination,
@@ -47,6 +51,12 @@ import { RELAY_VERSION } from "./version.js";
 
 /** Largest payload by default: envelope + frame overhead stay under the local cluster's 4 MiB frames. */
 export const DEFAULT_CHANNEL_MAX_PAYLOAD = 3 * 1024 * 1024;
+/** Unstable cross-site messages not re-sent for this long are re-sent (ms). */
+export const DEFAULT_RETRANSMIT_TIMEOUT_MS = 1000;
+/** Period of the delivery reports (member -> site master -> origin) and checks (ms). */
+export const DEFAULT_ACK_INTERVAL_MS = 50;
+/** A remote sender's receive state is dropped when it has been gone from its site this long (ms). */
+const ORIGIN_GONE_MS = 30_000;
 
 export interface RelayChannelOptions {
   /** Our site (e.g. `nyc`). */
@@ -84,6 +94,20 @@ export interface RelayChannelOptions {
   /** Creates the local cluster. @default a LocalCluster */
   readonly createCluster?: (options: SiteClusterOptions) => SiteCluster;
   readonly logger?: Logger;
+  /**
+   * Zero-loss cross-site delivery (docs/DELIVERY.md): exactly once, per-sender FIFO, across site
+   * master and router crashes, with a bounded send buffer. Must be the same on every member.
+   * `false` is the bare relay (like JGroups RELAY2), kept for benchmarks. @default true
+   */
+  readonly reliable?: boolean;
+  /** Bound of the buffer of unstable cross-site messages. @default 32 MiB, 20000 messages */
+  readonly sendBuffer?: Partial<SendBufferLimits>;
+  /** Bounds of the receive windows (held-back messages per sender). */
+  readonly receiveLimits?: Partial<ReceiveLimits>;
+  /** @default DEFAULT_RETRANSMIT_TIMEOUT_MS */
+  readonly retransmitTimeoutMs?: number;
+  /** @default DEFAULT_ACK_INTERVAL_MS */
+  readonly ackIntervalMs?: number;
 }
 
 export interface ClusterTuning {
@@ -135,7 +159,9 @@ export type RelayErrorCode =
   | "CLOSED"
   | "UNKNOWN_MEMBER"
   | "PAYLOAD_TOO_LARGE"
-  | "BAD_DESTINATION";
+  | "BAD_DESTINATION"
+  /** The send buffer of unstable cross-site messages is full: wait for "drain" (or use sendAsync). */
+  | "BUFFER_FULL";
 
 export class RelayError extends Error {
   override readonly name = "RelayError";
@@ -162,6 +188,19 @@ export interface RelayChannelEvents {
   undeliverable: [Undeliverable];
   /** Router connection events of our bridge link (site masters only). */
   "bridge-status": [TunnelStatusEvent];
+  /** The send buffer was full (send threw BUFFER_FULL) and is now at most half full. */
+  drain: [];
+  /** Messages of ours wait for a site that is unreachable (they stay buffered and flow once it is back). */
+  "site-unreachable": [SiteBacklog];
+  /** A site reported unreachable is reachable again; its waiting messages are being re-sent. */
+  "site-reachable": [SiteBacklog];
+}
+
+/** Our messages waiting for one site. */
+export interface SiteBacklog {
+  readonly site: string;
+  readonly messages: number;
+  readonly bytes: number;
 }
 
 /** Counters, for /metrics and /status. */
@@ -173,6 +212,18 @@ export interface RelayStats {
   readonly undeliverable: number;
   readonly decodeErrors: number;
   readonly siteMasterChanges: number;
+  /** Unstable cross-site messages buffered (reliable mode). */
+  readonly bufferedMessages: number;
+  readonly bufferedBytes: number;
+  /** Sends refused with BUFFER_FULL, and the time spent full (ms, including the current stretch). */
+  readonly sendsRefused: number;
+  readonly blockedMs: number;
+  /** Cross-site messages sent again (retransmissions). */
+  readonly retransmitted: number;
+  /** Duplicates dropped and out-of-order messages held / not kept by our receive windows. */
+  readonly duplicates: number;
+  readonly heldBack: number;
+  readonly heldBackOverflows: number;
 }
 
 export class RelayChannel extends EventEmitter<RelayChannelEvents> {
@@ -193,6 +244,26 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   #connected = false;
   #closed = false;
   #topologyQueued = false;
+  // Delivery guarantee (docs/DELIVERY.md)
+  readonly #reliable: boolean;
+  readonly #outbox: SendBuffer;
+  readonly #windows: ReceiveWindows<Envelope>;
+  readonly #stability = new StabilityTracker();
+  readonly #retransmitTimeoutMs: number;
+  readonly #ackIntervalMs: number;
+  /** Every remote site seen since we started: targets of "send to all" (down ones included). */
+  readonly #knownSites = new Set<string>();
+  readonly #unreachable = new Set<string>();
+  #deliveryTimer: NodeJS.Timeout | null = null;
+  #fullReport = false;
+  #routeSignature = "";
+  #forwarderKey = "";
+  #waitingForDrain = false;
+  #blockedSince = 0;
+  #blockedMs = 0;
+  #sendsRefused = 0;
+  #retransmitted = 0;
+  #lastCleanup = 0;
   #stats = {
     sent: 0,
     delivered: 0,
@@ -217,6 +288,18 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       );
     }
     this.#maxPayload = options.maxPayload ?? DEFAULT_CHANNEL_MAX_PAYLOAD;
+    this.#reliable = options.reliable ?? true;
+    this.#outbox = new SendBuffer(options.sendBuffer);
+    this.#windows = new ReceiveWindows(options.receiveLimits);
+    this.#retransmitTimeoutMs = options.retransmitTimeoutMs ?? DEFAULT_RETRANSMIT_TIMEOUT_MS;
+    this.#ackIntervalMs = options.ackIntervalMs ?? DEFAULT_ACK_INTERVAL_MS;
+    for (const [k, v] of [
+      ["retransmitTimeoutMs", this.#retransmitTimeoutMs],
+      ["ackIntervalMs", this.#ackIntervalMs],
+    ] as const) {
+      if (!(Number.isFinite(v) && v >= 1 && v <= 600_000))
+        throw new RangeError(`${k} must be a number of ms in 1..600000 (got ${v})`);
+    }
     this.#log = options.logger ?? createLogger("relay", { site: options.site, node: options.name });
     const clusterOptions: SiteClusterOptions = {
       site: options.site,
@@ -239,6 +322,9 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     if (this.#closed) throw new RelayError("CLOSED", "connect() after close()");
     await this.#cluster.start();
     this.#connected = true;
+    if (this.#reliable && !this.#closed && !this.#deliveryTimer) {
+      this.#deliveryTimer = setInterval(() => this.#deliveryTick(), this.#ackIntervalMs);
+    }
     const v = this.#cluster.view;
     if (v && v !== this.#view) this.#onView(v);
   }
@@ -262,7 +348,45 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   }
 
   stats(): RelayStats {
-    return { ...this.#stats };
+    const w = this.#windows.stats();
+    return {
+      ...this.#stats,
+      bufferedMessages: this.#outbox.messages,
+      bufferedBytes: this.#outbox.bytes,
+      sendsRefused: this.#sendsRefused,
+      blockedMs: this.#blockedMs + (this.#blockedSince ? Date.now() - this.#blockedSince : 0),
+      retransmitted: this.#retransmitted,
+      duplicates: w.duplicates,
+      heldBack: w.held,
+      heldBackOverflows: w.overflows,
+    };
+  }
+
+  /** Whether we are reliable (docs/DELIVERY.md). */
+  get reliable(): boolean {
+    return this.#reliable;
+  }
+
+  /** False while the send buffer is full: send() to another site throws BUFFER_FULL; wait for "drain". */
+  get writable(): boolean {
+    return !this.#outbox.full;
+  }
+
+  /** Our unstable messages per destination site (reliable mode). */
+  backlog(): SiteBacklog[] {
+    return this.#outbox.lanes().map((l) => ({ site: l.site, messages: l.messages, bytes: l.bytes }));
+  }
+
+  /** send() that waits (without bound: this is back-pressure) while the send buffer is full. */
+  async sendAsync(dest: Destination, payload: Uint8Array): Promise<number> {
+    for (;;) {
+      try {
+        return this.send(dest, payload);
+      } catch (err) {
+        if (!(err instanceof RelayError) || err.code !== "BUFFER_FULL") throw err;
+      }
+      await new Promise<void>((resolve) => this.once("drain", resolve));
+    }
   }
 
   /** Sends to everyone in every site (ourselves included). Returns the message's sequence number. */
@@ -283,6 +407,18 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     this.#checkOpen();
     if (payload.length > this.#maxPayload) {
       throw new RelayError("PAYLOAD_TOO_LARGE", `payload of ${payload.length} bytes > ${this.#maxPayload}`);
+    }
+    if (this.#reliable && crossesSites(dest, this.site)) {
+      const copies = this.#targetSites(dest).length;
+      if (copies > 0 && !this.#outbox.canTake((payload.length + 128) * copies)) {
+        this.#sendsRefused++;
+        this.#blockedSince ||= Date.now();
+        this.#waitingForDrain = true;
+        throw new RelayError(
+          "BUFFER_FULL",
+          `send buffer full (${this.#outbox.messages} messages, ${this.#outbox.bytes} bytes unstable): wait for 'drain'`,
+        );
+      }
     }
     const seq = ++this.#seq;
     this.#emitEnvelope(EnvelopeKind.Data, dest, payload, seq);
@@ -335,6 +471,9 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#deliveryTimer) clearInterval(this.#deliveryTimer);
+    this.#deliveryTimer = null;
+    this.emit("drain"); // sendAsync waiters see CLOSED
     const bridge = this.#bridge;
     this.#bridge = null;
     try {
@@ -396,7 +535,12 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
         this.#deliverSoon(env);
       }
     }
-    if (crossesSites(dest, this.site)) {
+    if (crossesSites(dest, this.site) && this.#reliable && kind === EnvelopeKind.Data) {
+      const now = Date.now();
+      for (const site of this.#targetSites(dest)) {
+        this.#transmit(site, this.#outbox.add(site, env, bytes.length, now), now);
+      }
+    } else if (crossesSites(dest, this.site)) {
       const forwarder = this.#forwarderFor(this.name);
       if (this.#isMe(forwarder)) this.#bridgeForward(env, bytes);
       else if (dest.kind !== "all" && forwarder) this.#cluster.send(memberKey(forwarder), bytes);
@@ -456,7 +600,24 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       return;
     }
     if (env.kind === EnvelopeKind.SiteView || env.kind === EnvelopeKind.SiteBye) return;
-    if (env.origin.site === this.site && crossesSites(env.dest, this.site)) {
+    if (env.kind === EnvelopeKind.Ack) {
+      this.#onAck(from, env);
+      return;
+    }
+    if (env.lane) {
+      if (env.origin.site !== this.site) {
+        this.#acceptLane(env);
+        return;
+      }
+      // A lane copy from a sender of our site, for the bridge.
+      const forwarder = this.#forwarderFor(env.origin.name);
+      if (this.#isMe(forwarder)) this.#bridgeForward(env, bytes);
+      else this.#reroute(env, forwarder);
+      return;
+    }
+    // Reliable senders send lane copies for other sites: their local multicast stays local.
+    const bridgeIt = !(this.#reliable && env.kind === EnvelopeKind.Data);
+    if (bridgeIt && env.origin.site === this.site && crossesSites(env.dest, this.site)) {
       const forwarder = this.#forwarderFor(env.origin.name);
       if (this.#isMe(forwarder)) {
         this.#bridgeForward(env, bytes);
@@ -480,6 +641,13 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   /** An envelope from another site, handed over by our bridge agent. */
   #onFromBridge(env: Envelope, bytes: Buffer): void {
     this.#stats.fromBridge++;
+    if (env.lane) {
+      if (env.lane.site !== this.site) return;
+      // Every member of the site follows the sender's lane (even for a message to one member).
+      this.#relaySend(null, bytes, env);
+      this.#acceptLane(env);
+      return;
+    }
     const plan = localDeliveryFor(env.dest, this.site, this.name);
     switch (plan.kind) {
       case "multicast":
@@ -537,6 +705,9 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
           this.#log.warn({ err: (err as Error).message }, "bad probe answer (dropped)");
         }
         return;
+      case EnvelopeKind.Stable:
+        this.#onStable(env);
+        return;
       default:
         return;
     }
@@ -552,6 +723,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       return;
     }
     this.emit("topology", this.topology());
+    this.#checkRoutes();
   }
 
   #onView(view: View): void {
@@ -563,6 +735,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     if (amSiteMaster && !this.#bridge) this.#startBridge();
     else if (!amSiteMaster && this.#bridge) this.#stopBridge();
     this.#bridge?.announce();
+    this.#deliveryOnView(view);
     this.emit("view", view);
     this.#topologyChanged();
   }
@@ -595,6 +768,8 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     bridge.on("changed", () => this.#topologyChanged());
     bridge.on("status", (e) => this.emit("bridge-status", e));
     bridge.on("undeliverable", (u) => {
+      // A lane copy is still in its origin's send buffer and will be sent again: not lost.
+      if (u.envelope.lane) return;
       this.#stats.undeliverable++;
       this.emit("undeliverable", u);
     });
@@ -626,6 +801,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       if (this.#closed) return;
       this.#broadcastTopology();
       this.emit("topology", this.topology());
+      this.#checkRoutes();
     });
   }
 
@@ -648,6 +824,235 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       payload: encodeControl(info),
     };
     this.#relaySend(null, encodeEnvelope(env), env);
+  }
+
+  // ---- Delivery guarantee (docs/DELIVERY.md) ----
+
+  /** Remote sites a reliable message to `dest` is buffered for. */
+  #targetSites(dest: Destination): string[] {
+    if (dest.kind !== "all") return dest.site === this.site ? [] : [dest.site];
+    return [...this.#knownSites].sort();
+  }
+
+  #amSiteMaster(): boolean {
+    return this.#siteMasters().some((m) => this.#isMe(m));
+  }
+
+  /** Sends (or re-sends) one buffered message towards `site` along the current path. */
+  #transmit(site: string, o: Outgoing, now: number): boolean {
+    o.sentAt = now;
+    o.sends++;
+    const env: Envelope = { ...o.env, lane: { site, seq: o.laneSeq, low: this.#outbox.lowOf(site) } };
+    const bytes = encodeEnvelope(env);
+    const forwarder = this.#forwarderFor(this.name);
+    if (!forwarder) return false;
+    if (this.#isMe(forwarder)) {
+      if (!this.#bridge) return false;
+      this.#stats.forwarded++;
+      this.#bridge.forward(env, bytes);
+      return true;
+    }
+    try {
+      this.#cluster.send(memberKey(forwarder), bytes);
+      return true;
+    } catch {
+      return false; // e.g. the forwarder just left or its link is full: the timeout retries
+    }
+  }
+
+  /** Re-sends the unstable messages for `site` (only those last sent before `sentBefore`), in order. */
+  #retransmit(site: string, now: number, sentBefore = Number.POSITIVE_INFINITY): void {
+    for (const o of this.#outbox.pending(site)) {
+      if (o.sentAt > sentBefore) break;
+      if (!this.#transmit(site, o, now)) break;
+      this.#retransmitted++;
+    }
+  }
+
+  #retransmitAll(why: string): void {
+    if (!this.#reliable || this.#outbox.messages === 0) return;
+    const now = Date.now();
+    const routes = this.topology().routes;
+    this.#log.debug({ why, messages: this.#outbox.messages }, "retransmitting unstable messages");
+    for (const site of this.#outbox.sites()) {
+      const route = routes.find((r) => r.site === site);
+      if (route && !route.up) continue;
+      this.#retransmit(site, now);
+    }
+  }
+
+  /** A lane envelope for our site: into the sender's window, out in order, exactly once. */
+  #acceptLane(env: Envelope): void {
+    const lane = env.lane!;
+    if (lane.site !== this.site || env.kind !== EnvelopeKind.Data) return;
+    // The payload may be a view into a receive buffer that is reused after this call: a message
+    // that will be held back gets its own copy.
+    const next = Math.max(this.#windows.nextOf(env.origin.incarnation) ?? 1, lane.low);
+    const item = lane.seq > next ? { ...env, payload: Buffer.from(env.payload) } : env;
+    const r = this.#windows.accept(env.origin, lane.seq, lane.low, item, env.payload.length, Date.now());
+    for (const e of r.deliver) if (isAddressedTo(e.dest, this.site, this.name)) this.#deliver(e);
+  }
+
+  /** A member's delivered positions (we are a site master). */
+  #onAck(from: Member, env: Envelope): void {
+    if (!this.#amSiteMaster()) return;
+    try {
+      this.#stability.report(memberKey(from), decodeAck(env.payload), Date.now());
+    } catch (err) {
+      this.#stats.decodeErrors++;
+      this.#log.warn({ from: from.name, err: (err as Error).message }, "bad delivery report (dropped)");
+    }
+  }
+
+  /** A site says every member of it has delivered our messages up to seq. */
+  #onStable(env: Envelope): void {
+    let r: { incarnation: string; seq: number };
+    try {
+      r = decodeStable(env.payload);
+    } catch (err) {
+      this.#stats.decodeErrors++;
+      this.#log.warn({ site: env.origin.site, err: (err as Error).message }, "bad stable report (dropped)");
+      return;
+    }
+    if (r.incarnation !== this.incarnation) return;
+    if (this.#outbox.stable(env.origin.site, r.seq) > 0) this.#maybeDrain();
+  }
+
+  #maybeDrain(): void {
+    if (!this.#waitingForDrain) return;
+    const l = this.#outbox.limits;
+    if (this.#outbox.bytes > l.maxBytes / 2 || this.#outbox.messages > l.maxMessages / 2) return;
+    this.#waitingForDrain = false;
+    if (this.#blockedSince) this.#blockedMs += Date.now() - this.#blockedSince;
+    this.#blockedSince = 0;
+    this.emit("drain");
+  }
+
+  #deliveryOnView(view: View): void {
+    if (!this.#reliable) return;
+    this.#stability.setMembers(view.members.map((m) => memberKey(m)));
+    // A new site master rebuilds its stability table from everyone's next (full) report.
+    this.#fullReport = true;
+    const f = this.#forwarderFor(this.name);
+    const key = f ? memberKey(f) : "";
+    if (key !== this.#forwarderKey) {
+      const changed = this.#forwarderKey !== "";
+      this.#forwarderKey = key;
+      if (changed) queueMicrotask(() => this.#retransmitAll("our site master changed"));
+    }
+  }
+
+  /** Routes changed (remote site masters, routers, up/down): re-send what may have been lost on the way. */
+  #checkRoutes(): void {
+    if (!this.#reliable || this.#closed) return;
+    const routes = this.topology().routes;
+    for (const r of routes) if (r.site !== this.site) this.#knownSites.add(r.site);
+    const sig = routes
+      .map((r) => `${r.site}:${r.up}:${r.routers.join(",")}:${r.siteMasters.join(",")}`)
+      .join(";");
+    if (sig === this.#routeSignature) return;
+    this.#routeSignature = sig;
+    this.#retransmitAll("route change");
+  }
+
+  #deliveryTick(): void {
+    if (this.#closed || !this.#view) return;
+    const now = Date.now();
+    try {
+      this.#sendReports(now);
+      if (this.#amSiteMaster()) for (const m of this.#stability.take(now)) this.#sendStable(m);
+      this.#checkLanes(now);
+      this.#maybeDrain();
+      if (now - this.#lastCleanup >= 5000) this.#cleanup(now);
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, "delivery tick failed");
+    }
+  }
+
+  /** Our delivered positions to our site masters (only what changed; everything after a view change). */
+  #sendReports(now: number): void {
+    if (!this.#fullReport && !this.#windows.hasReport) return;
+    const marks = this.#windows.takeReport(this.#fullReport);
+    this.#fullReport = false;
+    for (let i = 0; i < marks.length; i += MAX_MARKS_PER_ACK) {
+      const chunk = marks.slice(i, i + MAX_MARKS_PER_ACK);
+      let bytes: Buffer | null = null;
+      for (const sm of this.#siteMasters()) {
+        if (this.#isMe(sm)) {
+          this.#stability.report(memberKey(sm), chunk, now);
+          continue;
+        }
+        bytes ??= encodeEnvelope({
+          kind: EnvelopeKind.Ack,
+          hops: 0,
+          origin: { site: this.site, name: this.name, incarnation: this.incarnation },
+          seq: 0,
+          dest: { kind: "site", site: this.site },
+          payload: encodeAck(chunk),
+        });
+        try {
+          this.#cluster.send(memberKey(sm), bytes);
+        } catch {
+          this.#fullReport = true; // try again with everything next time
+        }
+      }
+    }
+  }
+
+  #sendStable(m: { site: string; name: string; incarnation: string; seq: number }): void {
+    try {
+      this.#emitEnvelope(
+        EnvelopeKind.Stable,
+        { kind: "member", site: m.site, name: m.name },
+        encodeStable({ incarnation: m.incarnation, seq: m.seq }),
+        0,
+      );
+    } catch (err) {
+      this.#log.debug({ to: `${m.name}:${m.site}`, err: (err as Error).message }, "stable report not sent");
+    }
+  }
+
+  /** Retransmission by timeout, and the unreachable/reachable events of sites we have messages for. */
+  #checkLanes(now: number): void {
+    if (this.#outbox.messages === 0 && this.#unreachable.size === 0) return;
+    const routes = this.topology().routes;
+    for (const lane of this.#outbox.lanes()) {
+      const route = routes.find((r) => r.site === lane.site);
+      const down =
+        lane.messages > 0 &&
+        (route
+          ? !route.up
+          : lane.oldestCreatedAt !== null && now - lane.oldestCreatedAt > 3 * this.#retransmitTimeoutMs);
+      const backlog = { site: lane.site, messages: lane.messages, bytes: lane.bytes };
+      if (down && !this.#unreachable.has(lane.site)) {
+        this.#unreachable.add(lane.site);
+        this.#log.warn(backlog, "site unreachable: our messages wait for it");
+        this.emit("site-unreachable", backlog);
+      } else if (!down && this.#unreachable.has(lane.site) && (route?.up || lane.messages === 0)) {
+        this.#unreachable.delete(lane.site);
+        this.#log.info(backlog, "site reachable again: re-sending what waits for it");
+        this.emit("site-reachable", backlog);
+        this.#retransmit(lane.site, now);
+        continue;
+      }
+      if (route && !route.up) continue;
+      if (lane.oldestSentAt !== null && now - lane.oldestSentAt >= this.#retransmitTimeoutMs) {
+        this.#retransmit(lane.site, now, now - this.#retransmitTimeoutMs);
+      }
+    }
+  }
+
+  /** Forgets the receive state of senders gone from their site, and idle stability entries. */
+  #cleanup(now: number): void {
+    this.#lastCleanup = now;
+    this.#fullReport = true; // a periodic full report repairs a lost one
+    const sites = this.topology().sites;
+    this.#windows.retain((ref, lastHeard) => {
+      if (now - lastHeard < ORIGIN_GONE_MS) return true;
+      const view = sites.find((s) => s.site === ref.site);
+      return view === undefined || view.members.some((m) => m.name === ref.name);
+    });
+    this.#stability.forgetIdle(now - 2 * ORIGIN_GONE_MS);
   }
 
   #siteView(view: View): SiteViewInfo {

@@ -2,9 +2,10 @@
 // the payload of router MESSAGE frames on the bridge. Pure codec, no I/O.
 //
 // Wire layout (version 1, big-endian):
-//   u16 magic 0x524c ("RL") | u8 version | u8 kind | u8 flags (0) | u8 hops
+//   u16 magic 0x524c ("RL") | u8 version | u8 kind | u8 flags (0, or 0x02 = lane) | u8 hops
 //   origin: str site | str name | 16 bytes incarnation (UUID of the sender's channel instance)
 //   seq: u32 high | u32 low   (a safe integer; 0 = unsequenced control message)
+//   [lane, when flags has 0x02: str site | u64 lane seq | u64 lane low]
 //   dest: u8 0 all | 1 site (str site) | 2 member (str site, str name)
 //   u32 payload length | payload
 // str = u8 byte length (1..255) + UTF-8. Every length is checked against the bytes that remain
@@ -36,8 +37,25 @@ export enum EnvelopeKind {
   ProbeRequest = 5,
   /** The answer to a probe request. */
   ProbeResponse = 6,
+  /** A member tells its site masters how far it has delivered each origin's lane (local only). */
+  Ack = 7,
+  /** A site master tells an origin how far every member of its site has delivered (cross-site). */
+  Stable = 8,
 }
-const MAX_KIND = 6;
+const MAX_KIND = 8;
+/** Flag bit: a lane section (reliable cross-site stream, see docs/DELIVERY.md) follows `seq`. */
+export const FLAG_LANE = 0x02;
+
+/**
+ * Reliable cross-site stream of one origin towards one site. `seq` numbers the origin's messages to
+ * that site without gaps (1, 2, ...); `low` is the oldest message the origin still buffers for it
+ * (everything below was delivered by every member of that site's view when it became stable).
+ */
+export interface Lane {
+  readonly site: string;
+  readonly seq: number;
+  readonly low: number;
+}
 
 export type Destination =
   | { readonly kind: "all" }
@@ -60,6 +78,8 @@ export interface Envelope {
   readonly seq: number;
   readonly dest: Destination;
   readonly payload: Uint8Array;
+  /** Present on reliable cross-site Data envelopes only. */
+  readonly lane?: Lane;
 }
 
 export type EnvelopeErrorCode =
@@ -118,6 +138,15 @@ export function encodeEnvelope(env: Envelope): Buffer {
   const site = stringBytes(env.origin.site, "origin.site");
   const name = stringBytes(env.origin.name, "origin.name");
   const inc = uuidBytes(env.origin.incarnation);
+  const lane = env.lane;
+  let laneSite: Uint8Array | null = null;
+  if (lane) {
+    laneSite = stringBytes(lane.site, "lane.site");
+    for (const v of [lane.seq, lane.low]) {
+      if (!Number.isSafeInteger(v) || v < 0)
+        throw new EnvelopeError("bad-seq", `lane number ${v} is not a safe non-negative integer`);
+    }
+  }
   let destSite: Uint8Array | null = null;
   let destName: Uint8Array | null = null;
   let destKind: number;
@@ -145,6 +174,7 @@ export function encodeEnvelope(env: Envelope): Buffer {
     name.length +
     16 +
     8 +
+    (laneSite ? 1 + laneSite.length + 16 : 0) +
     1 +
     (destSite ? 1 + destSite.length : 0) +
     (destName ? 1 + destName.length : 0) +
@@ -155,7 +185,7 @@ export function encodeEnvelope(env: Envelope): Buffer {
   o = out.writeUInt16BE(ENVELOPE_MAGIC, o);
   o = out.writeUInt8(ENVELOPE_VERSION, o);
   o = out.writeUInt8(env.kind, o);
-  o = out.writeUInt8(0, o);
+  o = out.writeUInt8(lane ? FLAG_LANE : 0, o);
   o = out.writeUInt8(env.hops, o);
   const putString = (b: Uint8Array) => {
     o = out.writeUInt8(b.length, o);
@@ -168,6 +198,13 @@ export function encodeEnvelope(env: Envelope): Buffer {
   o += 16;
   o = out.writeUInt32BE(Math.floor(env.seq / 0x1_0000_0000), o);
   o = out.writeUInt32BE(env.seq % 0x1_0000_0000, o);
+  if (lane && laneSite) {
+    putString(laneSite);
+    for (const v of [lane.seq, lane.low]) {
+      o = out.writeUInt32BE(Math.floor(v / 0x1_0000_0000), o);
+      o = out.writeUInt32BE(v % 0x1_0000_0000, o);
+    }
+  }
   o = out.writeUInt8(destKind, o);
   if (destSite) putString(destSite);
   if (destName) putString(destName);
@@ -200,7 +237,8 @@ export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits
     throw new EnvelopeError("bad-version", `version ${version} is not supported`);
   const kind = buf[3]!;
   if (kind < 1 || kind > MAX_KIND) throw new EnvelopeError("bad-kind", `kind ${kind}`);
-  if (buf[4] !== 0) throw new EnvelopeError("bad-flags", `flags ${buf[4]} (none defined)`);
+  const flags = buf[4]!;
+  if ((flags & ~FLAG_LANE) !== 0) throw new EnvelopeError("bad-flags", `flags ${flags} (unknown bits)`);
   const hops = buf[5]!;
   o = FIXED_HEADER;
   const getString = (what: string): string => {
@@ -224,13 +262,23 @@ export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits
   const hex = buf.toString("hex", o, o + 16);
   o += 16;
   const incarnation = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-  need(8, "seq");
-  const hi = buf.readUInt32BE(o);
-  const lo = buf.readUInt32BE(o + 4);
-  o += 8;
-  if (hi > 0x1f_ffff) throw new EnvelopeError("bad-seq", "seq beyond 2^53-1");
-  const seq = hi * 0x1_0000_0000 + lo;
-  if (seq > MAX_SEQ) throw new EnvelopeError("bad-seq", "seq beyond 2^53-1");
+  const getU64 = (what: string): number => {
+    need(8, what);
+    const hi = buf.readUInt32BE(o);
+    const lo = buf.readUInt32BE(o + 4);
+    o += 8;
+    if (hi > 0x1f_ffff) throw new EnvelopeError("bad-seq", `${what} beyond 2^53-1`);
+    const v = hi * 0x1_0000_0000 + lo;
+    if (v > MAX_SEQ) throw new EnvelopeError("bad-seq", `${what} beyond 2^53-1`);
+    return v;
+  };
+  const seq = getU64("seq");
+  let lane: Lane | undefined;
+  if (flags & FLAG_LANE) {
+    const laneSite = getString("lane.site");
+    const laneSeq = getU64("lane.seq");
+    lane = { site: laneSite, seq: laneSeq, low: getU64("lane.low") };
+  }
   need(1, "dest");
   const destKind = buf[o]!;
   o += 1;
@@ -250,7 +298,8 @@ export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits
   o += plen;
   if (o !== buf.length)
     throw new EnvelopeError("trailing-bytes", `${buf.length - o} bytes after the payload`);
-  return { kind, hops, origin: { site, name, incarnation }, seq, dest, payload };
+  const env: Envelope = { kind, hops, origin: { site, name, incarnation }, seq, dest, payload };
+  return lane ? { ...env, lane } : env;
 }
 
 /** `name` for a sender of the reader's own site, `name:site` otherwise (the walkthrough's format). */

@@ -1,0 +1,63 @@
+// Payloads of the two delivery control envelopes, checked field by field on the way in (anything
+// unexpected is an EnvelopeError("bad-control")):
+// - Ack (member -> its site masters, local): {"marks":[[site, name, incarnation, seq], ...]}
+// - Stable (site master -> origin member, across sites): {"inc": incarnation, "seq": n}; the
+//   reporting site is the envelope's origin site.
+import { EnvelopeError } from "../envelope.js";
+import type { Watermark } from "./receive-window.js";
+
+/** Watermarks per Ack envelope (a member sends several envelopes if it tracks more origins). */
+export const MAX_MARKS_PER_ACK = 2048;
+const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const bad = (what: string): never => {
+  throw new EnvelopeError("bad-control", what);
+};
+
+function parse(payload: Uint8Array): unknown {
+  if (payload.length > 512 * 1024) bad("delivery report too large");
+  try {
+    return JSON.parse(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8"));
+  } catch {
+    return bad("delivery report is not JSON");
+  }
+}
+
+const isName = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= 255;
+const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isInc = (v: unknown): v is string => typeof v === "string" && UUID_TEXT.test(v);
+
+export function encodeAck(marks: readonly Watermark[]): Buffer {
+  return Buffer.from(
+    JSON.stringify({ marks: marks.map((m) => [m.site, m.name, m.incarnation, m.seq]) }),
+    "utf8",
+  );
+}
+
+export function decodeAck(payload: Uint8Array): Watermark[] {
+  const doc = parse(payload) as { marks?: unknown };
+  if (typeof doc !== "object" || doc === null || !Array.isArray(doc.marks)) bad("ack without marks");
+  const marks = doc.marks as unknown[];
+  if (marks.length > MAX_MARKS_PER_ACK) bad("too many marks in one ack");
+  return marks.map((m) => {
+    if (!Array.isArray(m) || m.length !== 4) return bad("ack mark is not [site, name, inc, seq]");
+    const [site, name, incarnation, seq] = m as unknown[];
+    if (!isName(site) || !isName(name) || !isInc(incarnation) || !isSeq(seq)) return bad("bad ack mark");
+    return { site, name, incarnation, seq };
+  });
+}
+
+export interface StableReport {
+  readonly incarnation: string;
+  readonly seq: number;
+}
+
+export function encodeStable(r: StableReport): Buffer {
+  return Buffer.from(JSON.stringify({ inc: r.incarnation, seq: r.seq }), "utf8");
+}
+
+export function decodeStable(payload: Uint8Array): StableReport {
+  const doc = parse(payload) as { inc?: unknown; seq?: unknown };
+  if (typeof doc !== "object" || doc === null || !isInc(doc.inc) || !isSeq(doc.seq)) bad("bad stable report");
+  return { incarnation: doc.inc as string, seq: doc.seq as number };
+}

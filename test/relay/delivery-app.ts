@@ -1,0 +1,140 @@
+// A member for the delivery tests: one RelayChannel in a child process, configured by the JSON in
+// DELIVERY_APP (see AppConfig), driven by stdin lines and reporting on stdout:
+//   in:  `send <count> <rate> <all|site:NAME>` streams `d <name> <n>` messages, n = 1..count;
+//        `stats` prints the channel's stats; `quit` closes the channel and exits 0.
+//   out: `R <sender>:<site> <n> <epoch ms>` per test message received, and `J <json>` events
+//        (state, sent, drain, site-unreachable, site-reachable, stats).
+// Run as `node --import tsx test/relay/delivery-app.ts`. Logs (pino JSON) go to stderr.
+import { createInterface } from "node:readline";
+import { StaticDiscovery } from "../../runtime/cluster/discovery.js";
+import { createLogger } from "../../runtime/observability/log.js";
+import { RelayChannel, RelayError } from "../../runtime/relay/channel.js";
+import type { Destination } from "../../runtime/relay/envelope.js";
+
+export interface AppConfig {
+  readonly site: string;
+  readonly name: string;
+  readonly port: number;
+  /** Static members of the site: `127.0.0.1[p1],127.0.0.1[p2]`. */
+  readonly members: string;
+  readonly routers: readonly { host: string; port: number }[];
+  readonly reliable?: boolean;
+  readonly sendBuffer?: { maxBytes?: number; maxMessages?: number };
+  readonly retransmitTimeoutMs?: number;
+}
+
+const config = JSON.parse(process.env.DELIVERY_APP ?? "null") as AppConfig | null;
+if (!config) {
+  process.stderr.write("delivery-app: DELIVERY_APP (JSON config) is required\n");
+  process.exit(2);
+}
+const log = createLogger("delivery-app", { site: config.site, node: config.name });
+const channel = new RelayChannel({
+  site: config.site,
+  cluster: "delivery",
+  name: config.name,
+  discovery: new StaticDiscovery(config.members),
+  routers: config.routers,
+  bindAddr: "127.0.0.1",
+  bindPort: config.port,
+  pollIntervalMs: 500,
+  clusterTuning: { heartbeatIntervalMs: 200, suspectTimeoutMs: 1000, discoveryIntervalMs: 200 },
+  ...(config.reliable !== undefined ? { reliable: config.reliable } : {}),
+  ...(config.sendBuffer ? { sendBuffer: config.sendBuffer } : {}),
+  ...(config.retransmitTimeoutMs ? { retransmitTimeoutMs: config.retransmitTimeoutMs } : {}),
+  logger: log,
+});
+
+const out: string[] = [];
+let flushQueued = false;
+function line(s: string): void {
+  out.push(s);
+  if (flushQueued) return;
+  flushQueued = true;
+  setImmediate(() => {
+    flushQueued = false;
+    process.stdout.write(`${out.join("\n")}\n`);
+    out.length = 0;
+  });
+}
+const event = (type: string, fields: Record<string, unknown> = {}) =>
+  line(`J ${JSON.stringify({ type, t: Date.now(), ...fields })}`);
+
+channel.on("message", (m) => {
+  const p = m.payload;
+  if (p.length > 200 || p[0] !== 0x64 /* d */) return;
+  const text = Buffer.from(p.buffer, p.byteOffset, p.byteLength).toString("utf8");
+  const parts = text.split(" ");
+  if (parts.length !== 3) return;
+  line(`R ${m.from.name}:${m.from.site} ${parts[2]} ${Date.now()}`);
+});
+
+let lastState = "";
+const reportState = () => {
+  const state = {
+    members: channel.view?.members.map((m) => m.name) ?? [],
+    sites: channel
+      .topology()
+      .routes.filter((r) => r.up)
+      .map((r) => r.site),
+    siteMaster: channel.isSiteMaster,
+  };
+  const key = JSON.stringify(state);
+  if (key !== lastState) {
+    lastState = key;
+    event("state", state);
+  }
+};
+channel.on("view", reportState);
+channel.on("topology", reportState);
+const stateTimer = setInterval(reportState, 100);
+channel.on("drain", () => event("drain"));
+channel.on("site-unreachable", (b) => event("site-unreachable", { ...b }));
+channel.on("site-reachable", (b) => event("site-reachable", { ...b }));
+
+let maxBuffered = 0;
+async function stream(count: number, rate: number, dest: Destination): Promise<void> {
+  const start = performance.now();
+  let refused = 0;
+  let next = 1;
+  event("sending", { count, rate });
+  while (next <= count) {
+    const due = Math.min(count, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
+    while (next <= due) {
+      try {
+        channel.send(dest, Buffer.from(`d ${config!.name} ${next}`, "utf8"));
+        next++;
+      } catch (err) {
+        if (!(err instanceof RelayError) || err.code !== "BUFFER_FULL") throw err;
+        refused++;
+        await new Promise<void>((resolve) => channel.once("drain", resolve));
+      }
+      maxBuffered = Math.max(maxBuffered, channel.stats().bufferedMessages);
+    }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  event("sent", { count, refused, maxBuffered });
+}
+
+const input = createInterface({ input: process.stdin });
+input.on("close", () => process.exit(0)); // the test died: so do we
+input.on("line", (l) => {
+  const [cmd, ...args] = l.trim().split(/\s+/);
+  if (cmd === "send") {
+    const dest: Destination =
+      args[2]?.startsWith("site:") === true ? { kind: "site", site: args[2].slice(5) } : { kind: "all" };
+    stream(Number(args[0]), Number(args[1]), dest).catch((err: unknown) =>
+      event("send-failed", { error: (err as Error).message }),
+    );
+  } else if (cmd === "stats") {
+    event("stats", { stats: channel.stats(), maxBuffered, backlog: channel.backlog() });
+  } else if (cmd === "quit") {
+    clearInterval(stateTimer);
+    channel.close().finally(() => {
+      process.stdout.write(`${out.join("\n")}\n`, () => process.exit(0));
+    });
+  }
+});
+
+await channel.connect();
+reportState();
