@@ -137,9 +137,14 @@ export class Netns {
     return { code: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
   }
 
-  /** Sets a sysctl inside the namespace (e.g. net.ipv4.ip_forward=1). */
+  /**
+   * Sets a sysctl inside the namespace (e.g. `net.ipv4.ip_forward`, "1"). Written to /proc/sys
+   * directly (per-namespace for net.*), so the `sysctl` binary (procps) is not needed.
+   */
   sysctl(key: string, value: string): void {
-    const r = this.exec("sysctl", ["-q", "-w", `${key}=${value}`]);
+    if (!/^[a-z0-9_.]+$/.test(key) || !/^[0-9]+$/.test(value)) throw new Error(`bad sysctl ${key}=${value}`);
+    const file = `/proc/sys/${key.replaceAll(".", "/")}`;
+    const r = this.exec("sh", ["-c", `echo ${value} > ${file}`]);
     if (r.code !== 0) throw new Error(`sysctl ${key}=${value} in ${this.name}: ${r.stderr.trim()}`);
   }
 
