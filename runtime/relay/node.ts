@@ -7,7 +7,7 @@ import type { Registry } from "prom-client";
 import type { RelayNodeConfig } from "../../contract/relay-env.js";
 import type { Logger } from "../observability/log.js";
 import { counterFrom, createMetricsRegistry, gaugeFrom } from "../observability/metrics.js";
-import { describeView, RelayChannel, type Topology } from "./channel.js";
+import { describeView, RelayChannel, RelayError, type Topology } from "./channel.js";
 import { type ChannelOverrides, channelOptionsFor } from "./config.js";
 import { answerBroadcasts } from "./responder.js";
 import { RELAY_VERSION } from "./version.js";
@@ -50,6 +50,7 @@ export class RelayNode {
   readonly #metrics: Registry;
   #server: http.Server | null = null;
   #httpPort: number | null = null;
+  #starting: Promise<unknown> | null = null;
   #stopping: Promise<void> | null = null;
 
   constructor(config: RelayNodeConfig, options: RelayNodeOptions) {
@@ -72,28 +73,64 @@ export class RelayNode {
     return this.#httpPort;
   }
 
-  /** Starts the HTTP endpoint first (liveness during the join), then joins the site. */
-  async start(): Promise<{ meshPort: number; httpPort: number }> {
+  /** True once stop() was called. */
+  get stopping(): boolean {
+    return this.#stopping !== null;
+  }
+
+  /**
+   * Starts the HTTP endpoint first (liveness during the join), then joins the site. Rejects with
+   * a RelayError CLOSED when stop() is called before it is done; a start-up failure (a port in
+   * use...) closes what was opened and rejects with an error naming the setting.
+   */
+  start(): Promise<{ meshPort: number; httpPort: number }> {
+    if (this.#starting) return Promise.reject(new Error("start() can be called once"));
+    const starting = this.#start();
+    this.#starting = starting;
+    return starting;
+  }
+
+  async #start(): Promise<{ meshPort: number; httpPort: number }> {
+    this.#throwIfStopping();
     const loopback = this.#config.bindAddr.startsWith("127.") || this.#config.bindAddr === "::1";
     const host = this.#o.httpHost ?? (loopback ? this.#config.bindAddr : "0.0.0.0");
+    const port = this.#o.httpPort ?? this.#config.httpPort;
     const server = http.createServer((req, res) => this.#handle(req, res));
     server.keepAliveTimeout = 5000;
-    this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(this.#o.httpPort ?? this.#config.httpPort, host, () => {
-        server.off("error", reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          server.off("error", reject);
+          resolve();
+        });
       });
-    });
+    } catch (err) {
+      throw listenError("HTTP_PORT", port, host, err);
+    }
+    this.#server = server;
     this.#httpPort = (server.address() as net.AddressInfo).port;
-    await this.channel.connect();
+    this.#throwIfStopping();
+    try {
+      await this.channel.connect();
+    } catch (err) {
+      this.#throwIfStopping();
+      // Not stop(): it waits for this start() to end. Close what was opened, then report.
+      await this.channel.close().catch(() => undefined);
+      await closeServer(server);
+      throw listenError("BIND_PORT", this.#config.bindPort, this.#config.bindAddr, err);
+    }
+    this.#throwIfStopping();
     const meshPort = this.channel.localMember.port;
     this.#log.info(
       { name: this.channel.name, site: this.channel.site, meshPort, httpPort: this.#httpPort },
       "relay node started",
     );
     return { meshPort, httpPort: this.#httpPort };
+  }
+
+  #throwIfStopping(): void {
+    if (this.#stopping) throw new RelayError("CLOSED", "the node was stopped while starting");
   }
 
   status(): NodeStatus {
@@ -128,18 +165,20 @@ export class RelayNode {
     };
   }
 
-  /** Leaves the site and the bridge, closes the HTTP endpoint. Idempotent. */
+  /**
+   * Leaves the site and the bridge, closes the HTTP endpoint. Idempotent; may be called at any
+   * point of start(), which then rejects (its HTTP listen settles first, so nothing is left open).
+   */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#log.info("stopping: leaving the site and the bridge");
       try {
         await this.channel.close();
       } finally {
-        const server = this.#server;
-        if (server) {
-          server.closeAllConnections();
-          await new Promise<void>((resolve) => server.close(() => resolve()));
-        }
+        // Closing the channel ends a join in progress; wait for start() to give up so that an
+        // HTTP listen still under way has settled before the server is closed.
+        await this.#starting?.catch(() => undefined);
+        if (this.#server) await closeServer(this.#server);
       }
     })();
     return this.#stopping;
@@ -261,4 +300,23 @@ export class RelayNode {
     });
     return r;
   }
+}
+
+/** A listen failure as one line that names the setting to change; other errors pass through. */
+function listenError(setting: string, port: number, host: string, err: unknown): unknown {
+  const e = err as NodeJS.ErrnoException;
+  if (e?.syscall !== "listen") return err;
+  const why =
+    e.code === "EADDRINUSE"
+      ? "address already in use"
+      : e.code === "EACCES"
+        ? "permission denied"
+        : e.message;
+  return new Error(`${setting}: cannot listen on ${host}:${port}: ${why}`);
+}
+
+async function closeServer(server: http.Server): Promise<void> {
+  if (!server.listening) return;
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
 }
