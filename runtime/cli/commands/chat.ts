@@ -2,11 +2,12 @@
 // every member of every site, and every member (this one included) answers "response".
 // Non-interactive with --send: sends each line, waits for --expect answers, exits 1 if fewer came.
 import readline from "node:readline";
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import { createLogger } from "../../observability/log.js";
 import { describeView, RelayChannel, type RelayMessage } from "../../relay/channel.js";
 import { channelOptionsFor } from "../../relay/config.js";
 import { answerBroadcasts, RESPONSE_TEXT } from "../../relay/responder.js";
+import { durationArg, intArg, portArg } from "../args.js";
 import {
   CHAT_HELP,
   formatChatLine,
@@ -29,16 +30,6 @@ interface ChatOptions extends MemberFlags {
   linger: number;
 }
 
-function int(what: string, min: number, max: number) {
-  return (v: string) => {
-    const n = /^\d+$/.test(v.trim()) ? Number(v) : Number.NaN;
-    if (!Number.isSafeInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`${what} must be an integer between ${min} and ${max}.`);
-    }
-    return n;
-  };
-}
-
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 /** Options shared by chat and probe (joining a site as a member). */
@@ -50,7 +41,7 @@ export function memberOptions(cmd: Command, siteFlag = "--site"): Command {
     .option("--dns-query <name>", "headless-service name whose A records are the site's members")
     .option("--routers <list>", "routers, host[port],... (default: TUNNEL_INITIAL_HOSTS)")
     .option("--bind <addr>", "address to listen on (default: BIND_ADDR, else 127.0.0.1)")
-    .option("--port <port>", "mesh port of this member (0 = ephemeral)", int("--port", 0, 65535), 0);
+    .option("--port <port>", "mesh port of this member (0 = ephemeral)", portArg("--port"), 0);
 }
 
 export function registerChatCommand(program: Command): void {
@@ -61,23 +52,23 @@ export function registerChatCommand(program: Command): void {
       .option("--name <name>", "member name (default: chat-<pid>)"),
   )
     .option("--send <text>", "send this line instead of reading stdin (repeatable)", collect, [])
-    .option("--expect <n>", "with --send: answers expected per line", int("--expect", 0, 100_000))
+    .option("--expect <n>", "with --send: answers expected per line", intArg("--expect", 0, 100_000))
     .option(
       "--timeout <ms>",
       "with --send: how long to wait for the answers of one line",
-      int("--timeout", 1, 600_000),
+      durationArg("--timeout", 1, 600_000),
       10_000,
     )
     .option(
       "--wait-sites <n>",
       "before sending or reading input, wait until this many sites are visible",
-      int("--wait-sites", 0, 1000),
+      intArg("--wait-sites", 0, 1000),
       0,
     )
     .option(
       "--linger <ms>",
       "with --send: keep printing this long after the last expected answer",
-      int("--linger", 0, 60_000),
+      durationArg("--linger", 0, 60_000),
       300,
     )
     .addHelpText("after", `\n${CHAT_HELP}`)

@@ -5,10 +5,10 @@ import type { Command } from "commander";
 import { parseRelayEnv, RELAY_ENV } from "../../../contract/relay-env.js";
 import { createLogger } from "../../observability/log.js";
 import { RelayNode } from "../../relay/node.js";
-import { onStopSignal } from "../process-lifecycle.js";
 
 /** Longest a graceful stop may take before the process exits anyway (pod grace period is 30 s). */
 const STOP_GRACE_MS = 20_000;
+const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
 
 export function registerNodeCommand(program: Command): void {
   program
@@ -25,10 +25,14 @@ export function registerNodeCommand(program: Command): void {
       const log = createLogger("relay-node", { site: config.site, node: config.nodeName });
       const node = new RelayNode(config, { logger: log });
       let stopping = false;
-      const stop = (why: string) => {
-        if (stopping) return;
+      // A stop signal at any point, joining included, is an orderly stop: leave, exit 0.
+      const stop = (signal: NodeJS.Signals) => {
+        if (stopping) {
+          log.info({ signal }, "already stopping");
+          return;
+        }
         stopping = true;
-        log.info({ why }, "stop requested");
+        log.info({ signal, ready: node.channel.ready }, "stop requested");
         const force = setTimeout(() => {
           log.error({ graceMs: STOP_GRACE_MS }, "graceful stop took too long: exiting");
           process.exit(1);
@@ -42,7 +46,13 @@ export function registerNodeCommand(program: Command): void {
           },
         );
       };
-      onStopSignal(stop);
-      await node.start();
+      for (const signal of STOP_SIGNALS) process.on(signal, stop);
+      try {
+        await node.start();
+      } catch (err) {
+        // start() gives up when the stop above closes the node: that is not a failure.
+        if (stopping) return;
+        throw err;
+      }
     });
 }

@@ -1,6 +1,6 @@
 // `relay router`: runs a GossipRouter until SIGTERM/SIGINT (graceful stop, exit 0).
 import { accessSync, constants } from "node:fs";
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import { createLogger } from "../../observability/log.js";
 import { DEFAULT_MAX_FRAME } from "../../protocol/types.js";
 import {
@@ -11,17 +11,13 @@ import {
   MAX_MAX_FRAME,
 } from "../../router/options.js";
 import { GossipRouter } from "../../router/router.js";
+import { durationArg, intArg, MAX_TIMER_MS, portArg } from "../args.js";
 
-/** A commander argument parser for an integer in [min, max]. */
-export function intArg(what: string, min: number, max: number): (value: string) => number {
-  return (value: string) => {
-    const n = /^\d+$/.test(value.trim()) ? Number(value) : Number.NaN;
-    if (!Number.isSafeInteger(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`${what} must be an integer between ${min} and ${max}.`);
-    }
-    return n;
-  };
-}
+// dump.ts imports intArg from here; the shared parsers live in ../args.ts.
+export { intArg };
+
+/** Longest a graceful stop may take before the process exits anyway. */
+const STOP_BACKSTOP_MS = 10_000;
 
 /** Throws a one-line error unless `file` is a readable file. */
 export function readableFile(option: string, file: string): string {
@@ -66,12 +62,12 @@ export function registerRouterCommand(program: Command): void {
   program
     .command("router")
     .description("run a GossipRouter (wire-compatible with JGroups 5.x TUNNEL clients)")
-    .option("--port <port>", "gossip port (0 = ephemeral)", intArg("--port", 0, 65535), DEFAULT_ROUTER_PORT)
+    .option("--port <port>", "gossip port (0 = ephemeral)", portArg("--port"), DEFAULT_ROUTER_PORT)
     .option("--bind <addr>", "listen address", "0.0.0.0")
     .option(
       "--http-port <port>",
       "port of /healthz and /metrics (0 = ephemeral)",
-      intArg("--http-port", 0, 65535),
+      portArg("--http-port"),
       DEFAULT_HTTP_PORT,
     )
     .option(
@@ -84,7 +80,7 @@ export function registerRouterCommand(program: Command): void {
     .option(
       "--expiry <ms>",
       "close connections silent for this long (0 = never)",
-      intArg("--expiry", 0, 2 ** 31 - 1),
+      durationArg("--expiry", 0, MAX_TIMER_MS),
       0,
     )
     .option(
@@ -96,7 +92,7 @@ export function registerRouterCommand(program: Command): void {
     .option(
       "--slow-timeout <ms>",
       "disconnect a receiver that stays over --max-queue this long",
-      intArg("--slow-timeout", 1, 2 ** 31 - 1),
+      durationArg("--slow-timeout", 1, MAX_TIMER_MS),
       DEFAULT_SLOW_TIMEOUT_MS,
     )
     .option("--tls-cert <file>", "PEM certificate: serve TLS instead of plain TCP")
@@ -120,7 +116,9 @@ export function registerRouterCommand(program: Command): void {
         },
         log,
       );
-      await router.start();
+      // Signals are handled from before start(): a SIGTERM while the ports are being bound is
+      // an orderly stop too (the listen finishes, then everything is closed).
+      const started = router.start();
       let stopping = false;
       const shutdown = (signal: NodeJS.Signals) => {
         if (stopping) {
@@ -130,16 +128,25 @@ export function registerRouterCommand(program: Command): void {
         stopping = true;
         log.info({ signal }, "stopping");
         // Bounded: the router gives each peer a short grace period, this is the backstop.
-        setTimeout(() => process.exit(1), 10_000).unref();
-        router.stop().then(
-          () => process.exit(0),
-          (err: unknown) => {
-            log.error({ err: String(err) }, "stop failed");
-            process.exit(1);
-          },
-        );
+        setTimeout(() => process.exit(1), STOP_BACKSTOP_MS).unref();
+        started
+          .catch(() => undefined)
+          .then(() => router.stop())
+          .then(
+            () => process.exit(0),
+            (err: unknown) => {
+              log.error({ err: String(err) }, "stop failed");
+              process.exit(1);
+            },
+          );
       };
       process.on("SIGTERM", shutdown);
       process.on("SIGINT", shutdown);
+      try {
+        await started;
+      } catch (err) {
+        if (stopping) return; // the stop above ends the process
+        throw err;
+      }
     });
 }

@@ -1,0 +1,74 @@
+// Broken stdout / stderr pipes (the reader was killed, `relay dump | head`): every command keeps
+// working, stops on SIGTERM within a few seconds and never crashes with EPIPE. Before the fix,
+// `relay router` with a dead stderr reader hung forever in its SIGTERM handler (pino retried the
+// failed write in a loop) and `relay dump` died with an unhandled 'error' event.
+import net from "node:net";
+import { jest } from "@jest/globals";
+import { freePort, killAllRouterProcesses, startRouterProcess } from "../helpers/processes.js";
+import { exitOf, httpGet, isAlive, nodeEnv, requireBuild, spawnNode, waitFor } from "./util.js";
+
+jest.setTimeout(90_000);
+
+beforeAll(() => requireBuild());
+afterAll(killAllRouterProcesses);
+
+/** Sends bytes that are not a frame: the router logs a warning and closes the connection. */
+async function sendGarbage(port: number): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const s = net.connect(port, "127.0.0.1", () => s.end(Buffer.from("GET / HTTP/1.1\r\n\r\n")));
+    s.on("error", () => resolve());
+    s.on("close", () => resolve());
+    s.resume();
+  });
+}
+
+test("relay router whose stderr reader died: SIGTERM -> exit 0 (its first failed write is at the stop)", async () => {
+  const router = await startRouterProcess(["--bind", "127.0.0.1"]);
+  router.child.stderr!.destroy();
+  await waitFor(async () => (await httpGet(router.httpPort, "/healthz"))?.status === 200, "healthz", 5_000);
+  router.child.kill("SIGTERM");
+  expect(await exitOf(router.child, 5_000)).toEqual({ code: 0, signal: null });
+});
+
+test("relay router whose stderr reader died: keeps serving while logging, SIGTERM -> exit 0", async () => {
+  const router = await startRouterProcess(["--bind", "127.0.0.1"], { LOG_LEVEL: "debug" });
+  router.child.stderr!.destroy();
+  // Make it log after the pipe broke (connection, bad input), then check it still answers.
+  for (let i = 0; i < 3; i++) await sendGarbage(router.port);
+  await waitFor(async () => (await httpGet(router.httpPort, "/healthz"))?.status === 200, "healthz", 5_000);
+  router.child.kill("SIGTERM");
+  expect(await exitOf(router.child, 5_000)).toEqual({ code: 0, signal: null });
+});
+
+test("relay node with a dead stderr reader: SIGTERM while joining -> exit 0", async () => {
+  const httpPort = await freePort();
+  const env = nodeEnv({ meshPort: await freePort(), httpPort, routers: `127.0.0.1[${await freePort()}]` });
+  const p = spawnNode(["node"], env, { logLevel: "debug" });
+  await waitFor(async () => (await httpGet(httpPort, "/healthz"))?.status === 200, "HTTP up", 10_000);
+  p.child.stderr!.destroy();
+  await new Promise((r) => setTimeout(r, 200)); // a few debug lines into the broken pipe
+  p.child.kill("SIGTERM");
+  expect(await exitOf(p.child, 5_000)).toEqual({ code: 0, signal: null });
+});
+
+test("relay dump | head: the reader of stdout is gone before the answer, exit 0 without a stack", async () => {
+  const router = await startRouterProcess(["--bind", "127.0.0.1"]);
+  const p = spawnNode(["dump", "--json", `127.0.0.1[${router.port}]`]);
+  p.child.stdout!.destroy();
+  const exit = await exitOf(p.child, 10_000);
+  expect(exit).toEqual({ code: 0, signal: null });
+  expect(p.stderr()).not.toMatch(/EPIPE|\n\s+at /);
+  await router.stop();
+});
+
+test("relay local with both pipes broken: SIGTERM stops it and every process it started", async () => {
+  const p = spawnNode(["local", "--no-chat", "--sites", "nyc=1", "--router-count", "1"]);
+  await waitFor(() => /^ready: /m.test(p.stdout()), "relay local ready", 30_000);
+  const pids = [...p.stdout().matchAll(/ pid (\d+) /g)].map((m) => Number(m[1]));
+  expect(pids).toHaveLength(2);
+  p.child.stdout!.destroy();
+  p.child.stderr!.destroy();
+  p.child.kill("SIGTERM");
+  expect(await exitOf(p.child, 15_000)).toEqual({ code: 0, signal: null });
+  await waitFor(() => pids.every((pid) => !isAlive(pid)), "no child left", 10_000);
+});
