@@ -169,7 +169,9 @@ export function encodeData(payload: Uint8Array): Buffer {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+// ignoreBOM: a leading U+FEFF is part of the text. Without it the decoder drops it, and a member
+// named "\ufeffnyc-1" would be read back as "nyc-1" (another member key than the sender's).
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 class Reader {
   #pos = 0;
