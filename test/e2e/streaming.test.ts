@@ -3,6 +3,8 @@
 // streaming 2,000 numbered messages at 500/s to every site, and one fault in the middle:
 //   [nyc-master]     kill -9 of the nyc site master
 //   [sfc-master]     kill -9 of the sfc site master
+//   [both-masters]   kill -9 of both site masters at once
+//   [unicast-nyc-master] the same as nyc-master with unicast streams to one member of the other site
 //   [router-kill]    kill -9 of router-1
 //   [route-loss]     nyc loses its route to router-1 (blackhole route in nyc's gateway)
 //   [router-restart] router-1 stops (SIGTERM) and starts again on the same address
@@ -16,7 +18,16 @@ import { checkStream, contractViolations, parseRecord, type StreamCheck } from "
 import { anySelected, scenario, unavailable } from "./scenarios.js";
 import { type Pod, type PodProcess, ROUTER_ADDRS, type SiteName, World } from "./world.js";
 
-const IDS = ["nyc-master", "sfc-master", "router-kill", "route-loss", "router-restart", "scale"];
+const IDS = [
+  "nyc-master",
+  "sfc-master",
+  "both-masters",
+  "unicast-nyc-master",
+  "router-kill",
+  "route-loss",
+  "router-restart",
+  "scale",
+];
 const REPLICAS = { nyc: 5, sfc: 3 } as const;
 const MEMBERS: Record<SiteName, string[]> = {
   nyc: ["nyc-1", "nyc-2", "nyc-3", "nyc-4", "nyc-5"],
@@ -24,6 +35,9 @@ const MEMBERS: Record<SiteName, string[]> = {
 };
 /** The youngest member of each site sends, so it is never the site master that gets killed. */
 const SENDERS = ["nyc-5", "sfc-3"];
+/** In unicast scenarios, each sender streams to one member of the other site (never killed). */
+const UNICAST_TARGET: Readonly<Record<string, string>> = { "nyc-5": "sfc-2:sfc", "sfc-3": "nyc-2:nyc" };
+type Mode = "all" | "unicast";
 /** An integer setting from the environment, checked (a typo must not turn into NaN waits). */
 function envInt(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
@@ -100,7 +114,7 @@ interface Run {
 /** What a fault did, for the printed summary. */
 type Fault = (run: Run) => Promise<string>;
 
-async function startScenario(id: string): Promise<Run> {
+async function startScenario(id: string, mode: Mode): Promise<Run> {
   const w = world!;
   const dir = path.join(w.logDir, id);
   mkdirSync(dir, { recursive: true });
@@ -109,6 +123,7 @@ async function startScenario(id: string): Promise<Run> {
   const start = (name: string) => {
     const args = ["--record", path.join(dir, `${name}.rec`)];
     if (SENDERS.includes(name)) args.push("--send", String(COUNT), "--rate", String(RATE));
+    if (SENDERS.includes(name) && mode === "unicast") args.push("--to", UNICAST_TARGET[name]!);
     const p = w.startMember(w.pods.get(name) as Pod, args);
     members.set(name, p);
     return p;
@@ -168,8 +183,11 @@ function progress(run: Run, name: string): Map<string, number> {
 
 const senderKeys = SENDERS.map((s) => `${s}:${s.slice(0, 3)}`);
 
-async function streamWithFault(id: string, fault: Fault): Promise<void> {
-  const run = await startScenario(id);
+async function streamWithFault(id: string, fault: Fault, mode: Mode = "all"): Promise<void> {
+  const run = await startScenario(id, mode);
+  /** Whether `member` is meant to receive the stream of `sender` (`name:site`). */
+  const meant = (member: string, sender: string) =>
+    mode === "all" || UNICAST_TARGET[sender.split(":")[0]!] === `${member}:${member.slice(0, 3)}`;
   const survivors = () => [...run.members.keys()].filter((n) => !run.dead.has(n) && !run.left.has(n));
   /** Members present from before the start signal to the end: the full contract applies. */
   const stayers = () => survivors().filter((n) => !run.joined.has(n));
@@ -190,7 +208,10 @@ async function streamWithFault(id: string, fault: Fault): Promise<void> {
     );
     // Then the receivers have DRAIN_TIMEOUT_MS to catch up (retransmissions included).
     await until(
-      () => stayers().every((n) => senderKeys.every((k) => (progress(run, n).get(k) ?? 0) >= COUNT)),
+      () =>
+        stayers().every((n) =>
+          senderKeys.every((k) => !meant(n, k) || (progress(run, n).get(k) ?? 0) >= COUNT),
+        ),
       DRAIN_TIMEOUT_MS,
       "every member to record every message",
     ).catch(() => undefined); // what is missing is reported below
@@ -218,7 +239,7 @@ async function streamWithFault(id: string, fault: Fault): Promise<void> {
     const per = new Map<string, StreamCheck>();
     for (const k of senderKeys) {
       const arrivals = rec.get(k) ?? [];
-      if (run.joined.has(n) || run.left.has(n)) {
+      if ((run.joined.has(n) || run.left.has(n)) && meant(n, k)) {
         // A member that was there for part of the stream: one contiguous, in-order run of numbers
         // (a suffix ending at COUNT for a joiner, a prefix from 1 for a leaver), each once.
         const ns = arrivals.map((a) => a.n);
@@ -237,6 +258,12 @@ async function streamWithFault(id: string, fault: Fault): Promise<void> {
           );
         continue;
       }
+      if (!meant(n, k)) {
+        // A unicast stream for someone else must not show up here at all.
+        if (arrivals.length > 0)
+          violationsPartial.push(`${n} <- ${k}: ${arrivals.length} messages meant for another member`);
+        continue;
+      }
       const c = checkStream(arrivals, COUNT);
       per.set(k, c);
       const afterFault = arrivals.filter((a) => a.at >= faultAt - 50);
@@ -251,7 +278,8 @@ async function streamWithFault(id: string, fault: Fault): Promise<void> {
   }
   const violations = [...contractViolations(checks, COUNT), ...violationsPartial];
   process.stdout.write(
-    `[${id}] fault: ${what}\n` +
+    `[${id}] streams: ${mode === "all" ? "to every site" : SENDERS.map((x) => `${x} -> ${UNICAST_TARGET[x]}`).join(", ")}\n` +
+      `[${id}] fault: ${what}\n` +
       `[${id}] survivors: ${survivors().join(", ")}\n` +
       (partial.length ? `[${id}] joined/left during the stream: ${partial.join("; ")}\n` : "") +
       `[${id}] cross-site failover (largest receive gap after the fault, recovered streams): ${failover} ms\n` +
@@ -283,6 +311,26 @@ scenario(
   "sfc-master",
   "streaming through kill -9 of the sfc site master",
   () => streamWithFault("sfc-master", killSiteMaster("sfc")),
+  SCENARIO_TIMEOUT_MS,
+);
+
+scenario(
+  "both-masters",
+  "streaming through kill -9 of both site masters at once",
+  () =>
+    streamWithFault("both-masters", async (run) => {
+      const sms = [run.siteMasterOf("nyc"), run.siteMasterOf("sfc")];
+      for (const sm of sms) run.dead.add(sm);
+      await Promise.all(sms.map((sm) => run.members.get(sm)!.kill9()));
+      return `kill -9 of both site masters (${sms.join(", ")})`;
+    }),
+  SCENARIO_TIMEOUT_MS,
+);
+
+scenario(
+  "unicast-nyc-master",
+  "unicast streams (nyc-5 -> sfc-2, sfc-3 -> nyc-2) through kill -9 of the nyc site master",
+  () => streamWithFault("unicast-nyc-master", killSiteMaster("nyc"), "unicast"),
   SCENARIO_TIMEOUT_MS,
 );
 

@@ -1,7 +1,8 @@
 // An e2e test app: one member of a site (a pod), configured exactly like `relay node` (the
 // container env through contract/relay-env.ts, then the runtime's own channelOptionsFor), that
 // records every numbered test message it receives and, as a sender, streams numbered messages to
-// every site. Run as `node --import tsx test/e2e/apps/member.ts --record FILE [--send N --rate R]`.
+// every site (or by unicast to one member with --to name:site). Run as
+// `node --import tsx test/e2e/apps/member.ts --record FILE [--send N --rate R [--to name:site]]`.
 //
 // stdout: one JSON report per line ({"event": "state" | "sending" | "sent" | "stopped", ...});
 // stderr: the runtime's JSON logs. The record file: `<epoch ms> <name>:<site> <n>` per message.
@@ -24,6 +25,7 @@ const { values: args } = parseArgs({
     record: { type: "string" },
     send: { type: "string", default: "0" },
     rate: { type: "string", default: "500" },
+    to: { type: "string" },
   },
 });
 if (!args.record) {
@@ -41,6 +43,14 @@ if (
   process.stderr.write("member: --send must be an integer in 0..1000000 and --rate in (0, 100000]\n");
   process.exit(2);
 }
+
+// --to name:site streams by unicast to that one member instead of to everyone.
+const to = args.to === undefined ? null : /^([^:\s]{1,253}):([a-z0-9-]{1,63})$/.exec(args.to);
+if (args.to !== undefined && !to) {
+  process.stderr.write(`member: --to must be name:site (got ${JSON.stringify(args.to.slice(0, 80))})\n`);
+  process.exit(2);
+}
+const target = to ? { name: to[1]!, site: to[2]! } : null;
 
 const config = parseRelayEnv(process.env);
 const log = createLogger("e2e-member", { site: config.site, node: config.nodeName });
@@ -88,7 +98,7 @@ let sending = false;
 async function stream(): Promise<void> {
   if (sending || sendCount === 0) return;
   sending = true;
-  report("sending", { count: sendCount, rate });
+  report("sending", { count: sendCount, rate, to: target ? `${target.name}:${target.site}` : "all" });
   const start = performance.now();
   let next = 1;
   let rejected = 0;
@@ -97,7 +107,9 @@ async function stream(): Promise<void> {
     const due = Math.min(sendCount, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
     while (next <= due) {
       try {
-        channel.sendToAll(Buffer.from(`${PREFIX}${config.nodeName} ${next}`, "utf8"));
+        const payload = Buffer.from(`${PREFIX}${config.nodeName} ${next}`, "utf8");
+        if (target) channel.sendToMember(target, payload);
+        else channel.sendToAll(payload);
         next++;
         stuckSince = 0;
       } catch (err) {
