@@ -1,6 +1,7 @@
 // The process guards relay.ts installs before anything else (dist/runtime/cli/process-guards.js),
 // each case in a small real Node process: which exit a stop signal gives in each phase, and what a
 // broken stdout does.
+import net from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { DIST, exitOf, requireBuild, spawnNode, waitFor } from "./util.js";
@@ -92,4 +93,24 @@ const t = setInterval(() => { process.stderr.write("noise\\n"); if (++n === 100)
   p.child.stderr!.destroy();
   expect(await exitOf(p.child, 10_000)).toEqual({ code: 0, signal: null });
   expect(p.stdout()).toBe("done\n");
+});
+
+test("relay dump (no stop of its own) interrupted while it waits for an answer: exit 130 on SIGINT", async () => {
+  // A server that accepts and never answers: once it sees the connection, dump's action runs.
+  const sockets: net.Socket[] = [];
+  const silent = net.createServer((s) => {
+    sockets.push(s);
+    s.on("data", () => {});
+  });
+  await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+  try {
+    const port = (silent.address() as net.AddressInfo).port;
+    const p = spawnNode(["dump", `127.0.0.1[${port}]`, "--timeout", "30000"]);
+    await waitFor(() => sockets.length > 0, "dump connected", 10_000);
+    p.child.kill("SIGINT");
+    expect(await exitOf(p.child, 10_000)).toEqual({ code: 130, signal: null });
+  } finally {
+    for (const s of sockets) s.destroy();
+    silent.close();
+  }
 });
