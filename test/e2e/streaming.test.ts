@@ -116,10 +116,24 @@ type Fault = (run: Run) => Promise<string>;
 
 async function startScenario(id: string, mode: Mode): Promise<Run> {
   const w = world!;
+  // Nothing of an earlier scenario may still hold a port.
+  await w.killAll();
   const dir = path.join(w.logDir, id);
   mkdirSync(dir, { recursive: true });
   const routers = await Promise.all([w.startRouter(0), w.startRouter(1)]);
   const members = new Map<string, PodProcess>();
+  /** `until`, and on timeout the members' last states in the error (and everything stopped). */
+  const untilOrExplain = async (cond: () => boolean, timeoutMs: number, what: string) => {
+    try {
+      await until(cond, timeoutMs, what);
+    } catch (err) {
+      const states = [...members].map(
+        ([n, p]) => `${n}: ${p.running ? JSON.stringify(stateOf(p)) : "exited"}`,
+      );
+      await w.killAll();
+      throw new Error(`${(err as Error).message}\nlast states:\n  ${states.join("\n  ")}\nlogs: ${w.logDir}`);
+    }
+  };
   const start = (name: string) => {
     const args = ["--record", path.join(dir, `${name}.rec`)];
     if (SENDERS.includes(name)) args.push("--send", String(COUNT), "--rate", String(RATE));
@@ -131,13 +145,13 @@ async function startScenario(id: string, mode: Mode): Promise<Run> {
   // The first pod of each site comes up first and becomes its site master; then the others.
   start("nyc-1");
   start("sfc-1");
-  await until(
+  await untilOrExplain(
     () => ["nyc-1", "sfc-1"].every((n) => stateOf(members.get(n)!)?.siteMaster === true),
     FORM_TIMEOUT_MS,
     "nyc-1 and sfc-1 to be site masters",
   );
   for (const n of [...MEMBERS.nyc, ...MEMBERS.sfc]) if (!members.has(n)) start(n);
-  await until(
+  await untilOrExplain(
     () =>
       [...members].every(([n, p]) => {
         const s = stateOf(p);
