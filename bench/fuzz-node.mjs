@@ -13,6 +13,15 @@
 // Reproducible from the printed seed; a failure prints the input as hex and the stack.
 //
 //   npm run build && node --expose-gc bench/fuzz-node.mjs [inputs=1000000] [seed]
+//
+// Recorded 2026-11-25 (nproc 2, AMD EPYC 2-vCPU VM, Node 20.20.2, Linux 6.18; other test suites
+// running, load average 4-15, so the rates are pessimistic):
+//   seed 1846404589 (default): 1,000,000 inputs, 0 other exceptions, 126 s (7.9k/s),
+//     accepted 201,109 frames / 57,179 envelopes / 59,838 control payloads, peak heap growth after
+//     GC 3.1 MiB, final 0.1 MiB, max RSS 321 MiB (transient: 1.5 MiB JSON lists, 70 KB payloads).
+//   seed 12345: 1,000,000 inputs, 0 other exceptions, 194 s (5.1k/s), heap growth <= 0.
+// Found and fixed (runtime/cluster/codec.ts): a leading U+FEFF in a name or reason was dropped on
+// decode (TextDecoder without ignoreBOM), so "\ufeffnyc-1" came back as "nyc-1".
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
