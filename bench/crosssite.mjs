@@ -1,0 +1,358 @@
+#!/usr/bin/env node
+// Cross-site benchmarks on loopback (issue 6), on dist/ (`npm run build` first):
+//   node bench/crosssite.mjs [--runs 3] [--msgs100 20000] [--msgs1k 10000] [--window 2000]
+//                            [--rate 1000] [--kills 3] [--fail-rate 200] [--skip-failover]
+//                            [--max-minutes 15]
+// Two routers (`relay router`) and two topologies on them, side by side: nyc x5 + sfc x3 with
+// the delivery guarantee (RelayChannel `reliable: true`) and the same without it (`reliable:
+// false`, the bare relay), each member its own process (bench/lib/member.mjs). Apart by cluster
+// name and bridge group; the idle one only exchanges heartbeats while the other is measured.
+// The sender is the youngest nyc member (never a site master).
+// 1. throughput: --msgs numbered messages of 100 B and 1 KB from the sender to site sfc, and
+//    separately to all sites; a run ends when every receiver (the 3 sfc members; for "all" also
+//    the 4 other nyc members) has every message; counts, duplicates and per-sender order are
+//    checked. Closed loop: at most --window messages not yet delivered everywhere (credits
+//    through the parent, out of band), plus the relay's own back-pressure. Reliable and bare runs
+//    alternate (interleaved), so the ratio compares runs made under the same machine load.
+// 2. latency at a steady --rate (100 B, send timestamp in the payload, CLOCK_MONOTONIC).
+// 3. failover (reliable topology): a steady --fail-rate stream nyc -> sfc while one of: the nyc
+//    site master, the sfc site master, router-1 is killed with kill -9; the gap in the receive
+//    timeline at each surviving sfc member; every message must arrive exactly once, in order. The
+//    killed process is replaced (new member / router restarted on its port) before the next kill.
+//    The same once per scenario on the bare topology shows what it loses.
+// Prints Markdown tables. Bounded: --max-minutes kills everything and exits 1.
+import {
+  BenchTopology,
+  machine,
+  median,
+  newLogDir,
+  nowMs,
+  Router,
+  requireBuild,
+  sleep,
+  stopAll,
+} from "./lib/topology.mjs";
+
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? Number(argv[i + 1]) : dflt;
+};
+const RUNS = opt("runs", 3);
+const MSGS = { 100: opt("msgs100", 20_000), 1024: opt("msgs1k", 10_000) };
+const WINDOW = opt("window", 2000);
+const RATE = opt("rate", 1000);
+const KILLS = opt("kills", 3);
+const FAIL_RATE = opt("fail-rate", 200);
+const SKIP_FAILOVER = argv.includes("--skip-failover");
+const MAX_MINUTES = opt("max-minutes", 15);
+
+requireBuild();
+const watchdog = setTimeout(() => {
+  console.error(`crosssite: still running after ${MAX_MINUTES} min: stopping`);
+  void stopAll().then(() => process.exit(1));
+}, MAX_MINUTES * 60_000);
+watchdog.unref();
+process.on("SIGINT", () => void stopAll().then(() => process.exit(130)));
+
+const m0 = machine();
+const logDir = newLogDir("relay-crosssite-");
+console.log(
+  `machine: ${m0.nproc} CPUs, ${m0.cpu}, node ${m0.node}, load average ${m0.loadavg.join(" ")}, commit ${m0.commit}; logs ${logDir}`,
+);
+
+const routers = [new Router("router-1", logDir), new Router("router-2", logDir)];
+for (const r of routers) await r.start();
+const SITES = [
+  { site: "nyc", members: 5 },
+  { site: "sfc", members: 3 },
+];
+const topo = {
+  reliable: new BenchTopology({
+    sites: SITES,
+    routers,
+    cluster: "bench-rel",
+    bridgeGroup: "bridge-rel",
+    reliable: true,
+    logDir,
+  }),
+  bare: new BenchTopology({
+    sites: SITES,
+    routers,
+    cluster: "bench-bare",
+    bridgeGroup: "bridge-bare",
+    reliable: false,
+    logDir,
+  }),
+};
+const t0 = nowMs();
+await Promise.all([topo.reliable.start(), topo.bare.start()]);
+console.log(`both topologies ready (2 x 8 members, 2 routers) in ${((nowMs() - t0) / 1000).toFixed(1)} s`);
+
+let nextStream = 1;
+
+/**
+ * One stream from `sender` to `dest`, received by `receivers`; resolves once every receiver has
+ * every message (or nothing moved for `stallMs`), with every receiver's report.
+ */
+async function runStream({
+  sender,
+  receivers,
+  dest,
+  count,
+  size,
+  rate = 0,
+  window = 0,
+  during,
+  stallMs = 10_000,
+}) {
+  const id = nextStream++;
+  const counts = new Map(receivers.map((r) => [r.name, 0]));
+  let lastProgress = nowMs();
+  let done;
+  const allIn = new Promise((r) => {
+    done = r;
+  });
+  const onProgress = (m, p) => {
+    if (p.id !== id || !counts.has(m.name)) return;
+    counts.set(m.name, p.count);
+    lastProgress = nowMs();
+    const min = Math.min(...counts.values());
+    if (window > 0) sender.tell("credit", { id, delivered: min });
+    if (min >= count) done();
+  };
+  for (const r of receivers) r.onProgress = onProgress;
+  const sending = sender.request("stream", { id, dest, count, size, rate, window, stallMs }, 600_000);
+  const side = during ? during() : Promise.resolve(null);
+  const sent = await sending;
+  const sideResult = await side;
+  if (sent.error) console.error(`stream ${id}: sender stopped: ${sent.error}`);
+  // Wait for the receivers (bounded: no progress for stallMs ends the wait).
+  while (Math.min(...counts.values()) < count && nowMs() - lastProgress < stallMs) {
+    await Promise.race([allIn, sleep(50)]);
+  }
+  const live = receivers.filter((r) => r.alive);
+  const reports = await Promise.all(live.map((r) => r.request("report", { id, killAt: sideResult?.killAt })));
+  await Promise.all([sender, ...live].filter((m) => m.alive).map((m) => m.request("forget", { id })));
+  for (const r of receivers) r.onProgress = null;
+  return { id, sent, reports: live.map((r, i) => ({ name: r.name, ...reports[i] })), side: sideResult };
+}
+
+/** Problems of a finished stream: missing, duplicate or reordered messages at any receiver. */
+function check(run, count) {
+  const bad = [];
+  for (const r of run.reports) {
+    if (r.count !== count || r.firstSeq !== 1 || r.duplicates || r.gaps || r.missing)
+      bad.push(
+        `${r.name}: ${r.count}/${count} (missing ${r.missing}, gaps ${r.gaps}, duplicates ${r.duplicates})`,
+      );
+  }
+  return bad;
+}
+
+const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "–");
+const fmtRate = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–");
+
+function receiversFor(t, sender, dest) {
+  return t.alive().filter((m) => m !== sender && (dest.kind === "all" || m.site === dest.site));
+}
+
+function senderOf(t) {
+  const nyc = t.alive("nyc");
+  return nyc[nyc.length - 1];
+}
+
+// ---- 1. throughput, interleaved ----
+const results = []; // {mode, size, dest, rate, mbps, p50, p99, ok}
+for (const size of [100, 1024]) {
+  for (const destName of ["sfc", "all"]) {
+    const dest = destName === "all" ? { kind: "all" } : { kind: "site", site: "sfc" };
+    for (let rep = 0; rep < RUNS; rep++) {
+      const order = rep % 2 === 0 ? ["reliable", "bare"] : ["bare", "reliable"];
+      for (const mode of order) {
+        const t = topo[mode];
+        const sender = senderOf(t);
+        const receivers = receiversFor(t, sender, dest);
+        const count = MSGS[size];
+        const run = await runStream({ sender, receivers, dest, count, size, window: WINDOW });
+        const bad = check(run, count);
+        const end = Math.max(...run.reports.map((r) => r.lastAt));
+        const secs = (end - run.sent.firstAt) / 1000;
+        const rate = bad.length ? Number.NaN : count / secs;
+        const lat = run.reports.flatMap((r) => [r.latency.p50, r.latency.p99]);
+        results.push({
+          mode,
+          size,
+          dest: destName,
+          rate,
+          mbps: (rate * size) / 1e6,
+          p50: median(run.reports.map((r) => r.latency.p50)),
+          p99: Math.max(...run.reports.map((r) => r.latency.p99)),
+          refused: run.sent.refused,
+          ok: bad.length === 0,
+        });
+        console.log(
+          `  ${mode.padEnd(8)} ${String(size).padStart(4)} B -> ${destName}: ${count} msgs to ${receivers.length} receivers in ${secs.toFixed(2)} s = ${fmtRate(rate)} msgs/s` +
+            `${bad.length ? ` FAILED: ${bad.join("; ")}` : ""} (latency p50 ${fmt(lat[0], 1)} ms; sender refused ${run.sent.refused}x)`,
+        );
+      }
+    }
+  }
+}
+
+console.log(
+  "\n### Throughput (closed loop, window " + WINDOW + " msgs; medians of " + RUNS + " interleaved runs)\n",
+);
+console.log(
+  "| destination | size | mode | msgs/s (runs) | median msgs/s | MB/s | latency under load p50 / p99 (ms) | reliable / bare |",
+);
+console.log("|---|---|---|---|---|---|---|---|");
+for (const size of [100, 1024]) {
+  for (const dest of ["sfc", "all"]) {
+    const med = {};
+    for (const mode of ["reliable", "bare"])
+      med[mode] = median(
+        results.filter((r) => r.mode === mode && r.size === size && r.dest === dest).map((r) => r.rate),
+      );
+    // Ratio per interleaved pair, then the median of those ratios.
+    const rel = results.filter((r) => r.mode === "reliable" && r.size === size && r.dest === dest);
+    const bare = results.filter((r) => r.mode === "bare" && r.size === size && r.dest === dest);
+    const ratios = rel.map((r, i) => r.rate / bare[i]?.rate);
+    for (const mode of ["reliable", "bare"]) {
+      const rs = results.filter((r) => r.mode === mode && r.size === size && r.dest === dest);
+      console.log(
+        `| ${dest === "all" ? "all sites (3 sfc + 4 nyc receivers)" : "site sfc (3 receivers)"} | ${size === 1024 ? "1 KB" : "100 B"} | ${mode} | ${rs.map((r) => fmtRate(r.rate)).join(", ")} | ${fmtRate(med[mode])} | ${fmt((med[mode] * size) / 1e6, 2)} | ${fmt(median(rs.map((r) => r.p50)), 1)} / ${fmt(median(rs.map((r) => r.p99)), 1)} | ${mode === "reliable" ? `${fmt(median(ratios), 2)} (pairs: ${ratios.map((x) => fmt(x, 2)).join(", ")})` : ""} |`,
+      );
+    }
+  }
+}
+
+// ---- 2. latency at a steady rate ----
+console.log(
+  `\n### Latency nyc -> sfc at a steady ${RATE} msgs/s (100 B, ${RATE * 3} msgs per run, all 3 sfc members)\n`,
+);
+console.log("| mode | p50 (ms) per run | p99 (ms) per run | max (ms) |");
+console.log("|---|---|---|---|");
+const latRows = { reliable: [], bare: [] };
+for (let rep = 0; rep < 2; rep++) {
+  for (const mode of rep % 2 === 0 ? ["reliable", "bare"] : ["bare", "reliable"]) {
+    const t = topo[mode];
+    const sender = senderOf(t);
+    const dest = { kind: "site", site: "sfc" };
+    const receivers = receiversFor(t, sender, dest);
+    const run = await runStream({ sender, receivers, dest, count: RATE * 3, size: 100, rate: RATE });
+    const bad = check(run, RATE * 3);
+    if (bad.length) console.error(`latency run (${mode}): ${bad.join("; ")}`);
+    // p50 over all receivers' messages ~ median of the receivers' p50s; p99 = worst receiver.
+    latRows[mode].push({
+      p50: median(run.reports.map((r) => r.latency.p50)),
+      p99: Math.max(...run.reports.map((r) => r.latency.p99)),
+      max: Math.max(...run.reports.map((r) => r.latency.max)),
+    });
+  }
+}
+for (const mode of ["reliable", "bare"]) {
+  const rs = latRows[mode];
+  console.log(
+    `| ${mode} | ${rs.map((r) => fmt(r.p50, 2)).join(", ")} | ${rs.map((r) => fmt(r.p99, 2)).join(", ")} | ${fmt(Math.max(...rs.map((r) => r.max)), 1)} |`,
+  );
+}
+
+// ---- 3. failover ----
+if (!SKIP_FAILOVER) {
+  const scenarios = [
+    { name: "no kill (control: noise of this machine)", kind: "none" },
+    { name: "nyc site master kill -9", kind: "sm", site: "nyc" },
+    { name: "sfc site master kill -9", kind: "sm", site: "sfc" },
+    { name: "router-1 kill -9", kind: "router" },
+  ];
+  const rows = [];
+  for (const mode of ["reliable", "bare"]) {
+    const t = topo[mode];
+    for (const sc of scenarios) {
+      const kills = mode === "reliable" ? KILLS : 1;
+      for (let k = 0; k < kills; k++) {
+        await t.waitReady(30_000);
+        if (sc.kind === "router") await waitRouters(t, 2, 20_000);
+        const sender = senderOf(t);
+        const dest = { kind: "site", site: "sfc" };
+        const receivers = receiversFor(t, sender, dest);
+        const victim =
+          sc.kind === "sm" ? await t.siteMaster(sc.site) : sc.kind === "router" ? routers[0] : null;
+        const count = FAIL_RATE * 4; // 1 s before the kill, 3 s after
+        const run = await runStream({
+          sender,
+          receivers,
+          dest,
+          count,
+          size: 100,
+          rate: FAIL_RATE,
+          stallMs: mode === "reliable" ? 15_000 : 4000,
+          during: async () => {
+            await sleep(1000);
+            const killAt = nowMs();
+            if (victim) await victim.kill("SIGKILL");
+            return { killAt };
+          },
+        });
+        const survivors = run.reports.filter((r) => r.name !== victim?.name);
+        const bad = check({ reports: survivors }, count);
+        const gap = Math.max(...survivors.map((r) => r.maxGap));
+        // The most delayed message (sent around the kill): how long the failover held data back.
+        const recovered = Math.max(...survivors.map((r) => r.latency.max ?? Number.NaN));
+        const lost = survivors.reduce((n, r) => n + (count - r.count), 0);
+        rows.push({
+          mode,
+          scenario: sc.name,
+          victim: victim?.name ?? "-",
+          gap,
+          recovered,
+          lost,
+          ok: bad.length === 0,
+          bad,
+        });
+        console.log(
+          `  ${mode} ${sc.name} (${victim?.name ?? "-"}): largest gap at a surviving receiver ${fmt(gap, 0)} ms, most delayed message ${fmt(recovered, 0)} ms; ${bad.length ? `NOT exactly once in order: ${bad.join("; ")}` : `all ${survivors.length} surviving receivers got ${count}/${count} in order`}`,
+        );
+        // Replace what was killed.
+        if (sc.kind === "router") await routers[0].start();
+        else if (sc.kind === "sm") await t.addMember(sc.site);
+      }
+    }
+  }
+  console.log(`\n### Failover: gap in the receive timeline (steady ${FAIL_RATE} msgs/s nyc -> sfc, 100 B)\n`);
+  console.log(
+    "| scenario | mode | kills | largest gap per kill (ms) | median gap (ms) | most delayed message per kill (ms) | messages missing at survivors | exactly once, in order |",
+  );
+  console.log("|---|---|---|---|---|---|---|---|");
+  for (const mode of ["reliable", "bare"]) {
+    for (const sc of scenarios) {
+      const rs = rows.filter((r) => r.mode === mode && r.scenario === sc.name);
+      if (rs.length === 0) continue;
+      console.log(
+        `| ${sc.name} | ${mode} | ${rs.length} | ${rs.map((r) => fmt(r.gap, 0)).join(", ")} | ${fmt(median(rs.map((r) => r.gap)), 0)} | ${rs.map((r) => fmt(r.recovered, 0)).join(", ")} | ${rs.map((r) => r.lost).join(", ")} | ${rs.every((r) => r.ok) ? "yes" : `no (${rs.filter((r) => !r.ok).length} of ${rs.length})`} |`,
+      );
+    }
+  }
+}
+
+/** Waits until every route of the topology goes through `n` routers (after a router restart). */
+async function waitRouters(t, n, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const st = await Promise.all(t.alive().map((m) => m.request("status", {}, 5000).catch(() => null)));
+    if (st.every((s) => s?.routes.every((r) => r.routers >= n))) return true;
+    await sleep(200);
+  }
+  console.error(`  (routes did not get back to ${n} routers within ${timeoutMs} ms)`);
+  return false;
+}
+
+const m1 = machine();
+console.log(
+  `\nload average at the end: ${m1.loadavg.join(" ")}; total ${((nowMs() - t0) / 1000).toFixed(0)} s`,
+);
+await topo.reliable.stop();
+await topo.bare.stop();
+await stopAll();
+process.exit(0);

@@ -1,0 +1,319 @@
+// One relay member for the cross-site benchmarks, as its own process (forked by bench/lib/topology.mjs
+// with an IPC channel). It embeds a RelayChannel from dist/ with the options it is given
+// (BENCH_MEMBER, JSON) and answers the parent's requests:
+//   status                    -> ready, site master?, view, sites seen
+//   stream {id, dest, count, size, rate, window, stallMs}
+//                             -> sends numbered messages (see payload below), paced by `rate`
+//                                (msgs/s, 0 = as fast as back-pressure allows) and by a window
+//                                of messages not yet delivered everywhere (credits from the parent)
+//   report {id, killAt?}      -> what this member received of stream `id`: count, duplicates, gaps,
+//                                reorders, latency percentiles, largest gap in the arrival timeline
+//   forget {id}               -> drops a stream's receive state
+// Payload of a bench message: "BNCH", stream id (u32), seq (u32, from 1), send time (u64 ns of
+// process.hrtime, i.e. CLOCK_MONOTONIC: the same clock in every process of this machine), padding.
+// The member exits when the parent goes away (IPC disconnect), so nothing outlives a bench run.
+import { once } from "node:events";
+import { createWriteStream } from "node:fs";
+import path from "node:path";
+
+const cfg = JSON.parse(process.env.BENCH_MEMBER ?? "{}");
+const { RelayChannel, RelayError } = await import(path.join(cfg.dist, "runtime/relay/channel.js"));
+const { StaticDiscovery } = await import(path.join(cfg.dist, "runtime/cluster/discovery.js"));
+const { pino } = await import("pino");
+
+const MAGIC = 0x424e4348; // "BNCH"
+const HEADER = 20;
+const nowNs = () => process.hrtime.bigint();
+const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+process.on("disconnect", () => process.exit(0));
+
+const log = cfg.logFile
+  ? pino(
+      { level: "warn", base: { node: cfg.name, site: cfg.site } },
+      createWriteStream(cfg.logFile, { flags: "a" }),
+    )
+  : pino({ level: "silent" });
+
+const ch = new RelayChannel({
+  site: cfg.site,
+  cluster: cfg.cluster,
+  name: cfg.name,
+  discovery: new StaticDiscovery(cfg.members),
+  routers: cfg.routers,
+  bindAddr: "127.0.0.1",
+  bindPort: cfg.port,
+  bridgeGroup: cfg.bridgeGroup,
+  reliable: cfg.reliable,
+  logger: log,
+});
+
+// ---- receiving ----
+
+/** Growable Float64 array (arrival times, latencies): no per-message objects. */
+class Series {
+  a = new Float64Array(1024);
+  n = 0;
+  push(x) {
+    if (this.n === this.a.length) {
+      const b = new Float64Array(this.a.length * 2);
+      b.set(this.a);
+      this.a = b;
+    }
+    this.a[this.n++] = x;
+  }
+  view() {
+    return this.a.subarray(0, this.n);
+  }
+}
+
+/** Receive state of one stream from one sender. */
+function newStream(from, firstSeq) {
+  return {
+    from,
+    firstSeq,
+    count: 0,
+    next: firstSeq,
+    duplicates: 0,
+    gaps: 0,
+    missing: 0,
+    firstAt: 0,
+    lastAt: 0,
+    maxLatency: 0,
+    arrivals: new Series(),
+    latencies: new Series(),
+  };
+}
+const streams = new Map(); // id -> state (one sender per stream id)
+let progressDirty = new Set();
+
+ch.on("message", (m) => {
+  const p = m.payload;
+  if (p.length < HEADER) return;
+  const dv = new DataView(p.buffer, p.byteOffset, p.byteLength);
+  if (dv.getUint32(0) !== MAGIC) return;
+  const id = dv.getUint32(4);
+  const seq = dv.getUint32(8);
+  const sentNs = dv.getBigUint64(12);
+  const at = nowNs();
+  let s = streams.get(id);
+  if (!s) {
+    // A member that joins while a stream runs starts with the first message it gets.
+    s = newStream(`${m.from.name}:${m.from.site}`, seq);
+    streams.set(id, s);
+  }
+  if (seq < s.next) {
+    s.duplicates++;
+    return;
+  }
+  if (seq > s.next) {
+    s.gaps++;
+    s.missing += seq - s.next;
+  }
+  s.next = seq + 1;
+  s.count++;
+  const atMs = Number(at) / 1e6;
+  if (s.count === 1) s.firstAt = atMs;
+  s.lastAt = atMs;
+  const latency = Number(at - sentNs) / 1e6;
+  if (latency > s.maxLatency) s.maxLatency = latency;
+  if (cfg.record !== false) {
+    s.arrivals.push(atMs);
+    s.latencies.push(latency);
+  }
+  progressDirty.add(id);
+});
+
+// Progress to the parent (the sender's window credits), at most every 5 ms.
+setInterval(() => {
+  if (progressDirty.size === 0 || !process.connected) return;
+  const ids = progressDirty;
+  progressDirty = new Set();
+  for (const id of ids) {
+    const s = streams.get(id);
+    if (s) process.send({ type: "progress", id, count: s.count, next: s.next });
+  }
+}, 5).unref();
+
+function pct(sorted, p) {
+  if (sorted.length === 0) return null;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function report(id, killAt) {
+  const s = streams.get(id);
+  if (!s) return { firstSeq: null, count: 0, next: 1, duplicates: 0, gaps: 0, missing: 0, latency: {} };
+  const lat = Float64Array.from(s.latencies.view()).sort();
+  const arr = s.arrivals.view();
+  // Largest hole in the arrival timeline; with a kill, only holes that end after the kill count
+  // (the hole includes the time from the last message before the kill).
+  let gap = 0;
+  let gapEnd = 0;
+  for (let i = 1; i < arr.length; i++) {
+    if (killAt !== undefined && arr[i] < killAt) continue;
+    const d = arr[i] - arr[i - 1];
+    if (d > gap) {
+      gap = d;
+      gapEnd = arr[i];
+    }
+  }
+  return {
+    from: s.from,
+    firstSeq: s.firstSeq,
+    count: s.count,
+    next: s.next,
+    duplicates: s.duplicates,
+    gaps: s.gaps,
+    missing: s.missing,
+    firstAt: s.firstAt,
+    lastAt: s.lastAt,
+    latency: { n: lat.length, p50: pct(lat, 50), p99: pct(lat, 99), max: s.maxLatency },
+    maxGap: gap,
+    // How long after the kill the first message after that hole arrived.
+    recoveredAfterKill: killAt !== undefined && gapEnd ? gapEnd - killAt : null,
+  };
+}
+
+// ---- sending ----
+
+const credits = new Map(); // stream id -> delivered everywhere (min over the receivers)
+const creditWaiters = new Map();
+
+function waitCredit(id, need, timeoutMs) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      creditWaiters.delete(id);
+      resolve(false);
+    }, timeoutMs);
+    creditWaiters.set(id, {
+      need,
+      resolve: (ok) => {
+        clearTimeout(timer);
+        resolve(ok);
+      },
+    });
+  });
+}
+
+async function stream({ id, dest, count, size, rate = 0, window = 0, stallMs = 10_000 }) {
+  const body = Buffer.alloc(Math.max(size, HEADER), 0x61);
+  const d = dest.kind === "all" ? { kind: "all" } : { kind: "site", site: dest.site };
+  let refused = 0;
+  let blockedMs = 0;
+  const t0 = nowMs();
+  let firstNs = 0n;
+  credits.set(id, 0);
+  for (let seq = 1; seq <= count; seq++) {
+    if (rate > 0) {
+      const due = t0 + ((seq - 1) * 1000) / rate;
+      const wait = due - nowMs();
+      if (wait > 1) await sleep(wait);
+    } else if (seq % 64 === 0) {
+      await new Promise((r) => setImmediate(r));
+    }
+    if (window > 0 && seq - (credits.get(id) ?? 0) > window) {
+      const b0 = nowMs();
+      if (!(await waitCredit(id, seq - window, stallMs)))
+        return {
+          id,
+          sent: seq - 1,
+          error: `no progress from the receivers for ${stallMs} ms`,
+          refused,
+          blockedMs,
+        };
+      blockedMs += nowMs() - b0;
+    }
+    const payload = Buffer.allocUnsafe(body.length);
+    body.copy(payload, HEADER, HEADER);
+    payload.writeUInt32BE(MAGIC, 0);
+    payload.writeUInt32BE(id, 4);
+    payload.writeUInt32BE(seq, 8);
+    for (let attempt = 0; ; attempt++) {
+      const t = nowNs();
+      payload.writeBigUInt64BE(t, 12);
+      try {
+        ch.send(d, payload);
+        if (firstNs === 0n) firstNs = t;
+        break;
+      } catch (err) {
+        // Back-pressure: the relay's send buffer (reliable) or the local link (bare) is full.
+        const full = err?.code === "BUFFER_FULL";
+        if (!full || attempt > 100_000)
+          return { id, sent: seq - 1, error: String(err?.message ?? err), refused, blockedMs };
+        refused++;
+        const b0 = nowMs();
+        if (err instanceof RelayError) await Promise.race([once(ch, "drain"), sleep(50)]);
+        else await sleep(1);
+        blockedMs += nowMs() - b0;
+      }
+    }
+  }
+  return {
+    id,
+    sent: count,
+    firstAt: Number(firstNs) / 1e6,
+    lastSendAt: nowMs(),
+    refused,
+    blockedMs,
+    stats: ch.stats(),
+  };
+}
+
+// ---- requests from the parent ----
+
+process.on("message", async (msg) => {
+  const reply = (body) => process.connected && process.send({ type: "reply", rid: msg.rid, ...body });
+  try {
+    switch (msg.type) {
+      case "credit": {
+        credits.set(msg.id, Math.max(credits.get(msg.id) ?? 0, msg.delivered));
+        const w = creditWaiters.get(msg.id);
+        if (w && msg.delivered >= w.need) {
+          creditWaiters.delete(msg.id);
+          w.resolve(true);
+        }
+        return;
+      }
+      case "status": {
+        const t = ch.topology();
+        reply({
+          ready: ch.ready,
+          siteMaster: ch.isSiteMaster,
+          view: ch.view ? ch.view.members.map((m) => m.name) : [],
+          sites: t.sites.map((s) => s.site),
+          routes: t.routes.map((r) => ({ site: r.site, up: r.up, routers: r.routers.length })),
+          stats: ch.stats(),
+        });
+        return;
+      }
+      case "stream":
+        reply(await stream(msg));
+        return;
+      case "report":
+        reply(report(msg.id, msg.killAt));
+        return;
+      case "forget":
+        streams.delete(msg.id);
+        reply({});
+        return;
+      case "close":
+        await ch.close();
+        reply({});
+        setTimeout(() => process.exit(0), 10);
+        return;
+      default:
+        reply({ error: `unknown request ${msg.type}` });
+    }
+  } catch (err) {
+    reply({ error: String(err?.stack ?? err) });
+  }
+});
+
+process.on("SIGTERM", () => {
+  ch.close().finally(() => process.exit(0));
+  setTimeout(() => process.exit(0), 5000).unref();
+});
+
+await ch.connect();
+process.send({ type: "up", pid: process.pid, port: ch.localMember.port });
