@@ -277,7 +277,11 @@ export class BridgeAgent extends EventEmitter<BridgeAgentEvents> {
       return;
     }
     try {
-      this.#tunnel.send(target.addr, bytes);
+      // Retransmissions and stability reports go through every router: the router we normally
+      // use may be on a path that is broken silently (no reset, no SUSPECT until a heartbeat
+      // timeout), and receivers drop the duplicates.
+      if (env.lane?.retry || env.kind === EnvelopeKind.Stable) this.#tunnel.sendAll(target.addr, bytes);
+      else this.#tunnel.send(target.addr, bytes);
       this.#forwarded++;
     } catch (err) {
       this.#log.warn({ site, err: (err as Error).message }, "bridge send failed");

@@ -842,7 +842,9 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   #transmit(site: string, o: Outgoing, now: number): boolean {
     o.sentAt = now;
     o.sends++;
-    const env: Envelope = { ...o.env, lane: { site, seq: o.laneSeq, low: this.#outbox.lowOf(site) } };
+    const low = this.#outbox.lowOf(site);
+    const lane = o.sends > 1 ? { site, seq: o.laneSeq, low, retry: true } : { site, seq: o.laneSeq, low };
+    const env: Envelope = { ...o.env, lane };
     const bytes = encodeEnvelope(env);
     const forwarder = this.#forwarderFor(this.name);
     if (!forwarder) return false;

@@ -2,7 +2,7 @@
 // the payload of router MESSAGE frames on the bridge. Pure codec, no I/O.
 //
 // Wire layout (version 1, big-endian):
-//   u16 magic 0x524c ("RL") | u8 version | u8 kind | u8 flags (0, or 0x02 = lane) | u8 hops
+//   u16 magic 0x524c ("RL") | u8 version | u8 kind | u8 flags (0x02 lane, 0x04 retry) | u8 hops
 //   origin: str site | str name | 16 bytes incarnation (UUID of the sender's channel instance)
 //   seq: u32 high | u32 low   (a safe integer; 0 = unsequenced control message)
 //   [lane, when flags has 0x02: str site | u64 lane seq | u64 lane low]
@@ -45,6 +45,8 @@ export enum EnvelopeKind {
 const MAX_KIND = 8;
 /** Flag bit: a lane section (reliable cross-site stream, see docs/DELIVERY.md) follows `seq`. */
 export const FLAG_LANE = 0x02;
+/** Flag bit (with FLAG_LANE only): a retransmission; site masters send it through every router. */
+export const FLAG_RETRY = 0x04;
 
 /**
  * Reliable cross-site stream of one origin towards one site. `seq` numbers the origin's messages to
@@ -55,6 +57,8 @@ export interface Lane {
   readonly site: string;
   readonly seq: number;
   readonly low: number;
+  /** A retransmission (sent through every router, see docs/DELIVERY.md). */
+  readonly retry?: boolean;
 }
 
 export type Destination =
@@ -185,7 +189,7 @@ export function encodeEnvelope(env: Envelope): Buffer {
   o = out.writeUInt16BE(ENVELOPE_MAGIC, o);
   o = out.writeUInt8(ENVELOPE_VERSION, o);
   o = out.writeUInt8(env.kind, o);
-  o = out.writeUInt8(lane ? FLAG_LANE : 0, o);
+  o = out.writeUInt8(lane ? FLAG_LANE | (lane.retry ? FLAG_RETRY : 0) : 0, o);
   o = out.writeUInt8(env.hops, o);
   const putString = (b: Uint8Array) => {
     o = out.writeUInt8(b.length, o);
@@ -238,7 +242,8 @@ export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits
   const kind = buf[3]!;
   if (kind < 1 || kind > MAX_KIND) throw new EnvelopeError("bad-kind", `kind ${kind}`);
   const flags = buf[4]!;
-  if ((flags & ~FLAG_LANE) !== 0) throw new EnvelopeError("bad-flags", `flags ${flags} (unknown bits)`);
+  if ((flags & ~(FLAG_LANE | FLAG_RETRY)) !== 0 || flags === FLAG_RETRY)
+    throw new EnvelopeError("bad-flags", `flags ${flags} (unknown bits, or retry without a lane)`);
   const hops = buf[5]!;
   o = FIXED_HEADER;
   const getString = (what: string): string => {
@@ -277,7 +282,11 @@ export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits
   if (flags & FLAG_LANE) {
     const laneSite = getString("lane.site");
     const laneSeq = getU64("lane.seq");
-    lane = { site: laneSite, seq: laneSeq, low: getU64("lane.low") };
+    const low = getU64("lane.low");
+    lane =
+      flags & FLAG_RETRY
+        ? { site: laneSite, seq: laneSeq, low, retry: true }
+        : { site: laneSite, seq: laneSeq, low };
   }
   need(1, "dest");
   const destKind = buf[o]!;

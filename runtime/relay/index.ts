@@ -13,6 +13,7 @@ export {
   type RelayErrorCode,
   type RelayMessage,
   type RelayStats,
+  type SiteBacklog,
   type Topology,
 } from "./channel.js";
 export { channelOptionsFor, discoveryFor } from "./config.js";
@@ -24,6 +25,9 @@ export type {
   SiteViewInfo,
   TopologyInfo,
 } from "./control.js";
+export { registerDeliveryMetrics } from "./delivery/metrics.js";
+export type { ReceiveLimits } from "./delivery/receive-window.js";
+export type { SendBufferLimits } from "./delivery/send-buffer.js";
 export {
   type Destination,
   decodeEnvelope,

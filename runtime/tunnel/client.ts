@@ -128,6 +128,33 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
   }
 
   /**
+   * Sends `payload` to `dest` through every registered router (the receiver gets one copy per
+   * router: for callers that de-duplicate, e.g. retransmissions that must not depend on one router
+   * path that may be silently broken). A router whose socket already holds maxPendingBytes is
+   * skipped. With no router registered it is `send()`. Returns the number of routers written to.
+   */
+  sendAll(dest: Address | null, payload: Uint8Array): number {
+    const conns = this.#conns.filter((c) => c.state === "registered");
+    if (conns.length === 0 || this.#closing) {
+      this.send(dest, payload);
+      return 0;
+    }
+    const frame = messageFrame(this.options.group, dest, this.options.localAddr, payload);
+    if (frame.length - 4 > this.options.maxFrame) {
+      this.send(dest, payload); // throws TUNNEL_PAYLOAD_TOO_LARGE
+      return 0;
+    }
+    let n = 0;
+    for (const conn of conns) {
+      if (conn.bufferedBytes > 0 && conn.bufferedBytes + frame.length > this.options.maxPendingBytes)
+        continue;
+      if (!conn.write(frame)) this.#needDrain = true;
+      n++;
+    }
+    return n;
+  }
+
+  /**
    * Members of `group` (default: our group; null = all groups) from every registered router, merged
    * (one entry per group and member, first router's entry wins). Routers that fail or time out are
    * skipped; rejects only when none answered (TUNNEL_NO_ROUTER, TUNNEL_TIMEOUT…). A JGroups router

@@ -237,6 +237,19 @@ export function fifoProblems(received: readonly Received[], sender: string, coun
   return problems.slice(0, 12);
 }
 
+/** For a late joiner: one run k..count, each once, in order (k >= 1). */
+export function tailProblems(received: readonly Received[], sender: string, count: number): string[] {
+  const ns = received.filter((r) => r.from === sender).map((r) => r.n);
+  if (ns.length === 0) return ["nothing received"];
+  const first = ns[0]!;
+  const problems: string[] = [];
+  ns.forEach((n, i) => {
+    if (n !== first + i) problems.push(`position ${i}: ${n} instead of ${first + i}`);
+  });
+  if (ns.at(-1) !== count) problems.push(`ends at ${ns.at(-1)}, not ${count}`);
+  return problems.slice(0, 12);
+}
+
 /**
  * Failover gap: the longest silence (ms) in `sender`'s stream at `received` between the last
  * delivery before `at` and `windowMs` after it.

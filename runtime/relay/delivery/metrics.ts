@@ -1,0 +1,55 @@
+// Prometheus view of the delivery guarantee (docs/DELIVERY.md), read from RelayChannel.stats() and
+// backlog() at scrape time. RelayNode registers these next to its other relay metrics.
+import type { Registry } from "prom-client";
+import { counterFrom, gaugeFrom } from "../../observability/metrics.js";
+import type { RelayChannel } from "../channel.js";
+
+export function registerDeliveryMetrics(r: Registry, ch: RelayChannel): void {
+  const stat = (k: keyof ReturnType<RelayChannel["stats"]>) => () => ch.stats()[k];
+  gaugeFrom(r, {
+    name: "relay_send_buffer_messages",
+    help: "Cross-site messages of this member not yet stable at every destination site",
+    read: stat("bufferedMessages"),
+  });
+  gaugeFrom(r, {
+    name: "relay_send_buffer_bytes",
+    help: "Bytes of the cross-site messages of this member not yet stable",
+    read: stat("bufferedBytes"),
+  });
+  gaugeFrom(r, {
+    name: "relay_send_buffer_site_messages",
+    help: "Messages of this member waiting for one destination site",
+    labelNames: ["site"],
+    read: () => ch.backlog().map((b) => [{ site: b.site }, b.messages] as const),
+  });
+  counterFrom(r, {
+    name: "relay_send_refused_total",
+    help: "Sends refused because the send buffer was full (back-pressure)",
+    read: stat("sendsRefused"),
+  });
+  counterFrom(r, {
+    name: "relay_send_blocked_seconds_total",
+    help: "Time the send buffer spent full",
+    read: () => ch.stats().blockedMs / 1000,
+  });
+  counterFrom(r, {
+    name: "relay_retransmitted_total",
+    help: "Cross-site messages sent again (path change or no stability report in time)",
+    read: stat("retransmitted"),
+  });
+  counterFrom(r, {
+    name: "relay_duplicates_dropped_total",
+    help: "Cross-site messages received again and dropped",
+    read: stat("duplicates"),
+  });
+  gaugeFrom(r, {
+    name: "relay_held_back_messages",
+    help: "Cross-site messages received out of order, waiting for a gap to be filled",
+    read: stat("heldBack"),
+  });
+  counterFrom(r, {
+    name: "relay_held_back_overflows_total",
+    help: "Out-of-order messages not kept because the hold-back bound was reached (sent again later)",
+    read: stat("heldBackOverflows"),
+  });
+}
