@@ -61,14 +61,63 @@ test("relay dump | head: the reader of stdout is gone before the answer, exit 0 
   await router.stop();
 });
 
-test("relay local with both pipes broken: SIGTERM stops it and every process it started", async () => {
-  const p = spawnNode(["local", "--no-chat", "--sites", "nyc=1", "--router-count", "1"]);
-  await waitFor(() => /^ready: /m.test(p.stdout()), "relay local ready", 30_000);
-  const pids = [...p.stdout().matchAll(/ pid (\d+) /g)].map((m) => Number(m[1]));
-  expect(pids).toHaveLength(2);
-  p.child.stdout!.destroy();
-  p.child.stderr!.destroy();
-  p.child.kill("SIGTERM");
-  expect(await exitOf(p.child, 15_000)).toEqual({ code: 0, signal: null });
-  await waitFor(() => pids.every((pid) => !isAlive(pid)), "no child left", 10_000);
+describe("relay local (nyc=1, sfc=1, one router) and a chat in it", () => {
+  let local: ReturnType<typeof spawnNode>;
+  const LINE = /^(\S+)\s+(\S+)\s+pid (\d+)\s+port (\d+)\s+http (\d+)$/gm;
+  const procs = () =>
+    [...local.stdout().matchAll(LINE)].map((m) => ({ name: m[1]!, site: m[2]!, port: m[4]! }));
+  const chatArgs = () => [
+    "chat",
+    "--site",
+    "sfc",
+    "--members",
+    procs()
+      .filter((p) => p.site === "sfc")
+      .map((p) => `127.0.0.1[${p.port}]`)
+      .join(","),
+    "--routers",
+    procs()
+      .filter((p) => p.site === "-")
+      .map((p) => `127.0.0.1[${p.port}]`)
+      .join(","),
+  ];
+
+  beforeAll(async () => {
+    local = spawnNode(["local", "--no-chat", "--sites", "nyc=1,sfc=1", "--router-count", "1"]);
+    await waitFor(() => /^ready: /m.test(local.stdout()), "relay local ready", 30_000);
+  });
+  afterAll(() => {
+    local.child.kill("SIGKILL");
+  });
+
+  test("interactive relay chat whose stdout reader is gone: stops by itself, exit 0", async () => {
+    const chat = spawnNode([...chatArgs(), "--name", "Temp"], {}, { stdio: ["pipe", "pipe", "pipe"] });
+    await waitFor(() => chat.stdout().includes("-- joined site sfc"), "chat joined", 20_000);
+    chat.child.stdout!.destroy();
+    // Each line typed brings answers to print; printing them fails and the chat stops itself.
+    const typing = setInterval(() => chat.child.stdin!.write("hello\n"), 200);
+    try {
+      expect(await exitOf(chat.child, 20_000)).toEqual({ code: 0, signal: null });
+    } finally {
+      clearInterval(typing);
+    }
+    expect(chat.stderr()).not.toMatch(/EPIPE|\n\s+at /);
+  });
+
+  test("relay chat --send whose stdout reader is gone: finishes normally, exit 0", async () => {
+    const chat = spawnNode([...chatArgs(), "--send", "hello", "--expect", "1", "--timeout", "10000"], {}, {});
+    chat.child.stdout!.destroy();
+    expect(await exitOf(chat.child, 30_000)).toEqual({ code: 0, signal: null });
+    expect(chat.stderr()).not.toMatch(/EPIPE|\n\s+at /);
+  });
+
+  test("relay local with both pipes broken: SIGTERM stops it and every process it started", async () => {
+    const pids = [...local.stdout().matchAll(/ pid (\d+) /g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(3);
+    local.child.stdout!.destroy();
+    local.child.stderr!.destroy();
+    local.child.kill("SIGTERM");
+    expect(await exitOf(local.child, 15_000)).toEqual({ code: 0, signal: null });
+    await waitFor(() => pids.every((pid) => !isAlive(pid)), "no child left", 10_000);
+  });
 });
