@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Cross-site benchmarks on loopback (issue 6), on dist/ (`npm run build` first):
-//   node bench/crosssite.mjs [--runs 3] [--msgs100 20000] [--msgs1k 10000] [--window 2000]
+//   node bench/crosssite.mjs [--runs 3] [--msgs100 40000] [--msgs1k 30000] [--window 2000]
 //                            [--rate 1000] [--kills 3] [--fail-rate 200] [--skip-failover]
 //                            [--max-minutes 15]
 // Two routers (`relay router`) and two topologies on them, side by side: nyc x5 + sfc x3 with
@@ -23,6 +23,7 @@
 // Prints Markdown tables. Bounded: --max-minutes kills everything and exits 1.
 import {
   BenchTopology,
+  cpuSeconds,
   machine,
   median,
   newLogDir,
@@ -39,7 +40,7 @@ const opt = (name, dflt) => {
   return i >= 0 ? Number(argv[i + 1]) : dflt;
 };
 const RUNS = opt("runs", 3);
-const MSGS = { 100: opt("msgs100", 20_000), 1024: opt("msgs1k", 10_000) };
+const MSGS = { 100: opt("msgs100", 40_000), 1024: opt("msgs1k", 30_000) };
 const WINDOW = opt("window", 2000);
 const RATE = opt("rate", 1000);
 const KILLS = opt("kills", 3);
@@ -153,16 +154,67 @@ function check(run, count) {
 const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "–");
 const fmtRate = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–");
 
+const sfcOnly = (run) => run.reports.filter((r) => r.name.startsWith("sfc-"));
+
 function receiversFor(t, sender, dest) {
   return t.alive().filter((m) => m !== sender && (dest.kind === "all" || m.site === dest.site));
 }
 
-function senderOf(t) {
-  const nyc = t.alive("nyc");
-  return nyc[nyc.length - 1];
+/** The youngest nyc member (last in the site's view): never the site master. */
+async function senderOf(t) {
+  return t.youngest("nyc");
+}
+
+/** Processes by role in a run: where the CPU goes (routers are shared; the idle topology barely uses them). */
+async function rolesOf(t, sender) {
+  const nycSm = await t.siteMaster("nyc");
+  const sfcSm = await t.siteMaster("sfc");
+  const named = new Set([sender, nycSm, sfcSm]);
+  return {
+    sender: [sender.pid],
+    "nyc site master": [nycSm.pid],
+    routers: routers.map((r) => r.pid),
+    "sfc site master": [sfcSm.pid],
+    "other members": t
+      .alive()
+      .filter((m) => !named.has(m))
+      .map((m) => m.pid),
+  };
+}
+function cpuByRole(roles) {
+  const out = {};
+  for (const [role, pids] of Object.entries(roles))
+    out[role] = pids.reduce((a, pid) => a + (cpuSeconds(pid) ?? 0), 0);
+  return out;
+}
+/** CPU µs per message, by role and in total (from /proc, 10 ms resolution). */
+function diffCpu(after, before, count) {
+  const out = { total: 0 };
+  for (const role of Object.keys(after)) {
+    out[role] = ((after[role] - before[role]) * 1e6) / count;
+    out.total += out[role];
+  }
+  return out;
 }
 
 // ---- 1. throughput, interleaved ----
+// Warm-up (not counted): JIT, socket buffers, heaps of every process on the path.
+for (const mode of ["reliable", "bare"]) {
+  const t = topo[mode];
+  const sender = await senderOf(t);
+  for (const dest of [{ kind: "site", site: "sfc" }, { kind: "all" }]) {
+    const run = await runStream({
+      sender,
+      receivers: receiversFor(t, sender, dest),
+      dest,
+      count: 5000,
+      size: 1024,
+      window: WINDOW,
+    });
+    const bad = check(run, 5000);
+    if (bad.length) console.error(`warm-up (${mode}): ${bad.join("; ")}`);
+  }
+}
 const results = []; // {mode, size, dest, rate, mbps, p50, p99, ok}
 for (const size of [100, 1024]) {
   for (const destName of ["sfc", "all"]) {
@@ -171,29 +223,34 @@ for (const size of [100, 1024]) {
       const order = rep % 2 === 0 ? ["reliable", "bare"] : ["bare", "reliable"];
       for (const mode of order) {
         const t = topo[mode];
-        const sender = senderOf(t);
+        const sender = await senderOf(t);
         const receivers = receiversFor(t, sender, dest);
         const count = MSGS[size];
+        const roles = await rolesOf(t, sender);
+        const cpu0 = cpuByRole(roles);
         const run = await runStream({ sender, receivers, dest, count, size, window: WINDOW });
+        const cpu = diffCpu(cpuByRole(roles), cpu0, count);
         const bad = check(run, count);
         const end = Math.max(...run.reports.map((r) => r.lastAt));
         const secs = (end - run.sent.firstAt) / 1000;
         const rate = bad.length ? Number.NaN : count / secs;
-        const lat = run.reports.flatMap((r) => [r.latency.p50, r.latency.p99]);
+        const lat = sfcOnly(run).flatMap((r) => [r.latency.p50, r.latency.p99]);
         results.push({
           mode,
           size,
           dest: destName,
           rate,
           mbps: (rate * size) / 1e6,
-          p50: median(run.reports.map((r) => r.latency.p50)),
-          p99: Math.max(...run.reports.map((r) => r.latency.p99)),
+          // Cross-site latency: the sfc receivers only (for "all", the nyc ones are local).
+          p50: median(sfcOnly(run).map((r) => r.latency.p50)),
+          p99: Math.max(...sfcOnly(run).map((r) => r.latency.p99)),
           refused: run.sent.refused,
           ok: bad.length === 0,
+          cpu,
         });
         console.log(
           `  ${mode.padEnd(8)} ${String(size).padStart(4)} B -> ${destName}: ${count} msgs to ${receivers.length} receivers in ${secs.toFixed(2)} s = ${fmtRate(rate)} msgs/s` +
-            `${bad.length ? ` FAILED: ${bad.join("; ")}` : ""} (latency p50 ${fmt(lat[0], 1)} ms; sender refused ${run.sent.refused}x)`,
+            `${bad.length ? ` FAILED: ${bad.join("; ")}` : ""} (latency p50 ${fmt(lat[0], 1)} ms; sender refused ${run.sent.refused}x; CPU µs/msg ${fmt(cpu.total, 0)})`,
         );
       }
     }
@@ -204,7 +261,7 @@ console.log(
   "\n### Throughput (closed loop, window " + WINDOW + " msgs; medians of " + RUNS + " interleaved runs)\n",
 );
 console.log(
-  "| destination | size | mode | msgs/s (runs) | median msgs/s | MB/s | latency under load p50 / p99 (ms) | reliable / bare |",
+  "| destination | size | mode | msgs/s (runs) | median msgs/s | MB/s | sfc latency under load p50 / p99 (ms) | reliable / bare |",
 );
 console.log("|---|---|---|---|---|---|---|---|");
 for (const size of [100, 1024]) {
@@ -227,6 +284,25 @@ for (const size of [100, 1024]) {
   }
 }
 
+console.log(
+  "\n### CPU per message (µs, all runs' median; user + system from /proc, summed over the processes of each role)\n",
+);
+const roleNames = ["sender", "nyc site master", "routers", "sfc site master", "other members"];
+console.log(`| destination | size | mode | ${roleNames.join(" | ")} | total | reliable / bare (total) |`);
+console.log(`|---|---|---|${roleNames.map(() => "---|").join("")}---|---|`);
+for (const size of [100, 1024]) {
+  for (const dest of ["sfc", "all"]) {
+    const tot = {};
+    for (const mode of ["reliable", "bare"]) {
+      const rs = results.filter((r) => r.mode === mode && r.size === size && r.dest === dest);
+      tot[mode] = median(rs.map((r) => r.cpu.total));
+      console.log(
+        `| ${dest === "all" ? "all sites" : "site sfc"} | ${size === 1024 ? "1 KB" : "100 B"} | ${mode} | ${roleNames.map((n) => fmt(median(rs.map((r) => r.cpu[n])), 0)).join(" | ")} | ${fmt(tot[mode], 0)} | ${mode === "reliable" ? "" : fmt(tot.reliable / tot.bare, 2)} |`,
+      );
+    }
+  }
+}
+
 // ---- 2. latency at a steady rate ----
 console.log(
   `\n### Latency nyc -> sfc at a steady ${RATE} msgs/s (100 B, ${RATE * 3} msgs per run, all 3 sfc members)\n`,
@@ -237,7 +313,7 @@ const latRows = { reliable: [], bare: [] };
 for (let rep = 0; rep < 2; rep++) {
   for (const mode of rep % 2 === 0 ? ["reliable", "bare"] : ["bare", "reliable"]) {
     const t = topo[mode];
-    const sender = senderOf(t);
+    const sender = await senderOf(t);
     const dest = { kind: "site", site: "sfc" };
     const receivers = receiversFor(t, sender, dest);
     const run = await runStream({ sender, receivers, dest, count: RATE * 3, size: 100, rate: RATE });
@@ -274,7 +350,7 @@ if (!SKIP_FAILOVER) {
       for (let k = 0; k < kills; k++) {
         await t.waitReady(30_000);
         if (sc.kind === "router") await waitRouters(t, 2, 20_000);
-        const sender = senderOf(t);
+        const sender = await senderOf(t);
         const dest = { kind: "site", site: "sfc" };
         const receivers = receiversFor(t, sender, dest);
         const victim =

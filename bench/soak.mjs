@@ -5,7 +5,7 @@
 //                       [--rss-tolerance 0.25]
 // Two routers, nyc x5 + sfc x3 bench members with the delivery guarantee (RelayChannel
 // `reliable: true`; bench/lib/member.mjs, one process each). Continuous cross-site traffic in both
-// directions: the youngest nyc member streams --rate numbered messages/s of --size bytes to site
+// directions: the youngest nyc member (last in the view) streams --rate numbered messages/s of --size bytes to site
 // sfc, the youngest sfc member the same to site nyc. After --warmup s (the baseline sample) and for
 // --minutes, member churn: every --churn-min..--churn-max s one member that is neither a sender nor
 // a site master is stopped (SIGTERM and kill -9 in turn) and a new member of that site is started;
@@ -135,10 +135,9 @@ await sample("idle");
 
 // ---- traffic ----
 const total = Math.ceil(RATE * (WARMUP_S + MINUTES * 60));
-const senderOf = (site) => topo.alive(site).at(-1);
 const streams = [
-  { id: 1, sender: senderOf("nyc"), to: "sfc" },
-  { id: 2, sender: senderOf("sfc"), to: "nyc" },
+  { id: 1, sender: await topo.youngest("nyc"), to: "sfc" },
+  { id: 2, sender: await topo.youngest("sfc"), to: "nyc" },
 ];
 const senders = new Set(streams.map((s) => s.sender));
 for (const s of streams) {

@@ -404,6 +404,13 @@ export class BenchTopology {
     return this.members.find((m) => m.name === st.view[0]);
   }
 
+  /** The youngest member of a site (last in its view): never a site master while the site has 2+. */
+  async youngest(site) {
+    const any = this.alive(site)[0];
+    const st = await any.request("status");
+    return this.members.find((m) => m.name === st.view.at(-1));
+  }
+
   async stop() {
     await Promise.all(this.members.filter((m) => m.alive).map((m) => m.kill("SIGTERM")));
   }
