@@ -40,6 +40,18 @@ test("relay router whose stderr reader died: keeps serving while logging, SIGTER
   expect(await exitOf(router.child, 5_000)).toEqual({ code: 0, signal: null });
 });
 
+test("relay router whose stderr reader stopped reading (pipe full): keeps serving, SIGTERM -> exit 0", async () => {
+  const router = await startRouterProcess(["--bind", "127.0.0.1"], { LOG_LEVEL: "debug" });
+  router.child.stderr!.pause();
+  // Far more log lines than a pipe holds (64 KiB): 2000 connections with bad bytes.
+  for (let batch = 0; batch < 40; batch++) {
+    await Promise.all(Array.from({ length: 50 }, () => sendGarbage(router.port)));
+  }
+  await waitFor(async () => (await httpGet(router.httpPort, "/healthz"))?.status === 200, "healthz", 5_000);
+  router.child.kill("SIGTERM");
+  expect(await exitOf(router.child, 5_000)).toEqual({ code: 0, signal: null });
+});
+
 test("relay node with a dead stderr reader: SIGTERM while joining -> exit 0", async () => {
   const httpPort = await freePort();
   const env = nodeEnv({ meshPort: await freePort(), httpPort, routers: `127.0.0.1[${await freePort()}]` });
