@@ -107,7 +107,7 @@ interface Run {
   /** Members that left gracefully during the stream: they must get an in-order prefix from 1. */
   readonly left: Set<string>;
   /** Starts the member app in pod `name` (a sender when it is one of SENDERS). */
-  start(name: string): PodProcess;
+  start(name: string, extraArgs?: readonly string[]): PodProcess;
   siteMasterOf(site: SiteName): string;
 }
 
@@ -134,8 +134,8 @@ async function startScenario(id: string, mode: Mode): Promise<Run> {
       throw new Error(`${(err as Error).message}\nlast states:\n  ${states.join("\n  ")}\nlogs: ${w.logDir}`);
     }
   };
-  const start = (name: string) => {
-    const args = ["--record", path.join(dir, `${name}.rec`)];
+  const start = (name: string, extraArgs: readonly string[] = []) => {
+    const args = ["--record", path.join(dir, `${name}.rec`), ...extraArgs];
     if (SENDERS.includes(name)) args.push("--send", String(COUNT), "--rate", String(RATE));
     if (SENDERS.includes(name) && mode === "unicast") args.push("--to", UNICAST_TARGET[name]!);
     const p = w.startMember(w.pods.get(name) as Pod, args);
@@ -197,7 +197,12 @@ function progress(run: Run, name: string): Map<string, number> {
 
 const senderKeys = SENDERS.map((s) => `${s}:${s.slice(0, 3)}`);
 
-async function streamWithFault(id: string, fault: Fault, mode: Mode = "all"): Promise<void> {
+async function streamWithFault(
+  id: string,
+  fault: Fault,
+  mode: Mode = "all",
+  prepare?: (run: Run) => Promise<void>,
+): Promise<void> {
   const run = await startScenario(id, mode);
   /** Whether `member` is meant to receive the stream of `sender` (`name:site`). */
   const meant = (member: string, sender: string) =>
@@ -208,6 +213,7 @@ async function streamWithFault(id: string, fault: Fault, mode: Mode = "all"): Pr
   let what = "";
   let faultAt = 0;
   try {
+    await prepare?.(run);
     const senders = SENDERS.map((s) => run.members.get(s)!);
     const t0 = Date.now();
     for (const s of senders) s.signal("SIGUSR2");
@@ -400,20 +406,33 @@ scenario(
   async () => {
     const w = world!;
     try {
-      await streamWithFault("scale", async (run) => {
-        // Up: a new pod, its DNS record, its process (the members find it through DNS, it finds them).
-        w.addPod("nyc", "nyc-6");
+      let joiner: PodProcess | null = null;
+      const prepare = async (run: Run) => {
+        // The new pod exists and its process is loaded before the stream (start-up under load
+        // can take seconds), but it is not an endpoint and has not joined yet.
+        w.addPod("nyc", "nyc-6", false);
         run.joined.add("nyc-6");
-        const joiner = run.start("nyc-6");
-        await joiner.waitFor((l) => l.includes('"members":6'), "a view of 6", 15_000);
-        // Down: the endpoint goes out of DNS first, then SIGTERM (graceful leave), as kubelet does.
-        w.setInService("nyc-4", false);
-        run.left.add("nyc-4");
-        await run.members.get("nyc-4")!.stop();
-        return "nyc-6 joined (view of 6), then nyc-4 left (out of DNS, SIGTERM)";
-      });
+        joiner = run.start("nyc-6", ["--join-on-signal"]);
+        await joiner.waitFor((l) => l.includes('"event":"booted"'), "booted", 30_000);
+      };
+      await streamWithFault(
+        "scale",
+        async (run) => {
+          // Up: the pod becomes an endpoint (DNS record) and joins (it finds the members through DNS).
+          w.setInService("nyc-6", true);
+          joiner!.signal("SIGHUP");
+          await joiner!.waitFor((l) => l.includes('"members":6'), "a view of 6", 15_000);
+          // Down: the endpoint goes out of DNS first, then SIGTERM (graceful leave), as kubelet does.
+          w.setInService("nyc-4", false);
+          run.left.add("nyc-4");
+          await run.members.get("nyc-4")!.stop();
+          return "nyc-6 joined (view of 6), then nyc-4 left (out of DNS, SIGTERM)";
+        },
+        "all",
+        prepare,
+      );
     } finally {
-      w.removePod("nyc-6");
+      if (w.pods.has("nyc-6")) w.removePod("nyc-6");
       w.setInService("nyc-4", true);
     }
   },

@@ -6,7 +6,8 @@
 //
 // stdout: one JSON report per line ({"event": "state" | "sending" | "sent" | "stopped", ...});
 // stderr: the runtime's JSON logs. The record file: `<epoch ms> <name>:<site> <n>` per message.
-// Sending starts on SIGUSR2; SIGTERM flushes the record file, leaves the site and exits 0.
+// Sending starts on SIGUSR2; SIGTERM flushes the record file, leaves the site and exits 0;
+// with --join-on-signal the member joins its site only on SIGHUP.
 import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseRelayEnv } from "../../../contract/relay-env.js";
@@ -26,6 +27,7 @@ const { values: args } = parseArgs({
     send: { type: "string", default: "0" },
     rate: { type: "string", default: "500" },
     to: { type: "string" },
+    "join-on-signal": { type: "boolean", default: false },
   },
 });
 if (!args.record) {
@@ -148,5 +150,11 @@ process.on("SIGTERM", () => {
   });
 });
 
+// With --join-on-signal the process is loaded and configured but joins only on SIGHUP: a pod that
+// has started and becomes an endpoint later, without the start-up time inside the measurement.
+if (args["join-on-signal"]) {
+  report("booted");
+  await new Promise<void>((resolve) => process.once("SIGHUP", () => resolve()));
+}
 await channel.connect();
 reportState();
