@@ -150,6 +150,8 @@ export interface WorldOptions {
   readonly sites: Readonly<Record<string, number>>;
   readonly routers?: number;
   readonly app?: Partial<AppConfig>;
+  /** Members at the end of a site's list that are configured (in the static list) but not started. */
+  readonly late?: Readonly<Record<string, number>>;
 }
 
 /** Routers plus the members of every site; members[site][0] is started first (the site master). */
@@ -184,16 +186,17 @@ export class World {
     // The first member of each site first, so it is the coordinator (site master).
     for (const ms of Object.values(w.members)) ms[0]!.start();
     await until("first members in a view", () => Object.values(w.members).every((ms) => ms[0]!.state));
-    for (const ms of Object.values(w.members)) for (const m of ms.slice(1)) m.start();
+    const started = (site: string) => o.sites[site]! - (o.late?.[site] ?? 0);
+    for (const [site, ms] of Object.entries(w.members)) for (const m of ms.slice(1, started(site))) m.start();
     const sites = Object.keys(o.sites);
     await until(
       "every member sees its whole site and every other site",
       () =>
-        w.all().every((m) => {
+        w.alive().every((m) => {
           const s = m.state;
           return (
             s !== undefined &&
-            s.members.length === o.sites[m.site] &&
+            s.members.length === started(m.site) &&
             sites.every((x) => x === m.site || s.sites.includes(x))
           );
         }),

@@ -16,8 +16,8 @@ export interface ScenarioResult {
 export async function runScenario(
   label: string,
   act: (w: World) => Promise<void>,
-  options: Partial<WorldOptions> = {},
-): Promise<ScenarioResult> {
+  options: Partial<WorldOptions> & { readonly lateJoiners?: readonly string[] } = {},
+): Promise<ScenarioResult & { readonly world: World }> {
   const w = await World.start({ sites: { nyc: 3, sfc: 3 }, ...options });
   try {
     // The senders are not site masters (members[0]) so they stay alive in every scenario.
@@ -29,14 +29,15 @@ export async function runScenario(
     await until("senders done", () => senders.every((s) => s.lastEvent("sent")), 30_000);
     const complete = (m: Member) =>
       senders.every((s) => m.received.filter((r) => r.from === `${s.name}:${s.site}`).length >= COUNT);
-    await until("every survivor has every message", () => w.alive().every(complete), 15_000).catch(() => {});
+    const checked = () => w.alive().filter((m) => !options.lateJoiners?.includes(m.name));
+    await until("every survivor has every message", () => checked().every(complete), 15_000).catch(() => {});
     // A little longer: duplicates arriving late must be seen too.
     await new Promise((r) => setTimeout(r, 300));
     for (const s of senders) s.command("stats");
     await until("stats", () => senders.every((s) => s.lastEvent("stats")), 5000);
     const problems: string[] = [];
     const gaps: Record<string, number> = {};
-    for (const m of w.alive()) {
+    for (const m of checked()) {
       for (const s of senders) {
         const from = `${s.name}:${s.site}`;
         for (const p of fifoProblems(m.received, from, COUNT)) problems.push(`${m.name} from ${from}: ${p}`);
@@ -55,7 +56,7 @@ export async function runScenario(
     if (problems.length > 0) {
       for (const m of w.all()) process.stderr.write(`--- ${m.name} logs\n${m.logs.slice(-3000)}\n`);
     }
-    return { problems, gaps, retransmitted };
+    return { problems, gaps, retransmitted, world: w };
   } finally {
     await w.stop();
   }
