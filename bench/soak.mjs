@@ -14,8 +14,9 @@
 // and --settle s more, the last sample. Samples: VmRSS of every process, relay_router_connections
 // of both routers (/metrics). Checks (exit 1 if one fails):
 //   - router connections after == baseline (exact);
-//   - RSS after <= baseline * (1 + --rss-tolerance) for every process alive at both samples, and
-//     for the total of the members (8 at both samples);
+//   - RSS after <= reference * (1 + --rss-tolerance) for every process alive at both samples
+//     (reference = its baseline sample, or for a member that became a site master meanwhile its
+//     first sample as one), and for the total of the members (8 at both samples);
 //   - every receiver alive at the end got every message exactly once, in order: the original
 //     members from message 1, members started during the churn from their first message on.
 // Bounded: the whole run stops itself after --minutes + 8 min.
@@ -109,23 +110,33 @@ say(`ready: ${topo.members.map((m) => m.name).join(", ")}`);
 // ---- samples ----
 const samples = [];
 async function sample(label) {
-  const procs = [...routers, ...topo.alive()].map((p) => ({
+  const members = topo.alive();
+  const roles = await Promise.all(
+    members.map((m) =>
+      m
+        .request("status", {}, 5000)
+        .then((st) => (st.siteMaster ? "site master" : "member"))
+        .catch(() => "?"),
+    ),
+  );
+  const procs = [...routers, ...members].map((p, i) => ({
     name: p.name,
     kind: p instanceof Router ? "router" : "member",
+    role: p instanceof Router ? "router" : roles[i - routers.length],
     pid: p.pid,
     rssMiB: rssKiB(p.pid) / 1024,
   }));
   const conns = await Promise.all(routers.map((r) => r.connections().catch(() => Number.NaN)));
   const s = { label, at: clock(), procs, conns, load: machine().loadavg };
   samples.push(s);
-  const members = procs.filter((p) => p.kind === "member");
+  const ms = procs.filter((p) => p.kind === "member");
   say(
     `sample ${label}: router connections ${conns.join(" / ")}; RSS routers ${procs
       .filter((p) => p.kind === "router")
       .map((p) => p.rssMiB.toFixed(1))
       .join(
         " / ",
-      )} MiB; members (${members.length}) total ${sum(members.map((p) => p.rssMiB)).toFixed(0)} MiB, max ${Math.max(...members.map((p) => p.rssMiB)).toFixed(1)} MiB; load ${s.load.join(" ")}`,
+      )} MiB; members (${ms.length}) total ${sum(ms.map((p) => p.rssMiB)).toFixed(0)} MiB, max ${Math.max(...ms.map((p) => p.rssMiB)).toFixed(1)} MiB; load ${s.load.join(" ")}`,
   );
   return s;
 }
@@ -247,18 +258,37 @@ for (const [i, c] of after.conns.entries()) {
   if (c !== baseline.conns[i])
     failures.push(`${routers[i].name}: ${c} connections after, ${baseline.conns[i]} at baseline`);
 }
+// A member that became a site master during the run carries the bridge from then on: its
+// reference is its first sample (from the baseline on) in the role it ends in; the baseline itself
+// when its role never changed.
 const rssRows = [];
+const fromBaseline = samples.slice(samples.indexOf(baseline));
 for (const p of after.procs) {
   const b = baseline.procs.find((x) => x.pid === p.pid);
   if (!b) continue;
-  const ok = p.rssMiB <= b.rssMiB * (1 + RSS_TOL);
-  rssRows.push({ name: p.name, base: b.rssMiB, after: p.rssMiB, ok });
+  const series = samples.map((s) => s.procs.find((x) => x.pid === p.pid)).filter(Boolean);
+  const refSample =
+    b.role === p.role
+      ? baseline
+      : (fromBaseline.find((s) => s.procs.some((x) => x.pid === p.pid && x.role === p.role)) ?? baseline);
+  const ref = refSample.procs.find((x) => x.pid === p.pid);
+  const ok = p.rssMiB <= ref.rssMiB * (1 + RSS_TOL);
+  rssRows.push({
+    name: p.name,
+    roles: `${b.role} -> ${p.role}`,
+    base: b.rssMiB,
+    ref: ref.rssMiB,
+    refLabel: refSample.label,
+    series: series.map((x) => x.rssMiB),
+    after: p.rssMiB,
+    ok,
+  });
   if (!ok)
-    failures.push(`${p.name}: RSS ${p.rssMiB.toFixed(1)} MiB after, ${b.rssMiB.toFixed(1)} MiB at baseline`);
+    failures.push(
+      `${p.name}: RSS ${p.rssMiB.toFixed(1)} MiB after, ${ref.rssMiB.toFixed(1)} MiB at ${refSample.label}`,
+    );
 }
 const membersTotal = (s) => sum(s.procs.filter((p) => p.kind === "member").map((p) => p.rssMiB));
-const maxDuring = (name) =>
-  Math.max(...samples.map((s) => s.procs.find((p) => p.name === name)?.rssMiB ?? 0));
 if (membersTotal(after) > membersTotal(baseline) * (1 + RSS_TOL))
   failures.push(
     `members' total RSS ${membersTotal(after).toFixed(0)} MiB after, ${membersTotal(baseline).toFixed(0)} at baseline`,
@@ -288,12 +318,12 @@ for (const s of samples) {
   );
 }
 console.log(
-  "\n| process (alive at baseline and after) | RSS baseline (MiB) | max sampled | after | after / baseline |",
+  "\n| process (alive at baseline and after) | role at baseline -> after | RSS baseline (MiB) | every sample (MiB) | after | reference | after / reference |",
 );
-console.log("|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|");
 for (const r of rssRows) {
   console.log(
-    `| ${r.name} | ${f1(r.base)} | ${f1(maxDuring(r.name))} | ${f1(r.after)} | ${(r.after / r.base).toFixed(2)}${r.ok ? "" : " (over tolerance)"} |`,
+    `| ${r.name} | ${r.roles} | ${f1(r.base)} | ${r.series.map(f1).join(", ")} | ${f1(r.after)} | ${f1(r.ref)} (${r.refLabel}) | ${(r.after / r.ref).toFixed(2)}${r.ok ? "" : " (over tolerance)"} |`,
   );
 }
 console.log("\n| stream | receivers at the end | messages | exactly once, in order |");
