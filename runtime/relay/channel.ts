@@ -537,8 +537,10 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     }
     if (crossesSites(dest, this.site) && this.#reliable && kind === EnvelopeKind.Data) {
       const now = Date.now();
+      // Buffered with the payload inside our own encoding (the caller may reuse its buffer).
+      const kept: Envelope = { ...env, payload: bytes.subarray(bytes.length - payload.length) };
       for (const site of this.#targetSites(dest)) {
-        this.#transmit(site, this.#outbox.add(site, env, bytes.length, now), now);
+        this.#transmit(site, this.#outbox.add(site, kept, bytes.length, now), now);
       }
     } else if (crossesSites(dest, this.site)) {
       const forwarder = this.#forwarderFor(this.name);
