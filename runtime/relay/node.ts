@@ -9,6 +9,7 @@ import type { Logger } from "../observability/log.js";
 import { counterFrom, createMetricsRegistry, gaugeFrom } from "../observability/metrics.js";
 import { describeView, RelayChannel, RelayError, type Topology } from "./channel.js";
 import { type ChannelOverrides, channelOptionsFor } from "./config.js";
+import { registerDeliveryMetrics } from "./delivery/metrics.js";
 import { answerBroadcasts } from "./responder.js";
 import { RELAY_VERSION } from "./version.js";
 
@@ -66,6 +67,10 @@ export class RelayNode {
       ),
     );
     this.channel.on("route", (r) => this.#log.info({ ...r }, r.up ? "route up" : "route down"));
+    this.channel.on("site-unreachable", (b) =>
+      this.#log.warn({ ...b }, "site unreachable: messages to it wait in the send buffer"),
+    );
+    this.channel.on("site-reachable", (b) => this.#log.info({ ...b }, "site reachable again: resending"));
     this.#metrics = this.#createMetrics();
   }
 
@@ -235,6 +240,7 @@ export class RelayNode {
   #createMetrics(): Registry {
     const r = createMetricsRegistry();
     const ch = this.channel;
+    registerDeliveryMetrics(r, ch);
     const stat = (k: keyof ReturnType<RelayChannel["stats"]>) => () => ch.stats()[k];
     counterFrom(r, {
       name: "relay_messages_sent_total",

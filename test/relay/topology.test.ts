@@ -111,6 +111,9 @@ test("relay local prints one line per process and forms two views of 5 and 3", a
   expect(health?.status).toBe(200);
   const metrics = await fetch(`http://127.0.0.1:${proc("nyc-1").httpPort}/metrics`).then((r) => r.text());
   expect(metrics).toMatch(/relay_route_up\{site="sfc"\} 1/);
+  // The delivery guarantee's send buffer and retransmissions are visible to Prometheus too.
+  expect(metrics).toMatch(/^relay_send_buffer_messages \d+$/m);
+  expect(metrics).toMatch(/^relay_retransmitted_total \d+$/m);
 });
 
 test("a chat line gets exactly 9 answers: Temp, the sfc members, and name:nyc for nyc", async () => {

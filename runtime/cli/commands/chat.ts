@@ -156,6 +156,10 @@ async function runInteractive(channel: RelayChannel, o: ChatOptions): Promise<nu
     } else process.stdout.write(`${line}\n`);
   };
   channel.on("message", (m) => print(formatChatLine(printable(text(m)), m.from, channel.site)));
+  channel.on("site-unreachable", (b) =>
+    print(`-- site ${b.site} is unreachable: ${b.messages} message(s) wait and will be sent when it is back`),
+  );
+  channel.on("site-reachable", (b) => print(`-- site ${b.site} is reachable again`));
   channel.on("site-master", (e) =>
     print(e.active ? "-- this member is now the site master" : "-- no longer site master"),
   );
