@@ -9,7 +9,7 @@ import { Fn, TerraformLocal, Token } from "cdktf";
 import { Construct } from "constructs";
 import { formatEndpoint } from "../contract/initial-hosts.js";
 import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
-import { containerSecurityContext, RUN_AS_USER, TLS_FILES, TLS_MOUNT_DIR } from "./pod-parts.js";
+import { containerSecurityContext, podSecurityContext, podVolumes, TLS_FILES } from "./pod-parts.js";
 
 export const DEFAULT_GOSSIP_PORT = 12001;
 export const DEFAULT_ROUTER_HTTP_PORT = 9000;
@@ -99,6 +99,7 @@ export class GossipRouter extends Construct {
       failureThreshold: 3,
     });
 
+    const volumes = podVolumes(props.tlsSecretName);
     this.deployment = new DeploymentV1(this, "deployment", {
       metadata: { name: this.name, namespace, labels },
       spec: {
@@ -108,7 +109,7 @@ export class GossipRouter extends Construct {
           metadata: { labels },
           spec: {
             automountServiceAccountToken: false,
-            securityContext: { runAsNonRoot: true, fsGroup: String(RUN_AS_USER) },
+            securityContext: podSecurityContext(),
             container: [
               {
                 name: "router",
@@ -125,18 +126,10 @@ export class GossipRouter extends Construct {
                   limits: { cpu: "500m", memory: "256Mi" },
                 },
                 securityContext: containerSecurityContext(),
-                volumeMount: [
-                  { name: "tmp", mountPath: "/tmp" },
-                  ...(tls ? [{ name: "tls", mountPath: TLS_MOUNT_DIR, readOnly: true }] : []),
-                ],
+                volumeMount: volumes.volumeMount,
               },
             ],
-            volume: [
-              { name: "tmp", emptyDir: { sizeLimit: "16Mi" } },
-              ...(tls
-                ? [{ name: "tls", secret: { secretName: props.tlsSecretName!, defaultMode: "0440" } }]
-                : []),
-            ],
+            volume: volumes.volume,
           },
         },
       },

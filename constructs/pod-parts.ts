@@ -1,5 +1,6 @@
 // Pieces of pod specs shared by the router and the relay Deployments: the hardened security
-// context, the TLS Secret and its mount, and the contract's env list in the provider's shape.
+// contexts, the volumes (writable /tmp, TLS Secret) and their mounts, the TLS Secret itself, and
+// the contract's env list in the provider's shape.
 
 import type { DeploymentV1SpecTemplateSpecContainerEnv } from "@cdktf/provider-kubernetes/lib/deployment-v1/index.js";
 import { SecretV1 } from "@cdktf/provider-kubernetes/lib/secret-v1/index.js";
@@ -26,6 +27,29 @@ export function containerSecurityContext() {
     allowPrivilegeEscalation: false,
     capabilities: { drop: ["ALL"] },
     seccompProfile: { type: "RuntimeDefault" },
+  };
+}
+
+/** Pod-level security context: non-root, mounted volumes group-owned by the image's user. */
+export function podSecurityContext() {
+  return { runAsNonRoot: true, fsGroup: String(RUN_AS_USER) };
+}
+
+/**
+ * The pod's volumes and the container's mounts of them: an emptyDir on /tmp (the root filesystem
+ * is read-only) and, given a TLS Secret's name, that Secret read-only on TLS_MOUNT_DIR.
+ */
+export function podVolumes(tlsSecretName: string | undefined) {
+  const tls = tlsSecretName !== undefined;
+  return {
+    volumeMount: [
+      { name: "tmp", mountPath: "/tmp" },
+      ...(tls ? [{ name: "tls", mountPath: TLS_MOUNT_DIR, readOnly: true }] : []),
+    ],
+    volume: [
+      { name: "tmp", emptyDir: { sizeLimit: "16Mi" } },
+      ...(tls ? [{ name: "tls", secret: { secretName: tlsSecretName, defaultMode: "0440" } }] : []),
+    ],
   };
 }
 

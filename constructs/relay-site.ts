@@ -16,7 +16,13 @@ import {
   renderRelayEnv,
 } from "../contract/relay-env.js";
 import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
-import { containerSecurityContext, RUN_AS_USER, TLS_FILES, TLS_MOUNT_DIR, toKubeEnv } from "./pod-parts.js";
+import {
+  containerSecurityContext,
+  podSecurityContext,
+  podVolumes,
+  TLS_FILES,
+  toKubeEnv,
+} from "./pod-parts.js";
 
 export interface RelaySiteProps {
   /** Site name (DNS-1123 label); names the objects (`<site>-relay`). */
@@ -108,6 +114,7 @@ export class RelaySite extends Construct {
       failureThreshold: 3,
     });
 
+    const volumes = podVolumes(props.tlsSecretName);
     this.deployment = new DeploymentV1(this, "deployment", {
       metadata: { name: this.name, namespace, labels },
       spec: {
@@ -117,7 +124,7 @@ export class RelaySite extends Construct {
           metadata: { labels },
           spec: {
             automountServiceAccountToken: false,
-            securityContext: { runAsNonRoot: true, fsGroup: String(RUN_AS_USER) },
+            securityContext: podSecurityContext(),
             terminationGracePeriodSeconds: 30,
             container: [
               {
@@ -136,18 +143,10 @@ export class RelaySite extends Construct {
                   limits: { cpu: "500m", memory: "256Mi" },
                 },
                 securityContext: containerSecurityContext(),
-                volumeMount: [
-                  { name: "tmp", mountPath: "/tmp" },
-                  ...(tls ? [{ name: "tls", mountPath: TLS_MOUNT_DIR, readOnly: true }] : []),
-                ],
+                volumeMount: volumes.volumeMount,
               },
             ],
-            volume: [
-              { name: "tmp", emptyDir: { sizeLimit: "16Mi" } },
-              ...(tls
-                ? [{ name: "tls", secret: { secretName: props.tlsSecretName!, defaultMode: "0440" } }]
-                : []),
-            ],
+            volume: volumes.volume,
           },
         },
       },
