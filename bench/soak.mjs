@@ -318,12 +318,12 @@ for (const s of samples) {
   );
 }
 console.log(
-  "\n| process (alive at baseline and after) | role at baseline -> after | RSS baseline (MiB) | every sample (MiB) | after | reference | after / reference |",
+  "\n| process (alive at baseline and after) | role at baseline -> after | RSS baseline (MiB) | every sample (MiB) | after | after / baseline | reference | after / reference |",
 );
-console.log("|---|---|---|---|---|---|---|");
+console.log("|---|---|---|---|---|---|---|---|");
 for (const r of rssRows) {
   console.log(
-    `| ${r.name} | ${r.roles} | ${f1(r.base)} | ${r.series.map(f1).join(", ")} | ${f1(r.after)} | ${f1(r.ref)} (${r.refLabel}) | ${(r.after / r.ref).toFixed(2)}${r.ok ? "" : " (over tolerance)"} |`,
+    `| ${r.name} | ${r.roles} | ${f1(r.base)} | ${r.series.map(f1).join(", ")} | ${f1(r.after)} | ${(r.after / r.base).toFixed(2)} | ${f1(r.ref)} (${r.refLabel}) | ${(r.after / r.ref).toFixed(2)}${r.ok ? "" : " (over tolerance)"} |`,
   );
 }
 console.log("\n| stream | receivers at the end | messages | exactly once, in order |");
