@@ -2,7 +2,7 @@
 // Cross-site benchmarks on loopback (issue 6), on dist/ (`npm run build` first):
 //   node bench/crosssite.mjs [--runs 3] [--msgs100 40000] [--msgs1k 30000] [--window 2000]
 //                            [--rate 1000] [--kills 3] [--fail-rate 200] [--skip-failover]
-//                            [--max-minutes 15]
+//                            [--max-minutes 15] [--open-loop-only]
 // Two routers (`relay router`) and two topologies on them, side by side: nyc x5 + sfc x3 with
 // the delivery guarantee (RelayChannel `reliable: true`) and the same without it (`reliable:
 // false`, the bare relay), each member its own process (bench/lib/member.mjs). Apart by cluster
@@ -20,6 +20,8 @@
 //    timeline at each surviving sfc member; every message must arrive exactly once, in order. The
 //    killed process is replaced (new member / router restarted on its port) before the next kill.
 //    The same once per scenario on the bare topology shows what it loses.
+// --open-loop-only: instead, 100,000 x 1 KB nyc -> sfc per mode with no window (what each mode
+//    does when the sender outruns the path).
 // Prints Markdown tables. Bounded: --max-minutes kills everything and exits 1.
 import {
   BenchTopology,
@@ -46,6 +48,7 @@ const RATE = opt("rate", 1000);
 const KILLS = opt("kills", 3);
 const FAIL_RATE = opt("fail-rate", 200);
 const SKIP_FAILOVER = argv.includes("--skip-failover");
+const OPEN_LOOP_ONLY = argv.includes("--open-loop-only");
 const MAX_MINUTES = opt("max-minutes", 15);
 
 requireBuild();
@@ -195,6 +198,36 @@ function diffCpu(after, before, count) {
     out.total += out[role];
   }
   return out;
+}
+
+// ---- 0. open loop (--open-loop-only): no window, only the relay's own back-pressure ----
+if (OPEN_LOOP_ONLY) {
+  console.log("\n### Open loop: 100,000 x 1 KB nyc -> sfc as fast as send() takes them (no window)\n");
+  console.log("| mode | sender: sent / refused (BUFFER_FULL) | delivered at each sfc member | seconds |");
+  console.log("|---|---|---|---|");
+  for (const mode of ["reliable", "bare"]) {
+    const t = topo[mode];
+    const sender = await senderOf(t);
+    const dest = { kind: "site", site: "sfc" };
+    const count = 100_000;
+    const t1 = nowMs();
+    const run = await runStream({
+      sender,
+      receivers: receiversFor(t, sender, dest),
+      dest,
+      count,
+      size: 1024,
+      stallMs: 5000,
+    });
+    const secs = (Math.max(...run.reports.map((r) => r.lastAt)) - run.sent.firstAt) / 1000;
+    console.log(
+      `| ${mode} | ${run.sent.sent} / ${run.sent.refused} | ${run.reports.map((r) => `${r.name} ${r.count} (missing ${r.missing}, duplicates ${r.duplicates})`).join(", ")} | ${secs.toFixed(1)} (incl. waiting: ${((nowMs() - t1) / 1000).toFixed(1)}) |`,
+    );
+  }
+  await topo.reliable.stop();
+  await topo.bare.stop();
+  await stopAll();
+  process.exit(0);
 }
 
 // ---- 1. throughput, interleaved ----
