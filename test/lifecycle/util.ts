@@ -1,22 +1,11 @@
 // Helpers of the process lifecycle tests: the built `relay` CLI as a child process with its pipes
 // under the test's control, its exit observed with a bound, and nothing left running afterwards.
 import { type ChildProcess, type StdioOptions, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { CONTRACT_VARS, killOnExit, RELAY_CLI, REPO_ROOT } from "../helpers/relay-cli.js";
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const RELAY_CLI = path.join(REPO_ROOT, "dist/runtime/cli/relay.js");
+export { getJson as httpGet, isAlive, requireBuild, waitFor } from "../helpers/relay-cli.js";
 export const DIST = path.join(REPO_ROOT, "dist");
-
-const live = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const c of live) c.kill("SIGKILL");
-});
-
-export function requireBuild(): void {
-  if (!existsSync(RELAY_CLI)) throw new Error(`${RELAY_CLI} not found: run \`npm run build\` first`);
-}
 
 /** The environment of a relay node alone in site nyc (no router needed unless it must get ready). */
 export function nodeEnv(o: {
@@ -36,23 +25,6 @@ export function nodeEnv(o: {
     TUNNEL_INITIAL_HOSTS: o.routers,
   };
 }
-
-/** Variables of the relay contract, removed from the inherited environment. */
-const CONTRACT_VARS = [
-  "SITE",
-  "CLUSTER",
-  "DNS_QUERY",
-  "STATIC_MEMBERS",
-  "TUNNEL_INITIAL_HOSTS",
-  "NODE_NAME",
-  "BIND_ADDR",
-  "BIND_PORT",
-  "HTTP_PORT",
-  "SITE_MASTERS",
-  "TLS_CERT",
-  "TLS_KEY",
-  "TLS_CA",
-];
 
 export interface Spawned {
   readonly child: ChildProcess;
@@ -74,8 +46,7 @@ export function spawnNode(
     env: { ...base, ...env },
     stdio: o.stdio ?? ["ignore", "pipe", "pipe"],
   });
-  live.add(child);
-  child.once("exit", () => live.delete(child));
+  killOnExit(child);
   let out = "";
   let err = "";
   child.stdout?.setEncoding("utf8").on("data", (d: string) => (out += d));
@@ -109,39 +80,7 @@ export function exitOf(child: ChildProcess, timeoutMs: number): Promise<Exit> {
   });
 }
 
-/** Polls `cond` until true; throws after `timeoutMs`. */
-export async function waitFor(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** GET on loopback; null when nothing answers (yet). */
-export async function httpGet<T>(port: number, urlPath: string): Promise<{ status: number; body: T } | null> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, { signal: AbortSignal.timeout(2000) });
-    return { status: res.status, body: (await res.json()) as T };
-  } catch {
-    return null;
-  }
-}
-
 /** The `relay: ...` lines a command printed on stderr (its JSON log lines left out). */
 export function relayLines(stderr: string): string[] {
   return stderr.split("\n").filter((l) => l.trim() !== "" && !l.startsWith("{"));
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }

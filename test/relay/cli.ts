@@ -1,21 +1,9 @@
 // Helpers of the relay integration tests: the built CLI as child processes (`relay local`,
 // `relay chat`, `relay node`), with every wait bounded and every child killed at the end.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { killOnExit, RELAY_CLI, REPO_ROOT } from "../helpers/relay-cli.js";
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
-export const RELAY_CLI = path.join(REPO_ROOT, "dist/runtime/cli/relay.js");
-
-const live = new Set<ChildProcess>();
-process.once("exit", () => {
-  for (const c of live) c.kill("SIGKILL");
-});
-
-export function requireBuild(): void {
-  if (!existsSync(RELAY_CLI)) throw new Error(`${RELAY_CLI} not found: run \`npm run build\` first`);
-}
+export { getJson, isAlive, RELAY_CLI, REPO_ROOT, requireBuild, waitFor } from "../helpers/relay-cli.js";
 
 export interface CliResult {
   readonly code: number | null;
@@ -37,7 +25,7 @@ export function runCli(
       env: { ...process.env, LOG_LEVEL: "warn", ...env },
       stdio: ["pipe", "pipe", "pipe"],
     });
-    live.add(child);
+    killOnExit(child);
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
@@ -46,7 +34,6 @@ export function runCli(
     const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
     child.once("exit", (code, signal) => {
       clearTimeout(timer);
-      live.delete(child);
       // Let the pipes drain.
       setImmediate(() => resolve({ code, signal, stdout, stderr }));
     });
@@ -80,7 +67,7 @@ export function startLocal(args: string[], timeoutMs = 30_000): Promise<LocalRun
     env: { ...process.env, LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  live.add(child);
+  killOnExit(child);
   let out = "";
   let err = "";
   const procs: LocalProc[] = [];
@@ -108,7 +95,6 @@ export function startLocal(args: string[], timeoutMs = 30_000): Promise<LocalRun
         });
       }),
   };
-  child.once("exit", () => live.delete(child));
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -137,41 +123,11 @@ export function startLocal(args: string[], timeoutMs = 30_000): Promise<LocalRun
       if (/^ready: /m.test(out)) {
         clearTimeout(timer);
         child.removeAllListeners("exit");
-        child.once("exit", () => live.delete(child));
+        killOnExit(child); // again: removeAllListeners also dropped its exit listener
         resolve(run);
       }
     });
   });
-}
-
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export async function waitFor(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-export async function getJson<T>(port: number, path: string): Promise<{ status: number; body: T } | null> {
-  try {
-    const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(2000) });
-    return { status: res.status, body: (await res.json()) as T };
-  } catch {
-    return null;
-  }
 }
 
 /** `<< response from X` lines of a chat's output. */

@@ -3,6 +3,7 @@
 import { spawn } from "node:child_process";
 import { jest } from "@jest/globals";
 import { freePort } from "../helpers/processes.js";
+import { CONTRACT_VARS } from "../helpers/relay-cli.js";
 import { getJson, isAlive, RELAY_CLI, REPO_ROOT, requireBuild, runCli, startLocal, waitFor } from "./cli.js";
 
 jest.setTimeout(60_000);
@@ -17,23 +18,7 @@ const GOOD = {
   NODE_NAME: "nyc-1",
   BIND_ADDR: "127.0.0.1",
 };
-const CLEAN = Object.fromEntries(
-  [
-    "SITE",
-    "CLUSTER",
-    "DNS_QUERY",
-    "STATIC_MEMBERS",
-    "TUNNEL_INITIAL_HOSTS",
-    "NODE_NAME",
-    "BIND_ADDR",
-    "BIND_PORT",
-    "HTTP_PORT",
-    "SITE_MASTERS",
-    "TLS_CERT",
-    "TLS_KEY",
-    "TLS_CA",
-  ].map((k) => [k, undefined]),
-);
+const CLEAN = Object.fromEntries(CONTRACT_VARS.map((k) => [k, undefined]));
 
 describe("bad configuration: one clear line naming the variable, exit code 2", () => {
   test.each([
