@@ -53,6 +53,20 @@ function startChild(
 
 const names = (c: LocalCluster) => c.members.map((m) => m.name);
 
+/** nyc-1 and nyc-2 in this process, nyc-3 in a child; resolves once both see all three. */
+async function twoMembersAndAChild(): Promise<{ a: LocalCluster; b: LocalCluster; child: ChildProcess }> {
+  const ports = await Promise.all([freePort(), freePort(), freePort()]);
+  const hosts = ports.map((p) => `127.0.0.1[${p}]`).join(",");
+  const a = member("nyc-1", new StaticDiscovery(hosts), { bindPort: ports[0]! });
+  const b = member("nyc-2", new StaticDiscovery(hosts), { bindPort: ports[1]! });
+  live.push(a, b);
+  await a.start();
+  await b.start();
+  const child = await startChild("nyc-3", ports[2]!, hosts);
+  await waitFor(() => names(a).length === 3 && names(b).length === 3, "3 members with the child");
+  return { a, b, child };
+}
+
 describe("LocalCluster crash detection", () => {
   test("5 processes started at once converge to one view", async () => {
     const ports = await Promise.all(Array.from({ length: 5 }, () => freePort()));
@@ -74,15 +88,7 @@ describe("LocalCluster crash detection", () => {
   });
 
   test("kill -9 of a member: view without it", async () => {
-    const ports = await Promise.all([freePort(), freePort(), freePort()]);
-    const hosts = ports.map((p) => `127.0.0.1[${p}]`).join(",");
-    const a = member("nyc-1", new StaticDiscovery(hosts), { bindPort: ports[0]! });
-    const b = member("nyc-2", new StaticDiscovery(hosts), { bindPort: ports[1]! });
-    live.push(a, b);
-    await a.start();
-    await b.start();
-    const child = await startChild("nyc-3", ports[2]!, hosts);
-    await waitFor(() => names(a).length === 3 && names(b).length === 3, "3 members with the child");
+    const { a, b, child } = await twoMembersAndAChild();
     child.kill("SIGKILL");
     await waitFor(
       () => names(a).join() === "nyc-1,nyc-2" && names(b).join() === "nyc-1,nyc-2",
@@ -111,15 +117,7 @@ describe("LocalCluster crash detection", () => {
   });
 
   test("a frozen member (SIGSTOP, connections open) is removed by heartbeat timeout and merges back after SIGCONT", async () => {
-    const ports = await Promise.all([freePort(), freePort(), freePort()]);
-    const hosts = ports.map((p) => `127.0.0.1[${p}]`).join(",");
-    const a = member("nyc-1", new StaticDiscovery(hosts), { bindPort: ports[0]! });
-    const b = member("nyc-2", new StaticDiscovery(hosts), { bindPort: ports[1]! });
-    live.push(a, b);
-    await a.start();
-    await b.start();
-    const child = await startChild("nyc-3", ports[2]!, hosts);
-    await waitFor(() => names(a).length === 3 && names(b).length === 3, "3 members with the child");
+    const { a, b, child } = await twoMembersAndAChild();
     child.kill("SIGSTOP");
     try {
       await waitFor(
