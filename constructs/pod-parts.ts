@@ -6,6 +6,8 @@ import type { DeploymentV1SpecTemplateSpecContainerEnv } from "@cdktf/provider-k
 import { SecretV1 } from "@cdktf/provider-kubernetes/lib/secret-v1/index.js";
 import { Construct } from "constructs";
 import type { RelayEnvVar } from "../contract/relay-env.js";
+import { objectLabels } from "./labels.js";
+import type { IssuedCert } from "./relay-pki.js";
 
 /** Where TLS material is mounted in routers and relay pods. */
 export const TLS_MOUNT_DIR = "/etc/relay/tls";
@@ -86,4 +88,25 @@ export class TlsSecret extends Construct {
     // A reference, not the literal: whatever mounts the Secret then waits for it to exist.
     this.name = this.secret.metadata.name;
   }
+}
+
+export interface SiteTlsSecretProps {
+  readonly site: string;
+  /** Whose pods mount it; names it `<site>-<component>-tls` and labels it like their objects. */
+  readonly component: "router" | "relay";
+  readonly namespace: string;
+  readonly cert: IssuedCert;
+  readonly caPem: string;
+}
+
+/** The TLS Secret of one site's router or relay pods, holding an issued certificate and the CA. */
+export function siteTlsSecret(scope: Construct, id: string, props: SiteTlsSecretProps): TlsSecret {
+  return new TlsSecret(scope, id, {
+    name: `${props.site}-${props.component}-tls`,
+    namespace: props.namespace,
+    certPem: props.cert.certPem,
+    keyPem: props.cert.keyPem,
+    caPem: props.caPem,
+    labels: objectLabels(props.site, props.component),
+  });
 }

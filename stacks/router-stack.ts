@@ -7,8 +7,8 @@ import type { Construct } from "constructs";
 import type { Backend, RouterSettings } from "../app/topology.js";
 import { AWS_NLB_ANNOTATIONS, GossipRouter } from "../constructs/gossip-router.js";
 import type { IKubeCluster } from "../constructs/kube-cluster.js";
-import { objectLabels, PART_OF } from "../constructs/labels.js";
-import { TlsSecret } from "../constructs/pod-parts.js";
+import { PART_OF } from "../constructs/labels.js";
+import { siteTlsSecret } from "../constructs/pod-parts.js";
 import type { IssuedCert } from "../constructs/relay-pki.js";
 import { configureBackend } from "./backend.js";
 
@@ -39,16 +39,9 @@ export class RouterStack extends TerraformStack {
         : new NamespaceV1(this, "namespace", {
             metadata: { name: props.namespace, labels: { "app.kubernetes.io/part-of": PART_OF } },
           }).metadata.name;
-    const secret = props.tls
-      ? new TlsSecret(this, "tls", {
-          name: `${props.site}-router-tls`,
-          namespace,
-          certPem: props.tls.cert.certPem,
-          keyPem: props.tls.cert.keyPem,
-          caPem: props.tls.caPem,
-          labels: objectLabels(props.site, "router"),
-        })
-      : undefined;
+    const secret =
+      props.tls &&
+      siteTlsSecret(this, "tls", { site: props.site, component: "router", namespace, ...props.tls });
     this.router = new GossipRouter(this, "router", {
       site: props.site,
       image: props.router.image,

@@ -6,8 +6,7 @@ import type { Construct } from "constructs";
 import type { Backend } from "../app/topology.js";
 import type { GossipRouter } from "../constructs/gossip-router.js";
 import type { IKubeCluster } from "../constructs/kube-cluster.js";
-import { objectLabels } from "../constructs/labels.js";
-import { TlsSecret } from "../constructs/pod-parts.js";
+import { siteTlsSecret } from "../constructs/pod-parts.js";
 import { type IssuedCert, ROUTER_TLS_SERVER_NAME } from "../constructs/relay-pki.js";
 import { RelaySite } from "../constructs/relay-site.js";
 import { configureBackend } from "./backend.js";
@@ -33,16 +32,14 @@ export class SiteStack extends TerraformStack {
     super(scope, id);
     configureBackend(this, id, props.backend);
     props.cluster.configureKubernetesProvider(this);
-    const secret = props.tls
-      ? new TlsSecret(this, "tls", {
-          name: `${props.site}-relay-tls`,
-          namespace: props.namespace,
-          certPem: props.tls.cert.certPem,
-          keyPem: props.tls.cert.keyPem,
-          caPem: props.tls.caPem,
-          labels: objectLabels(props.site, "relay"),
-        })
-      : undefined;
+    const secret =
+      props.tls &&
+      siteTlsSecret(this, "tls", {
+        site: props.site,
+        component: "relay",
+        namespace: props.namespace,
+        ...props.tls,
+      });
     // Each router endpoint is already `host[port]` (formatEndpoint); joined in topology order.
     const tunnelInitialHosts = props.routers.map((r) => r.endpoint).join(",");
     this.site = new RelaySite(this, "site", {
