@@ -1,6 +1,7 @@
 // A member for the delivery tests: one RelayChannel in a child process, configured by the JSON in
 // DELIVERY_APP (see AppConfig), driven by stdin lines and reporting on stdout:
-//   in:  `send <count> <rate> <all|site:NAME>` streams `d <name> <n>` messages, n = 1..count;
+//   in:  `send <count> <rate> <all|site:NAME> [first]` streams `d <name> <n>` messages,
+//        n = first..first+count-1 (first defaults to 1);
 //        `stats` prints the channel's stats; `quit` closes the channel and exits 0.
 //   out: `R <sender>:<site> <n> <epoch ms>` per test message received, and `J <json>` events
 //        (state, sent, drain, site-unreachable, site-reachable, stats).
@@ -93,13 +94,14 @@ channel.on("site-unreachable", (b) => event("site-unreachable", { ...b }));
 channel.on("site-reachable", (b) => event("site-reachable", { ...b }));
 
 let maxBuffered = 0;
-async function stream(count: number, rate: number, dest: Destination): Promise<void> {
+async function stream(count: number, rate: number, dest: Destination, first = 1): Promise<void> {
   const start = performance.now();
+  const last = first + count - 1;
   let refused = 0;
-  let next = 1;
-  event("sending", { count, rate });
-  while (next <= count) {
-    const due = Math.min(count, Math.floor(((performance.now() - start) * rate) / 1000) + 1);
+  let next = first;
+  event("sending", { count, rate, first });
+  while (next <= last) {
+    const due = Math.min(last, first + Math.floor(((performance.now() - start) * rate) / 1000));
     while (next <= due) {
       try {
         channel.send(dest, Buffer.from(`d ${config!.name} ${next}`, "utf8"));
@@ -123,8 +125,8 @@ input.on("line", (l) => {
   if (cmd === "send") {
     const dest: Destination =
       args[2]?.startsWith("site:") === true ? { kind: "site", site: args[2].slice(5) } : { kind: "all" };
-    stream(Number(args[0]), Number(args[1]), dest).catch((err: unknown) =>
-      event("send-failed", { error: (err as Error).message }),
+    stream(Number(args[0]), Number(args[1]), dest, args[3] === undefined ? 1 : Number(args[3])).catch(
+      (err: unknown) => event("send-failed", { error: (err as Error).message }),
     );
   } else if (cmd === "stats") {
     event("stats", { stats: channel.stats(), maxBuffered, backlog: channel.backlog() });

@@ -97,7 +97,11 @@ export class Member {
   start(): void {
     const child = spawn(process.execPath, ["--import", "tsx", APP], {
       cwd: REPO_ROOT,
-      env: { ...process.env, LOG_LEVEL: "warn", DELIVERY_APP: JSON.stringify(this.config) },
+      env: {
+        ...process.env,
+        LOG_LEVEL: process.env.DELIVERY_LOG_LEVEL ?? "warn",
+        DELIVERY_APP: JSON.stringify(this.config),
+      },
       stdio: ["pipe", "pipe", "pipe"],
     });
     live.add(child);

@@ -51,10 +51,18 @@ export async function runScenario(
     );
     const worst = Math.max(...Object.values(gaps).filter((g) => Number.isFinite(g)));
     process.stderr.write(
-      `[delivery] ${label}: problems ${problems.length}, worst cross-site gap ${worst} ms, retransmitted ${retransmitted}\n`,
+      `[delivery] ${label} (fault at ${faultAt % 100_000}): problems ${problems.length}, worst cross-site gap ${worst} ms, retransmitted ${retransmitted}\n`,
     );
     if (problems.length > 0) {
-      for (const m of w.all()) process.stderr.write(`--- ${m.name} logs\n${m.logs.slice(-3000)}\n`);
+      // Views as each member saw them (a site split under load shows here), then its last logs.
+      for (const m of w.all()) {
+        const views = m.events
+          .filter((e) => e.type === "state")
+          .map((e) => `${e.t % 100_000}:${(e.members as string[]).join("+")}${e.siteMaster ? "*" : ""}`);
+        process.stderr.write(
+          `--- ${m.name} views ${views.join(" ")}\n--- ${m.name} logs\n${m.logs.slice(-3000)}\n`,
+        );
+      }
     }
     return { problems, gaps, retransmitted, world: w };
   } finally {

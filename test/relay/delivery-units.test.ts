@@ -132,6 +132,31 @@ describe("stability at a site master", () => {
     expect(s.stableOf(INC)).toBe(10);
   });
 
+  test("a joiner whose first envelope is held back keeps the sender's later messages unstable", () => {
+    // The argument behind the late-joiner rule (docs/DELIVERY.md): a member that joined after
+    // 1..10 became stable and whose first envelope (15, low 11) must wait for 11..14 reports
+    // nothing or 10, so nothing past 10 becomes stable and the sender keeps (and re-sends) 11..14.
+    const s = new StabilityTracker(1000);
+    s.setMembers(["m1", "m2"]);
+    s.report("m1", mark(10), 0);
+    s.report("m2", mark(10), 0);
+    expect(s.take(0)).toEqual([{ ...A, seq: 10 }]);
+    s.setMembers(["m1", "m2", "joiner"]);
+    const joiner = new ReceiveWindows<number>();
+    expect(joiner.accept(A, 15, 11, 15, 10, 1).outcome).toBe("held");
+    s.report("m1", mark(20), 1);
+    s.report("m2", mark(20), 1);
+    s.report("joiner", joiner.takeReport(), 1);
+    expect(s.stableOf(INC)).toBeUndefined();
+    s.report("joiner", joiner.takeReport(true), 2);
+    expect(s.stableOf(INC)).toBe(10);
+    expect(s.take(2)).toEqual([]);
+    // The re-sent 11..14 fill the gap: the joiner has 11..15, in order, and stability moves on.
+    expect(feed(joiner, [11, 12, 13, 14], 11)).toEqual([11, 12, 13, 14, 15]);
+    s.report("joiner", joiner.takeReport(), 3);
+    expect(s.take(3)).toEqual([{ ...A, seq: 15 }]);
+  });
+
   test("idle origins are forgotten", () => {
     const s = new StabilityTracker();
     s.setMembers(["m1"]);
