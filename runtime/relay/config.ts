@@ -32,7 +32,18 @@ export function channelOptionsFor(config: RelayNodeConfig, o: ChannelOverrides =
     bindPort: o.bindPort ?? config.bindPort,
     advertiseAddr: config.bindAddr,
     siteMasters: config.siteMasters,
-    ...(config.tls ? { tls: { ca: config.tls.ca, cert: config.tls.cert, key: config.tls.key } } : {}),
+    ...(config.tls
+      ? {
+          tls: {
+            ca: config.tls.ca,
+            cert: config.tls.cert,
+            key: config.tls.key,
+            // Router certificates carry a fixed name (issued before their LoadBalancer address
+            // exists); without it, verifying the LB host name would refuse every router.
+            ...(config.tls.serverName !== undefined ? { servername: config.tls.serverName } : {}),
+          },
+        }
+      : {}),
     ...(o.clusterTuning ? { clusterTuning: o.clusterTuning } : {}),
     ...(o.pollIntervalMs !== undefined ? { pollIntervalMs: o.pollIntervalMs } : {}),
     ...(o.logger ? { logger: o.logger } : {}),
