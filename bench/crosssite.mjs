@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { numberOption } from "./lib/args.mjs";
 // Cross-site benchmarks on loopback (issue 6), on dist/ (`npm run build` first):
 //   node bench/crosssite.mjs [--runs 3] [--msgs100 40000] [--msgs1k 30000] [--window 2000]
 //                            [--rate 1000] [--kills 3] [--fail-rate 200] [--skip-failover]
@@ -37,19 +38,15 @@ import {
 } from "./lib/topology.mjs";
 
 const argv = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
-};
-const RUNS = opt("runs", 3);
-const MSGS = { 100: opt("msgs100", 40_000), 1024: opt("msgs1k", 30_000) };
-const WINDOW = opt("window", 2000);
-const RATE = opt("rate", 1000);
-const KILLS = opt("kills", 3);
-const FAIL_RATE = opt("fail-rate", 200);
+const RUNS = numberOption("runs", 3);
+const MSGS = { 100: numberOption("msgs100", 40_000), 1024: numberOption("msgs1k", 30_000) };
+const WINDOW = numberOption("window", 2000);
+const RATE = numberOption("rate", 1000);
+const KILLS = numberOption("kills", 3);
+const FAIL_RATE = numberOption("fail-rate", 200);
 const SKIP_FAILOVER = argv.includes("--skip-failover");
 const OPEN_LOOP_ONLY = argv.includes("--open-loop-only");
-const MAX_MINUTES = opt("max-minutes", 15);
+const MAX_MINUTES = numberOption("max-minutes", 15);
 
 requireBuild();
 const watchdog = setTimeout(() => {

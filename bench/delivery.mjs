@@ -14,6 +14,7 @@ import { createServer } from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { numberOption } from "./lib/args.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const CLI = path.join(ROOT, "dist/runtime/cli/relay.js");
@@ -21,12 +22,8 @@ const { RelayChannel } = await import(path.join(ROOT, "dist/runtime/relay/channe
 const { StaticDiscovery } = await import(path.join(ROOT, "dist/runtime/cluster/discovery.js"));
 const { pino } = await import("pino");
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const RUNS = arg("runs", 3);
-const COUNT = arg("count", 20000);
+const RUNS = numberOption("runs", 3);
+const COUNT = numberOption("count", 20000);
 const quiet = pino({ level: "silent" });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 

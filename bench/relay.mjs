@@ -14,6 +14,7 @@ import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { numberOption } from "./lib/args.mjs";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const CLI = path.join(ROOT, "dist/runtime/cli/relay.js");
@@ -21,13 +22,9 @@ const { RelayChannel } = await import(path.join(ROOT, "dist/runtime/relay/channe
 const { StaticDiscovery } = await import(path.join(ROOT, "dist/runtime/cluster/discovery.js"));
 const { pino } = await import("pino");
 
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
-const RUNS = arg("runs", 3);
-const LINES = arg("lines", 200);
-const KILLS = arg("kills", 3);
+const RUNS = numberOption("runs", 3);
+const LINES = numberOption("lines", 200);
+const KILLS = numberOption("kills", 3);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);

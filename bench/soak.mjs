@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { numberOption } from "./lib/args.mjs";
 // Bounded soak on loopback (issue 6), on dist/ (`npm run build` first):
 //   node bench/soak.mjs [--minutes 10] [--rate 100] [--size 1000] [--warmup 30] [--settle 30]
 //                       [--churn-min 20] [--churn-max 30] [--sm-every 4] [--seed 1]
@@ -32,21 +33,16 @@ import {
   stopAll,
 } from "./lib/topology.mjs";
 
-const argv = process.argv.slice(2);
-const opt = (name, dflt) => {
-  const i = argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(argv[i + 1]) : dflt;
-};
-const MINUTES = opt("minutes", 10);
-const RATE = opt("rate", 100);
-const SIZE = opt("size", 1000);
-const WARMUP_S = opt("warmup", 30);
-const SETTLE_S = opt("settle", 30);
-const CHURN_MIN_S = opt("churn-min", 20);
-const CHURN_MAX_S = opt("churn-max", 30);
-const SM_EVERY = opt("sm-every", 4);
-const RSS_TOL = opt("rss-tolerance", 0.25);
-let seed = opt("seed", 1) >>> 0;
+const MINUTES = numberOption("minutes", 10);
+const RATE = numberOption("rate", 100);
+const SIZE = numberOption("size", 1000);
+const WARMUP_S = numberOption("warmup", 30);
+const SETTLE_S = numberOption("settle", 30);
+const CHURN_MIN_S = numberOption("churn-min", 20);
+const CHURN_MAX_S = numberOption("churn-max", 30);
+const SM_EVERY = numberOption("sm-every", 4);
+const RSS_TOL = numberOption("rss-tolerance", 0.25);
+let seed = numberOption("seed", 1) >>> 0;
 for (const [k, v] of Object.entries({
   MINUTES,
   RATE,

@@ -7,16 +7,13 @@ import { once } from "node:events";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
+import { numberOption } from "./lib/args.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const { TunnelClient } = await import(path.join(root, "dist/runtime/tunnel/index.js"));
-const arg = (name, def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-};
-const MSGS = arg("msgs", 200_000);
-const SIZE = arg("size", 100);
-const RUNS = arg("runs", 3);
+const MSGS = numberOption("msgs", 200_000);
+const SIZE = numberOption("size", 100);
+const RUNS = numberOption("runs", 3);
 
 function startRouter() {
   const child = spawn(
