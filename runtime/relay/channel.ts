@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { RouterEndpoint } from "../../contract/initial-hosts.js";
 import type { Discovery } from "../cluster/discovery.js";
+import { ClusterError } from "../cluster/errors.js";
 import { LocalCluster } from "../cluster/local-cluster.js";
 import { type Member, memberKey, type View } from "../cluster/member.js";
 import { createLogger, type Logger } from "../observability/log.js";
@@ -171,6 +172,23 @@ export class RelayError extends Error {
   ) {
     super(message);
   }
+}
+
+const FROM_CLUSTER: Record<ClusterError["code"], RelayErrorCode> = {
+  NOT_STARTED: "NOT_CONNECTED",
+  NOT_JOINED: "NOT_CONNECTED",
+  CLOSED: "CLOSED",
+  NOT_A_MEMBER: "UNKNOWN_MEMBER",
+  TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  BUFFER_FULL: "BUFFER_FULL",
+};
+
+/**
+ * The site cluster refuses a message atomically (nothing written) with a ClusterError; callers of
+ * RelayChannel.send get it as the documented RelayError with the matching code.
+ */
+export function toRelayError(err: unknown): unknown {
+  return err instanceof ClusterError ? new RelayError(FROM_CLUSTER[err.code], err.message) : err;
 }
 
 export interface RelayChannelEvents {
@@ -421,7 +439,11 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       }
     }
     const seq = ++this.#seq;
-    this.#emitEnvelope(EnvelopeKind.Data, dest, payload, seq);
+    try {
+      this.#emitEnvelope(EnvelopeKind.Data, dest, payload, seq);
+    } catch (err) {
+      throw toRelayError(err);
+    }
     this.#stats.sent++;
     return seq;
   }
