@@ -1,15 +1,14 @@
 // The `TUNNEL_INITIAL_HOSTS` syntax shared by the constructs (render) and the runtime (parse):
 // `host[port],host[port]`, as JGroups writes it. No dependencies: both halves import this file.
 
+import { ConfigError } from "./errors.js";
+
+export { ConfigError };
+
 /** One router endpoint. */
 export interface RouterEndpoint {
   readonly host: string;
   readonly port: number;
-}
-
-/** A configuration value that cannot be used; the message names the variable and what is allowed. */
-export class ConfigError extends Error {
-  override readonly name = "ConfigError";
 }
 
 const ENTRY = /^([^[\],\s]+)\[(\d{1,5})\]$/;
