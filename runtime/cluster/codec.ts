@@ -5,6 +5,7 @@
 // member = str8 name, str8 site, 16 uuid bytes, str8 host, u16 port;
 // view = u32 seq, u16 count (>= 1), count x member (members[0] is the coordinator).
 // A decoder error is always a ClusterCodecError: the caller closes that one connection.
+import { CodedError } from "../../contract/errors.js";
 import { type Member, makeView, memberKey, type View } from "./member.js";
 
 /** Protocol version carried in HELLO; a peer speaking another version is refused. */
@@ -57,14 +58,10 @@ export type ClusterFrame =
   | { readonly type: "data"; readonly payload: Uint8Array };
 
 /** Bad bytes on a mesh connection. `code` is stable (usable as a metric label). */
-export class ClusterCodecError extends Error {
+export class ClusterCodecError extends CodedError<
+  "BAD_LENGTH" | "TRUNCATED" | "TRAILING" | "BAD_TYPE" | "BAD_FIELD"
+> {
   override readonly name = "ClusterCodecError";
-  constructor(
-    readonly code: "BAD_LENGTH" | "TRUNCATED" | "TRAILING" | "BAD_TYPE" | "BAD_FIELD",
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

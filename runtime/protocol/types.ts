@@ -1,5 +1,6 @@
 // Value types of the GossipRouter protocol (described in docs/PROTOCOL.md; frames recorded from
 // JGroups 5.5.6 in test/fixtures/captures). Pure data: no I/O, no Node streams.
+import { CodedError } from "../../contract/errors.js";
 
 /** The frame type byte of a GossipData body. Values are the wire values. */
 export enum GossipType {
@@ -130,12 +131,9 @@ export type ProtocolErrorCode =
   | "count-out-of-bounds";
 
 /** A malformed or out-of-bounds input. The connection that sent it is closed with this reason. */
-export class ProtocolError extends Error {
+export class ProtocolError extends CodedError<ProtocolErrorCode> {
   override readonly name = "ProtocolError";
-  constructor(
-    readonly code: ProtocolErrorCode,
-    message: string,
-  ) {
-    super(`${code}: ${message}`);
+  constructor(code: ProtocolErrorCode, message: string) {
+    super(code, `${code}: ${message}`);
   }
 }

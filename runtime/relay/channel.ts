@@ -5,8 +5,10 @@
 // Path of a cross-site message: sender -> (local unicast, or the local multicast for "everyone")
 // its site's forwarding site master -> bridge (router MESSAGE to a site master of each target
 // site) -> that site master -> local multicast, or unicast to the target member.
+
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
+import { CodedError, ConfigError } from "../../contract/errors.js";
 import type { RouterEndpoint } from "../../contract/initial-hosts.js";
 import type { Discovery } from "../cluster/discovery.js";
 import { ClusterError } from "../cluster/errors.js";
@@ -164,14 +166,8 @@ export type RelayErrorCode =
   /** The send buffer of unstable cross-site messages is full: wait for "drain" (or use sendAsync). */
   | "BUFFER_FULL";
 
-export class RelayError extends Error {
+export class RelayError extends CodedError<RelayErrorCode> {
   override readonly name = "RelayError";
-  constructor(
-    readonly code: RelayErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 const FROM_CLUSTER: Record<ClusterError["code"], RelayErrorCode> = {
@@ -188,7 +184,9 @@ const FROM_CLUSTER: Record<ClusterError["code"], RelayErrorCode> = {
  * RelayChannel.send get it as the documented RelayError with the matching code.
  */
 export function toRelayError(err: unknown): unknown {
-  return err instanceof ClusterError ? new RelayError(FROM_CLUSTER[err.code], err.message) : err;
+  return err instanceof ClusterError
+    ? new RelayError(FROM_CLUSTER[err.code], err.message, { cause: err })
+    : err;
 }
 
 export interface RelayChannelEvents {
@@ -300,10 +298,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     this.clusterName = options.cluster;
     this.#siteMasterCount = options.siteMasters ?? 1;
     if (!Number.isInteger(this.#siteMasterCount) || this.#siteMasterCount < 1) {
-      throw new RelayError(
-        "BAD_DESTINATION",
-        `siteMasters must be an integer >= 1 (got ${options.siteMasters})`,
-      );
+      throw new ConfigError(`siteMasters must be an integer >= 1 (got ${options.siteMasters})`);
     }
     this.#maxPayload = options.maxPayload ?? DEFAULT_CHANNEL_MAX_PAYLOAD;
     this.#reliable = options.reliable ?? true;
@@ -316,7 +311,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       ["ackIntervalMs", this.#ackIntervalMs],
     ] as const) {
       if (!(Number.isFinite(v) && v >= 1 && v <= 600_000))
-        throw new RangeError(`${k} must be a number of ms in 1..600000 (got ${v})`);
+        throw new ConfigError(`${k} must be a number of ms in 1..600000 (got ${v})`);
     }
     this.#log = options.logger ?? createLogger("relay", { site: options.site, node: options.name });
     const clusterOptions: SiteClusterOptions = {

@@ -13,6 +13,7 @@
 //
 // Sequence numbers: every DATA envelope carries the next number of its origin (origin = one
 // incarnation of one sender), so a receiver can order and de-duplicate per origin (issue 6).
+import { CodedError } from "../../contract/errors.js";
 
 export const ENVELOPE_MAGIC = 0x524c;
 export const ENVELOPE_VERSION = 1;
@@ -101,13 +102,10 @@ export type EnvelopeErrorCode =
   | "bad-control";
 
 /** A malformed envelope (decode) or an envelope that cannot be written (encode). */
-export class EnvelopeError extends Error {
+export class EnvelopeError extends CodedError<EnvelopeErrorCode> {
   override readonly name = "EnvelopeError";
-  constructor(
-    readonly code: EnvelopeErrorCode,
-    message: string,
-  ) {
-    super(`${code}: ${message}`);
+  constructor(code: EnvelopeErrorCode, message: string) {
+    super(code, `${code}: ${message}`);
   }
 }
 

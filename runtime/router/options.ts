@@ -1,4 +1,5 @@
 // Router options: typed, documented defaults, validated once with messages that name the option.
+import { ConfigError } from "../../contract/errors.js";
 import { DEFAULT_MAX_FRAME } from "../protocol/types.js";
 
 /** TLS material (file paths) for the router's listening socket. */
@@ -56,17 +57,17 @@ export interface ResolvedRouterOptions {
 
 function intIn(name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer between ${min} and ${max}, got ${value}`);
+    throw new ConfigError(`${name} must be an integer between ${min} and ${max}, got ${value}`);
   }
   return value;
 }
 
-/** Applies defaults and validates; throws a RangeError naming the option on a bad value. */
+/** Applies defaults and validates; throws a ConfigError (code BAD_OPTION) naming the option on a bad value. */
 export function resolveRouterOptions(o: RouterOptions = {}): ResolvedRouterOptions {
   const tls = o.tls ?? null;
   if (tls) {
-    if (!tls.certFile || !tls.keyFile) throw new RangeError("TLS needs both a certificate and a key file");
-    if (tls.clientAuth && !tls.caFile) throw new RangeError("TLS client authentication needs a CA file");
+    if (!tls.certFile || !tls.keyFile) throw new ConfigError("TLS needs both a certificate and a key file");
+    if (tls.clientAuth && !tls.caFile) throw new ConfigError("TLS client authentication needs a CA file");
   }
   const httpPort = o.httpPort === undefined ? DEFAULT_HTTP_PORT : o.httpPort;
   return {

@@ -1,9 +1,9 @@
+import { CodedError } from "../../contract/errors.js";
+
 // Errors the tunnel client throws or rejects with. Codes are stable: callers branch on them and
 // metrics use them as labels.
 
 export type TunnelErrorCode =
-  /** An option is missing or out of range; the message names it. */
-  | "TUNNEL_BAD_OPTION"
   /** No router is registered and the pending queue already holds maxPendingBytes. */
   | "TUNNEL_QUEUE_FULL"
   /** A payload larger than the routers accept (the frame limit). */
@@ -17,12 +17,7 @@ export type TunnelErrorCode =
   /** A request or wait did not complete in time. */
   | "TUNNEL_TIMEOUT";
 
-export class TunnelError extends Error {
+/** Bad options are a ConfigError (code BAD_OPTION), not a TunnelError. */
+export class TunnelError extends CodedError<TunnelErrorCode> {
   override readonly name = "TunnelError";
-  constructor(
-    readonly code: TunnelErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }

@@ -1,10 +1,10 @@
 // TunnelClient options: types, documented defaults and validation at construction time.
 import { readFileSync } from "node:fs";
+import { ConfigError } from "../../contract/errors.js";
 import type { RouterEndpoint } from "../../contract/initial-hosts.js";
 import type { Logger } from "../observability/log.js";
 import { type Address, DEFAULT_MAX_FRAME } from "../protocol/types.js";
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.js";
-import { TunnelError } from "./errors.js";
 
 /**
  * A PEM value for TLS: a Buffer or a string holding PEM text ("-----BEGIN …") is used as is; any
@@ -79,8 +79,8 @@ export interface ResolvedTunnelOptions {
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-function bad(option: string, problem: string): TunnelError {
-  return new TunnelError("TUNNEL_BAD_OPTION", `TunnelClient option ${option} ${problem}`);
+function bad(option: string, problem: string): ConfigError {
+  return new ConfigError(`TunnelClient option ${option} ${problem}`);
 }
 
 function int(option: string, value: number | undefined, fallback: number, min: number, max: number): number {
@@ -124,7 +124,7 @@ export function loadPem(value: PemSource): string | Buffer {
   return Buffer.isBuffer(value) || isPemText(value) ? value : readFileSync(value);
 }
 
-/** Applies defaults and validates; every error is TUNNEL_BAD_OPTION and names the option. */
+/** Applies defaults and validates; every error is a ConfigError (code BAD_OPTION) and names the option. */
 export function resolveTunnelOptions(o: TunnelOptions): ResolvedTunnelOptions {
   if (typeof o !== "object" || o === null) throw bad("object", "is required");
   if (!Array.isArray(o.routers) || o.routers.length === 0) {

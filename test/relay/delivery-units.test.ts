@@ -3,6 +3,7 @@
 // computation, the origin's send buffer, the lane section of the envelope and the report codecs.
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
+import { ConfigError } from "../../contract/errors.js";
 import { ReceiveWindows } from "../../runtime/relay/delivery/receive-window.js";
 import { decodeAck, decodeStable, encodeAck, encodeStable } from "../../runtime/relay/delivery/reports.js";
 import { SendBuffer } from "../../runtime/relay/delivery/send-buffer.js";
@@ -199,7 +200,7 @@ describe("send buffer", () => {
   });
 
   test("refuses non-positive limits", () => {
-    expect(() => new SendBuffer({ maxBytes: 0 })).toThrow(RangeError);
+    expect(() => new SendBuffer({ maxBytes: 0 })).toThrow(ConfigError);
   });
 });
 

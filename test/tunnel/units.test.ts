@@ -2,6 +2,7 @@
 // option validation.
 import { afterEach, describe, expect, jest, test } from "@jest/globals";
 import fc from "fast-check";
+import { ConfigError } from "../../contract/errors.js";
 import {
   backoffDelay,
   DEFAULT_BACKOFF,
@@ -215,8 +216,8 @@ describe("option validation", () => {
     } catch (e) {
       err = e;
     }
-    expect(err).toBeInstanceOf(TunnelError);
-    expect((err as TunnelError).code).toBe("TUNNEL_BAD_OPTION");
-    expect((err as TunnelError).message).toMatch(message);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe("BAD_OPTION");
+    expect((err as ConfigError).message).toMatch(message);
   });
 });

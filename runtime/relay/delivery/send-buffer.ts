@@ -2,6 +2,7 @@
 // site ("lane"), until that site reports it stable (delivered by all its current members). Bounded
 // in bytes and messages: when full the channel refuses new messages (back-pressure), it never
 // drops one. Pure: no I/O, no timers.
+import { ConfigError } from "../../../contract/errors.js";
 import type { Envelope } from "../envelope.js";
 
 export interface SendBufferLimits {
@@ -55,7 +56,7 @@ export class SendBuffer {
   constructor(limits: Partial<SendBufferLimits> = {}) {
     this.limits = { ...DEFAULT_SEND_BUFFER_LIMITS, ...limits };
     if (!(this.limits.maxBytes > 0) || !(this.limits.maxMessages >= 1)) {
-      throw new RangeError("send buffer limits must be positive");
+      throw new ConfigError("send buffer limits must be positive");
     }
   }
 
