@@ -9,61 +9,17 @@
 // each, for 100 B and 1 KB payloads; the ratio reliable/bare is computed per run.
 // All channels share this process's one thread: absolute figures are lower than with one process
 // per member; the ratio is the point.
-import { spawn } from "node:child_process";
-import { createServer } from "node:net";
 import path from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { numberOption } from "./lib/args.mjs";
+import { DIST, freePort, Router, sleep, waitUntil } from "./lib/topology.mjs";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const CLI = path.join(ROOT, "dist/runtime/cli/relay.js");
-const { RelayChannel } = await import(path.join(ROOT, "dist/runtime/relay/channel.js"));
-const { StaticDiscovery } = await import(path.join(ROOT, "dist/runtime/cluster/discovery.js"));
+const { RelayChannel } = await import(path.join(DIST, "runtime/relay/channel.js"));
+const { StaticDiscovery } = await import(path.join(DIST, "runtime/cluster/discovery.js"));
 const { pino } = await import("pino");
 
 const RUNS = numberOption("runs", 3);
 const COUNT = numberOption("count", 20000);
 const quiet = pino({ level: "silent" });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRouter() {
-  const child = spawn(
-    process.execPath,
-    [CLI, "router", "--port", "0", "--bind", "127.0.0.1", "--http-port", "0"],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-    },
-  );
-  const port = await new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error("router start timeout")), 10_000);
-    createInterface({ input: child.stderr }).on("line", (l) => {
-      const m = /"port":(\d+).*"router listening"/.exec(l);
-      if (m) {
-        clearTimeout(t);
-        resolve(Number(m[1]));
-      }
-    });
-  });
-  return { child, port };
-}
-
-async function until(what, cond, ms = 20_000) {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timeout: ${what}`);
-    await sleep(20);
-  }
-}
 
 async function world(routers, reliable) {
   const sites = { nyc: 2, sfc: 3 };
@@ -91,7 +47,7 @@ async function world(routers, reliable) {
     await Promise.all(chans[site].slice(1).map((c) => c.connect()));
   }
   const all = [...chans.nyc, ...chans.sfc];
-  await until("both sites visible", () =>
+  await waitUntil("both sites visible", () =>
     all.every((c) => c.view?.members.length === sites[c.site] && c.topology().routes.some((r) => r.up)),
   );
   return { chans, all };
@@ -142,7 +98,7 @@ async function measure(routers, reliable, size) {
   };
 }
 
-const routers = [await startRouter(), await startRouter()];
+const routers = [await new Router("r1").start(), await new Router("r2").start()];
 try {
   console.log(`count ${COUNT}, runs ${RUNS}, node ${process.version}`);
   for (const size of [100, 1024]) {
@@ -157,6 +113,6 @@ try {
     }
   }
 } finally {
-  for (const r of routers) r.child.kill("SIGKILL");
+  for (const r of routers) await r.kill();
 }
 process.exit(0);

@@ -11,25 +11,17 @@
 // 1b. `relay local` with the chat (npm start minus the build) until the chat prompt;
 // 4. RSS of every node process (VmRSS) after the round-trip run.
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { numberOption } from "./lib/args.mjs";
+import { CLI, DIST, pct, rssKiB, sleep } from "./lib/topology.mjs";
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const CLI = path.join(ROOT, "dist/runtime/cli/relay.js");
-const { RelayChannel } = await import(path.join(ROOT, "dist/runtime/relay/channel.js"));
-const { StaticDiscovery } = await import(path.join(ROOT, "dist/runtime/cluster/discovery.js"));
+const { RelayChannel } = await import(path.join(DIST, "runtime/relay/channel.js"));
+const { StaticDiscovery } = await import(path.join(DIST, "runtime/cluster/discovery.js"));
 const { pino } = await import("pino");
 
 const RUNS = numberOption("runs", 3);
 const LINES = numberOption("lines", 200);
 const KILLS = numberOption("kills", 3);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
 const fmt = (ms) => `${ms.toFixed(1)} ms`;
 
 function startLocal() {
@@ -83,11 +75,6 @@ async function joinSfc(run, name) {
   await ch.connect();
   await sleep(500);
   return ch;
-}
-
-function rssKiB(pid) {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return m ? Number(m[1]) : Number.NaN;
 }
 
 // 1 + 2 + 4

@@ -1,49 +1,21 @@
 // TunnelClient throughput through our router on loopback (runs on dist/: `npm run build` first).
 // One sender, one receiver, unicast, back-pressure respected (wait for 'drain' when send() is false).
 // Usage: node bench/tunnel.mjs [--msgs 200000] [--size 100] [--runs 3]. Prints one line per run and the median.
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { numberOption } from "./lib/args.mjs";
+import { DIST, Router } from "./lib/topology.mjs";
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const { TunnelClient } = await import(path.join(root, "dist/runtime/tunnel/index.js"));
+const { TunnelClient } = await import(path.join(DIST, "runtime/tunnel/index.js"));
 const MSGS = numberOption("msgs", 200_000);
 const SIZE = numberOption("size", 100);
 const RUNS = numberOption("runs", 3);
 
-function startRouter() {
-  const child = spawn(
-    process.execPath,
-    [path.join(root, "dist/runtime/cli/relay.js"), "router", "--port", "0", "--http-port", "0"],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, LOG_LEVEL: "info" },
-    },
-  );
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    const timer = setTimeout(() => reject(new Error("router did not start")), 15_000);
-    child.stderr.setEncoding("utf8").on("data", (d) => {
-      buf += d;
-      for (const line of buf.split("\n")) {
-        try {
-          const rec = JSON.parse(line);
-          if (rec.msg === "router listening") {
-            clearTimeout(timer);
-            resolve({ child, port: rec.port });
-          }
-        } catch {}
-      }
-    });
-  });
-}
-
 const log = pino({ level: "silent" });
-const { child, port } = await startRouter();
+const router = await new Router("router").start();
+const { port } = router;
 const results = [];
 try {
   for (let run = 0; run < RUNS; run++) {
@@ -76,7 +48,7 @@ try {
     await Promise.all([tx.close(), rx.close()]);
   }
 } finally {
-  child.kill("SIGKILL");
+  await router.kill();
 }
 results.sort((a, b) => a - b);
 console.log(

@@ -16,6 +16,15 @@ export const CLI = path.join(DIST, "runtime/cli/relay.js");
 const MEMBER_JS = path.join(path.dirname(fileURLToPath(import.meta.url)), "member.mjs");
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls `cond` every 20 ms until it is true; throws `timeout: <what>` after `ms`. */
+export async function waitUntil(what, cond, ms = 20_000) {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timeout: ${what}`);
+    await sleep(20);
+  }
+}
 /** CLOCK_MONOTONIC in ms: comparable with the members' timestamps (same machine). */
 export const nowMs = () => Number(process.hrtime.bigint()) / 1e6;
 
@@ -112,17 +121,22 @@ process.on("exit", () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
 });
 
-/** A running router process. `restart()` starts it again on the same ports (after a kill). */
+/**
+ * A running router process. `start()` again starts it on the same ports (after a kill). Its log
+ * goes to `<logDir>/<name>.log`, or nowhere without a logDir; `nodeArgs` go to node (--cpu-prof).
+ */
 export class Router {
   name;
   port = 0;
   httpPort = 0;
   child = null;
   #logDir;
+  #nodeArgs;
 
-  constructor(name, logDir) {
+  constructor(name, logDir = null, { nodeArgs = [] } = {}) {
     this.name = name;
     this.#logDir = logDir;
+    this.#nodeArgs = nodeArgs;
   }
 
   get pid() {
@@ -137,6 +151,7 @@ export class Router {
     const child = spawn(
       process.execPath,
       [
+        ...this.#nodeArgs,
         CLI,
         "router",
         "--port",
@@ -151,7 +166,9 @@ export class Router {
     children.add(child);
     child.once("exit", () => children.delete(child));
     this.child = child;
-    const logFile = createWriteStream(path.join(this.#logDir, `${this.name}.log`), { flags: "a" });
+    const logFile = this.#logDir
+      ? createWriteStream(path.join(this.#logDir, `${this.name}.log`), { flags: "a" })
+      : null;
     const ports = await new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${this.name} did not start within 15 s`)), 15_000);
       let buf = "";
@@ -172,7 +189,7 @@ export class Router {
         }
       };
       child.stderr.setEncoding("utf8").on("data", onData);
-      child.stderr.pipe(logFile);
+      if (logFile) child.stderr.pipe(logFile);
       child.once("exit", (code) => {
         clearTimeout(timer);
         reject(new Error(`${this.name} exited early (${code})`));
