@@ -2,6 +2,8 @@
 // exposure and where Terraform keeps its state. `defaultTopology()` is the seed (nyc on EKS, sfc on
 // GKE); `parseTopology()` turns a user's JSON/YAML document into a Topology, reporting every mistake.
 
+import { ROUTER_HTTP_PORT, ROUTER_PORT } from "../contract/ports.js";
+
 /** A site on a new EKS cluster (with its own VPC). */
 export interface EksSite {
   readonly name: string;
@@ -87,8 +89,6 @@ export interface Topology {
 }
 
 export const DEFAULT_RELAY_IMAGE = "ghcr.io/cross-cloud-relay/relay:0.1.0";
-export const DEFAULT_ROUTER_PORT = 12001;
-export const DEFAULT_ROUTER_HTTP_PORT = 9000;
 export const DEFAULT_NAMESPACE = "default";
 export const DEFAULT_CLUSTER_NAME = "relay";
 
@@ -115,8 +115,8 @@ export function defaultTopology(): Topology {
       },
     ],
     router: {
-      port: DEFAULT_ROUTER_PORT,
-      httpPort: DEFAULT_ROUTER_HTTP_PORT,
+      port: ROUTER_PORT,
+      httpPort: ROUTER_HTTP_PORT,
       replicas: 1,
       image: DEFAULT_RELAY_IMAGE,
     },

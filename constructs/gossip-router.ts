@@ -8,11 +8,9 @@ import { ServiceV1 } from "@cdktf/provider-kubernetes/lib/service-v1/index.js";
 import { Fn, TerraformLocal, Token } from "cdktf";
 import { Construct } from "constructs";
 import { formatEndpoint } from "../contract/initial-hosts.js";
+import { ROUTER_HTTP_PORT, ROUTER_PORT } from "../contract/ports.js";
 import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
 import { containerSecurityContext, podSecurityContext, podVolumes, TLS_FILES } from "./pod-parts.js";
-
-export const DEFAULT_GOSSIP_PORT = 12001;
-export const DEFAULT_ROUTER_HTTP_PORT = 9000;
 
 /** Annotations that turn a LoadBalancer Service into an internet-facing NLB (in-tree controller). */
 export const AWS_NLB_ANNOTATIONS: Readonly<Record<string, string>> = {
@@ -65,8 +63,8 @@ export class GossipRouter extends Construct {
     super(scope, id);
     checkSiteName("GossipRouter", props.site);
     this.name = `${props.site}-router`;
-    this.port = props.port ?? DEFAULT_GOSSIP_PORT;
-    this.httpPort = props.httpPort ?? DEFAULT_ROUTER_HTTP_PORT;
+    this.port = props.port ?? ROUTER_PORT;
+    this.httpPort = props.httpPort ?? ROUTER_HTTP_PORT;
     this.replicas = props.replicas ?? 1;
     const namespace = props.namespace ?? "default";
     checkPort("port", this.port);
