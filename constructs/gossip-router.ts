@@ -9,6 +9,7 @@ import { Fn, TerraformLocal, Token } from "cdktf";
 import { Construct } from "constructs";
 import { formatEndpoint } from "../contract/initial-hosts.js";
 import { ROUTER_HTTP_PORT, ROUTER_PORT } from "../contract/ports.js";
+import { renderRouterArgs } from "../contract/router-args.js";
 import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
 import { containerSecurityContext, podSecurityContext, podVolumes, TLS_FILES } from "./pod-parts.js";
 
@@ -77,18 +78,11 @@ export class GossipRouter extends Construct {
     const selector = selectorLabels(props.site, "router");
     const tls = props.tlsSecretName !== undefined;
 
-    const args = ["router", "--port", String(this.port), "--http-port", String(this.httpPort)];
-    if (tls) {
-      args.push(
-        "--tls-cert",
-        TLS_FILES.cert,
-        "--tls-key",
-        TLS_FILES.key,
-        "--tls-ca",
-        TLS_FILES.ca,
-        "--tls-client-auth",
-      );
-    }
+    const args = renderRouterArgs({
+      port: this.port,
+      httpPort: this.httpPort,
+      ...(tls ? { tls: { ...TLS_FILES, clientAuth: true } } : {}),
+    });
     const probe = (initialDelaySeconds: number) => ({
       httpGet: { path: "/healthz", port: String(this.httpPort) },
       initialDelaySeconds,

@@ -3,3 +3,4 @@ export * from "./errors.js";
 export * from "./initial-hosts.js";
 export * from "./ports.js";
 export * from "./relay-env.js";
+export * from "./router-args.js";
