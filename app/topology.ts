@@ -2,6 +2,7 @@
 // exposure and where Terraform keeps its state. `defaultTopology()` is the seed (nyc on EKS, sfc on
 // GKE); `parseTopology()` turns a user's JSON/YAML document into a Topology, reporting every mistake.
 
+import { CodedError } from "../contract/errors.js";
 import { ROUTER_HTTP_PORT, ROUTER_PORT } from "../contract/ports.js";
 
 /** A site on a new EKS cluster (with its own VPC). */
@@ -130,13 +131,14 @@ export function defaultTopology(): Topology {
 }
 
 /** Every mistake found in a topology document, one line each. */
-export class TopologyError extends Error {
+export class TopologyError extends CodedError<"INVALID_TOPOLOGY"> {
   override readonly name = "TopologyError";
   constructor(
     readonly problems: readonly string[],
     source = "topology",
   ) {
     super(
+      "INVALID_TOPOLOGY",
       `${source} is invalid (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n  - ${problems.join("\n  - ")}`,
     );
   }

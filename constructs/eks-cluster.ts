@@ -20,6 +20,7 @@ import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/inde
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
 import { assertOtherStack, type IKubeCluster } from "./kube-cluster.js";
+import { ValidationError } from "./validation-error.js";
 
 /** Number of availability zones the VPC spans (EKS requires at least two). */
 const AZ_COUNT = 2;
@@ -87,7 +88,7 @@ export class EksCluster extends Construct implements IKubeCluster {
       min: props.nodeGroup?.min ?? 1,
       max: props.nodeGroup?.max ?? 4,
     };
-    validateScaling(ng);
+    validateScaling(this, ng);
     this.clusterName = props.name;
     this.region = props.region;
     const tags = props.tags ?? {};
@@ -270,16 +271,18 @@ function assumeRolePolicy(service: string): string {
   });
 }
 
-function validateScaling(ng: { desired: number; min: number; max: number }): void {
+function validateScaling(scope: Construct, ng: { desired: number; min: number; max: number }): void {
   const values = [ng.desired, ng.min, ng.max];
   if (values.some((v) => Token.isUnresolved(v))) return;
   if (values.some((v) => !Number.isInteger(v) || v < 0)) {
-    throw new Error(
+    throw new ValidationError(
+      scope,
       `EksCluster: nodeGroup sizes must be integers >= 0 (desired ${ng.desired}, min ${ng.min}, max ${ng.max})`,
     );
   }
   if (!(ng.min <= ng.desired && ng.desired <= ng.max) || ng.max < 1) {
-    throw new Error(
+    throw new ValidationError(
+      scope,
       `EksCluster: nodeGroup needs min <= desired <= max and max >= 1 (got min ${ng.min}, desired ${ng.desired}, max ${ng.max})`,
     );
   }

@@ -12,6 +12,7 @@ import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/inde
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
 import { assertOtherStack, type IKubeCluster } from "./kube-cluster.js";
+import { ValidationError } from "./validation-error.js";
 
 export interface GkeNodePoolProps {
   /** @default "e2-medium" */
@@ -61,7 +62,10 @@ export class GkeCluster extends Construct implements IKubeCluster {
     super(scope, id);
     const nodeCount = props.nodePool?.nodeCount ?? 2;
     if (!Token.isUnresolved(nodeCount) && (!Number.isInteger(nodeCount) || nodeCount < 1)) {
-      throw new Error(`GkeCluster: nodePool.nodeCount must be an integer >= 1 (got ${nodeCount})`);
+      throw new ValidationError(
+        this,
+        `GkeCluster: nodePool.nodeCount must be an integer >= 1 (got ${nodeCount})`,
+      );
     }
     this.clusterName = props.name;
     this.location = props.location;

@@ -12,6 +12,7 @@ import { ROUTER_HTTP_PORT, ROUTER_PORT } from "../contract/ports.js";
 import { renderRouterArgs } from "../contract/router-args.js";
 import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
 import { containerSecurityContext, podSecurityContext, podVolumes, TLS_FILES } from "./pod-parts.js";
+import { ValidationError } from "./validation-error.js";
 
 /** Annotations that turn a LoadBalancer Service into an internet-facing NLB (in-tree controller). */
 export const AWS_NLB_ANNOTATIONS: Readonly<Record<string, string>> = {
@@ -62,17 +63,21 @@ export class GossipRouter extends Construct {
 
   constructor(scope: Construct, id: string, props: GossipRouterProps) {
     super(scope, id);
-    checkSiteName("GossipRouter", props.site);
+    checkSiteName(this, "GossipRouter", props.site);
     this.name = `${props.site}-router`;
     this.port = props.port ?? ROUTER_PORT;
     this.httpPort = props.httpPort ?? ROUTER_HTTP_PORT;
     this.replicas = props.replicas ?? 1;
     const namespace = props.namespace ?? "default";
-    checkPort("port", this.port);
-    checkPort("httpPort", this.httpPort);
-    if (this.port === this.httpPort) throw new Error(`GossipRouter: port and httpPort are both ${this.port}`);
+    checkPort(this, "port", this.port);
+    checkPort(this, "httpPort", this.httpPort);
+    if (this.port === this.httpPort)
+      throw new ValidationError(this, `GossipRouter: port and httpPort are both ${this.port}`);
     if (!Token.isUnresolved(this.replicas) && (!Number.isInteger(this.replicas) || this.replicas < 1)) {
-      throw new Error(`GossipRouter: replicas must be an integer >= 1 (got ${this.replicas})`);
+      throw new ValidationError(
+        this,
+        `GossipRouter: replicas must be an integer >= 1 (got ${this.replicas})`,
+      );
     }
     const labels = objectLabels(props.site, "router");
     const selector = selectorLabels(props.site, "router");
@@ -161,9 +166,9 @@ export class GossipRouter extends Construct {
   }
 }
 
-function checkPort(prop: string, port: number): void {
+function checkPort(scope: Construct, prop: string, port: number): void {
   if (Token.isUnresolved(port)) return;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`GossipRouter: ${prop} must be an integer in 1..65535 (got ${port})`);
+    throw new ValidationError(scope, `GossipRouter: ${prop} must be an integer in 1..65535 (got ${port})`);
   }
 }

@@ -5,6 +5,7 @@
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
+import { ValidationError } from "./validation-error.js";
 
 /** The cluster kinds the topology knows. */
 export type ClusterKind = "eks" | "gke" | "existing";
@@ -41,7 +42,8 @@ export class ExistingCluster implements IKubeCluster {
 
   constructor(props: ExistingClusterProps) {
     if (props.kubeconfigPath.trim() === "") {
-      throw new Error(
+      throw new ValidationError(
+        undefined,
         "ExistingCluster: kubeconfigPath is empty; give the kubeconfig file, e.g. ~/.kube/config",
       );
     }
@@ -66,7 +68,8 @@ export class ExistingCluster implements IKubeCluster {
  */
 export function assertOtherStack(kind: string, cluster: Construct, scope: Construct): void {
   if (TerraformStack.of(cluster) === TerraformStack.of(scope)) {
-    throw new Error(
+    throw new ValidationError(
+      cluster,
       `${kind}: configureKubernetesProvider needs a scope in another stack than the cluster's (${TerraformStack.of(scope).node.id}); put routers and sites in their own stacks`,
     );
   }

@@ -18,6 +18,7 @@ function problemsOf(doc: unknown): readonly string[] {
     parseTopology(doc);
   } catch (err) {
     expect(err).toBeInstanceOf(TopologyError);
+    expect((err as TopologyError).code).toBe("INVALID_TOPOLOGY");
     return (err as TopologyError).problems;
   }
   throw new Error("parseTopology accepted an invalid topology");
