@@ -1,6 +1,7 @@
 // A GossipRouter in one cluster: a Deployment of `relay router` and a LoadBalancer Service that
-// exposes only the gossip port; health and metrics stay on a ClusterIP Service. On EKS the
-// annotations ask for an NLB; the cloud controllers (EKS's security groups, GKE's firewall rules)
+// exposes only the gossip port; health and metrics stay on a ClusterIP Service. The Service carries
+// the annotations the cluster's cloud needs (IKubeCluster.loadBalancerAnnotations: an NLB on EKS);
+// the cloud controllers (EKS's security groups, GKE's firewall rules)
 // open the gossip port for `loadBalancerSourceRanges` themselves, so no firewall resource here.
 
 import { DeploymentV1 } from "@cdktf/provider-kubernetes/lib/deployment-v1/index.js";
@@ -13,13 +14,6 @@ import { renderRouterArgs } from "../contract/router-args.js";
 import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
 import { containerSecurityContext, podSecurityContext, podVolumes, TLS_FILES } from "./pod-parts.js";
 import { ValidationError } from "./validation-error.js";
-
-/** Annotations that turn a LoadBalancer Service into an internet-facing NLB (in-tree controller). */
-export const AWS_NLB_ANNOTATIONS: Readonly<Record<string, string>> = {
-  "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-  "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
-  "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
-};
 
 export interface GossipRouterProps {
   /** Site the router belongs to; names the objects (`<site>-router`). */
@@ -40,7 +34,7 @@ export interface GossipRouterProps {
   readonly replicas?: number;
   /** CIDRs allowed to reach the LoadBalancer. @default ["0.0.0.0/0"] */
   readonly loadBalancerSourceRanges?: string[];
-  /** Annotations of the LoadBalancer Service (e.g. AWS_NLB_ANNOTATIONS). @default {} */
+  /** Annotations of the LoadBalancer Service (e.g. IKubeCluster.loadBalancerAnnotations). @default {} */
   readonly serviceAnnotations?: Record<string, string>;
   /** Name of a TLS Secret (tls.crt, tls.key, ca.crt); enables mutual TLS. @default no TLS */
   readonly tlsSecretName?: string;

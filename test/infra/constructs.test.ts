@@ -1,10 +1,10 @@
 // Constructs check their props when built, with messages naming the prop.
 
 import { App, TerraformStack } from "cdktf";
-import { EksCluster } from "../../constructs/eks-cluster.js";
-import { GkeCluster, regionOf } from "../../constructs/gke-cluster.js";
+import { EksCluster } from "../../clouds/eks/cluster.js";
+import { ExistingCluster } from "../../clouds/existing/cluster.js";
+import { GkeCluster, regionOf } from "../../clouds/gke/cluster.js";
 import { GossipRouter } from "../../constructs/gossip-router.js";
-import { ExistingCluster } from "../../constructs/kube-cluster.js";
 import { RelayPki } from "../../constructs/relay-pki.js";
 import { RelaySite } from "../../constructs/relay-site.js";
 import { ValidationError } from "../../constructs/validation-error.js";

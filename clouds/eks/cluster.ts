@@ -19,12 +19,20 @@ import { Vpc } from "@cdktf/provider-aws/lib/vpc/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
-import { assertOtherStack, type IKubeCluster } from "./kube-cluster.js";
-import { ValidationError } from "./validation-error.js";
+import { assertOtherStack, type IKubeCluster } from "../../constructs/kube-cluster.js";
+import { ValidationError } from "../../constructs/validation-error.js";
+import { EKS_DEFAULTS } from "./site.js";
 
 /** Number of availability zones the VPC spans (EKS requires at least two). */
 const AZ_COUNT = 2;
 const AWS_POLICY = "arn:aws:iam::aws:policy";
+
+/** Annotations that turn a LoadBalancer Service into an internet-facing NLB (in-tree controller). */
+export const AWS_NLB_ANNOTATIONS: Readonly<Record<string, string>> = {
+  "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+  "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+  "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+};
 
 export interface EksNodeGroupProps {
   /** Managed node group name. @default `<name>-nodegroup` */
@@ -67,8 +75,9 @@ export interface EksClusterProps {
 }
 
 export class EksCluster extends Construct implements IKubeCluster {
-  readonly kind = "eks" as const;
   readonly clusterName: string;
+  /** The routers' LoadBalancers are internet-facing NLBs. */
+  readonly loadBalancerAnnotations = AWS_NLB_ANNOTATIONS;
   readonly region: string;
   /** API server URL (token). */
   readonly endpoint: string;
@@ -83,10 +92,10 @@ export class EksCluster extends Construct implements IKubeCluster {
     super(scope, id);
     const ng = {
       name: props.nodeGroup?.name ?? `${props.name}-nodegroup`,
-      instanceType: props.nodeGroup?.instanceType ?? "t3.small",
-      desired: props.nodeGroup?.desired ?? 2,
-      min: props.nodeGroup?.min ?? 1,
-      max: props.nodeGroup?.max ?? 4,
+      instanceType: props.nodeGroup?.instanceType ?? EKS_DEFAULTS.instanceType,
+      desired: props.nodeGroup?.desired ?? EKS_DEFAULTS.desired,
+      min: props.nodeGroup?.min ?? EKS_DEFAULTS.min,
+      max: props.nodeGroup?.max ?? EKS_DEFAULTS.max,
     };
     validateScaling(this, ng);
     this.clusterName = props.name;
