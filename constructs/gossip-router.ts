@@ -1,8 +1,8 @@
 // A GossipRouter in one cluster: a Deployment of `relay router` and a LoadBalancer Service that
 // exposes only the gossip port; health and metrics stay on a ClusterIP Service. The Service carries
 // the annotations the cluster's cloud needs (IKubeCluster.loadBalancerAnnotations: an NLB on EKS);
-// the cloud controllers (EKS's security groups, GKE's firewall rules)
-// open the gossip port for `loadBalancerSourceRanges` themselves, so no firewall resource here.
+// the cloud controllers (EKS's security groups, GKE's firewall rules) open the gossip port for
+// `loadBalancerSourceRanges` themselves, so no firewall resource here.
 
 import { DeploymentV1 } from "@cdktf/provider-kubernetes/lib/deployment-v1/index.js";
 import { ServiceV1 } from "@cdktf/provider-kubernetes/lib/service-v1/index.js";
