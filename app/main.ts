@@ -3,8 +3,7 @@
 
 import { App } from "cdktf";
 import { buildRelayStacks } from "../stacks/relay-app.js";
-import { resolveTopology, TOPOLOGY_CONTEXT_KEY } from "./load-topology.js";
-import { TopologyError } from "./topology.js";
+import { resolveTopology, TOPOLOGY_CONTEXT_KEY, TopologyError } from "../topology/index.js";
 
 const app = new App();
 try {

@@ -1,25 +1,19 @@
 // A GossipRouter in one cluster: a Deployment of `relay router` and a LoadBalancer Service that
-// exposes only the gossip port; health and metrics stay on a ClusterIP Service. On EKS the
-// annotations ask for an NLB; the cloud controllers (EKS's security groups, GKE's firewall rules)
-// open the gossip port for `loadBalancerSourceRanges` themselves, so no firewall resource here.
+// exposes only the gossip port; health and metrics stay on a ClusterIP Service. The Service carries
+// the annotations the cluster's cloud needs (IKubeCluster.loadBalancerAnnotations: an NLB on EKS);
+// the cloud controllers (EKS's security groups, GKE's firewall rules) open the gossip port for
+// `loadBalancerSourceRanges` themselves, so no firewall resource here.
 
 import { DeploymentV1 } from "@cdktf/provider-kubernetes/lib/deployment-v1/index.js";
 import { ServiceV1 } from "@cdktf/provider-kubernetes/lib/service-v1/index.js";
 import { Fn, TerraformLocal, Token } from "cdktf";
 import { Construct } from "constructs";
 import { formatEndpoint } from "../contract/initial-hosts.js";
+import { ROUTER_HTTP_PORT, ROUTER_PORT } from "../contract/ports.js";
+import { renderRouterArgs } from "../contract/router-args.js";
 import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
 import { containerSecurityContext, podSecurityContext, podVolumes, TLS_FILES } from "./pod-parts.js";
-
-export const DEFAULT_GOSSIP_PORT = 12001;
-export const DEFAULT_ROUTER_HTTP_PORT = 9000;
-
-/** Annotations that turn a LoadBalancer Service into an internet-facing NLB (in-tree controller). */
-export const AWS_NLB_ANNOTATIONS: Readonly<Record<string, string>> = {
-  "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
-  "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
-  "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
-};
+import { ValidationError } from "./validation-error.js";
 
 export interface GossipRouterProps {
   /** Site the router belongs to; names the objects (`<site>-router`). */
@@ -40,7 +34,7 @@ export interface GossipRouterProps {
   readonly replicas?: number;
   /** CIDRs allowed to reach the LoadBalancer. @default ["0.0.0.0/0"] */
   readonly loadBalancerSourceRanges?: string[];
-  /** Annotations of the LoadBalancer Service (e.g. AWS_NLB_ANNOTATIONS). @default {} */
+  /** Annotations of the LoadBalancer Service (e.g. IKubeCluster.loadBalancerAnnotations). @default {} */
   readonly serviceAnnotations?: Record<string, string>;
   /** Name of a TLS Secret (tls.crt, tls.key, ca.crt); enables mutual TLS. @default no TLS */
   readonly tlsSecretName?: string;
@@ -63,34 +57,31 @@ export class GossipRouter extends Construct {
 
   constructor(scope: Construct, id: string, props: GossipRouterProps) {
     super(scope, id);
-    checkSiteName("GossipRouter", props.site);
+    checkSiteName(this, "GossipRouter", props.site);
     this.name = `${props.site}-router`;
-    this.port = props.port ?? DEFAULT_GOSSIP_PORT;
-    this.httpPort = props.httpPort ?? DEFAULT_ROUTER_HTTP_PORT;
+    this.port = props.port ?? ROUTER_PORT;
+    this.httpPort = props.httpPort ?? ROUTER_HTTP_PORT;
     this.replicas = props.replicas ?? 1;
     const namespace = props.namespace ?? "default";
-    checkPort("port", this.port);
-    checkPort("httpPort", this.httpPort);
-    if (this.port === this.httpPort) throw new Error(`GossipRouter: port and httpPort are both ${this.port}`);
+    checkPort(this, "port", this.port);
+    checkPort(this, "httpPort", this.httpPort);
+    if (this.port === this.httpPort)
+      throw new ValidationError(this, `GossipRouter: port and httpPort are both ${this.port}`);
     if (!Token.isUnresolved(this.replicas) && (!Number.isInteger(this.replicas) || this.replicas < 1)) {
-      throw new Error(`GossipRouter: replicas must be an integer >= 1 (got ${this.replicas})`);
+      throw new ValidationError(
+        this,
+        `GossipRouter: replicas must be an integer >= 1 (got ${this.replicas})`,
+      );
     }
     const labels = objectLabels(props.site, "router");
     const selector = selectorLabels(props.site, "router");
     const tls = props.tlsSecretName !== undefined;
 
-    const args = ["router", "--port", String(this.port), "--http-port", String(this.httpPort)];
-    if (tls) {
-      args.push(
-        "--tls-cert",
-        TLS_FILES.cert,
-        "--tls-key",
-        TLS_FILES.key,
-        "--tls-ca",
-        TLS_FILES.ca,
-        "--tls-client-auth",
-      );
-    }
+    const args = renderRouterArgs({
+      port: this.port,
+      httpPort: this.httpPort,
+      ...(tls ? { tls: { ...TLS_FILES, clientAuth: true } } : {}),
+    });
     const probe = (initialDelaySeconds: number) => ({
       httpGet: { path: "/healthz", port: String(this.httpPort) },
       initialDelaySeconds,
@@ -169,9 +160,9 @@ export class GossipRouter extends Construct {
   }
 }
 
-function checkPort(prop: string, port: number): void {
+function checkPort(scope: Construct, prop: string, port: number): void {
   if (Token.isUnresolved(port)) return;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new Error(`GossipRouter: ${prop} must be an integer in 1..65535 (got ${port})`);
+    throw new ValidationError(scope, `GossipRouter: ${prop} must be an integer in 1..65535 (got ${port})`);
   }
 }

@@ -1,5 +1,8 @@
 // Labels shared by every Kubernetes object the program creates, so `kubectl get -l` finds them.
 
+import type { IConstruct } from "constructs";
+import { ValidationError } from "./validation-error.js";
+
 export const PART_OF = "cross-cloud-relay";
 
 /** Selector labels of one component of one site (stable: changing them replaces the Deployment). */
@@ -23,9 +26,10 @@ export function objectLabels(site: string, component: "router" | "relay"): Recor
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Throws unless `site` can prefix Kubernetes object names (`<site>-router-http` <= 63 chars). */
-export function checkSiteName(construct: string, site: string): void {
+export function checkSiteName(scope: IConstruct, construct: string, site: string): void {
   if (!DNS_LABEL.test(site) || site.length > 40) {
-    throw new Error(
+    throw new ValidationError(
+      scope,
       `${construct}: site "${site}" must be a DNS-1123 label of at most 40 characters (lower-case letters, digits, '-')`,
     );
   }

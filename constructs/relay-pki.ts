@@ -7,6 +7,7 @@ import { LocallySignedCert } from "@cdktf/provider-tls/lib/locally-signed-cert/i
 import { PrivateKey } from "@cdktf/provider-tls/lib/private-key/index.js";
 import { SelfSignedCert } from "@cdktf/provider-tls/lib/self-signed-cert/index.js";
 import { Construct } from "constructs";
+import { ValidationError } from "./validation-error.js";
 
 /**
  * The DNS name every router certificate carries. Router addresses are load-balancer host names
@@ -47,7 +48,8 @@ export class RelayPki extends Construct {
     this.#validityHours = props.validityHours ?? 8760;
     this.#earlyRenewalHours = props.earlyRenewalHours ?? 720;
     if (this.#earlyRenewalHours >= this.#validityHours) {
-      throw new Error(
+      throw new ValidationError(
+        this,
         `RelayPki: earlyRenewalHours (${this.#earlyRenewalHours}) must be less than validityHours (${this.#validityHours})`,
       );
     }

@@ -23,6 +23,7 @@ import {
   TLS_FILES,
   toKubeEnv,
 } from "./pod-parts.js";
+import { ValidationError } from "./validation-error.js";
 
 export interface RelaySiteProps {
   /** Site name (DNS-1123 label); names the objects (`<site>-relay`). */
@@ -67,16 +68,17 @@ export class RelaySite extends Construct {
 
   constructor(scope: Construct, id: string, props: RelaySiteProps) {
     super(scope, id);
-    checkSiteName("RelaySite", props.site);
+    checkSiteName(this, "RelaySite", props.site);
     this.name = `${props.site}-relay`;
     this.replicas = props.replicas ?? 3;
     if (!Token.isUnresolved(this.replicas) && (!Number.isInteger(this.replicas) || this.replicas < 1)) {
-      throw new Error(`RelaySite: replicas must be an integer >= 1 (got ${this.replicas})`);
+      throw new ValidationError(this, `RelaySite: replicas must be an integer >= 1 (got ${this.replicas})`);
     }
     const namespace = props.namespace ?? "default";
     const bindPort = props.bindPort ?? DEFAULT_BIND_PORT;
     const httpPort = props.httpPort ?? DEFAULT_HTTP_PORT;
-    if (bindPort === httpPort) throw new Error(`RelaySite: bindPort and httpPort are both ${bindPort}`);
+    if (bindPort === httpPort)
+      throw new ValidationError(this, `RelaySite: bindPort and httpPort are both ${bindPort}`);
     const labels = objectLabels(props.site, "relay");
     const selector = selectorLabels(props.site, "relay");
     const tls = props.tlsSecretName !== undefined;

@@ -1,8 +1,10 @@
 // The container environment of a relay node: rendered by the constructs (one list per site) and
 // parsed by the runtime at start-up. The only arrow between the IaC half and the runtime half goes
-// through this file, so it has no dependencies besides its sibling `initial-hosts.ts`.
+// through this file, so it has no dependencies besides its siblings in contract/.
 
-import { ConfigError, parseInitialHosts, type RouterEndpoint } from "./initial-hosts.js";
+import { ConfigError } from "./errors.js";
+import { parseInitialHosts, type RouterEndpoint } from "./initial-hosts.js";
+import { CLUSTER_PORT, NODE_HTTP_PORT } from "./ports.js";
 
 /** Names of every variable of the contract, in the order `renderRelayEnv` emits them. */
 export const RELAY_ENV = {
@@ -22,8 +24,8 @@ export const RELAY_ENV = {
   tlsServerName: "TLS_SERVER_NAME",
 } as const;
 
-export const DEFAULT_BIND_PORT = 7800;
-export const DEFAULT_HTTP_PORT = 8080;
+export const DEFAULT_BIND_PORT = CLUSTER_PORT;
+export const DEFAULT_HTTP_PORT = NODE_HTTP_PORT;
 export const DEFAULT_SITE_MASTERS = 1;
 /** Used when BIND_ADDR is absent: a local run on one machine. */
 export const DEFAULT_BIND_ADDR = "127.0.0.1";

@@ -2,7 +2,7 @@
 // in a shared bucket. Consumers read producers' outputs through the same backend (remote state).
 
 import { GcsBackend, LocalBackend, S3Backend, type TerraformStack } from "cdktf";
-import type { Backend } from "../app/topology.js";
+import type { Backend } from "../topology/model.js";
 
 /**
  * Local state files sit at the project root, as with cdktf's default, but the path is relative to

@@ -1,19 +1,17 @@
-// One created cluster per state (EKS or GKE), with its cloud provider. Existing clusters have no
-// stack: they are only a kubeconfig.
+// One created cluster per state, with its cloud provider: what goes in it is the cloud module's
+// (clouds/<kind>/index.ts). Existing clusters have no stack: they are only a kubeconfig.
 
-import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
-import { GoogleProvider } from "@cdktf/provider-google/lib/provider/index.js";
 import { TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
-import type { Backend, EksSite, GkeSite } from "../app/topology.js";
-import { EksCluster } from "../constructs/eks-cluster.js";
-import { GkeCluster } from "../constructs/gke-cluster.js";
+import { cloudOf } from "../clouds/index.js";
 import type { IKubeCluster } from "../constructs/kube-cluster.js";
-import { PART_OF } from "../constructs/labels.js";
+import { ValidationError } from "../constructs/validation-error.js";
+import type { Backend, Site } from "../topology/model.js";
 import { configureBackend } from "./backend.js";
 
 export interface ClusterStackProps {
-  readonly site: EksSite | GkeSite;
+  /** A site whose cloud creates its cluster (`cluster.inOwnStack`). */
+  readonly site: Site;
   readonly backend: Backend;
 }
 
@@ -30,30 +28,11 @@ export class ClusterStack extends TerraformStack {
     configureBackend(this, id, props.backend);
     const site = props.site;
     const name = clusterNameOf(site.name);
-    if (site.cloud === "eks") {
-      new AwsProvider(this, "aws", {
-        region: site.region,
-        defaultTags: [{ tags: { "part-of": PART_OF, site: site.name } }],
-      });
-      this.cluster = new EksCluster(this, "cluster", {
-        name,
-        region: site.region,
-        nodeGroup: site.nodeGroup,
-        ...(site.kubernetesVersion ? { kubernetesVersion: site.kubernetesVersion } : {}),
-      });
-    } else {
-      new GoogleProvider(this, "google", {
-        ...(site.project ? { project: site.project } : {}),
-        defaultLabels: { "part-of": PART_OF, site: site.name },
-      });
-      this.cluster = new GkeCluster(this, "cluster", {
-        name,
-        location: site.location,
-        nodePool: site.nodePool,
-        deletionProtection: site.deletionProtection,
-        ...(site.project ? { project: site.project } : {}),
-      });
+    const { cluster } = cloudOf(site);
+    if (!cluster.inOwnStack) {
+      throw new ValidationError(this, `ClusterStack: a ${site.cloud} site has no cluster stack`);
     }
+    this.cluster = cluster.create(this, site, name);
     new TerraformOutput(this, "cluster_name", { value: name });
     new TerraformOutput(this, "kubeconfig_command", {
       value: this.cluster.kubeconfigCommand,

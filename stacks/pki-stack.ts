@@ -4,8 +4,8 @@
 import { TlsProvider } from "@cdktf/provider-tls/lib/provider/index.js";
 import { TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
-import type { Backend } from "../app/topology.js";
 import { type IssuedCert, RelayPki } from "../constructs/relay-pki.js";
+import type { Backend } from "../topology/model.js";
 import { configureBackend } from "./backend.js";
 
 export interface PkiStackProps {

@@ -2,12 +2,14 @@
 //   pki, <site>-cluster            read from nobody
 //   <site>-router                  reads its cluster (kube provider) and pki (router cert)
 //   <site>-site                    reads its cluster, pki (client cert) and EVERY router's endpoint
-// An `existing` site has no cluster stack: its provider reads a kubeconfig.
+// A site whose cloud does not create its cluster (`existing`) has no cluster stack: its provider
+// reads a kubeconfig, and its router stack outputs the kubeconfig command.
 
 import type { Construct } from "constructs";
-import type { Site, Topology } from "../app/topology.js";
+import { cloudOf } from "../clouds/index.js";
 import type { GossipRouter } from "../constructs/gossip-router.js";
-import { ExistingCluster, type IKubeCluster } from "../constructs/kube-cluster.js";
+import type { IKubeCluster } from "../constructs/kube-cluster.js";
+import type { Topology } from "../topology/model.js";
 import { ClusterStack } from "./cluster-stack.js";
 import { PkiStack } from "./pki-stack.js";
 import { RouterStack } from "./router-stack.js";
@@ -39,8 +41,9 @@ export function buildRelayStacks(scope: Construct, topology: Topology): RelaySta
   const clusters = new Map<string, ClusterStack>();
   const kube = new Map<string, IKubeCluster>();
   for (const site of topology.sites) {
-    if (site.cloud === "existing") {
-      kube.set(site.name, existingCluster(site));
+    const { cluster } = cloudOf(site);
+    if (!cluster.inOwnStack) {
+      kube.set(site.name, cluster.connect(site));
     } else {
       const stack = new ClusterStack(scope, stackNames.cluster(site.name), { site, backend });
       clusters.set(site.name, stack);
@@ -61,6 +64,7 @@ export function buildRelayStacks(scope: Construct, topology: Topology): RelaySta
         loadBalancerSourceRanges: topology.loadBalancerSourceRanges,
         tls: cert && caPem ? { cert, caPem } : undefined,
         backend,
+        outputKubeconfigCommand: !clusters.has(site.name),
       }),
     );
   }
@@ -85,12 +89,4 @@ export function buildRelayStacks(scope: Construct, topology: Topology): RelaySta
     );
   }
   return { pki, clusters, routers, sites };
-}
-
-function existingCluster(site: Extract<Site, { cloud: "existing" }>): ExistingCluster {
-  return new ExistingCluster({
-    kubeconfigPath: site.kubeconfig.path,
-    ...(site.kubeconfig.context ? { context: site.kubeconfig.context } : {}),
-    clusterName: site.kubeconfig.context ?? site.name,
-  });
 }

@@ -4,12 +4,12 @@
 import { NamespaceV1 } from "@cdktf/provider-kubernetes/lib/namespace-v1/index.js";
 import { TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
-import type { Backend, RouterSettings } from "../app/topology.js";
-import { AWS_NLB_ANNOTATIONS, GossipRouter } from "../constructs/gossip-router.js";
+import { GossipRouter } from "../constructs/gossip-router.js";
 import type { IKubeCluster } from "../constructs/kube-cluster.js";
 import { PART_OF } from "../constructs/labels.js";
 import { siteTlsSecret } from "../constructs/pod-parts.js";
 import type { IssuedCert } from "../constructs/relay-pki.js";
+import type { Backend, RouterSettings } from "../topology/model.js";
 import { configureBackend } from "./backend.js";
 
 export interface RouterStackProps {
@@ -21,6 +21,8 @@ export interface RouterStackProps {
   /** Router certificate and CA; undefined = plain TCP. */
   readonly tls: { readonly cert: IssuedCert; readonly caPem: string } | undefined;
   readonly backend: Backend;
+  /** Output the cluster's kubeconfig command here, for a cluster without a cluster stack of its own. */
+  readonly outputKubeconfigCommand: boolean;
 }
 
 export class RouterStack extends TerraformStack {
@@ -50,7 +52,7 @@ export class RouterStack extends TerraformStack {
       httpPort: props.router.httpPort,
       replicas: props.router.replicas,
       loadBalancerSourceRanges: [...props.loadBalancerSourceRanges],
-      serviceAnnotations: props.cluster.kind === "eks" ? { ...AWS_NLB_ANNOTATIONS } : {},
+      serviceAnnotations: { ...props.cluster.loadBalancerAnnotations },
       ...(secret ? { tlsSecretName: secret.name } : {}),
     });
 
@@ -58,7 +60,7 @@ export class RouterStack extends TerraformStack {
       value: this.router.endpoint,
       description: "host[port] of this router's LoadBalancer (one entry of TUNNEL_INITIAL_HOSTS)",
     });
-    if (props.cluster.kind === "existing") {
+    if (props.outputKubeconfigCommand) {
       new TerraformOutput(this, "kubeconfig_command", { value: props.cluster.kubeconfigCommand });
     }
   }

@@ -3,12 +3,12 @@
 
 import { TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
-import type { Backend } from "../app/topology.js";
 import type { GossipRouter } from "../constructs/gossip-router.js";
 import type { IKubeCluster } from "../constructs/kube-cluster.js";
 import { siteTlsSecret } from "../constructs/pod-parts.js";
 import { type IssuedCert, ROUTER_TLS_SERVER_NAME } from "../constructs/relay-pki.js";
 import { RelaySite } from "../constructs/relay-site.js";
+import type { Backend } from "../topology/model.js";
 import { configureBackend } from "./backend.js";
 
 export interface SiteStackProps {

@@ -2,12 +2,13 @@
 import { randomUUID } from "node:crypto";
 import { isIP } from "node:net";
 import { ConfigError } from "../../contract/initial-hosts.js";
+import { CLUSTER_PORT } from "../../contract/ports.js";
 import { createLogger, type Logger } from "../observability/log.js";
 import { DEFAULT_MAX_FRAME, MIN_MAX_FRAME } from "./codec.js";
 import type { Discovery } from "./discovery.js";
 import type { Member } from "./member.js";
 
-export const DEFAULT_CLUSTER_PORT = 7800;
+export const DEFAULT_CLUSTER_PORT = CLUSTER_PORT;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 500;
 export const DEFAULT_SUSPECT_TIMEOUT_MS = 2000;
 export const DEFAULT_DISCOVERY_INTERVAL_MS = 3000;

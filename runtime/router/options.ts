@@ -1,5 +1,6 @@
 // Router options: typed, documented defaults, validated once with messages that name the option.
 import { ConfigError } from "../../contract/errors.js";
+import { ROUTER_HTTP_PORT, ROUTER_PORT } from "../../contract/ports.js";
 import { DEFAULT_MAX_FRAME } from "../protocol/types.js";
 
 /** TLS material (file paths) for the router's listening socket. */
@@ -35,8 +36,8 @@ export interface RouterOptions {
   readonly tls?: RouterTlsOptions;
 }
 
-export const DEFAULT_ROUTER_PORT = 12001;
-export const DEFAULT_HTTP_PORT = 9000;
+export const DEFAULT_ROUTER_PORT = ROUTER_PORT;
+export const DEFAULT_HTTP_PORT = ROUTER_HTTP_PORT;
 export const DEFAULT_MAX_QUEUE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_SLOW_TIMEOUT_MS = 10_000;
 /** Upper bound of --max-frame: the i32 length prefix cannot say more, and Node buffers stop at 2 GiB. */

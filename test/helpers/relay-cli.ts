@@ -4,6 +4,7 @@
 // JSON endpoint on loopback.
 import type { ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
+import { RELAY_ENV } from "../../contract/relay-env.js";
 import { RELAY_CLI, REPO_ROOT } from "./processes.js";
 
 export { RELAY_CLI, REPO_ROOT };
@@ -13,21 +14,7 @@ export function requireBuild(): void {
 }
 
 /** Variables of the relay contract; a test removes them from the environment a child inherits. */
-export const CONTRACT_VARS: readonly string[] = [
-  "SITE",
-  "CLUSTER",
-  "DNS_QUERY",
-  "STATIC_MEMBERS",
-  "TUNNEL_INITIAL_HOSTS",
-  "NODE_NAME",
-  "BIND_ADDR",
-  "BIND_PORT",
-  "HTTP_PORT",
-  "SITE_MASTERS",
-  "TLS_CERT",
-  "TLS_KEY",
-  "TLS_CA",
-];
+export const CONTRACT_VARS: readonly string[] = Object.values(RELAY_ENV);
 
 const live = new Set<ChildProcess>();
 process.once("exit", () => {

@@ -1,12 +1,23 @@
 // Constructs check their props when built, with messages naming the prop.
 
 import { App, TerraformStack } from "cdktf";
-import { EksCluster } from "../../constructs/eks-cluster.js";
-import { GkeCluster, regionOf } from "../../constructs/gke-cluster.js";
+import { EksCluster } from "../../clouds/eks/cluster.js";
+import { ExistingCluster } from "../../clouds/existing/cluster.js";
+import { GkeCluster, regionOf } from "../../clouds/gke/cluster.js";
 import { GossipRouter } from "../../constructs/gossip-router.js";
-import { ExistingCluster } from "../../constructs/kube-cluster.js";
 import { RelayPki } from "../../constructs/relay-pki.js";
 import { RelaySite } from "../../constructs/relay-site.js";
+import { ValidationError } from "../../constructs/validation-error.js";
+import { CodedError } from "../../contract/errors.js";
+
+function thrown(build: () => unknown): ValidationError {
+  try {
+    build();
+  } catch (err) {
+    return err as ValidationError;
+  }
+  throw new Error("did not throw");
+}
 
 const stack = () => new TerraformStack(new App(), "s");
 const image = "relay:test";
@@ -64,6 +75,15 @@ test.each<[string, () => unknown, RegExp]>([
   ],
 ])("%s", (_, build, message) => {
   expect(build).toThrow(message);
+  expect(thrown(build)).toBeInstanceOf(ValidationError);
+  expect(thrown(build).code).toBe("INVALID_PROPS");
+});
+
+test("a ValidationError names the construct's path, in a property and in its message", () => {
+  const build = () => new GossipRouter(stack(), "r", { site: "a", image, replicas: 0 });
+  expect(build).toThrow(/replicas must be an integer >= 1 \(got 0\) \[at s\/r\]$/);
+  expect(thrown(build)).toBeInstanceOf(CodedError);
+  expect(thrown(build).constructPath).toBe("s/r");
 });
 
 test("GKE location: zone -> region, region unchanged", () => {

@@ -1,7 +1,7 @@
 // Synthesizes the seed topology once and checks every stack's parameters and structure.
 
-import { defaultTopology } from "../../app/topology.js";
 import { renderRelayEnv } from "../../contract/relay-env.js";
+import { defaultTopology } from "../../topology/index.js";
 import {
   containerEnv,
   findNamed,

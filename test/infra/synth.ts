@@ -5,8 +5,8 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { App } from "cdktf";
-import type { Topology } from "../../app/topology.js";
 import { buildRelayStacks, type RelayStacks } from "../../stacks/relay-app.js";
+import type { Topology } from "../../topology/index.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: synthesized Terraform JSON is untyped
 export type TfJson = Record<string, any>;

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { defaultTopology } from "../../app/topology.js";
+import { defaultTopology } from "../../topology/index.js";
 import { synthTopology } from "./synth.js";
 
 const run = promisify(execFile);

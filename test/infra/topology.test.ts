@@ -5,8 +5,14 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { readTopologyFile, resolveTopology } from "../../app/load-topology.js";
-import { cidrProblem, defaultTopology, parseTopology, TopologyError } from "../../app/topology.js";
+import {
+  cidrProblem,
+  defaultTopology,
+  parseTopology,
+  readTopologyFile,
+  resolveTopology,
+  TopologyError,
+} from "../../topology/index.js";
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), "relay-topology-"));
@@ -18,6 +24,7 @@ function problemsOf(doc: unknown): readonly string[] {
     parseTopology(doc);
   } catch (err) {
     expect(err).toBeInstanceOf(TopologyError);
+    expect((err as TopologyError).code).toBe("INVALID_TOPOLOGY");
     return (err as TopologyError).problems;
   }
   throw new Error("parseTopology accepted an invalid topology");
@@ -190,7 +197,7 @@ test("CIDRs: IPv4 and IPv6 accepted, garbage rejected", () => {
 });
 
 test("the example file and a JSON file load; YAML errors and missing files are TopologyErrors", () => {
-  const example = readTopologyFile("app/topology.example.yaml");
+  const example = readTopologyFile("topology/topology.example.yaml");
   expect(example.sites.map((s) => s.cloud)).toEqual(["eks", "gke", "existing"]);
   const json = join(dir, "t.json");
   writeFileSync(json, JSON.stringify({ sites: [eks, gke], tls: false }));
@@ -207,8 +214,8 @@ test("the example file and a JSON file load; YAML errors and missing files are T
 test("RELAY_TOPOLOGY wins over the cdktf context; neither gives the seed", () => {
   const json = join(dir, "env.json");
   writeFileSync(json, JSON.stringify({ sites: [eks, gke] }));
-  expect(resolveTopology({ RELAY_TOPOLOGY: json }, "app/topology.example.yaml").sites).toHaveLength(2);
-  expect(resolveTopology({}, "app/topology.example.yaml").sites).toHaveLength(3);
+  expect(resolveTopology({ RELAY_TOPOLOGY: json }, "topology/topology.example.yaml").sites).toHaveLength(2);
+  expect(resolveTopology({}, "topology/topology.example.yaml").sites).toHaveLength(3);
   expect(resolveTopology({}, undefined)).toEqual(defaultTopology());
 });
 
@@ -243,7 +250,7 @@ describe("app/main.ts as cdktf runs it", () => {
   test("the example file synthesizes one directory per stack", async () => {
     const out = join(dir, "out-example");
     await run(tsx, ["app/main.ts"], {
-      env: { ...process.env, RELAY_TOPOLOGY: "app/topology.example.yaml", CDKTF_OUTDIR: out },
+      env: { ...process.env, RELAY_TOPOLOGY: "topology/topology.example.yaml", CDKTF_OUTDIR: out },
       timeout: 20_000,
     });
     expect(readdirSync(join(out, "stacks")).sort()).toEqual([

@@ -2,8 +2,8 @@
 // LoadBalancer address with the gossip port, in topology order; for the seed, for a 3-site
 // topology with an existing cluster, and with S3/GCS backends.
 
-import { defaultTopology, parseTopology, type Topology } from "../../app/topology.js";
 import { parseInitialHosts } from "../../contract/initial-hosts.js";
+import { defaultTopology, parseTopology, type Topology } from "../../topology/index.js";
 import {
   containerEnv,
   expressionsIn,

@@ -6,6 +6,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { type Command, InvalidArgumentError } from "commander";
 import { parseInitialHosts, type RouterEndpoint } from "../../../contract/initial-hosts.js";
+import { ROUTER_PORT } from "../../../contract/ports.js";
 import { decodeBody } from "../../protocol/codec.js";
 import { GRACEFUL_CLOSE_FRAME, getMbrsFrame } from "../../protocol/frames.js";
 import { FrameSplitter } from "../../protocol/splitter.js";
@@ -13,7 +14,7 @@ import { type Address, GossipType, type PingData } from "../../protocol/types.js
 import { ALL_GROUPS_PREFIX } from "../../router/router.js";
 import { intArg, readableFile } from "./router.js";
 
-const DEFAULT_DUMP_PORT = 12001;
+const DEFAULT_DUMP_PORT = ROUTER_PORT;
 
 export interface MemberRow {
   readonly group: string | null;

@@ -1,6 +1,12 @@
 // `relay router`: runs a GossipRouter until SIGTERM/SIGINT (graceful stop, exit 0).
 import { accessSync, constants } from "node:fs";
 import type { Command } from "commander";
+import {
+  ROUTER_COMMAND,
+  ROUTER_FLAGS,
+  routerOptionFlags,
+  routerTlsFromFlags,
+} from "../../../contract/router-args.js";
 import { createLogger } from "../../observability/log.js";
 import { DEFAULT_MAX_FRAME } from "../../protocol/types.js";
 import {
@@ -44,30 +50,33 @@ interface RouterCliOptions {
   tlsClientAuth?: boolean;
 }
 
-/** Builds the TLS part of the router options; undefined for plain TCP. */
+/** Builds the TLS part of the router options (what the flags mean: contract/router-args.ts). */
 function tlsOptions(o: RouterCliOptions) {
-  if (!o.tlsCert && !o.tlsKey && !o.tlsCa && !o.tlsClientAuth) return undefined;
-  if (!o.tlsCert || !o.tlsKey) throw new Error("TLS needs both --tls-cert and --tls-key");
-  if (o.tlsClientAuth && !o.tlsCa)
-    throw new Error("--tls-client-auth needs --tls-ca (the CA that signs clients)");
+  const tls = routerTlsFromFlags(o);
+  if (!tls) return undefined;
   return {
-    certFile: readableFile("--tls-cert", o.tlsCert),
-    keyFile: readableFile("--tls-key", o.tlsKey),
-    ...(o.tlsCa ? { caFile: readableFile("--tls-ca", o.tlsCa) } : {}),
-    clientAuth: !!o.tlsClientAuth,
+    certFile: readableFile(ROUTER_FLAGS.tlsCert.flag, tls.cert),
+    keyFile: readableFile(ROUTER_FLAGS.tlsKey.flag, tls.key),
+    ...(tls.ca ? { caFile: readableFile(ROUTER_FLAGS.tlsCa.flag, tls.ca) } : {}),
+    clientAuth: tls.clientAuth,
   };
 }
 
 export function registerRouterCommand(program: Command): void {
   program
-    .command("router")
+    .command(ROUTER_COMMAND)
     .description("run a GossipRouter (wire-compatible with JGroups 5.x TUNNEL clients)")
-    .option("--port <port>", "gossip port (0 = ephemeral)", portArg("--port"), DEFAULT_ROUTER_PORT)
+    .option(
+      routerOptionFlags("port"),
+      ROUTER_FLAGS.port.description,
+      portArg(ROUTER_FLAGS.port.flag),
+      DEFAULT_ROUTER_PORT,
+    )
     .option("--bind <addr>", "listen address", "0.0.0.0")
     .option(
-      "--http-port <port>",
-      "port of /healthz and /metrics (0 = ephemeral)",
-      portArg("--http-port"),
+      routerOptionFlags("httpPort"),
+      ROUTER_FLAGS.httpPort.description,
+      portArg(ROUTER_FLAGS.httpPort.flag),
       DEFAULT_HTTP_PORT,
     )
     .option(
@@ -95,10 +104,10 @@ export function registerRouterCommand(program: Command): void {
       durationArg("--slow-timeout", 1, MAX_TIMER_MS),
       DEFAULT_SLOW_TIMEOUT_MS,
     )
-    .option("--tls-cert <file>", "PEM certificate: serve TLS instead of plain TCP")
-    .option("--tls-key <file>", "PEM private key of --tls-cert")
-    .option("--tls-ca <file>", "PEM CA bundle that signs client certificates")
-    .option("--tls-client-auth", "refuse clients without a certificate signed by --tls-ca")
+    .option(routerOptionFlags("tlsCert"), ROUTER_FLAGS.tlsCert.description)
+    .option(routerOptionFlags("tlsKey"), ROUTER_FLAGS.tlsKey.description)
+    .option(routerOptionFlags("tlsCa"), ROUTER_FLAGS.tlsCa.description)
+    .option(routerOptionFlags("tlsClientAuth"), ROUTER_FLAGS.tlsClientAuth.description)
     .action(async (o: RouterCliOptions) => {
       const tls = tlsOptions(o);
       const log = createLogger("router");

@@ -11,7 +11,9 @@ import { GoogleProvider } from "@cdktf/provider-google/lib/provider/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
-import { assertOtherStack, type IKubeCluster } from "./kube-cluster.js";
+import { assertOtherStack, type IKubeCluster } from "../../constructs/kube-cluster.js";
+import { ValidationError } from "../../constructs/validation-error.js";
+import { GKE_DEFAULTS } from "./site.js";
 
 export interface GkeNodePoolProps {
   /** @default "e2-medium" */
@@ -45,8 +47,9 @@ export interface GkeClusterProps {
 }
 
 export class GkeCluster extends Construct implements IKubeCluster {
-  readonly kind = "gke" as const;
   readonly clusterName: string;
+  /** None: GKE's LoadBalancer Services are external (and GKE opens its firewall) by default. */
+  readonly loadBalancerAnnotations: Readonly<Record<string, string>> = {};
   readonly location: string;
   readonly project: string | undefined;
   /** API server host name or IP (token; no scheme). */
@@ -59,9 +62,12 @@ export class GkeCluster extends Construct implements IKubeCluster {
 
   constructor(scope: Construct, id: string, props: GkeClusterProps) {
     super(scope, id);
-    const nodeCount = props.nodePool?.nodeCount ?? 2;
+    const nodeCount = props.nodePool?.nodeCount ?? GKE_DEFAULTS.nodeCount;
     if (!Token.isUnresolved(nodeCount) && (!Number.isInteger(nodeCount) || nodeCount < 1)) {
-      throw new Error(`GkeCluster: nodePool.nodeCount must be an integer >= 1 (got ${nodeCount})`);
+      throw new ValidationError(
+        this,
+        `GkeCluster: nodePool.nodeCount must be an integer >= 1 (got ${nodeCount})`,
+      );
     }
     this.clusterName = props.name;
     this.location = props.location;
@@ -96,7 +102,7 @@ export class GkeCluster extends Construct implements IKubeCluster {
       // GKE insists on creating a default pool; it is removed right away in favour of ours.
       removeDefaultNodePool: true,
       initialNodeCount: 1,
-      deletionProtection: props.deletionProtection ?? false,
+      deletionProtection: props.deletionProtection ?? GKE_DEFAULTS.deletionProtection,
       releaseChannel: { channel: props.releaseChannel ?? "REGULAR" },
       ...project,
     });
@@ -108,7 +114,7 @@ export class GkeCluster extends Construct implements IKubeCluster {
       nodeCount,
       management: { autoRepair: true, autoUpgrade: true },
       nodeConfig: {
-        machineType: props.nodePool?.machineType ?? "e2-medium",
+        machineType: props.nodePool?.machineType ?? GKE_DEFAULTS.machineType,
         oauthScopes: ["https://www.googleapis.com/auth/cloud-platform"],
       },
       ...project,

@@ -19,11 +19,20 @@ import { Vpc } from "@cdktf/provider-aws/lib/vpc/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
-import { assertOtherStack, type IKubeCluster } from "./kube-cluster.js";
+import { assertOtherStack, type IKubeCluster } from "../../constructs/kube-cluster.js";
+import { ValidationError } from "../../constructs/validation-error.js";
+import { EKS_DEFAULTS } from "./site.js";
 
 /** Number of availability zones the VPC spans (EKS requires at least two). */
 const AZ_COUNT = 2;
 const AWS_POLICY = "arn:aws:iam::aws:policy";
+
+/** Annotations that turn a LoadBalancer Service into an internet-facing NLB (in-tree controller). */
+export const AWS_NLB_ANNOTATIONS: Readonly<Record<string, string>> = {
+  "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+  "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+  "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
+};
 
 export interface EksNodeGroupProps {
   /** Managed node group name. @default `<name>-nodegroup` */
@@ -66,8 +75,9 @@ export interface EksClusterProps {
 }
 
 export class EksCluster extends Construct implements IKubeCluster {
-  readonly kind = "eks" as const;
   readonly clusterName: string;
+  /** The routers' LoadBalancers are internet-facing NLBs. */
+  readonly loadBalancerAnnotations = AWS_NLB_ANNOTATIONS;
   readonly region: string;
   /** API server URL (token). */
   readonly endpoint: string;
@@ -82,12 +92,12 @@ export class EksCluster extends Construct implements IKubeCluster {
     super(scope, id);
     const ng = {
       name: props.nodeGroup?.name ?? `${props.name}-nodegroup`,
-      instanceType: props.nodeGroup?.instanceType ?? "t3.small",
-      desired: props.nodeGroup?.desired ?? 2,
-      min: props.nodeGroup?.min ?? 1,
-      max: props.nodeGroup?.max ?? 4,
+      instanceType: props.nodeGroup?.instanceType ?? EKS_DEFAULTS.instanceType,
+      desired: props.nodeGroup?.desired ?? EKS_DEFAULTS.desired,
+      min: props.nodeGroup?.min ?? EKS_DEFAULTS.min,
+      max: props.nodeGroup?.max ?? EKS_DEFAULTS.max,
     };
-    validateScaling(ng);
+    validateScaling(this, ng);
     this.clusterName = props.name;
     this.region = props.region;
     const tags = props.tags ?? {};
@@ -270,16 +280,18 @@ function assumeRolePolicy(service: string): string {
   });
 }
 
-function validateScaling(ng: { desired: number; min: number; max: number }): void {
+function validateScaling(scope: Construct, ng: { desired: number; min: number; max: number }): void {
   const values = [ng.desired, ng.min, ng.max];
   if (values.some((v) => Token.isUnresolved(v))) return;
   if (values.some((v) => !Number.isInteger(v) || v < 0)) {
-    throw new Error(
+    throw new ValidationError(
+      scope,
       `EksCluster: nodeGroup sizes must be integers >= 0 (desired ${ng.desired}, min ${ng.min}, max ${ng.max})`,
     );
   }
   if (!(ng.min <= ng.desired && ng.desired <= ng.max) || ng.max < 1) {
-    throw new Error(
+    throw new ValidationError(
+      scope,
       `EksCluster: nodeGroup needs min <= desired <= max and max >= 1 (got min ${ng.min}, desired ${ng.desired}, max ${ng.max})`,
     );
   }

@@ -3,7 +3,8 @@
 
 import { readFileSync, statSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
-import { defaultTopology, parseTopology, type Topology, TopologyError } from "./topology.js";
+import { defaultTopology, type Topology, TopologyError } from "./model.js";
+import { parseTopology } from "./parse.js";
 
 export const TOPOLOGY_ENV = "RELAY_TOPOLOGY";
 export const TOPOLOGY_CONTEXT_KEY = "topology";

@@ -1,0 +1,190 @@
+// The command line of a GossipRouter container: rendered by the GossipRouter construct and read by
+// `relay router` (runtime/cli/commands/router.ts), the second seam between the two halves beside
+// relay-env.ts. The flag names, their values and what they mean are defined here once; the CLI
+// declares them to commander from ROUTER_FLAGS, so the two sides cannot drift. No dependencies
+// besides the siblings in contract/.
+
+import { ConfigError } from "./errors.js";
+import { ROUTER_HTTP_PORT, ROUTER_PORT } from "./ports.js";
+
+/** The `relay` command that runs a GossipRouter (the container's first argument). */
+export const ROUTER_COMMAND = "router";
+
+/** One flag of the contract: its name, its value's placeholder (none = a switch) and its help. */
+export interface RouterFlag {
+  readonly flag: `--${string}`;
+  readonly value?: `<${string}>`;
+  readonly description: string;
+}
+
+/**
+ * The flags of the contract. Each key is the property commander derives from the flag
+ * (`--http-port` -> `httpPort`), so the CLI's parsed options use the same names.
+ */
+export const ROUTER_FLAGS = {
+  port: { flag: "--port", value: "<port>", description: "gossip port (0 = ephemeral)" },
+  httpPort: {
+    flag: "--http-port",
+    value: "<port>",
+    description: "port of /healthz and /metrics (0 = ephemeral)",
+  },
+  tlsCert: {
+    flag: "--tls-cert",
+    value: "<file>",
+    description: "PEM certificate: serve TLS instead of plain TCP",
+  },
+  tlsKey: { flag: "--tls-key", value: "<file>", description: "PEM private key of --tls-cert" },
+  tlsCa: { flag: "--tls-ca", value: "<file>", description: "PEM CA bundle that signs client certificates" },
+  tlsClientAuth: {
+    flag: "--tls-client-auth",
+    description: "refuse clients without a certificate signed by --tls-ca",
+  },
+} as const satisfies Record<string, RouterFlag>;
+
+export type RouterFlagName = keyof typeof ROUTER_FLAGS;
+
+/** `--port <port>`: the flag as commander's `.option()` takes it. */
+export function routerOptionFlags(name: RouterFlagName): string {
+  const f: RouterFlag = ROUTER_FLAGS[name];
+  return f.value ? `${f.flag} ${f.value}` : f.flag;
+}
+
+/** TLS material of the router's gossip port (paths inside the container). */
+export interface RouterTlsArgs {
+  readonly cert: string;
+  readonly key: string;
+  /** CA bundle that signs client certificates; required with `clientAuth`. */
+  readonly ca?: string;
+  /** Refuse clients without a certificate signed by `ca`. */
+  readonly clientAuth: boolean;
+}
+
+/** What a router container is started with. */
+export interface RouterArgsSpec {
+  /** @default ROUTER_PORT (12001) */
+  readonly port?: number;
+  /** @default ROUTER_HTTP_PORT (9000) */
+  readonly httpPort?: number;
+  /** @default no TLS (plain TCP) */
+  readonly tls?: RouterTlsArgs;
+}
+
+/** The TLS flags as they were given (any of them may be missing). */
+export interface RouterTlsFlags {
+  readonly tlsCert?: string | undefined;
+  readonly tlsKey?: string | undefined;
+  readonly tlsCa?: string | undefined;
+  readonly tlsClientAuth?: boolean | undefined;
+}
+
+/**
+ * What the TLS flags mean together: none of them = plain TCP (undefined); otherwise both
+ * --tls-cert and --tls-key, and --tls-client-auth only with --tls-ca. ConfigError otherwise.
+ */
+export function routerTlsFromFlags(o: RouterTlsFlags): RouterTlsArgs | undefined {
+  if (!o.tlsCert && !o.tlsKey && !o.tlsCa && !o.tlsClientAuth) return undefined;
+  if (!o.tlsCert || !o.tlsKey) {
+    throw new ConfigError(`TLS needs both ${ROUTER_FLAGS.tlsCert.flag} and ${ROUTER_FLAGS.tlsKey.flag}`);
+  }
+  if (o.tlsClientAuth && !o.tlsCa) {
+    throw new ConfigError(
+      `${ROUTER_FLAGS.tlsClientAuth.flag} needs ${ROUTER_FLAGS.tlsCa.flag} (the CA that signs clients)`,
+    );
+  }
+  return {
+    cert: o.tlsCert,
+    key: o.tlsKey,
+    ...(o.tlsCa ? { ca: o.tlsCa } : {}),
+    clientAuth: !!o.tlsClientAuth,
+  };
+}
+
+/**
+ * The container args of a router: `router --port P --http-port H [--tls-cert C --tls-key K
+ * [--tls-ca A] [--tls-client-auth]]`. Values are passed through (tokens allowed).
+ */
+export function renderRouterArgs(spec: RouterArgsSpec): string[] {
+  const args = [
+    ROUTER_COMMAND,
+    ROUTER_FLAGS.port.flag,
+    String(spec.port ?? ROUTER_PORT),
+    ROUTER_FLAGS.httpPort.flag,
+    String(spec.httpPort ?? ROUTER_HTTP_PORT),
+  ];
+  if (spec.tls) {
+    // Checked with the CLI's own rule, so a rendered command line is one the router accepts.
+    const tls = routerTlsFromFlags({
+      tlsCert: spec.tls.cert,
+      tlsKey: spec.tls.key,
+      tlsCa: spec.tls.ca,
+      tlsClientAuth: spec.tls.clientAuth,
+    })!;
+    args.push(ROUTER_FLAGS.tlsCert.flag, tls.cert, ROUTER_FLAGS.tlsKey.flag, tls.key);
+    if (tls.ca !== undefined) args.push(ROUTER_FLAGS.tlsCa.flag, tls.ca);
+    if (tls.clientAuth) args.push(ROUTER_FLAGS.tlsClientAuth.flag);
+  }
+  return args;
+}
+
+/** A router command line read back: every default applied. */
+export interface ParsedRouterArgs {
+  readonly port: number;
+  readonly httpPort: number;
+  readonly tls: RouterTlsArgs | undefined;
+}
+
+/** Parses a port value: an integer in 0..65535 (0 = ephemeral), as `relay router` accepts it. */
+function portValue(flag: string, value: string): number {
+  const n = /^\d{1,5}$/.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= 0 && n <= 65535)) throw new ConfigError(`${flag} must be an integer between 0 and 65535.`);
+  return n;
+}
+
+/**
+ * Reads back what renderRouterArgs renders: `router` followed by the contract's flags (`--flag
+ * value` or `--flag=value`). Flags left out take the CLI's defaults; a flag outside the contract,
+ * a missing value or a bad port is a ConfigError naming the flag.
+ */
+export function parseRouterArgs(argv: readonly string[]): ParsedRouterArgs {
+  if (argv[0] !== ROUTER_COMMAND) {
+    throw new ConfigError(`a router command line starts with "${ROUTER_COMMAND}", got "${argv[0] ?? ""}"`);
+  }
+  const byFlag = new Map<string, RouterFlagName>(
+    Object.entries(ROUTER_FLAGS).map(([name, f]) => [f.flag, name as RouterFlagName]),
+  );
+  const values: Partial<Record<RouterFlagName, string | true>> = {};
+  for (let i = 1; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const eq = arg.indexOf("=");
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    const name = byFlag.get(flag);
+    if (name === undefined) {
+      throw new ConfigError(`${flag}: not a flag of the router contract (${[...byFlag.keys()].join(", ")})`);
+    }
+    const spec: RouterFlag = ROUTER_FLAGS[name];
+    if (!spec.value) {
+      if (eq !== -1) throw new ConfigError(`${flag} takes no value`);
+      values[name] = true;
+      continue;
+    }
+    const value = eq !== -1 ? arg.slice(eq + 1) : argv[++i];
+    if (value === undefined) throw new ConfigError(`${flag} needs a value ${spec.value}`);
+    values[name] = value;
+  }
+  const str = (name: RouterFlagName): string | undefined => {
+    const v = values[name];
+    return typeof v === "string" ? v : undefined;
+  };
+  const port = str("port");
+  const httpPort = str("httpPort");
+  return {
+    port: port === undefined ? ROUTER_PORT : portValue(ROUTER_FLAGS.port.flag, port),
+    httpPort: httpPort === undefined ? ROUTER_HTTP_PORT : portValue(ROUTER_FLAGS.httpPort.flag, httpPort),
+    tls: routerTlsFromFlags({
+      tlsCert: str("tlsCert"),
+      tlsKey: str("tlsKey"),
+      tlsCa: str("tlsCa"),
+      tlsClientAuth: values.tlsClientAuth === true,
+    }),
+  };
+}

@@ -1,0 +1,231 @@
+// Reads a user's topology document (already parsed from JSON/YAML) into a Topology: fields left out
+// take the seed's values, each site is read by its cloud's module (clouds/<kind>/site.ts), and
+// every problem is collected, one line each naming its field, before TopologyError is thrown.
+
+import { AWS_REGION } from "../clouds/eks/site.js";
+import { CLOUD_KINDS, CLOUDS, type CloudKind, type CloudModule, type Site } from "../clouds/index.js";
+import {
+  type Backend,
+  DEFAULT_RELAY_REPLICAS,
+  defaultTopology,
+  type RouterSettings,
+  type Topology,
+  TopologyError,
+} from "./model.js";
+import { clip, describe, join, type Obj, Reader } from "./reader.js";
+
+const DNS_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+/** Site names become parts of cluster, node-group and Kubernetes names: keep them short. */
+const MAX_SITE_NAME = 20;
+const MAX_SITES = 16;
+const MAX_REPLICAS = 100;
+
+/**
+ * Reads a topology document (already parsed from JSON/YAML). Fields left out take the seed's
+ * values; `sites`, when given, replaces the seed's sites. Throws TopologyError listing every
+ * problem found.
+ */
+export function parseTopology(doc: unknown, source = "topology"): Topology {
+  const base = defaultTopology();
+  const r = new Reader();
+  const root = r.object(doc, "(root)") ?? {};
+  r.unknownKeys(
+    root,
+    [
+      "sites",
+      "router",
+      "relayImage",
+      "clusterName",
+      "namespace",
+      "tls",
+      "loadBalancerSourceRanges",
+      "backend",
+    ],
+    "",
+  );
+
+  let sites: Site[] = [...base.sites];
+  if (root["sites"] !== undefined) {
+    if (!Array.isArray(root["sites"])) {
+      r.problem("sites", `must be a list of sites, got ${describe(root["sites"])}`);
+    } else {
+      const list = root["sites"] as unknown[];
+      if (list.length < 2) r.problem("sites", `needs at least 2 sites, got ${list.length}`);
+      if (list.length > MAX_SITES) r.problem("sites", `at most ${MAX_SITES} sites, got ${list.length}`);
+      sites = list.slice(0, MAX_SITES).flatMap((s, i) => {
+        const site = readSite(r, s, `sites[${i}]`);
+        return site ? [site] : [];
+      });
+      const seen = new Map<string, number>();
+      list.slice(0, MAX_SITES).forEach((s, i) => {
+        const name = (s as Obj | null)?.["name"];
+        if (typeof name !== "string") return;
+        const first = seen.get(name);
+        if (first !== undefined) {
+          r.problem(`sites[${i}].name`, `duplicate site name "${clip(name)}" (also sites[${first}].name)`);
+        } else {
+          seen.set(name, i);
+        }
+      });
+    }
+  }
+
+  const relayImage = r.string(root, "relayImage", "", base.relayImage, IMAGE, IMAGE_HINT);
+  const routerObj = r.object(root["router"], "router") ?? {};
+  r.unknownKeys(routerObj, ["port", "httpPort", "replicas", "image"], "router");
+  const router: RouterSettings = {
+    port: r.int(routerObj, "port", "router", base.router.port, 1, 65535),
+    httpPort: r.int(routerObj, "httpPort", "router", base.router.httpPort, 1, 65535),
+    replicas: r.int(routerObj, "replicas", "router", base.router.replicas, 1, MAX_REPLICAS),
+    // The router is part of the relay image unless told otherwise.
+    image: r.string(routerObj, "image", "router", relayImage, IMAGE, IMAGE_HINT),
+  };
+  if (router.port === router.httpPort) {
+    r.problem("router.httpPort", `${router.httpPort} is also router.port; use two different ports`);
+  }
+
+  const ranges = readSourceRanges(r, root["loadBalancerSourceRanges"], base.loadBalancerSourceRanges);
+
+  const topology: Topology = {
+    sites,
+    router,
+    relayImage,
+    clusterName: r.string(
+      root,
+      "clusterName",
+      "",
+      base.clusterName,
+      /^[A-Za-z0-9._-]{1,128}$/,
+      "1..128 of letters, digits, '.', '_', '-'",
+    ),
+    namespace: r.string(
+      root,
+      "namespace",
+      "",
+      base.namespace,
+      /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/,
+      "a DNS-1123 label",
+    ),
+    tls: r.bool(root, "tls", "", base.tls),
+    loadBalancerSourceRanges: ranges,
+    backend: readBackend(r, root["backend"]) ?? base.backend,
+  };
+  if (r.problems.length > 0) throw new TopologyError(r.problems, source);
+  return topology;
+}
+
+const IMAGE = /^[a-z0-9][a-z0-9._\-/:@]*$/;
+const IMAGE_HINT = "an image reference such as ghcr.io/org/relay:1.0 (lower-case, no spaces)";
+const SITE_NAME_HINT = `a DNS-1123 label: lower-case letters, digits and '-', starting with a letter, 1..${MAX_SITE_NAME} characters`;
+
+function readSite(r: Reader, value: unknown, path: string): Site | undefined {
+  const s = r.object(value, path);
+  if (!s) {
+    if (value === undefined) r.problem(path, "is empty");
+    return undefined;
+  }
+  let name = r.requiredString(s, "name", path, DNS_LABEL, SITE_NAME_HINT);
+  if (name.length > MAX_SITE_NAME) {
+    r.problem(join(path, "name"), `"${clip(name)}" is longer than ${MAX_SITE_NAME} characters`);
+    name = "";
+  }
+  const relayReplicas = r.int(s, "relayReplicas", path, DEFAULT_RELAY_REPLICAS, 1, MAX_REPLICAS);
+  const cloud = s["cloud"];
+  if (cloud === undefined) {
+    r.problem(join(path, "cloud"), `is required; allowed: ${CLOUD_KINDS.join(", ")}`);
+    return undefined;
+  }
+  if (!(CLOUD_KINDS as unknown[]).includes(cloud)) {
+    r.problem(join(path, "cloud"), `unknown cloud ${describe(cloud)}; allowed: ${CLOUD_KINDS.join(", ")}`);
+    return undefined;
+  }
+  const module: CloudModule<Site> = CLOUDS[cloud as CloudKind];
+  return module.readSite(r, s, path, { name, relayReplicas });
+}
+
+function readSourceRanges(r: Reader, value: unknown, fallback: readonly string[]): readonly string[] {
+  if (value === undefined) return fallback;
+  if (!Array.isArray(value) || value.length === 0) {
+    r.problem(
+      "loadBalancerSourceRanges",
+      `must be a non-empty list of CIDRs such as 203.0.113.0/24, got ${describe(value)}`,
+    );
+    return fallback;
+  }
+  value.forEach((v, i) => {
+    const problem = typeof v === "string" ? cidrProblem(v) : `must be a CIDR string, got ${describe(v)}`;
+    if (problem) r.problem(`loadBalancerSourceRanges[${i}]`, problem);
+  });
+  return value as string[];
+}
+
+/** Returns why `s` is not an IPv4/IPv6 CIDR with its host bits zero, or undefined when it is fine. */
+export function cidrProblem(s: string): string | undefined {
+  const bad = `"${clip(s)}" is not a CIDR such as 203.0.113.0/24 or 2001:db8::/32`;
+  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
+  if (!m) return bad;
+  const addr = m[1]!;
+  const bits = Number(m[2]);
+  if (addr.includes(":")) {
+    if (!/^[0-9a-fA-F:]+$/.test(addr) || (addr.match(/::/g) ?? []).length > 1 || bits > 128) return bad;
+    const groups = addr.split(":").filter((g) => g !== "");
+    if (groups.length > 8 || groups.some((g) => g.length > 4)) return bad;
+    return undefined;
+  }
+  const parts = addr.split(".");
+  if (parts.length !== 4 || bits > 32) return bad;
+  let value = 0;
+  for (const p of parts) {
+    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return bad;
+    value = value * 256 + Number(p);
+  }
+  const hostBits = 32 - bits;
+  if (hostBits > 0 && value % 2 ** hostBits !== 0) {
+    return `"${s}" has host bits set; the network address of /${bits} is ${networkOf(value, bits)}`;
+  }
+  return undefined;
+}
+
+function networkOf(value: number, bits: number): string {
+  const net = bits === 0 ? 0 : value - (value % 2 ** (32 - bits));
+  return `${[24, 16, 8, 0].map((s) => Math.floor(net / 2 ** s) % 256).join(".")}/${bits}`;
+}
+
+function readBackend(r: Reader, value: unknown): Backend | undefined {
+  const b = r.object(value, "backend");
+  if (!b) return undefined;
+  const kind = b["kind"];
+  const bucket = /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/;
+  const bucketHint = "a bucket name (lower-case letters, digits, '.', '-', '_')";
+  switch (kind) {
+    case "local":
+      r.unknownKeys(b, ["kind"], "backend");
+      return { kind };
+    case "s3":
+      r.unknownKeys(b, ["kind", "bucket", "region", "keyPrefix", "dynamodbTable"], "backend");
+      return {
+        kind,
+        bucket: r.requiredString(b, "bucket", "backend", bucket, bucketHint),
+        region: r.requiredString(b, "region", "backend", AWS_REGION, "an AWS region such as us-east-1"),
+        keyPrefix: r.string(
+          b,
+          "keyPrefix",
+          "backend",
+          "cross-cloud-relay",
+          /^[^\s]+$/,
+          "a key prefix without spaces",
+        ),
+        dynamodbTable: r.optionalString(b, "dynamodbTable", "backend"),
+      };
+    case "gcs":
+      r.unknownKeys(b, ["kind", "bucket", "prefix"], "backend");
+      return {
+        kind,
+        bucket: r.requiredString(b, "bucket", "backend", bucket, bucketHint),
+        prefix: r.string(b, "prefix", "backend", "cross-cloud-relay", /^[^\s]+$/, "a prefix without spaces"),
+      };
+    default:
+      r.problem("backend.kind", `unknown backend ${describe(kind)}; allowed: local, s3, gcs`);
+      return undefined;
+  }
+}
