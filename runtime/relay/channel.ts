@@ -8,29 +8,22 @@
 
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { CodedError, ConfigError } from "../../contract/errors.js";
-import type { RouterEndpoint } from "../../contract/initial-hosts.js";
-import type { Discovery } from "../cluster/discovery.js";
-import { ClusterError } from "../cluster/errors.js";
+import { ConfigError } from "../../contract/errors.js";
 import { LocalCluster } from "../cluster/local-cluster.js";
 import { type Member, memberKey, type View } from "../cluster/member.js";
 import { createLogger, type Logger } from "../observability/log.js";
-import type { TunnelTlsOptions } from "../tunnel/options.js";
-import type { TunnelStatusEvent } from "../tunnel/status.js";
-import { BridgeAgent, type Undeliverable } from "./bridge-agent.js";
+import { BridgeAgent } from "./bridge-agent.js";
 import {
   decodeProbeInfo,
   decodeTopology,
   encodeControl,
   type ProbeInfo,
-  type RouteInfo,
-  type RouterInfo,
   type SiteViewInfo,
   type TopologyInfo,
 } from "./control.js";
-import { type ReceiveLimits, ReceiveWindows } from "./delivery/receive-window.js";
+import { ReceiveWindows } from "./delivery/receive-window.js";
 import { decodeAck, decodeStable, encodeAck, encodeStable, MAX_MARKS_PER_ACK } from "./delivery/reports.js";
-import { type Outgoing, SendBuffer, type SendBufferLimits } from "./delivery/send-buffer.js";
+import { type Outgoing, SendBuffer } from "./delivery/send-buffer.js";
 import { StabilityTracker } from "./delivery/stability.js";
 import {
   DEFAULT_HOPS,
@@ -41,6 +34,14 @@ import {
   EnvelopeKind,
   encodeEnvelope,
 } from "./envelope.js";
+import { RelayError, toRelayError } from "./errors.js";
+import {
+  DEFAULT_ACK_INTERVAL_MS,
+  DEFAULT_CHANNEL_MAX_PAYLOAD,
+  DEFAULT_RETRANSMIT_TIMEOUT_MS,
+  type RelayChannelOptions,
+  type SiteClusterOptions,
+} from "./options.js";
 import {
   crossesSites,
   isAddressedTo,
@@ -50,197 +51,11 @@ import {
   siteMastersOf,
 } from "./routing.js";
 import type { SiteCluster } from "./site-cluster.js";
+import type { RelayAddress, RelayChannelEvents, RelayStats, SiteBacklog, Topology } from "./types.js";
 import { RELAY_VERSION } from "./version.js";
 
-/** Largest payload by default: envelope + frame overhead stay under the local cluster's 4 MiB frames. */
-export const DEFAULT_CHANNEL_MAX_PAYLOAD = 3 * 1024 * 1024;
-/** Unstable cross-site messages not re-sent for this long are re-sent (ms). */
-export const DEFAULT_RETRANSMIT_TIMEOUT_MS = 1000;
-/** Period of the delivery reports (member -> site master -> origin) and checks (ms). */
-export const DEFAULT_ACK_INTERVAL_MS = 50;
 /** A remote sender's receive state is dropped when it has been gone from its site this long (ms). */
 const ORIGIN_GONE_MS = 30_000;
-
-export interface RelayChannelOptions {
-  /** Our site (e.g. `nyc`). */
-  readonly site: string;
-  /** Local cluster name shared by the members. */
-  readonly cluster: string;
-  /** Our member name (unique in the site; the pod name in Kubernetes). */
-  readonly name: string;
-  /** How the site's members find each other. */
-  readonly discovery: Discovery;
-  /** Every router (`TUNNEL_INITIAL_HOSTS`); used only while we are a site master. */
-  readonly routers: readonly RouterEndpoint[];
-  /** @default "127.0.0.1" */
-  readonly bindAddr?: string;
-  /** Mesh port; 0 = ephemeral. @default 7800 */
-  readonly bindPort?: number;
-  /** Address other members use to reach us. @default bindAddr */
-  readonly advertiseAddr?: string;
-  /** How many of the oldest members act as site masters. @default 1 */
-  readonly siteMasters?: number;
-  /** TLS towards the routers. @default plain TCP */
-  readonly tls?: TunnelTlsOptions;
-  /** Router group of the bridge. @default "bridge" */
-  readonly bridgeGroup?: string;
-  /** Heartbeat period on router connections. @default the tunnel client's (10 s) */
-  readonly routerHeartbeatIntervalMs?: number;
-  /** Bridge membership re-read period. @default 2000 */
-  readonly pollIntervalMs?: number;
-  /** Site view re-announce period. @default 10000 */
-  readonly announceIntervalMs?: number;
-  /** Largest payload accepted by send() and from peers. @default 3 MiB */
-  readonly maxPayload?: number;
-  /** Timings of the local cluster (failure detection, discovery). @default LocalCluster's defaults */
-  readonly clusterTuning?: ClusterTuning;
-  /** Creates the local cluster. @default a LocalCluster */
-  readonly createCluster?: (options: SiteClusterOptions) => SiteCluster;
-  readonly logger?: Logger;
-  /**
-   * Zero-loss cross-site delivery (docs/DELIVERY.md): exactly once, per-sender FIFO, across site
-   * master and router crashes, with a bounded send buffer. Must be the same on every member.
-   * `false` is the bare relay (like JGroups RELAY2), kept for benchmarks. @default true
-   */
-  readonly reliable?: boolean;
-  /** Bound of the buffer of unstable cross-site messages. @default 32 MiB, 20000 messages */
-  readonly sendBuffer?: Partial<SendBufferLimits>;
-  /** Bounds of the receive windows (held-back messages per sender). */
-  readonly receiveLimits?: Partial<ReceiveLimits>;
-  /** @default DEFAULT_RETRANSMIT_TIMEOUT_MS */
-  readonly retransmitTimeoutMs?: number;
-  /** @default DEFAULT_ACK_INTERVAL_MS */
-  readonly ackIntervalMs?: number;
-}
-
-export interface ClusterTuning {
-  readonly heartbeatIntervalMs?: number;
-  readonly suspectTimeoutMs?: number;
-  readonly discoveryIntervalMs?: number;
-  readonly joinTimeoutMs?: number;
-}
-
-/** What createCluster receives. */
-export interface SiteClusterOptions extends ClusterTuning {
-  readonly site: string;
-  readonly cluster: string;
-  readonly name: string;
-  readonly discovery: Discovery;
-  readonly bindAddr: string;
-  readonly bindPort: number;
-  readonly advertiseAddr?: string;
-  readonly logger: Logger;
-}
-
-/** A member anywhere: `name` in `site`. */
-export interface RelayAddress {
-  readonly name: string;
-  readonly site: string;
-}
-
-export interface RelayMessage {
-  readonly from: RelayAddress;
-  readonly dest: Destination;
-  /** The sender's sequence number for this message (per sender incarnation). */
-  readonly seq: number;
-  readonly payload: Uint8Array;
-}
-
-/** What a member knows about every site. */
-export interface Topology {
-  readonly site: string;
-  readonly self: string;
-  /** Our site first, then the reachable remote sites by name. members[0] = coordinator. */
-  readonly sites: readonly SiteViewInfo[];
-  readonly routes: readonly RouteInfo[];
-  /** The router connections of our site master (ours when we are one). */
-  readonly routers: readonly RouterInfo[];
-}
-
-export type RelayErrorCode =
-  | "NOT_CONNECTED"
-  | "CLOSED"
-  | "UNKNOWN_MEMBER"
-  | "PAYLOAD_TOO_LARGE"
-  | "BAD_DESTINATION"
-  /** The send buffer of unstable cross-site messages is full: wait for "drain" (or use sendAsync). */
-  | "BUFFER_FULL";
-
-export class RelayError extends CodedError<RelayErrorCode> {
-  override readonly name = "RelayError";
-}
-
-const FROM_CLUSTER: Record<ClusterError["code"], RelayErrorCode> = {
-  NOT_STARTED: "NOT_CONNECTED",
-  NOT_JOINED: "NOT_CONNECTED",
-  CLOSED: "CLOSED",
-  NOT_A_MEMBER: "UNKNOWN_MEMBER",
-  TOO_LARGE: "PAYLOAD_TOO_LARGE",
-  BUFFER_FULL: "BUFFER_FULL",
-};
-
-/**
- * The site cluster refuses a message atomically (nothing written) with a ClusterError; callers of
- * RelayChannel.send get it as the documented RelayError with the matching code.
- */
-export function toRelayError(err: unknown): unknown {
-  return err instanceof ClusterError
-    ? new RelayError(FROM_CLUSTER[err.code], err.message, { cause: err })
-    : err;
-}
-
-export interface RelayChannelEvents {
-  message: [RelayMessage];
-  /** Our site's view changed. */
-  view: [View];
-  /** Anything in topology() changed. */
-  topology: [Topology];
-  /** A route to another site changed (site masters only; others see it in topology). */
-  route: [RouteInfo];
-  /** We started or stopped acting as a site master. */
-  "site-master": [{ readonly active: boolean }];
-  "probe-response": [ProbeInfo];
-  /** A message could not be sent towards a site (no route within the hold time). */
-  undeliverable: [Undeliverable];
-  /** Router connection events of our bridge link (site masters only). */
-  "bridge-status": [TunnelStatusEvent];
-  /** The send buffer was full (send threw BUFFER_FULL) and is now at most half full. */
-  drain: [];
-  /** Messages of ours wait for a site that is unreachable (they stay buffered and flow once it is back). */
-  "site-unreachable": [SiteBacklog];
-  /** A site reported unreachable is reachable again; its waiting messages are being re-sent. */
-  "site-reachable": [SiteBacklog];
-}
-
-/** Our messages waiting for one site. */
-export interface SiteBacklog {
-  readonly site: string;
-  readonly messages: number;
-  readonly bytes: number;
-}
-
-/** Counters, for /metrics and /status. */
-export interface RelayStats {
-  readonly sent: number;
-  readonly delivered: number;
-  readonly forwarded: number;
-  readonly fromBridge: number;
-  readonly undeliverable: number;
-  readonly decodeErrors: number;
-  readonly siteMasterChanges: number;
-  /** Unstable cross-site messages buffered (reliable mode). */
-  readonly bufferedMessages: number;
-  readonly bufferedBytes: number;
-  /** Sends refused with BUFFER_FULL, and the time spent full (ms, including the current stretch). */
-  readonly sendsRefused: number;
-  readonly blockedMs: number;
-  /** Cross-site messages sent again (retransmissions). */
-  readonly retransmitted: number;
-  /** Duplicates dropped and out-of-order messages held / not kept by our receive windows. */
-  readonly duplicates: number;
-  readonly heldBack: number;
-  readonly heldBackOverflows: number;
-}
 
 export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   readonly site: string;
