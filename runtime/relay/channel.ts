@@ -21,10 +21,7 @@ import {
   type SiteViewInfo,
   type TopologyInfo,
 } from "./control.js";
-import { ReceiveWindows } from "./delivery/receive-window.js";
-import { decodeAck, decodeStable, encodeAck, encodeStable, MAX_MARKS_PER_ACK } from "./delivery/reports.js";
-import { type Outgoing, SendBuffer } from "./delivery/send-buffer.js";
-import { StabilityTracker } from "./delivery/stability.js";
+import { DeliveryEngine, type DeliveryPath } from "./delivery/engine.js";
 import {
   DEFAULT_HOPS,
   type Destination,
@@ -35,13 +32,7 @@ import {
   encodeEnvelope,
 } from "./envelope.js";
 import { RelayError, toRelayError } from "./errors.js";
-import {
-  DEFAULT_ACK_INTERVAL_MS,
-  DEFAULT_CHANNEL_MAX_PAYLOAD,
-  DEFAULT_RETRANSMIT_TIMEOUT_MS,
-  type RelayChannelOptions,
-  type SiteClusterOptions,
-} from "./options.js";
+import { DEFAULT_CHANNEL_MAX_PAYLOAD, type RelayChannelOptions, type SiteClusterOptions } from "./options.js";
 import {
   crossesSites,
   isAddressedTo,
@@ -53,9 +44,6 @@ import {
 import type { SiteCluster } from "./site-cluster.js";
 import type { RelayAddress, RelayChannelEvents, RelayStats, SiteBacklog, Topology } from "./types.js";
 import { RELAY_VERSION } from "./version.js";
-
-/** A remote sender's receive state is dropped when it has been gone from its site this long (ms). */
-const ORIGIN_GONE_MS = 30_000;
 
 export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   readonly site: string;
@@ -75,26 +63,8 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   #connected = false;
   #closed = false;
   #topologyQueued = false;
-  // Delivery guarantee (docs/DELIVERY.md)
-  readonly #reliable: boolean;
-  readonly #outbox: SendBuffer;
-  readonly #windows: ReceiveWindows<Envelope>;
-  readonly #stability = new StabilityTracker();
-  readonly #retransmitTimeoutMs: number;
-  readonly #ackIntervalMs: number;
-  /** Every remote site seen since we started: targets of "send to all" (down ones included). */
-  readonly #knownSites = new Set<string>();
-  readonly #unreachable = new Set<string>();
-  #deliveryTimer: NodeJS.Timeout | null = null;
-  #fullReport = false;
-  #routeSignature = "";
-  #forwarderKey = "";
-  #waitingForDrain = false;
-  #blockedSince = 0;
-  #blockedMs = 0;
-  #sendsRefused = 0;
-  #retransmitted = 0;
-  #lastCleanup = 0;
+  /** The delivery guarantee (docs/DELIVERY.md). */
+  readonly #delivery: DeliveryEngine;
   #stats = {
     sent: 0,
     delivered: 0,
@@ -116,19 +86,11 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       throw new ConfigError(`siteMasters must be an integer >= 1 (got ${options.siteMasters})`);
     }
     this.#maxPayload = options.maxPayload ?? DEFAULT_CHANNEL_MAX_PAYLOAD;
-    this.#reliable = options.reliable ?? true;
-    this.#outbox = new SendBuffer(options.sendBuffer);
-    this.#windows = new ReceiveWindows(options.receiveLimits);
-    this.#retransmitTimeoutMs = options.retransmitTimeoutMs ?? DEFAULT_RETRANSMIT_TIMEOUT_MS;
-    this.#ackIntervalMs = options.ackIntervalMs ?? DEFAULT_ACK_INTERVAL_MS;
-    for (const [k, v] of [
-      ["retransmitTimeoutMs", this.#retransmitTimeoutMs],
-      ["ackIntervalMs", this.#ackIntervalMs],
-    ] as const) {
-      if (!(Number.isFinite(v) && v >= 1 && v <= 600_000))
-        throw new ConfigError(`${k} must be a number of ms in 1..600000 (got ${v})`);
-    }
     this.#log = options.logger ?? createLogger("relay", { site: options.site, node: options.name });
+    this.#delivery = new DeliveryEngine(this.#deliveryPath(), options);
+    this.#delivery.on("drain", () => this.emit("drain"));
+    this.#delivery.on("site-unreachable", (b) => this.emit("site-unreachable", b));
+    this.#delivery.on("site-reachable", (b) => this.emit("site-reachable", b));
     const clusterOptions: SiteClusterOptions = {
       site: options.site,
       cluster: options.cluster,
@@ -150,9 +112,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     if (this.#closed) throw new RelayError("CLOSED", "connect() after close()");
     await this.#cluster.start();
     this.#connected = true;
-    if (this.#reliable && !this.#closed && !this.#deliveryTimer) {
-      this.#deliveryTimer = setInterval(() => this.#deliveryTick(), this.#ackIntervalMs);
-    }
+    if (!this.#closed) this.#delivery.start();
     const v = this.#cluster.view;
     if (v && v !== this.#view) this.#onView(v);
   }
@@ -176,33 +136,23 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   }
 
   stats(): RelayStats {
-    const w = this.#windows.stats();
-    return {
-      ...this.#stats,
-      bufferedMessages: this.#outbox.messages,
-      bufferedBytes: this.#outbox.bytes,
-      sendsRefused: this.#sendsRefused,
-      blockedMs: this.#blockedMs + (this.#blockedSince ? Date.now() - this.#blockedSince : 0),
-      retransmitted: this.#retransmitted,
-      duplicates: w.duplicates,
-      heldBack: w.held,
-      heldBackOverflows: w.overflows,
-    };
+    const d = this.#delivery.stats();
+    return { ...this.#stats, ...d, decodeErrors: this.#stats.decodeErrors + d.decodeErrors };
   }
 
   /** Whether we are reliable (docs/DELIVERY.md). */
   get reliable(): boolean {
-    return this.#reliable;
+    return this.#delivery.reliable;
   }
 
   /** False while the send buffer is full: send() to another site throws BUFFER_FULL; wait for "drain". */
   get writable(): boolean {
-    return !this.#outbox.full;
+    return this.#delivery.writable;
   }
 
   /** Our unstable messages per destination site (reliable mode). */
   backlog(): SiteBacklog[] {
-    return this.#outbox.lanes().map((l) => ({ site: l.site, messages: l.messages, bytes: l.bytes }));
+    return this.#delivery.backlog();
   }
 
   /** send() that waits (without bound: this is back-pressure) while the send buffer is full. */
@@ -236,18 +186,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     if (payload.length > this.#maxPayload) {
       throw new RelayError("PAYLOAD_TOO_LARGE", `payload of ${payload.length} bytes > ${this.#maxPayload}`);
     }
-    if (this.#reliable && crossesSites(dest, this.site)) {
-      const copies = this.#targetSites(dest).length;
-      if (copies > 0 && !this.#outbox.canTake((payload.length + 128) * copies)) {
-        this.#sendsRefused++;
-        this.#blockedSince ||= Date.now();
-        this.#waitingForDrain = true;
-        throw new RelayError(
-          "BUFFER_FULL",
-          `send buffer full (${this.#outbox.messages} messages, ${this.#outbox.bytes} bytes unstable): wait for 'drain'`,
-        );
-      }
-    }
+    if (this.#delivery.reliable && crossesSites(dest, this.site)) this.#delivery.admit(dest, payload.length);
     const seq = ++this.#seq;
     try {
       this.#emitEnvelope(EnvelopeKind.Data, dest, payload, seq);
@@ -303,8 +242,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#deliveryTimer) clearInterval(this.#deliveryTimer);
-    this.#deliveryTimer = null;
+    this.#delivery.close();
     this.emit("drain"); // sendAsync waiters see CLOSED
     const bridge = this.#bridge;
     this.#bridge = null;
@@ -367,13 +305,8 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
         this.#deliverSoon(env);
       }
     }
-    if (crossesSites(dest, this.site) && this.#reliable && kind === EnvelopeKind.Data) {
-      const now = Date.now();
-      // Buffered with the payload inside our own encoding (the caller may reuse its buffer).
-      const kept: Envelope = { ...env, payload: bytes.subarray(bytes.length - payload.length) };
-      for (const site of this.#targetSites(dest)) {
-        this.#transmit(site, this.#outbox.add(site, kept, bytes.length, now), now);
-      }
+    if (crossesSites(dest, this.site) && this.#delivery.reliable && kind === EnvelopeKind.Data) {
+      this.#delivery.enqueue(env, bytes);
     } else if (crossesSites(dest, this.site)) {
       const forwarder = this.#forwarderFor(this.name);
       if (this.#isMe(forwarder)) this.#bridgeForward(env, bytes);
@@ -435,12 +368,12 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     }
     if (env.kind === EnvelopeKind.SiteView || env.kind === EnvelopeKind.SiteBye) return;
     if (env.kind === EnvelopeKind.Ack) {
-      this.#onAck(from, env);
+      this.#delivery.onAck(from, env);
       return;
     }
     if (env.lane) {
       if (env.origin.site !== this.site) {
-        this.#acceptLane(env);
+        this.#delivery.onLane(env);
         return;
       }
       // A lane copy from a sender of our site, for the bridge.
@@ -450,7 +383,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       return;
     }
     // Reliable senders send lane copies for other sites: their local multicast stays local.
-    const bridgeIt = !(this.#reliable && env.kind === EnvelopeKind.Data);
+    const bridgeIt = !(this.#delivery.reliable && env.kind === EnvelopeKind.Data);
     if (bridgeIt && env.origin.site === this.site && crossesSites(env.dest, this.site)) {
       const forwarder = this.#forwarderFor(env.origin.name);
       if (this.#isMe(forwarder)) {
@@ -479,7 +412,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       if (env.lane.site !== this.site) return;
       // Every member of the site follows the sender's lane (even for a message to one member).
       this.#relaySend(null, bytes, env);
-      this.#acceptLane(env);
+      this.#delivery.onLane(env);
       return;
     }
     const plan = localDeliveryFor(env.dest, this.site, this.name);
@@ -540,7 +473,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
         }
         return;
       case EnvelopeKind.Stable:
-        this.#onStable(env);
+        this.#delivery.onStable(env);
         return;
       default:
         return;
@@ -557,7 +490,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       return;
     }
     this.emit("topology", this.topology());
-    this.#checkRoutes();
+    this.#delivery.onRoutes();
   }
 
   #onView(view: View): void {
@@ -569,7 +502,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     if (amSiteMaster && !this.#bridge) this.#startBridge();
     else if (!amSiteMaster && this.#bridge) this.#stopBridge();
     this.#bridge?.announce();
-    this.#deliveryOnView(view);
+    this.#delivery.onView(view);
     this.emit("view", view);
     this.#topologyChanged();
   }
@@ -635,7 +568,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       if (this.#closed) return;
       this.#broadcastTopology();
       this.emit("topology", this.topology());
-      this.#checkRoutes();
+      this.#delivery.onRoutes();
     });
   }
 
@@ -660,26 +593,29 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     this.#relaySend(null, encodeEnvelope(env), env);
   }
 
-  // ---- Delivery guarantee (docs/DELIVERY.md) ----
-
-  /** Remote sites a reliable message to `dest` is buffered for. */
-  #targetSites(dest: Destination): string[] {
-    if (dest.kind !== "all") return dest.site === this.site ? [] : [dest.site];
-    return [...this.#knownSites].sort();
+  /** What the delivery engine sees of us. */
+  #deliveryPath(): DeliveryPath {
+    return {
+      origin: { site: this.site, name: this.name, incarnation: this.incarnation },
+      log: this.#log,
+      now: () => Date.now(),
+      view: () => this.#view,
+      siteMasters: () => this.#siteMasters(),
+      forwarder: () => this.#forwarderFor(this.name),
+      isMe: (m) => this.#isMe(m),
+      topology: () => this.topology(),
+      sendLane: (env, bytes) => this.#sendLane(env, bytes),
+      sendToMember: (m, bytes) => {
+        this.#cluster.send(memberKey(m), bytes);
+      },
+      sendStable: (to, payload) =>
+        this.#emitEnvelope(EnvelopeKind.Stable, { kind: "member", site: to.site, name: to.name }, payload, 0),
+      deliver: (env) => this.#deliver(env),
+    };
   }
 
-  #amSiteMaster(): boolean {
-    return this.#siteMasters().some((m) => this.#isMe(m));
-  }
-
-  /** Sends (or re-sends) one buffered message towards `site` along the current path. */
-  #transmit(site: string, o: Outgoing, now: number): boolean {
-    o.sentAt = now;
-    o.sends++;
-    const low = this.#outbox.lowOf(site);
-    const lane = o.sends > 1 ? { site, seq: o.laneSeq, low, retry: true } : { site, seq: o.laneSeq, low };
-    const env: Envelope = { ...o.env, lane };
-    const bytes = encodeEnvelope(env);
+  /** A lane envelope of ours, through our forwarding site master (or into the bridge if we are it). */
+  #sendLane(env: Envelope, bytes: Buffer): boolean {
     const forwarder = this.#forwarderFor(this.name);
     if (!forwarder) return false;
     if (this.#isMe(forwarder)) {
@@ -694,201 +630,6 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     } catch {
       return false; // e.g. the forwarder just left or its link is full: the timeout retries
     }
-  }
-
-  /** Re-sends the unstable messages for `site` (only those last sent before `sentBefore`), in order. */
-  #retransmit(site: string, now: number, sentBefore = Number.POSITIVE_INFINITY): void {
-    for (const o of this.#outbox.pending(site)) {
-      if (o.sentAt > sentBefore) break;
-      if (!this.#transmit(site, o, now)) break;
-      this.#retransmitted++;
-    }
-  }
-
-  #retransmitAll(why: string): void {
-    if (!this.#reliable || this.#outbox.messages === 0) return;
-    const now = Date.now();
-    const routes = this.topology().routes;
-    this.#log.debug({ why, messages: this.#outbox.messages }, "retransmitting unstable messages");
-    for (const site of this.#outbox.sites()) {
-      const route = routes.find((r) => r.site === site);
-      if (route && !route.up) continue;
-      this.#retransmit(site, now);
-    }
-  }
-
-  /** A lane envelope for our site: into the sender's window, out in order, exactly once. */
-  #acceptLane(env: Envelope): void {
-    const lane = env.lane!;
-    if (lane.site !== this.site || env.kind !== EnvelopeKind.Data) return;
-    // The payload may be a view into a receive buffer that is reused after this call: a message
-    // that will be held back gets its own copy.
-    const next = Math.max(this.#windows.nextOf(env.origin.incarnation) ?? 1, lane.low);
-    const item = lane.seq > next ? { ...env, payload: Buffer.from(env.payload) } : env;
-    const r = this.#windows.accept(env.origin, lane.seq, lane.low, item, env.payload.length, Date.now());
-    for (const e of r.deliver) if (isAddressedTo(e.dest, this.site, this.name)) this.#deliver(e);
-  }
-
-  /** A member's delivered positions (we are a site master). */
-  #onAck(from: Member, env: Envelope): void {
-    if (!this.#amSiteMaster()) return;
-    try {
-      this.#stability.report(memberKey(from), decodeAck(env.payload), Date.now());
-    } catch (err) {
-      this.#stats.decodeErrors++;
-      this.#log.warn({ from: from.name, err: (err as Error).message }, "bad delivery report (dropped)");
-    }
-  }
-
-  /** A site says every member of it has delivered our messages up to seq. */
-  #onStable(env: Envelope): void {
-    let r: { incarnation: string; seq: number };
-    try {
-      r = decodeStable(env.payload);
-    } catch (err) {
-      this.#stats.decodeErrors++;
-      this.#log.warn({ site: env.origin.site, err: (err as Error).message }, "bad stable report (dropped)");
-      return;
-    }
-    if (r.incarnation !== this.incarnation) return;
-    if (this.#outbox.stable(env.origin.site, r.seq) > 0) this.#maybeDrain();
-  }
-
-  #maybeDrain(): void {
-    if (!this.#waitingForDrain) return;
-    const l = this.#outbox.limits;
-    if (this.#outbox.bytes > l.maxBytes / 2 || this.#outbox.messages > l.maxMessages / 2) return;
-    this.#waitingForDrain = false;
-    if (this.#blockedSince) this.#blockedMs += Date.now() - this.#blockedSince;
-    this.#blockedSince = 0;
-    this.emit("drain");
-  }
-
-  #deliveryOnView(view: View): void {
-    if (!this.#reliable) return;
-    this.#stability.setMembers(view.members.map((m) => memberKey(m)));
-    // A new site master rebuilds its stability table from everyone's next (full) report.
-    this.#fullReport = true;
-    const f = this.#forwarderFor(this.name);
-    const key = f ? memberKey(f) : "";
-    if (key !== this.#forwarderKey) {
-      const changed = this.#forwarderKey !== "";
-      this.#forwarderKey = key;
-      if (changed) queueMicrotask(() => this.#retransmitAll("our site master changed"));
-    }
-  }
-
-  /** Routes changed (remote site masters, routers, up/down): re-send what may have been lost on the way. */
-  #checkRoutes(): void {
-    if (!this.#reliable || this.#closed) return;
-    const routes = this.topology().routes;
-    for (const r of routes) if (r.site !== this.site) this.#knownSites.add(r.site);
-    const sig = routes
-      .map((r) => `${r.site}:${r.up}:${r.routers.join(",")}:${r.siteMasters.join(",")}`)
-      .join(";");
-    if (sig === this.#routeSignature) return;
-    this.#routeSignature = sig;
-    this.#retransmitAll("route change");
-  }
-
-  #deliveryTick(): void {
-    if (this.#closed || !this.#view) return;
-    const now = Date.now();
-    try {
-      this.#sendReports(now);
-      if (this.#amSiteMaster()) for (const m of this.#stability.take(now)) this.#sendStable(m);
-      this.#checkLanes(now);
-      this.#maybeDrain();
-      if (now - this.#lastCleanup >= 5000) this.#cleanup(now);
-    } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, "delivery tick failed");
-    }
-  }
-
-  /** Our delivered positions to our site masters (only what changed; everything after a view change). */
-  #sendReports(now: number): void {
-    if (!this.#fullReport && !this.#windows.hasReport) return;
-    const marks = this.#windows.takeReport(this.#fullReport);
-    this.#fullReport = false;
-    for (let i = 0; i < marks.length; i += MAX_MARKS_PER_ACK) {
-      const chunk = marks.slice(i, i + MAX_MARKS_PER_ACK);
-      let bytes: Buffer | null = null;
-      for (const sm of this.#siteMasters()) {
-        if (this.#isMe(sm)) {
-          this.#stability.report(memberKey(sm), chunk, now);
-          continue;
-        }
-        bytes ??= encodeEnvelope({
-          kind: EnvelopeKind.Ack,
-          hops: 0,
-          origin: { site: this.site, name: this.name, incarnation: this.incarnation },
-          seq: 0,
-          dest: { kind: "site", site: this.site },
-          payload: encodeAck(chunk),
-        });
-        try {
-          this.#cluster.send(memberKey(sm), bytes);
-        } catch {
-          this.#fullReport = true; // try again with everything next time
-        }
-      }
-    }
-  }
-
-  #sendStable(m: { site: string; name: string; incarnation: string; seq: number }): void {
-    try {
-      this.#emitEnvelope(
-        EnvelopeKind.Stable,
-        { kind: "member", site: m.site, name: m.name },
-        encodeStable({ incarnation: m.incarnation, seq: m.seq }),
-        0,
-      );
-    } catch (err) {
-      this.#log.debug({ to: `${m.name}:${m.site}`, err: (err as Error).message }, "stable report not sent");
-    }
-  }
-
-  /** Retransmission by timeout, and the unreachable/reachable events of sites we have messages for. */
-  #checkLanes(now: number): void {
-    if (this.#outbox.messages === 0 && this.#unreachable.size === 0) return;
-    const routes = this.topology().routes;
-    for (const lane of this.#outbox.lanes()) {
-      const route = routes.find((r) => r.site === lane.site);
-      const down =
-        lane.messages > 0 &&
-        (route
-          ? !route.up
-          : lane.oldestCreatedAt !== null && now - lane.oldestCreatedAt > 3 * this.#retransmitTimeoutMs);
-      const backlog = { site: lane.site, messages: lane.messages, bytes: lane.bytes };
-      if (down && !this.#unreachable.has(lane.site)) {
-        this.#unreachable.add(lane.site);
-        this.#log.warn(backlog, "site unreachable: our messages wait for it");
-        this.emit("site-unreachable", backlog);
-      } else if (!down && this.#unreachable.has(lane.site) && (route?.up || lane.messages === 0)) {
-        this.#unreachable.delete(lane.site);
-        this.#log.info(backlog, "site reachable again: re-sending what waits for it");
-        this.emit("site-reachable", backlog);
-        this.#retransmit(lane.site, now);
-        continue;
-      }
-      if (route && !route.up) continue;
-      if (lane.oldestSentAt !== null && now - lane.oldestSentAt >= this.#retransmitTimeoutMs) {
-        this.#retransmit(lane.site, now, now - this.#retransmitTimeoutMs);
-      }
-    }
-  }
-
-  /** Forgets the receive state of senders gone from their site, and idle stability entries. */
-  #cleanup(now: number): void {
-    this.#lastCleanup = now;
-    this.#fullReport = true; // a periodic full report repairs a lost one
-    const sites = this.topology().sites;
-    this.#windows.retain((ref, lastHeard) => {
-      if (now - lastHeard < ORIGIN_GONE_MS) return true;
-      const view = sites.find((s) => s.site === ref.site);
-      return view === undefined || view.members.some((m) => m.name === ref.name);
-    });
-    this.#stability.forgetIdle(now - 2 * ORIGIN_GONE_MS);
   }
 
   #siteView(view: View): SiteViewInfo {
