@@ -276,6 +276,10 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     return m ? memberKey(m) : null;
   }
 
+  /**
+   * Sends an envelope of ours: encoded once, then delivered in our site, and for other sites either
+   * buffered on their lanes (reliable Data) or forwarded bare.
+   */
   #emitEnvelope(kind: EnvelopeKind, dest: Destination, payload: Uint8Array, seq: number): void {
     const env: Envelope = {
       kind,
@@ -285,34 +289,43 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       dest,
       payload,
     };
-    let bytes: Buffer;
+    const bytes = this.#encode(env);
+    if (reachesSite(dest, this.site)) this.#sendInSite(env, bytes);
+    if (!crossesSites(dest, this.site)) return;
+    if (this.#delivery.reliable && kind === EnvelopeKind.Data) this.#delivery.enqueue(env, bytes);
+    else this.#forwardOwn(env, bytes);
+  }
+
+  /** An envelope we cannot write names a destination that cannot exist. */
+  #encode(env: Envelope): Buffer {
     try {
-      bytes = encodeEnvelope(env);
+      return encodeEnvelope(env);
     } catch (err) {
       throw new RelayError("BAD_DESTINATION", (err as Error).message);
     }
-    if (reachesSite(dest, this.site)) {
-      if (dest.kind === "member") {
-        if (dest.name === this.name) this.#deliverSoon(env);
-        else {
-          const key = this.#memberKeyOf(dest.name);
-          if (!key)
-            throw new RelayError("UNKNOWN_MEMBER", `${dest.name} is not a member of site ${this.site}`);
-          this.#cluster.send(key, bytes);
-        }
-      } else {
-        this.#cluster.send(null, bytes);
-        this.#deliverSoon(env);
-      }
+  }
+
+  /** Our own envelope to the members of our site it is for (ourselves included). */
+  #sendInSite(env: Envelope, bytes: Buffer): void {
+    const dest = env.dest;
+    if (dest.kind !== "member") {
+      this.#cluster.send(null, bytes);
+      this.#deliverSoon(env);
+    } else if (dest.name === this.name) {
+      this.#deliverSoon(env);
+    } else {
+      const key = this.#memberKeyOf(dest.name);
+      if (!key) throw new RelayError("UNKNOWN_MEMBER", `${dest.name} is not a member of site ${this.site}`);
+      this.#cluster.send(key, bytes);
     }
-    if (crossesSites(dest, this.site) && this.#delivery.reliable && kind === EnvelopeKind.Data) {
-      this.#delivery.enqueue(env, bytes);
-    } else if (crossesSites(dest, this.site)) {
-      const forwarder = this.#forwarderFor(this.name);
-      if (this.#isMe(forwarder)) this.#bridgeForward(env, bytes);
-      else if (dest.kind !== "all" && forwarder) this.#cluster.send(memberKey(forwarder), bytes);
-      // "all": the forwarder gets our local multicast and passes it on.
-    }
+  }
+
+  /** Our own envelope for other sites, without the guarantee: to the bridge through our forwarder. */
+  #forwardOwn(env: Envelope, bytes: Buffer): void {
+    const forwarder = this.#forwarderFor(this.name);
+    if (this.#isMe(forwarder)) this.#bridgeForward(env, bytes);
+    else if (env.dest.kind !== "all" && forwarder) this.#cluster.send(memberKey(forwarder), bytes);
+    // "all": the forwarder gets our local multicast and passes it on.
   }
 
   #bridgeForward(env: Envelope, bytes: Buffer): void {
