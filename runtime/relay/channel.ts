@@ -45,6 +45,9 @@ import type { SiteCluster } from "./site-cluster.js";
 import type { RelayAddress, RelayChannelEvents, RelayStats, SiteBacklog, Topology } from "./types.js";
 import { RELAY_VERSION } from "./version.js";
 
+/** The entry of a dispatch table for a kind that place has nothing to do with. */
+const notForUs = (): void => {};
+
 export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   readonly site: string;
   readonly name: string;
@@ -74,6 +77,28 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     decodeErrors: 0,
     siteMasterChanges: 0,
   };
+  /** What we do with an envelope from another member of our site, by kind. */
+  readonly #fromLocal = {
+    [EnvelopeKind.Data]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
+    [EnvelopeKind.SiteView]: notForUs, // bridge only
+    [EnvelopeKind.SiteBye]: notForUs, // bridge only
+    [EnvelopeKind.Topology]: (_from, env) => this.#onTopology(env),
+    [EnvelopeKind.ProbeRequest]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
+    [EnvelopeKind.ProbeResponse]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
+    [EnvelopeKind.Ack]: (from, env) => this.#delivery.onAck(from, env),
+    [EnvelopeKind.Stable]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
+  } satisfies Record<EnvelopeKind, (from: Member, env: Envelope, bytes: Buffer) => void>;
+  /** What we do with an envelope addressed to us (from our site or another), by kind. */
+  readonly #toUs = {
+    [EnvelopeKind.Data]: (env) => this.#emitMessage(env),
+    [EnvelopeKind.SiteView]: notForUs,
+    [EnvelopeKind.SiteBye]: notForUs,
+    [EnvelopeKind.Topology]: notForUs, // handled on arrival (#onTopology)
+    [EnvelopeKind.ProbeRequest]: (env) => this.#answerProbe(env),
+    [EnvelopeKind.ProbeResponse]: (env) => this.#onProbeResponse(env),
+    [EnvelopeKind.Ack]: notForUs, // handled on arrival (DeliveryEngine.onAck)
+    [EnvelopeKind.Stable]: (env) => this.#delivery.onStable(env),
+  } satisfies Record<EnvelopeKind, (env: Envelope) => void>;
 
   constructor(options: RelayChannelOptions) {
     super();
@@ -375,15 +400,11 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     const bytes = Buffer.isBuffer(payload)
       ? payload
       : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    if (env.kind === EnvelopeKind.Topology) {
-      this.#onTopology(env);
-      return;
-    }
-    if (env.kind === EnvelopeKind.SiteView || env.kind === EnvelopeKind.SiteBye) return;
-    if (env.kind === EnvelopeKind.Ack) {
-      this.#delivery.onAck(from, env);
-      return;
-    }
+    this.#fromLocal[env.kind](from, env, bytes);
+  }
+
+  /** Data, probes and Stable from a local member: on to the bridge and/or to us. */
+  #onLocalTraffic(env: Envelope, bytes: Buffer): void {
     if (env.lane) {
       if (env.origin.site !== this.site) {
         this.#delivery.onLane(env);
@@ -456,40 +477,37 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
 
   #deliver(env: Envelope): void {
     if (this.#closed) return;
-    switch (env.kind) {
-      case EnvelopeKind.Data:
-        this.#stats.delivered++;
-        this.emit("message", {
-          from: { name: env.origin.name, site: env.origin.site },
-          dest: env.dest,
-          seq: env.seq,
-          payload: env.payload,
-        });
-        return;
-      case EnvelopeKind.ProbeRequest:
-        try {
-          this.#emitEnvelope(
-            EnvelopeKind.ProbeResponse,
-            { kind: "member", site: env.origin.site, name: env.origin.name },
-            encodeControl(this.probeInfo()),
-            0,
-          );
-        } catch (err) {
-          this.#log.debug({ err: (err as Error).message }, "probe answer not sent");
-        }
-        return;
-      case EnvelopeKind.ProbeResponse:
-        try {
-          this.emit("probe-response", decodeProbeInfo(env.payload));
-        } catch (err) {
-          this.#log.warn({ err: (err as Error).message }, "bad probe answer (dropped)");
-        }
-        return;
-      case EnvelopeKind.Stable:
-        this.#delivery.onStable(env);
-        return;
-      default:
-        return;
+    this.#toUs[env.kind](env);
+  }
+
+  #emitMessage(env: Envelope): void {
+    this.#stats.delivered++;
+    this.emit("message", {
+      from: { name: env.origin.name, site: env.origin.site },
+      dest: env.dest,
+      seq: env.seq,
+      payload: env.payload,
+    });
+  }
+
+  #answerProbe(env: Envelope): void {
+    try {
+      this.#emitEnvelope(
+        EnvelopeKind.ProbeResponse,
+        { kind: "member", site: env.origin.site, name: env.origin.name },
+        encodeControl(this.probeInfo()),
+        0,
+      );
+    } catch (err) {
+      this.#log.debug({ err: (err as Error).message }, "probe answer not sent");
+    }
+  }
+
+  #onProbeResponse(env: Envelope): void {
+    try {
+      this.emit("probe-response", decodeProbeInfo(env.payload));
+    } catch (err) {
+      this.#log.warn({ err: (err as Error).message }, "bad probe answer (dropped)");
     }
   }
 

@@ -22,6 +22,7 @@ export {
   type EnvelopeErrorCode,
   EnvelopeKind,
   encodeEnvelope,
+  isEnvelopeKind,
   type Origin,
   senderLabel,
 } from "./envelope.js";
