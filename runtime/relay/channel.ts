@@ -12,15 +12,7 @@ import { ConfigError } from "../../contract/errors.js";
 import { LocalCluster } from "../cluster/local-cluster.js";
 import { type Member, memberKey, type View } from "../cluster/member.js";
 import { createLogger, type Logger } from "../observability/log.js";
-import { BridgeAgent } from "./bridge-agent.js";
-import {
-  decodeProbeInfo,
-  decodeTopology,
-  encodeControl,
-  type ProbeInfo,
-  type SiteViewInfo,
-  type TopologyInfo,
-} from "./control.js";
+import { decodeProbeInfo, encodeControl, type ProbeInfo, type SiteViewInfo } from "./control.js";
 import { DeliveryEngine, type DeliveryPath } from "./delivery/engine.js";
 import {
   DEFAULT_HOPS,
@@ -42,6 +34,7 @@ import {
   siteMastersOf,
 } from "./routing.js";
 import type { SiteCluster } from "./site-cluster.js";
+import { SiteMasterRole } from "./site-master.js";
 import type { RelayAddress, RelayChannelEvents, RelayStats, SiteBacklog, Topology } from "./types.js";
 import { RELAY_VERSION } from "./version.js";
 
@@ -60,12 +53,9 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   readonly #siteMasterCount: number;
   readonly #maxPayload: number;
   #view: View | null = null;
-  #bridge: BridgeAgent | null = null;
-  #remote: TopologyInfo | null = null;
   #seq = 0;
   #connected = false;
   #closed = false;
-  #topologyQueued = false;
   /** The delivery guarantee (docs/DELIVERY.md). */
   readonly #delivery: DeliveryEngine;
   #stats = {
@@ -75,14 +65,15 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     fromBridge: 0,
     undeliverable: 0,
     decodeErrors: 0,
-    siteMasterChanges: 0,
   };
+  /** The bridge while we are a site master, and what we know of the other sites. */
+  readonly #role: SiteMasterRole;
   /** What we do with an envelope from another member of our site, by kind. */
   readonly #fromLocal = {
     [EnvelopeKind.Data]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
     [EnvelopeKind.SiteView]: notForUs, // bridge only
     [EnvelopeKind.SiteBye]: notForUs, // bridge only
-    [EnvelopeKind.Topology]: (_from, env) => this.#onTopology(env),
+    [EnvelopeKind.Topology]: (_from, env) => this.#role.onTopology(env),
     [EnvelopeKind.ProbeRequest]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
     [EnvelopeKind.ProbeResponse]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
     [EnvelopeKind.Ack]: (from, env) => this.#delivery.onAck(from, env),
@@ -93,7 +84,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     [EnvelopeKind.Data]: (env) => this.#emitMessage(env),
     [EnvelopeKind.SiteView]: notForUs,
     [EnvelopeKind.SiteBye]: notForUs,
-    [EnvelopeKind.Topology]: notForUs, // handled on arrival (#onTopology)
+    [EnvelopeKind.Topology]: notForUs, // handled on arrival (SiteMasterRole.onTopology)
     [EnvelopeKind.ProbeRequest]: (env) => this.#answerProbe(env),
     [EnvelopeKind.ProbeResponse]: (env) => this.#onProbeResponse(env),
     [EnvelopeKind.Ack]: notForUs, // handled on arrival (DeliveryEngine.onAck)
@@ -116,6 +107,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     this.#delivery.on("drain", () => this.emit("drain"));
     this.#delivery.on("site-unreachable", (b) => this.emit("site-unreachable", b));
     this.#delivery.on("site-reachable", (b) => this.emit("site-reachable", b));
+    this.#role = this.#siteMasterRole();
     const clusterOptions: SiteClusterOptions = {
       site: options.site,
       cluster: options.cluster,
@@ -151,18 +143,20 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   }
 
   get isSiteMaster(): boolean {
-    return this.#bridge !== null;
+    return this.#role.bridge !== null;
   }
 
   /** Joined, and (for a site master) registered with at least one router. */
   get ready(): boolean {
     if (!this.#connected || this.#closed || !this.#view) return false;
-    return this.#bridge === null || this.#bridge.registered;
+    const bridge = this.#role.bridge;
+    return bridge === null || bridge.registered;
   }
 
   stats(): RelayStats {
     const d = this.#delivery.stats();
-    return { ...this.#stats, ...d, decodeErrors: this.#stats.decodeErrors + d.decodeErrors };
+    const decodeErrors = this.#stats.decodeErrors + d.decodeErrors;
+    return { ...this.#stats, siteMasterChanges: this.#role.changes, ...d, decodeErrors };
   }
 
   /** Whether we are reliable (docs/DELIVERY.md). */
@@ -250,9 +244,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
 
   topology(): Topology {
     const own = this.#view ? this.#siteView(this.#view) : null;
-    const remote = this.#bridge
-      ? { sites: this.#bridge.siteViews(), routes: this.#bridge.routes(), routers: this.#bridge.routers() }
-      : (this.#remote ?? { sites: [], routes: [], routers: [] });
+    const remote = this.#role.remote();
     const up = new Set(remote.routes.filter((r) => r.up).map((r) => r.site));
     return {
       site: this.site,
@@ -269,8 +261,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     this.#closed = true;
     this.#delivery.close();
     this.emit("drain"); // sendAsync waiters see CLOSED
-    const bridge = this.#bridge;
-    this.#bridge = null;
+    const bridge = this.#role.detach();
     try {
       await this.#cluster.leave();
     } finally {
@@ -354,9 +345,10 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   }
 
   #bridgeForward(env: Envelope, bytes: Buffer): void {
-    if (this.#bridge) {
+    const bridge = this.#role.bridge;
+    if (bridge) {
       this.#stats.forwarded++;
-      this.#bridge.forward(env, bytes);
+      bridge.forward(env, bytes);
       return;
     }
     // A site master without routers configured (or closing): nothing can leave the site.
@@ -511,117 +503,44 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     }
   }
 
-  #onTopology(env: Envelope): void {
-    if (this.#bridge || env.origin.site !== this.site) return;
-    if (!this.#siteMasters().some((m) => m.name === env.origin.name)) return;
-    try {
-      this.#remote = decodeTopology(env.payload);
-    } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, "bad topology (dropped)");
-      return;
-    }
-    this.emit("topology", this.topology());
-    this.#delivery.onRoutes();
-  }
-
   #onView(view: View): void {
     if (this.#closed) return;
     this.#view = view;
     const me = this.#cluster.localMember;
     const amSiteMaster = this.#siteMasters().some((m) => memberKey(m) === memberKey(me));
     this.#log.info({ view: describeView(view), siteMaster: amSiteMaster }, "view");
-    if (amSiteMaster && !this.#bridge) this.#startBridge();
-    else if (!amSiteMaster && this.#bridge) this.#stopBridge();
-    this.#bridge?.announce();
+    this.#role.update(amSiteMaster);
     this.#delivery.onView(view);
     this.emit("view", view);
-    this.#topologyChanged();
+    this.#role.changed();
   }
 
-  #startBridge(): void {
-    if (this.#o.routers.length === 0) {
-      this.#log.warn("site master without routers (TUNNEL_INITIAL_HOSTS empty): this site stays alone");
-      return;
-    }
-    const me = this.#cluster.localMember;
-    const bridge = new BridgeAgent({
-      site: this.site,
-      name: this.name,
-      uuid: me.uuid,
-      host: me.host,
-      port: me.port,
-      routers: this.#o.routers,
-      ...(this.#o.bridgeGroup ? { group: this.#o.bridgeGroup } : {}),
-      ...(this.#o.tls ? { tls: this.#o.tls } : {}),
-      ...(this.#o.routerHeartbeatIntervalMs !== undefined
-        ? { heartbeatIntervalMs: this.#o.routerHeartbeatIntervalMs }
-        : {}),
-      ...(this.#o.pollIntervalMs !== undefined ? { pollIntervalMs: this.#o.pollIntervalMs } : {}),
-      ...(this.#o.announceIntervalMs !== undefined ? { announceIntervalMs: this.#o.announceIntervalMs } : {}),
+  /** The site-master role and what it sees of us. */
+  #siteMasterRole(): SiteMasterRole {
+    const role = new SiteMasterRole({
+      options: this.#o,
+      origin: { site: this.site, name: this.name, incarnation: this.incarnation },
+      log: this.#log,
+      localMember: () => this.#cluster.localMember,
+      view: () => this.#view,
+      siteMasters: () => this.#siteMasters(),
+      isMe: (m) => this.#isMe(m),
       siteView: () => this.#siteView(this.#view!),
-      logger: this.#log,
+      multicast: (env, bytes) => this.#relaySend(null, bytes, env),
     });
-    bridge.on("envelope", (env, bytes) => this.#onFromBridge(env, bytes));
-    bridge.on("route", (r) => this.emit("route", r));
-    bridge.on("changed", () => this.#topologyChanged());
-    bridge.on("status", (e) => this.emit("bridge-status", e));
-    bridge.on("undeliverable", (u) => {
-      // A lane copy is still in its origin's send buffer and will be sent again: not lost.
-      if (u.envelope.lane) return;
+    role.on("envelope", (env, bytes) => this.#onFromBridge(env, bytes));
+    role.on("route", (r) => this.emit("route", r));
+    role.on("bridge-status", (e) => this.emit("bridge-status", e));
+    role.on("undeliverable", (u) => {
       this.#stats.undeliverable++;
       this.emit("undeliverable", u);
     });
-    this.#bridge = bridge;
-    this.#remote = null;
-    this.#stats.siteMasterChanges++;
-    this.#log.info("became site master: joining the bridge");
-    bridge.start();
-    this.emit("site-master", { active: true });
-  }
-
-  #stopBridge(): void {
-    const bridge = this.#bridge!;
-    this.#bridge = null;
-    this.#stats.siteMasterChanges++;
-    this.#log.info("no longer site master: leaving the bridge");
-    bridge
-      .close()
-      .catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, "bridge close failed"));
-    this.emit("site-master", { active: false });
-  }
-
-  /** Coalesces topology changes: one event (and one TOPOLOGY to the site) per turn of the loop. */
-  #topologyChanged(): void {
-    if (this.#topologyQueued) return;
-    this.#topologyQueued = true;
-    setImmediate(() => {
-      this.#topologyQueued = false;
-      if (this.#closed) return;
-      this.#broadcastTopology();
+    role.on("site-master", (e) => this.emit("site-master", e));
+    role.on("changed", () => {
       this.emit("topology", this.topology());
       this.#delivery.onRoutes();
     });
-  }
-
-  /** The primary site master tells the other local members what the bridge looks like. */
-  #broadcastTopology(): void {
-    const bridge = this.#bridge;
-    if (!bridge || !this.#view || !this.#isMe(this.#view.members[0])) return;
-    const info: TopologyInfo = {
-      from: this.name,
-      sites: bridge.siteViews(),
-      routes: bridge.routes(),
-      routers: bridge.routers(),
-    };
-    const env: Envelope = {
-      kind: EnvelopeKind.Topology,
-      hops: 0,
-      origin: { site: this.site, name: this.name, incarnation: this.incarnation },
-      seq: 0,
-      dest: { kind: "site", site: this.site },
-      payload: encodeControl(info),
-    };
-    this.#relaySend(null, encodeEnvelope(env), env);
+    return role;
   }
 
   /** What the delivery engine sees of us. */
@@ -650,9 +569,10 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     const forwarder = this.#forwarderFor(this.name);
     if (!forwarder) return false;
     if (this.#isMe(forwarder)) {
-      if (!this.#bridge) return false;
+      const bridge = this.#role.bridge;
+      if (!bridge) return false;
       this.#stats.forwarded++;
-      this.#bridge.forward(env, bytes);
+      bridge.forward(env, bytes);
       return true;
     }
     try {
