@@ -24,7 +24,7 @@ import {
   encodeEnvelope,
 } from "./envelope.js";
 import { RelayError, toRelayError } from "./errors.js";
-import { DEFAULT_CHANNEL_MAX_PAYLOAD, type RelayChannelOptions, type SiteClusterOptions } from "./options.js";
+import { DEFAULT_CHANNEL_MAX_PAYLOAD, type RelayChannelOptions, siteClusterOptions } from "./options.js";
 import {
   crossesSites,
   isAddressedTo,
@@ -108,18 +108,9 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     this.#delivery.on("site-unreachable", (b) => this.emit("site-unreachable", b));
     this.#delivery.on("site-reachable", (b) => this.emit("site-reachable", b));
     this.#role = this.#siteMasterRole();
-    const clusterOptions: SiteClusterOptions = {
-      site: options.site,
-      cluster: options.cluster,
-      name: options.name,
-      discovery: options.discovery,
-      bindAddr: options.bindAddr ?? "127.0.0.1",
-      bindPort: options.bindPort ?? 7800,
-      ...(options.advertiseAddr ? { advertiseAddr: options.advertiseAddr } : {}),
-      ...options.clusterTuning,
-      logger: this.#log,
-    };
-    this.#cluster = (options.createCluster ?? ((o) => new LocalCluster(o)))(clusterOptions);
+    this.#cluster = (options.createCluster ?? ((o) => new LocalCluster(o)))(
+      siteClusterOptions(options, this.#log),
+    );
     this.#cluster.on("view", (v) => this.#onView(v));
     this.#cluster.on("message", (m) => this.#onLocal(m.from, m.payload));
   }

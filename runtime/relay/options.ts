@@ -85,3 +85,18 @@ export interface SiteClusterOptions extends ClusterTuning {
   readonly advertiseAddr?: string;
   readonly logger: Logger;
 }
+
+/** What a channel with `o` gives its local cluster (bind address and port defaulted). */
+export function siteClusterOptions(o: RelayChannelOptions, logger: Logger): SiteClusterOptions {
+  return {
+    site: o.site,
+    cluster: o.cluster,
+    name: o.name,
+    discovery: o.discovery,
+    bindAddr: o.bindAddr ?? "127.0.0.1",
+    bindPort: o.bindPort ?? 7800,
+    ...(o.advertiseAddr ? { advertiseAddr: o.advertiseAddr } : {}),
+    ...o.clusterTuning,
+    logger,
+  };
+}
