@@ -9,12 +9,16 @@ import { type Member, memberKey, type View } from "../../cluster/member.js";
 import type { Logger } from "../../observability/log.js";
 import { type Destination, type Envelope, EnvelopeKind, encodeEnvelope, type Origin } from "../envelope.js";
 import { RelayError } from "../errors.js";
-import { DEFAULT_ACK_INTERVAL_MS, DEFAULT_RETRANSMIT_TIMEOUT_MS } from "../options.js";
+import {
+  DEFAULT_ACK_INTERVAL_MS,
+  DEFAULT_RETRANSMIT_TIMEOUT_MS,
+  type RelayChannelOptions,
+} from "../options.js";
 import { isAddressedTo } from "../routing.js";
 import type { RelayAddress, RelayStats, SiteBacklog, Topology } from "../types.js";
-import { type ReceiveLimits, ReceiveWindows } from "./receive-window.js";
+import { ReceiveWindows } from "./receive-window.js";
 import { decodeAck, decodeStable, encodeAck, encodeStable, MAX_MARKS_PER_ACK } from "./reports.js";
-import { type Outgoing, SendBuffer, type SendBufferLimits } from "./send-buffer.js";
+import { type Outgoing, SendBuffer } from "./send-buffer.js";
 import { StabilityTracker } from "./stability.js";
 
 /** A remote sender's receive state is dropped when it has been gone from its site this long (ms). */
@@ -48,16 +52,11 @@ export interface DeliveryPath {
   deliver(env: Envelope): void;
 }
 
-export interface DeliveryOptions {
-  /** @default true */
-  readonly reliable?: boolean;
-  readonly sendBuffer?: Partial<SendBufferLimits>;
-  readonly receiveLimits?: Partial<ReceiveLimits>;
-  /** @default DEFAULT_RETRANSMIT_TIMEOUT_MS */
-  readonly retransmitTimeoutMs?: number;
-  /** @default DEFAULT_ACK_INTERVAL_MS */
-  readonly ackIntervalMs?: number;
-}
+/** The channel options the engine reads (docs/DELIVERY.md, "Options"). */
+export type DeliveryOptions = Pick<
+  RelayChannelOptions,
+  "reliable" | "sendBuffer" | "receiveLimits" | "retransmitTimeoutMs" | "ackIntervalMs"
+>;
 
 export interface DeliveryEvents {
   /** The send buffer was full (admit threw BUFFER_FULL) and is now at most half full. */
