@@ -17,7 +17,8 @@ import { createWriteStream } from "node:fs";
 import path from "node:path";
 
 const cfg = JSON.parse(process.env.BENCH_MEMBER ?? "{}");
-const { RelayChannel, RelayError } = await import(path.join(cfg.dist, "runtime/relay/channel.js"));
+const { RelayChannel } = await import(path.join(cfg.dist, "runtime/relay/channel.js"));
+const { RelayError } = await import(path.join(cfg.dist, "runtime/relay/errors.js"));
 const { StaticDiscovery } = await import(path.join(cfg.dist, "runtime/cluster/discovery.js"));
 const { pino } = await import("pino");
 

@@ -1,7 +1,8 @@
 // How `relay chat` and `relay probe` print things: the 2019 walkthrough's formats, as pure functions.
-import type { Topology } from "../relay/channel.js";
+
 import type { ProbeInfo } from "../relay/control.js";
 import { senderLabel } from "../relay/envelope.js";
+import type { Topology } from "../relay/types.js";
 
 /** `<< hello from Temp`, `<< response from nyc-2:nyc`. */
 export function formatChatLine(

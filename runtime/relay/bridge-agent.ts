@@ -401,38 +401,51 @@ export class BridgeAgent extends EventEmitter<BridgeAgentEvents> {
       return;
     }
     this.#apply(this.#membership.heard(endpointText(m.router), from));
-    switch (env.kind) {
-      case EnvelopeKind.SiteView: {
-        let view: SiteViewInfo;
-        try {
-          view = decodeSiteView(env.payload);
-        } catch (err) {
-          this.#log.warn({ from: from.name, err: (err as Error).message }, "bad site view (dropped)");
-          return;
-        }
-        if (view.site !== from.site) return;
-        this.#siteViews.set(view.site, view);
-        this.#membership.announce(view.site, view.siteMasters);
-        // A site master we have not told about our site yet (a newcomer): answer it directly.
-        if (!this.#greeted.has(from.key)) {
-          this.#greeted.add(from.key);
-          this.#sendControl(from.addr, EnvelopeKind.SiteView, encodeControl(this.#o.siteView()));
-        }
-        this.emit("changed");
-        return;
-      }
-      case EnvelopeKind.SiteBye:
-        this.#greeted.delete(from.key);
-        this.#apply(this.#membership.remove(from.key));
-        this.poll();
-        return;
-      case EnvelopeKind.Topology:
-        return;
-      default:
-        if (env.origin.site === this.#o.site) return;
-        this.#received++;
-        this.emit("envelope", env, Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength));
+    this.#fromBridge[env.kind](env, from, m);
+  }
+
+  /** What we do with an envelope from another site's site master, by kind. */
+  readonly #fromBridge = {
+    [EnvelopeKind.Data]: (env, _from, m) => this.#passUp(env, m),
+    [EnvelopeKind.SiteView]: (env, from) => this.#onSiteView(env, from),
+    [EnvelopeKind.SiteBye]: (_env, from) => this.#onSiteBye(from),
+    [EnvelopeKind.Topology]: () => {}, // local only: not for the bridge
+    [EnvelopeKind.ProbeRequest]: (env, _from, m) => this.#passUp(env, m),
+    [EnvelopeKind.ProbeResponse]: (env, _from, m) => this.#passUp(env, m),
+    [EnvelopeKind.Ack]: (env, _from, m) => this.#passUp(env, m),
+    [EnvelopeKind.Stable]: (env, _from, m) => this.#passUp(env, m),
+  } satisfies Record<EnvelopeKind, (env: Envelope, from: BridgeMember<Address>, m: TunnelMessage) => void>;
+
+  #onSiteView(env: Envelope, from: BridgeMember<Address>): void {
+    let view: SiteViewInfo;
+    try {
+      view = decodeSiteView(env.payload);
+    } catch (err) {
+      this.#log.warn({ from: from.name, err: (err as Error).message }, "bad site view (dropped)");
+      return;
     }
+    if (view.site !== from.site) return;
+    this.#siteViews.set(view.site, view);
+    this.#membership.announce(view.site, view.siteMasters);
+    // A site master we have not told about our site yet (a newcomer): answer it directly.
+    if (!this.#greeted.has(from.key)) {
+      this.#greeted.add(from.key);
+      this.#sendControl(from.addr, EnvelopeKind.SiteView, encodeControl(this.#o.siteView()));
+    }
+    this.emit("changed");
+  }
+
+  #onSiteBye(from: BridgeMember<Address>): void {
+    this.#greeted.delete(from.key);
+    this.#apply(this.#membership.remove(from.key));
+    this.poll();
+  }
+
+  /** Traffic for our site: up to the channel. */
+  #passUp(env: Envelope, m: TunnelMessage): void {
+    if (env.origin.site === this.#o.site) return;
+    this.#received++;
+    this.emit("envelope", env, Buffer.from(m.payload.buffer, m.payload.byteOffset, m.payload.byteLength));
   }
 }
 

@@ -8,30 +8,12 @@
 
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { CodedError, ConfigError } from "../../contract/errors.js";
-import type { RouterEndpoint } from "../../contract/initial-hosts.js";
-import type { Discovery } from "../cluster/discovery.js";
-import { ClusterError } from "../cluster/errors.js";
+import { ConfigError } from "../../contract/errors.js";
 import { LocalCluster } from "../cluster/local-cluster.js";
 import { type Member, memberKey, type View } from "../cluster/member.js";
 import { createLogger, type Logger } from "../observability/log.js";
-import type { TunnelTlsOptions } from "../tunnel/options.js";
-import type { TunnelStatusEvent } from "../tunnel/status.js";
-import { BridgeAgent, type Undeliverable } from "./bridge-agent.js";
-import {
-  decodeProbeInfo,
-  decodeTopology,
-  encodeControl,
-  type ProbeInfo,
-  type RouteInfo,
-  type RouterInfo,
-  type SiteViewInfo,
-  type TopologyInfo,
-} from "./control.js";
-import { type ReceiveLimits, ReceiveWindows } from "./delivery/receive-window.js";
-import { decodeAck, decodeStable, encodeAck, encodeStable, MAX_MARKS_PER_ACK } from "./delivery/reports.js";
-import { type Outgoing, SendBuffer, type SendBufferLimits } from "./delivery/send-buffer.js";
-import { StabilityTracker } from "./delivery/stability.js";
+import { decodeProbeInfo, encodeControl, type ProbeInfo, type SiteViewInfo } from "./control.js";
+import { DeliveryEngine, type DeliveryPath } from "./delivery/engine.js";
 import {
   DEFAULT_HOPS,
   type Destination,
@@ -41,6 +23,8 @@ import {
   EnvelopeKind,
   encodeEnvelope,
 } from "./envelope.js";
+import { RelayError, toRelayError } from "./errors.js";
+import { DEFAULT_CHANNEL_MAX_PAYLOAD, type RelayChannelOptions, siteClusterOptions } from "./options.js";
 import {
   crossesSites,
   isAddressedTo,
@@ -50,197 +34,12 @@ import {
   siteMastersOf,
 } from "./routing.js";
 import type { SiteCluster } from "./site-cluster.js";
+import { SiteMasterRole } from "./site-master.js";
+import type { RelayAddress, RelayChannelEvents, RelayStats, SiteBacklog, Topology } from "./types.js";
 import { RELAY_VERSION } from "./version.js";
 
-/** Largest payload by default: envelope + frame overhead stay under the local cluster's 4 MiB frames. */
-export const DEFAULT_CHANNEL_MAX_PAYLOAD = 3 * 1024 * 1024;
-/** Unstable cross-site messages not re-sent for this long are re-sent (ms). */
-export const DEFAULT_RETRANSMIT_TIMEOUT_MS = 1000;
-/** Period of the delivery reports (member -> site master -> origin) and checks (ms). */
-export const DEFAULT_ACK_INTERVAL_MS = 50;
-/** A remote sender's receive state is dropped when it has been gone from its site this long (ms). */
-const ORIGIN_GONE_MS = 30_000;
-
-export interface RelayChannelOptions {
-  /** Our site (e.g. `nyc`). */
-  readonly site: string;
-  /** Local cluster name shared by the members. */
-  readonly cluster: string;
-  /** Our member name (unique in the site; the pod name in Kubernetes). */
-  readonly name: string;
-  /** How the site's members find each other. */
-  readonly discovery: Discovery;
-  /** Every router (`TUNNEL_INITIAL_HOSTS`); used only while we are a site master. */
-  readonly routers: readonly RouterEndpoint[];
-  /** @default "127.0.0.1" */
-  readonly bindAddr?: string;
-  /** Mesh port; 0 = ephemeral. @default 7800 */
-  readonly bindPort?: number;
-  /** Address other members use to reach us. @default bindAddr */
-  readonly advertiseAddr?: string;
-  /** How many of the oldest members act as site masters. @default 1 */
-  readonly siteMasters?: number;
-  /** TLS towards the routers. @default plain TCP */
-  readonly tls?: TunnelTlsOptions;
-  /** Router group of the bridge. @default "bridge" */
-  readonly bridgeGroup?: string;
-  /** Heartbeat period on router connections. @default the tunnel client's (10 s) */
-  readonly routerHeartbeatIntervalMs?: number;
-  /** Bridge membership re-read period. @default 2000 */
-  readonly pollIntervalMs?: number;
-  /** Site view re-announce period. @default 10000 */
-  readonly announceIntervalMs?: number;
-  /** Largest payload accepted by send() and from peers. @default 3 MiB */
-  readonly maxPayload?: number;
-  /** Timings of the local cluster (failure detection, discovery). @default LocalCluster's defaults */
-  readonly clusterTuning?: ClusterTuning;
-  /** Creates the local cluster. @default a LocalCluster */
-  readonly createCluster?: (options: SiteClusterOptions) => SiteCluster;
-  readonly logger?: Logger;
-  /**
-   * Zero-loss cross-site delivery (docs/DELIVERY.md): exactly once, per-sender FIFO, across site
-   * master and router crashes, with a bounded send buffer. Must be the same on every member.
-   * `false` is the bare relay (like JGroups RELAY2), kept for benchmarks. @default true
-   */
-  readonly reliable?: boolean;
-  /** Bound of the buffer of unstable cross-site messages. @default 32 MiB, 20000 messages */
-  readonly sendBuffer?: Partial<SendBufferLimits>;
-  /** Bounds of the receive windows (held-back messages per sender). */
-  readonly receiveLimits?: Partial<ReceiveLimits>;
-  /** @default DEFAULT_RETRANSMIT_TIMEOUT_MS */
-  readonly retransmitTimeoutMs?: number;
-  /** @default DEFAULT_ACK_INTERVAL_MS */
-  readonly ackIntervalMs?: number;
-}
-
-export interface ClusterTuning {
-  readonly heartbeatIntervalMs?: number;
-  readonly suspectTimeoutMs?: number;
-  readonly discoveryIntervalMs?: number;
-  readonly joinTimeoutMs?: number;
-}
-
-/** What createCluster receives. */
-export interface SiteClusterOptions extends ClusterTuning {
-  readonly site: string;
-  readonly cluster: string;
-  readonly name: string;
-  readonly discovery: Discovery;
-  readonly bindAddr: string;
-  readonly bindPort: number;
-  readonly advertiseAddr?: string;
-  readonly logger: Logger;
-}
-
-/** A member anywhere: `name` in `site`. */
-export interface RelayAddress {
-  readonly name: string;
-  readonly site: string;
-}
-
-export interface RelayMessage {
-  readonly from: RelayAddress;
-  readonly dest: Destination;
-  /** The sender's sequence number for this message (per sender incarnation). */
-  readonly seq: number;
-  readonly payload: Uint8Array;
-}
-
-/** What a member knows about every site. */
-export interface Topology {
-  readonly site: string;
-  readonly self: string;
-  /** Our site first, then the reachable remote sites by name. members[0] = coordinator. */
-  readonly sites: readonly SiteViewInfo[];
-  readonly routes: readonly RouteInfo[];
-  /** The router connections of our site master (ours when we are one). */
-  readonly routers: readonly RouterInfo[];
-}
-
-export type RelayErrorCode =
-  | "NOT_CONNECTED"
-  | "CLOSED"
-  | "UNKNOWN_MEMBER"
-  | "PAYLOAD_TOO_LARGE"
-  | "BAD_DESTINATION"
-  /** The send buffer of unstable cross-site messages is full: wait for "drain" (or use sendAsync). */
-  | "BUFFER_FULL";
-
-export class RelayError extends CodedError<RelayErrorCode> {
-  override readonly name = "RelayError";
-}
-
-const FROM_CLUSTER: Record<ClusterError["code"], RelayErrorCode> = {
-  NOT_STARTED: "NOT_CONNECTED",
-  NOT_JOINED: "NOT_CONNECTED",
-  CLOSED: "CLOSED",
-  NOT_A_MEMBER: "UNKNOWN_MEMBER",
-  TOO_LARGE: "PAYLOAD_TOO_LARGE",
-  BUFFER_FULL: "BUFFER_FULL",
-};
-
-/**
- * The site cluster refuses a message atomically (nothing written) with a ClusterError; callers of
- * RelayChannel.send get it as the documented RelayError with the matching code.
- */
-export function toRelayError(err: unknown): unknown {
-  return err instanceof ClusterError
-    ? new RelayError(FROM_CLUSTER[err.code], err.message, { cause: err })
-    : err;
-}
-
-export interface RelayChannelEvents {
-  message: [RelayMessage];
-  /** Our site's view changed. */
-  view: [View];
-  /** Anything in topology() changed. */
-  topology: [Topology];
-  /** A route to another site changed (site masters only; others see it in topology). */
-  route: [RouteInfo];
-  /** We started or stopped acting as a site master. */
-  "site-master": [{ readonly active: boolean }];
-  "probe-response": [ProbeInfo];
-  /** A message could not be sent towards a site (no route within the hold time). */
-  undeliverable: [Undeliverable];
-  /** Router connection events of our bridge link (site masters only). */
-  "bridge-status": [TunnelStatusEvent];
-  /** The send buffer was full (send threw BUFFER_FULL) and is now at most half full. */
-  drain: [];
-  /** Messages of ours wait for a site that is unreachable (they stay buffered and flow once it is back). */
-  "site-unreachable": [SiteBacklog];
-  /** A site reported unreachable is reachable again; its waiting messages are being re-sent. */
-  "site-reachable": [SiteBacklog];
-}
-
-/** Our messages waiting for one site. */
-export interface SiteBacklog {
-  readonly site: string;
-  readonly messages: number;
-  readonly bytes: number;
-}
-
-/** Counters, for /metrics and /status. */
-export interface RelayStats {
-  readonly sent: number;
-  readonly delivered: number;
-  readonly forwarded: number;
-  readonly fromBridge: number;
-  readonly undeliverable: number;
-  readonly decodeErrors: number;
-  readonly siteMasterChanges: number;
-  /** Unstable cross-site messages buffered (reliable mode). */
-  readonly bufferedMessages: number;
-  readonly bufferedBytes: number;
-  /** Sends refused with BUFFER_FULL, and the time spent full (ms, including the current stretch). */
-  readonly sendsRefused: number;
-  readonly blockedMs: number;
-  /** Cross-site messages sent again (retransmissions). */
-  readonly retransmitted: number;
-  /** Duplicates dropped and out-of-order messages held / not kept by our receive windows. */
-  readonly duplicates: number;
-  readonly heldBack: number;
-  readonly heldBackOverflows: number;
-}
+/** The entry of a dispatch table for a kind that place has nothing to do with. */
+const notForUs = (): void => {};
 
 export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   readonly site: string;
@@ -254,32 +53,11 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   readonly #siteMasterCount: number;
   readonly #maxPayload: number;
   #view: View | null = null;
-  #bridge: BridgeAgent | null = null;
-  #remote: TopologyInfo | null = null;
   #seq = 0;
   #connected = false;
   #closed = false;
-  #topologyQueued = false;
-  // Delivery guarantee (docs/DELIVERY.md)
-  readonly #reliable: boolean;
-  readonly #outbox: SendBuffer;
-  readonly #windows: ReceiveWindows<Envelope>;
-  readonly #stability = new StabilityTracker();
-  readonly #retransmitTimeoutMs: number;
-  readonly #ackIntervalMs: number;
-  /** Every remote site seen since we started: targets of "send to all" (down ones included). */
-  readonly #knownSites = new Set<string>();
-  readonly #unreachable = new Set<string>();
-  #deliveryTimer: NodeJS.Timeout | null = null;
-  #fullReport = false;
-  #routeSignature = "";
-  #forwarderKey = "";
-  #waitingForDrain = false;
-  #blockedSince = 0;
-  #blockedMs = 0;
-  #sendsRefused = 0;
-  #retransmitted = 0;
-  #lastCleanup = 0;
+  /** The delivery guarantee (docs/DELIVERY.md). */
+  readonly #delivery: DeliveryEngine;
   #stats = {
     sent: 0,
     delivered: 0,
@@ -287,8 +65,31 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     fromBridge: 0,
     undeliverable: 0,
     decodeErrors: 0,
-    siteMasterChanges: 0,
   };
+  /** The bridge while we are a site master, and what we know of the other sites. */
+  readonly #role: SiteMasterRole;
+  /** What we do with an envelope from another member of our site, by kind. */
+  readonly #fromLocal = {
+    [EnvelopeKind.Data]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
+    [EnvelopeKind.SiteView]: notForUs, // bridge only
+    [EnvelopeKind.SiteBye]: notForUs, // bridge only
+    [EnvelopeKind.Topology]: (_from, env) => this.#role.onTopology(env),
+    [EnvelopeKind.ProbeRequest]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
+    [EnvelopeKind.ProbeResponse]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
+    [EnvelopeKind.Ack]: (from, env) => this.#delivery.onAck(from, env),
+    [EnvelopeKind.Stable]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
+  } satisfies Record<EnvelopeKind, (from: Member, env: Envelope, bytes: Buffer) => void>;
+  /** What we do with an envelope addressed to us (from our site or another), by kind. */
+  readonly #toUs = {
+    [EnvelopeKind.Data]: (env) => this.#emitMessage(env),
+    [EnvelopeKind.SiteView]: notForUs,
+    [EnvelopeKind.SiteBye]: notForUs,
+    [EnvelopeKind.Topology]: notForUs, // handled on arrival (SiteMasterRole.onTopology)
+    [EnvelopeKind.ProbeRequest]: (env) => this.#answerProbe(env),
+    [EnvelopeKind.ProbeResponse]: (env) => this.#onProbeResponse(env),
+    [EnvelopeKind.Ack]: notForUs, // handled on arrival (DeliveryEngine.onAck)
+    [EnvelopeKind.Stable]: (env) => this.#delivery.onStable(env),
+  } satisfies Record<EnvelopeKind, (env: Envelope) => void>;
 
   constructor(options: RelayChannelOptions) {
     super();
@@ -301,31 +102,15 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       throw new ConfigError(`siteMasters must be an integer >= 1 (got ${options.siteMasters})`);
     }
     this.#maxPayload = options.maxPayload ?? DEFAULT_CHANNEL_MAX_PAYLOAD;
-    this.#reliable = options.reliable ?? true;
-    this.#outbox = new SendBuffer(options.sendBuffer);
-    this.#windows = new ReceiveWindows(options.receiveLimits);
-    this.#retransmitTimeoutMs = options.retransmitTimeoutMs ?? DEFAULT_RETRANSMIT_TIMEOUT_MS;
-    this.#ackIntervalMs = options.ackIntervalMs ?? DEFAULT_ACK_INTERVAL_MS;
-    for (const [k, v] of [
-      ["retransmitTimeoutMs", this.#retransmitTimeoutMs],
-      ["ackIntervalMs", this.#ackIntervalMs],
-    ] as const) {
-      if (!(Number.isFinite(v) && v >= 1 && v <= 600_000))
-        throw new ConfigError(`${k} must be a number of ms in 1..600000 (got ${v})`);
-    }
     this.#log = options.logger ?? createLogger("relay", { site: options.site, node: options.name });
-    const clusterOptions: SiteClusterOptions = {
-      site: options.site,
-      cluster: options.cluster,
-      name: options.name,
-      discovery: options.discovery,
-      bindAddr: options.bindAddr ?? "127.0.0.1",
-      bindPort: options.bindPort ?? 7800,
-      ...(options.advertiseAddr ? { advertiseAddr: options.advertiseAddr } : {}),
-      ...options.clusterTuning,
-      logger: this.#log,
-    };
-    this.#cluster = (options.createCluster ?? ((o) => new LocalCluster(o)))(clusterOptions);
+    this.#delivery = new DeliveryEngine(this.#deliveryPath(), options);
+    this.#delivery.on("drain", () => this.emit("drain"));
+    this.#delivery.on("site-unreachable", (b) => this.emit("site-unreachable", b));
+    this.#delivery.on("site-reachable", (b) => this.emit("site-reachable", b));
+    this.#role = this.#siteMasterRole();
+    this.#cluster = (options.createCluster ?? ((o) => new LocalCluster(o)))(
+      siteClusterOptions(options, this.#log),
+    );
     this.#cluster.on("view", (v) => this.#onView(v));
     this.#cluster.on("message", (m) => this.#onLocal(m.from, m.payload));
   }
@@ -335,9 +120,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     if (this.#closed) throw new RelayError("CLOSED", "connect() after close()");
     await this.#cluster.start();
     this.#connected = true;
-    if (this.#reliable && !this.#closed && !this.#deliveryTimer) {
-      this.#deliveryTimer = setInterval(() => this.#deliveryTick(), this.#ackIntervalMs);
-    }
+    if (!this.#closed) this.#delivery.start();
     const v = this.#cluster.view;
     if (v && v !== this.#view) this.#onView(v);
   }
@@ -351,43 +134,35 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   }
 
   get isSiteMaster(): boolean {
-    return this.#bridge !== null;
+    return this.#role.bridge !== null;
   }
 
   /** Joined, and (for a site master) registered with at least one router. */
   get ready(): boolean {
     if (!this.#connected || this.#closed || !this.#view) return false;
-    return this.#bridge === null || this.#bridge.registered;
+    const bridge = this.#role.bridge;
+    return bridge === null || bridge.registered;
   }
 
   stats(): RelayStats {
-    const w = this.#windows.stats();
-    return {
-      ...this.#stats,
-      bufferedMessages: this.#outbox.messages,
-      bufferedBytes: this.#outbox.bytes,
-      sendsRefused: this.#sendsRefused,
-      blockedMs: this.#blockedMs + (this.#blockedSince ? Date.now() - this.#blockedSince : 0),
-      retransmitted: this.#retransmitted,
-      duplicates: w.duplicates,
-      heldBack: w.held,
-      heldBackOverflows: w.overflows,
-    };
+    const d = this.#delivery.stats();
+    const decodeErrors = this.#stats.decodeErrors + d.decodeErrors;
+    return { ...this.#stats, siteMasterChanges: this.#role.changes, ...d, decodeErrors };
   }
 
   /** Whether we are reliable (docs/DELIVERY.md). */
   get reliable(): boolean {
-    return this.#reliable;
+    return this.#delivery.reliable;
   }
 
   /** False while the send buffer is full: send() to another site throws BUFFER_FULL; wait for "drain". */
   get writable(): boolean {
-    return !this.#outbox.full;
+    return this.#delivery.writable;
   }
 
   /** Our unstable messages per destination site (reliable mode). */
   backlog(): SiteBacklog[] {
-    return this.#outbox.lanes().map((l) => ({ site: l.site, messages: l.messages, bytes: l.bytes }));
+    return this.#delivery.backlog();
   }
 
   /** send() that waits (without bound: this is back-pressure) while the send buffer is full. */
@@ -421,18 +196,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     if (payload.length > this.#maxPayload) {
       throw new RelayError("PAYLOAD_TOO_LARGE", `payload of ${payload.length} bytes > ${this.#maxPayload}`);
     }
-    if (this.#reliable && crossesSites(dest, this.site)) {
-      const copies = this.#targetSites(dest).length;
-      if (copies > 0 && !this.#outbox.canTake((payload.length + 128) * copies)) {
-        this.#sendsRefused++;
-        this.#blockedSince ||= Date.now();
-        this.#waitingForDrain = true;
-        throw new RelayError(
-          "BUFFER_FULL",
-          `send buffer full (${this.#outbox.messages} messages, ${this.#outbox.bytes} bytes unstable): wait for 'drain'`,
-        );
-      }
-    }
+    if (this.#delivery.reliable && crossesSites(dest, this.site)) this.#delivery.admit(dest, payload.length);
     const seq = ++this.#seq;
     try {
       this.#emitEnvelope(EnvelopeKind.Data, dest, payload, seq);
@@ -471,9 +235,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
 
   topology(): Topology {
     const own = this.#view ? this.#siteView(this.#view) : null;
-    const remote = this.#bridge
-      ? { sites: this.#bridge.siteViews(), routes: this.#bridge.routes(), routers: this.#bridge.routers() }
-      : (this.#remote ?? { sites: [], routes: [], routers: [] });
+    const remote = this.#role.remote();
     const up = new Set(remote.routes.filter((r) => r.up).map((r) => r.site));
     return {
       site: this.site,
@@ -488,11 +250,9 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#deliveryTimer) clearInterval(this.#deliveryTimer);
-    this.#deliveryTimer = null;
+    this.#delivery.close();
     this.emit("drain"); // sendAsync waiters see CLOSED
-    const bridge = this.#bridge;
-    this.#bridge = null;
+    const bridge = this.#role.detach();
     try {
       await this.#cluster.leave();
     } finally {
@@ -523,6 +283,10 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     return m ? memberKey(m) : null;
   }
 
+  /**
+   * Sends an envelope of ours: encoded once, then delivered in our site, and for other sites either
+   * buffered on their lanes (reliable Data) or forwarded bare.
+   */
   #emitEnvelope(kind: EnvelopeKind, dest: Destination, payload: Uint8Array, seq: number): void {
     const env: Envelope = {
       kind,
@@ -532,45 +296,50 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       dest,
       payload,
     };
-    let bytes: Buffer;
+    const bytes = this.#encode(env);
+    if (reachesSite(dest, this.site)) this.#sendInSite(env, bytes);
+    if (!crossesSites(dest, this.site)) return;
+    if (this.#delivery.reliable && kind === EnvelopeKind.Data) this.#delivery.enqueue(env, bytes);
+    else this.#forwardOwn(env, bytes);
+  }
+
+  /** An envelope we cannot write names a destination that cannot exist. */
+  #encode(env: Envelope): Buffer {
     try {
-      bytes = encodeEnvelope(env);
+      return encodeEnvelope(env);
     } catch (err) {
       throw new RelayError("BAD_DESTINATION", (err as Error).message);
     }
-    if (reachesSite(dest, this.site)) {
-      if (dest.kind === "member") {
-        if (dest.name === this.name) this.#deliverSoon(env);
-        else {
-          const key = this.#memberKeyOf(dest.name);
-          if (!key)
-            throw new RelayError("UNKNOWN_MEMBER", `${dest.name} is not a member of site ${this.site}`);
-          this.#cluster.send(key, bytes);
-        }
-      } else {
-        this.#cluster.send(null, bytes);
-        this.#deliverSoon(env);
-      }
-    }
-    if (crossesSites(dest, this.site) && this.#reliable && kind === EnvelopeKind.Data) {
-      const now = Date.now();
-      // Buffered with the payload inside our own encoding (the caller may reuse its buffer).
-      const kept: Envelope = { ...env, payload: bytes.subarray(bytes.length - payload.length) };
-      for (const site of this.#targetSites(dest)) {
-        this.#transmit(site, this.#outbox.add(site, kept, bytes.length, now), now);
-      }
-    } else if (crossesSites(dest, this.site)) {
-      const forwarder = this.#forwarderFor(this.name);
-      if (this.#isMe(forwarder)) this.#bridgeForward(env, bytes);
-      else if (dest.kind !== "all" && forwarder) this.#cluster.send(memberKey(forwarder), bytes);
-      // "all": the forwarder gets our local multicast and passes it on.
+  }
+
+  /** Our own envelope to the members of our site it is for (ourselves included). */
+  #sendInSite(env: Envelope, bytes: Buffer): void {
+    const dest = env.dest;
+    if (dest.kind !== "member") {
+      this.#cluster.send(null, bytes);
+      this.#deliverSoon(env);
+    } else if (dest.name === this.name) {
+      this.#deliverSoon(env);
+    } else {
+      const key = this.#memberKeyOf(dest.name);
+      if (!key) throw new RelayError("UNKNOWN_MEMBER", `${dest.name} is not a member of site ${this.site}`);
+      this.#cluster.send(key, bytes);
     }
   }
 
+  /** Our own envelope for other sites, without the guarantee: to the bridge through our forwarder. */
+  #forwardOwn(env: Envelope, bytes: Buffer): void {
+    const forwarder = this.#forwarderFor(this.name);
+    if (this.#isMe(forwarder)) this.#bridgeForward(env, bytes);
+    else if (env.dest.kind !== "all" && forwarder) this.#cluster.send(memberKey(forwarder), bytes);
+    // "all": the forwarder gets our local multicast and passes it on.
+  }
+
   #bridgeForward(env: Envelope, bytes: Buffer): void {
-    if (this.#bridge) {
+    const bridge = this.#role.bridge;
+    if (bridge) {
       this.#stats.forwarded++;
-      this.#bridge.forward(env, bytes);
+      bridge.forward(env, bytes);
       return;
     }
     // A site master without routers configured (or closing): nothing can leave the site.
@@ -614,18 +383,14 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     const bytes = Buffer.isBuffer(payload)
       ? payload
       : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    if (env.kind === EnvelopeKind.Topology) {
-      this.#onTopology(env);
-      return;
-    }
-    if (env.kind === EnvelopeKind.SiteView || env.kind === EnvelopeKind.SiteBye) return;
-    if (env.kind === EnvelopeKind.Ack) {
-      this.#onAck(from, env);
-      return;
-    }
+    this.#fromLocal[env.kind](from, env, bytes);
+  }
+
+  /** Data, probes and Stable from a local member: on to the bridge and/or to us. */
+  #onLocalTraffic(env: Envelope, bytes: Buffer): void {
     if (env.lane) {
       if (env.origin.site !== this.site) {
-        this.#acceptLane(env);
+        this.#delivery.onLane(env);
         return;
       }
       // A lane copy from a sender of our site, for the bridge.
@@ -635,7 +400,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       return;
     }
     // Reliable senders send lane copies for other sites: their local multicast stays local.
-    const bridgeIt = !(this.#reliable && env.kind === EnvelopeKind.Data);
+    const bridgeIt = !(this.#delivery.reliable && env.kind === EnvelopeKind.Data);
     if (bridgeIt && env.origin.site === this.site && crossesSites(env.dest, this.site)) {
       const forwarder = this.#forwarderFor(env.origin.name);
       if (this.#isMe(forwarder)) {
@@ -664,7 +429,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       if (env.lane.site !== this.site) return;
       // Every member of the site follows the sender's lane (even for a message to one member).
       this.#relaySend(null, bytes, env);
-      this.#acceptLane(env);
+      this.#delivery.onLane(env);
       return;
     }
     const plan = localDeliveryFor(env.dest, this.site, this.name);
@@ -695,54 +460,38 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
 
   #deliver(env: Envelope): void {
     if (this.#closed) return;
-    switch (env.kind) {
-      case EnvelopeKind.Data:
-        this.#stats.delivered++;
-        this.emit("message", {
-          from: { name: env.origin.name, site: env.origin.site },
-          dest: env.dest,
-          seq: env.seq,
-          payload: env.payload,
-        });
-        return;
-      case EnvelopeKind.ProbeRequest:
-        try {
-          this.#emitEnvelope(
-            EnvelopeKind.ProbeResponse,
-            { kind: "member", site: env.origin.site, name: env.origin.name },
-            encodeControl(this.probeInfo()),
-            0,
-          );
-        } catch (err) {
-          this.#log.debug({ err: (err as Error).message }, "probe answer not sent");
-        }
-        return;
-      case EnvelopeKind.ProbeResponse:
-        try {
-          this.emit("probe-response", decodeProbeInfo(env.payload));
-        } catch (err) {
-          this.#log.warn({ err: (err as Error).message }, "bad probe answer (dropped)");
-        }
-        return;
-      case EnvelopeKind.Stable:
-        this.#onStable(env);
-        return;
-      default:
-        return;
+    this.#toUs[env.kind](env);
+  }
+
+  #emitMessage(env: Envelope): void {
+    this.#stats.delivered++;
+    this.emit("message", {
+      from: { name: env.origin.name, site: env.origin.site },
+      dest: env.dest,
+      seq: env.seq,
+      payload: env.payload,
+    });
+  }
+
+  #answerProbe(env: Envelope): void {
+    try {
+      this.#emitEnvelope(
+        EnvelopeKind.ProbeResponse,
+        { kind: "member", site: env.origin.site, name: env.origin.name },
+        encodeControl(this.probeInfo()),
+        0,
+      );
+    } catch (err) {
+      this.#log.debug({ err: (err as Error).message }, "probe answer not sent");
     }
   }
 
-  #onTopology(env: Envelope): void {
-    if (this.#bridge || env.origin.site !== this.site) return;
-    if (!this.#siteMasters().some((m) => m.name === env.origin.name)) return;
+  #onProbeResponse(env: Envelope): void {
     try {
-      this.#remote = decodeTopology(env.payload);
+      this.emit("probe-response", decodeProbeInfo(env.payload));
     } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, "bad topology (dropped)");
-      return;
+      this.#log.warn({ err: (err as Error).message }, "bad probe answer (dropped)");
     }
-    this.emit("topology", this.topology());
-    this.#checkRoutes();
   }
 
   #onView(view: View): void {
@@ -751,126 +500,70 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     const me = this.#cluster.localMember;
     const amSiteMaster = this.#siteMasters().some((m) => memberKey(m) === memberKey(me));
     this.#log.info({ view: describeView(view), siteMaster: amSiteMaster }, "view");
-    if (amSiteMaster && !this.#bridge) this.#startBridge();
-    else if (!amSiteMaster && this.#bridge) this.#stopBridge();
-    this.#bridge?.announce();
-    this.#deliveryOnView(view);
+    this.#role.update(amSiteMaster);
+    this.#delivery.onView(view);
     this.emit("view", view);
-    this.#topologyChanged();
+    this.#role.changed();
   }
 
-  #startBridge(): void {
-    if (this.#o.routers.length === 0) {
-      this.#log.warn("site master without routers (TUNNEL_INITIAL_HOSTS empty): this site stays alone");
-      return;
-    }
-    const me = this.#cluster.localMember;
-    const bridge = new BridgeAgent({
-      site: this.site,
-      name: this.name,
-      uuid: me.uuid,
-      host: me.host,
-      port: me.port,
-      routers: this.#o.routers,
-      ...(this.#o.bridgeGroup ? { group: this.#o.bridgeGroup } : {}),
-      ...(this.#o.tls ? { tls: this.#o.tls } : {}),
-      ...(this.#o.routerHeartbeatIntervalMs !== undefined
-        ? { heartbeatIntervalMs: this.#o.routerHeartbeatIntervalMs }
-        : {}),
-      ...(this.#o.pollIntervalMs !== undefined ? { pollIntervalMs: this.#o.pollIntervalMs } : {}),
-      ...(this.#o.announceIntervalMs !== undefined ? { announceIntervalMs: this.#o.announceIntervalMs } : {}),
+  /** The site-master role and what it sees of us. */
+  #siteMasterRole(): SiteMasterRole {
+    const role = new SiteMasterRole({
+      options: this.#o,
+      origin: { site: this.site, name: this.name, incarnation: this.incarnation },
+      log: this.#log,
+      localMember: () => this.#cluster.localMember,
+      view: () => this.#view,
+      siteMasters: () => this.#siteMasters(),
+      isMe: (m) => this.#isMe(m),
       siteView: () => this.#siteView(this.#view!),
-      logger: this.#log,
+      multicast: (env, bytes) => this.#relaySend(null, bytes, env),
     });
-    bridge.on("envelope", (env, bytes) => this.#onFromBridge(env, bytes));
-    bridge.on("route", (r) => this.emit("route", r));
-    bridge.on("changed", () => this.#topologyChanged());
-    bridge.on("status", (e) => this.emit("bridge-status", e));
-    bridge.on("undeliverable", (u) => {
-      // A lane copy is still in its origin's send buffer and will be sent again: not lost.
-      if (u.envelope.lane) return;
+    role.on("envelope", (env, bytes) => this.#onFromBridge(env, bytes));
+    role.on("route", (r) => this.emit("route", r));
+    role.on("bridge-status", (e) => this.emit("bridge-status", e));
+    role.on("undeliverable", (u) => {
       this.#stats.undeliverable++;
       this.emit("undeliverable", u);
     });
-    this.#bridge = bridge;
-    this.#remote = null;
-    this.#stats.siteMasterChanges++;
-    this.#log.info("became site master: joining the bridge");
-    bridge.start();
-    this.emit("site-master", { active: true });
-  }
-
-  #stopBridge(): void {
-    const bridge = this.#bridge!;
-    this.#bridge = null;
-    this.#stats.siteMasterChanges++;
-    this.#log.info("no longer site master: leaving the bridge");
-    bridge
-      .close()
-      .catch((err: unknown) => this.#log.warn({ err: (err as Error).message }, "bridge close failed"));
-    this.emit("site-master", { active: false });
-  }
-
-  /** Coalesces topology changes: one event (and one TOPOLOGY to the site) per turn of the loop. */
-  #topologyChanged(): void {
-    if (this.#topologyQueued) return;
-    this.#topologyQueued = true;
-    setImmediate(() => {
-      this.#topologyQueued = false;
-      if (this.#closed) return;
-      this.#broadcastTopology();
+    role.on("site-master", (e) => this.emit("site-master", e));
+    role.on("changed", () => {
       this.emit("topology", this.topology());
-      this.#checkRoutes();
+      this.#delivery.onRoutes();
     });
+    return role;
   }
 
-  /** The primary site master tells the other local members what the bridge looks like. */
-  #broadcastTopology(): void {
-    const bridge = this.#bridge;
-    if (!bridge || !this.#view || !this.#isMe(this.#view.members[0])) return;
-    const info: TopologyInfo = {
-      from: this.name,
-      sites: bridge.siteViews(),
-      routes: bridge.routes(),
-      routers: bridge.routers(),
-    };
-    const env: Envelope = {
-      kind: EnvelopeKind.Topology,
-      hops: 0,
+  /** What the delivery engine sees of us. */
+  #deliveryPath(): DeliveryPath {
+    return {
       origin: { site: this.site, name: this.name, incarnation: this.incarnation },
-      seq: 0,
-      dest: { kind: "site", site: this.site },
-      payload: encodeControl(info),
+      log: this.#log,
+      now: () => Date.now(),
+      view: () => this.#view,
+      siteMasters: () => this.#siteMasters(),
+      forwarder: () => this.#forwarderFor(this.name),
+      isMe: (m) => this.#isMe(m),
+      topology: () => this.topology(),
+      sendLane: (env, bytes) => this.#sendLane(env, bytes),
+      sendToMember: (m, bytes) => {
+        this.#cluster.send(memberKey(m), bytes);
+      },
+      sendStable: (to, payload) =>
+        this.#emitEnvelope(EnvelopeKind.Stable, { kind: "member", site: to.site, name: to.name }, payload, 0),
+      deliver: (env) => this.#deliver(env),
     };
-    this.#relaySend(null, encodeEnvelope(env), env);
   }
 
-  // ---- Delivery guarantee (docs/DELIVERY.md) ----
-
-  /** Remote sites a reliable message to `dest` is buffered for. */
-  #targetSites(dest: Destination): string[] {
-    if (dest.kind !== "all") return dest.site === this.site ? [] : [dest.site];
-    return [...this.#knownSites].sort();
-  }
-
-  #amSiteMaster(): boolean {
-    return this.#siteMasters().some((m) => this.#isMe(m));
-  }
-
-  /** Sends (or re-sends) one buffered message towards `site` along the current path. */
-  #transmit(site: string, o: Outgoing, now: number): boolean {
-    o.sentAt = now;
-    o.sends++;
-    const low = this.#outbox.lowOf(site);
-    const lane = o.sends > 1 ? { site, seq: o.laneSeq, low, retry: true } : { site, seq: o.laneSeq, low };
-    const env: Envelope = { ...o.env, lane };
-    const bytes = encodeEnvelope(env);
+  /** A lane envelope of ours, through our forwarding site master (or into the bridge if we are it). */
+  #sendLane(env: Envelope, bytes: Buffer): boolean {
     const forwarder = this.#forwarderFor(this.name);
     if (!forwarder) return false;
     if (this.#isMe(forwarder)) {
-      if (!this.#bridge) return false;
+      const bridge = this.#role.bridge;
+      if (!bridge) return false;
       this.#stats.forwarded++;
-      this.#bridge.forward(env, bytes);
+      bridge.forward(env, bytes);
       return true;
     }
     try {
@@ -879,201 +572,6 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     } catch {
       return false; // e.g. the forwarder just left or its link is full: the timeout retries
     }
-  }
-
-  /** Re-sends the unstable messages for `site` (only those last sent before `sentBefore`), in order. */
-  #retransmit(site: string, now: number, sentBefore = Number.POSITIVE_INFINITY): void {
-    for (const o of this.#outbox.pending(site)) {
-      if (o.sentAt > sentBefore) break;
-      if (!this.#transmit(site, o, now)) break;
-      this.#retransmitted++;
-    }
-  }
-
-  #retransmitAll(why: string): void {
-    if (!this.#reliable || this.#outbox.messages === 0) return;
-    const now = Date.now();
-    const routes = this.topology().routes;
-    this.#log.debug({ why, messages: this.#outbox.messages }, "retransmitting unstable messages");
-    for (const site of this.#outbox.sites()) {
-      const route = routes.find((r) => r.site === site);
-      if (route && !route.up) continue;
-      this.#retransmit(site, now);
-    }
-  }
-
-  /** A lane envelope for our site: into the sender's window, out in order, exactly once. */
-  #acceptLane(env: Envelope): void {
-    const lane = env.lane!;
-    if (lane.site !== this.site || env.kind !== EnvelopeKind.Data) return;
-    // The payload may be a view into a receive buffer that is reused after this call: a message
-    // that will be held back gets its own copy.
-    const next = Math.max(this.#windows.nextOf(env.origin.incarnation) ?? 1, lane.low);
-    const item = lane.seq > next ? { ...env, payload: Buffer.from(env.payload) } : env;
-    const r = this.#windows.accept(env.origin, lane.seq, lane.low, item, env.payload.length, Date.now());
-    for (const e of r.deliver) if (isAddressedTo(e.dest, this.site, this.name)) this.#deliver(e);
-  }
-
-  /** A member's delivered positions (we are a site master). */
-  #onAck(from: Member, env: Envelope): void {
-    if (!this.#amSiteMaster()) return;
-    try {
-      this.#stability.report(memberKey(from), decodeAck(env.payload), Date.now());
-    } catch (err) {
-      this.#stats.decodeErrors++;
-      this.#log.warn({ from: from.name, err: (err as Error).message }, "bad delivery report (dropped)");
-    }
-  }
-
-  /** A site says every member of it has delivered our messages up to seq. */
-  #onStable(env: Envelope): void {
-    let r: { incarnation: string; seq: number };
-    try {
-      r = decodeStable(env.payload);
-    } catch (err) {
-      this.#stats.decodeErrors++;
-      this.#log.warn({ site: env.origin.site, err: (err as Error).message }, "bad stable report (dropped)");
-      return;
-    }
-    if (r.incarnation !== this.incarnation) return;
-    if (this.#outbox.stable(env.origin.site, r.seq) > 0) this.#maybeDrain();
-  }
-
-  #maybeDrain(): void {
-    if (!this.#waitingForDrain) return;
-    const l = this.#outbox.limits;
-    if (this.#outbox.bytes > l.maxBytes / 2 || this.#outbox.messages > l.maxMessages / 2) return;
-    this.#waitingForDrain = false;
-    if (this.#blockedSince) this.#blockedMs += Date.now() - this.#blockedSince;
-    this.#blockedSince = 0;
-    this.emit("drain");
-  }
-
-  #deliveryOnView(view: View): void {
-    if (!this.#reliable) return;
-    this.#stability.setMembers(view.members.map((m) => memberKey(m)));
-    // A new site master rebuilds its stability table from everyone's next (full) report.
-    this.#fullReport = true;
-    const f = this.#forwarderFor(this.name);
-    const key = f ? memberKey(f) : "";
-    if (key !== this.#forwarderKey) {
-      const changed = this.#forwarderKey !== "";
-      this.#forwarderKey = key;
-      if (changed) queueMicrotask(() => this.#retransmitAll("our site master changed"));
-    }
-  }
-
-  /** Routes changed (remote site masters, routers, up/down): re-send what may have been lost on the way. */
-  #checkRoutes(): void {
-    if (!this.#reliable || this.#closed) return;
-    const routes = this.topology().routes;
-    for (const r of routes) if (r.site !== this.site) this.#knownSites.add(r.site);
-    const sig = routes
-      .map((r) => `${r.site}:${r.up}:${r.routers.join(",")}:${r.siteMasters.join(",")}`)
-      .join(";");
-    if (sig === this.#routeSignature) return;
-    this.#routeSignature = sig;
-    this.#retransmitAll("route change");
-  }
-
-  #deliveryTick(): void {
-    if (this.#closed || !this.#view) return;
-    const now = Date.now();
-    try {
-      this.#sendReports(now);
-      if (this.#amSiteMaster()) for (const m of this.#stability.take(now)) this.#sendStable(m);
-      this.#checkLanes(now);
-      this.#maybeDrain();
-      if (now - this.#lastCleanup >= 5000) this.#cleanup(now);
-    } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, "delivery tick failed");
-    }
-  }
-
-  /** Our delivered positions to our site masters (only what changed; everything after a view change). */
-  #sendReports(now: number): void {
-    if (!this.#fullReport && !this.#windows.hasReport) return;
-    const marks = this.#windows.takeReport(this.#fullReport);
-    this.#fullReport = false;
-    for (let i = 0; i < marks.length; i += MAX_MARKS_PER_ACK) {
-      const chunk = marks.slice(i, i + MAX_MARKS_PER_ACK);
-      let bytes: Buffer | null = null;
-      for (const sm of this.#siteMasters()) {
-        if (this.#isMe(sm)) {
-          this.#stability.report(memberKey(sm), chunk, now);
-          continue;
-        }
-        bytes ??= encodeEnvelope({
-          kind: EnvelopeKind.Ack,
-          hops: 0,
-          origin: { site: this.site, name: this.name, incarnation: this.incarnation },
-          seq: 0,
-          dest: { kind: "site", site: this.site },
-          payload: encodeAck(chunk),
-        });
-        try {
-          this.#cluster.send(memberKey(sm), bytes);
-        } catch {
-          this.#fullReport = true; // try again with everything next time
-        }
-      }
-    }
-  }
-
-  #sendStable(m: { site: string; name: string; incarnation: string; seq: number }): void {
-    try {
-      this.#emitEnvelope(
-        EnvelopeKind.Stable,
-        { kind: "member", site: m.site, name: m.name },
-        encodeStable({ incarnation: m.incarnation, seq: m.seq }),
-        0,
-      );
-    } catch (err) {
-      this.#log.debug({ to: `${m.name}:${m.site}`, err: (err as Error).message }, "stable report not sent");
-    }
-  }
-
-  /** Retransmission by timeout, and the unreachable/reachable events of sites we have messages for. */
-  #checkLanes(now: number): void {
-    if (this.#outbox.messages === 0 && this.#unreachable.size === 0) return;
-    const routes = this.topology().routes;
-    for (const lane of this.#outbox.lanes()) {
-      const route = routes.find((r) => r.site === lane.site);
-      const down =
-        lane.messages > 0 &&
-        (route
-          ? !route.up
-          : lane.oldestCreatedAt !== null && now - lane.oldestCreatedAt > 3 * this.#retransmitTimeoutMs);
-      const backlog = { site: lane.site, messages: lane.messages, bytes: lane.bytes };
-      if (down && !this.#unreachable.has(lane.site)) {
-        this.#unreachable.add(lane.site);
-        this.#log.warn(backlog, "site unreachable: our messages wait for it");
-        this.emit("site-unreachable", backlog);
-      } else if (!down && this.#unreachable.has(lane.site) && (route?.up || lane.messages === 0)) {
-        this.#unreachable.delete(lane.site);
-        this.#log.info(backlog, "site reachable again: re-sending what waits for it");
-        this.emit("site-reachable", backlog);
-        this.#retransmit(lane.site, now);
-        continue;
-      }
-      if (route && !route.up) continue;
-      if (lane.oldestSentAt !== null && now - lane.oldestSentAt >= this.#retransmitTimeoutMs) {
-        this.#retransmit(lane.site, now, now - this.#retransmitTimeoutMs);
-      }
-    }
-  }
-
-  /** Forgets the receive state of senders gone from their site, and idle stability entries. */
-  #cleanup(now: number): void {
-    this.#lastCleanup = now;
-    this.#fullReport = true; // a periodic full report repairs a lost one
-    const sites = this.topology().sites;
-    this.#windows.retain((ref, lastHeard) => {
-      if (now - lastHeard < ORIGIN_GONE_MS) return true;
-      const view = sites.find((s) => s.site === ref.site);
-      return view === undefined || view.members.some((m) => m.name === ref.name);
-    });
-    this.#stability.forgetIdle(now - 2 * ORIGIN_GONE_MS);
   }
 
   #siteView(view: View): SiteViewInfo {

@@ -2,7 +2,7 @@
 import type { RelayNodeConfig } from "../../contract/relay-env.js";
 import { type Discovery, DnsDiscovery, StaticDiscovery } from "../cluster/discovery.js";
 import type { Logger } from "../observability/log.js";
-import type { ClusterTuning, RelayChannelOptions } from "./channel.js";
+import type { ClusterTuning, RelayChannelOptions } from "./options.js";
 
 /** Discovery for a site: the headless Service's A records (on the site's mesh port) or a static list. */
 export function discoveryFor(config: RelayNodeConfig): Discovery {

@@ -43,7 +43,14 @@ export enum EnvelopeKind {
   /** A site master tells an origin how far every member of its site has delivered (cross-site). */
   Stable = 8,
 }
-const MAX_KIND = 8;
+const KINDS: ReadonlySet<number> = new Set(
+  Object.values(EnvelopeKind).filter((v): v is EnvelopeKind => typeof v === "number"),
+);
+
+/** Whether `n` is one of the kinds of EnvelopeKind (the codec's bound check). */
+export function isEnvelopeKind(n: number): n is EnvelopeKind {
+  return KINDS.has(n);
+}
 /** Flag bit: a lane section (reliable cross-site stream, see docs/DELIVERY.md) follows `seq`. */
 export const FLAG_LANE = 0x02;
 /** Flag bit (with FLAG_LANE only): a retransmission; site masters send it through every router. */
@@ -128,7 +135,7 @@ function uuidBytes(uuid: string): Uint8Array {
 
 /** Encodes an envelope. Throws EnvelopeError if a field is out of bounds. */
 export function encodeEnvelope(env: Envelope): Buffer {
-  if (!Number.isInteger(env.kind) || env.kind < 1 || env.kind > MAX_KIND) {
+  if (!isEnvelopeKind(env.kind)) {
     throw new EnvelopeError("bad-kind", `kind ${env.kind}`);
   }
   if (!Number.isInteger(env.hops) || env.hops < 0 || env.hops > 255) {
@@ -238,7 +245,7 @@ export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits
   if (version !== ENVELOPE_VERSION)
     throw new EnvelopeError("bad-version", `version ${version} is not supported`);
   const kind = buf[3]!;
-  if (kind < 1 || kind > MAX_KIND) throw new EnvelopeError("bad-kind", `kind ${kind}`);
+  if (!isEnvelopeKind(kind)) throw new EnvelopeError("bad-kind", `kind ${kind}`);
   const flags = buf[4]!;
   if ((flags & ~(FLAG_LANE | FLAG_RETRY)) !== 0 || flags === FLAG_RETRY)
     throw new EnvelopeError("bad-flags", `flags ${flags} (unknown bits, or retry without a lane)`);

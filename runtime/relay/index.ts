@@ -1,21 +1,7 @@
 // Public surface of the relay layer (see docs/RUNTIME.md): the channel applications embed, the
 // node the container runs, and the envelope codec.
 export { type BridgeMember, BridgeMembership, type RouteChange } from "./bridge-view.js";
-export {
-  type ClusterTuning,
-  DEFAULT_CHANNEL_MAX_PAYLOAD,
-  describeView,
-  type RelayAddress,
-  RelayChannel,
-  type RelayChannelEvents,
-  type RelayChannelOptions,
-  RelayError,
-  type RelayErrorCode,
-  type RelayMessage,
-  type RelayStats,
-  type SiteBacklog,
-  type Topology,
-} from "./channel.js";
+export { describeView, RelayChannel } from "./channel.js";
 export { channelOptionsFor, discoveryFor } from "./config.js";
 export type {
   ProbeInfo,
@@ -36,9 +22,20 @@ export {
   type EnvelopeErrorCode,
   EnvelopeKind,
   encodeEnvelope,
+  isEnvelopeKind,
   type Origin,
   senderLabel,
 } from "./envelope.js";
+export { RelayError, type RelayErrorCode } from "./errors.js";
 export { type NodeStatus, RelayNode, type RelayNodeOptions } from "./node.js";
+export { type ClusterTuning, DEFAULT_CHANNEL_MAX_PAYLOAD, type RelayChannelOptions } from "./options.js";
 export { answerBroadcasts, RESPONSE_TEXT } from "./responder.js";
 export type { SiteCluster } from "./site-cluster.js";
+export type {
+  RelayAddress,
+  RelayChannelEvents,
+  RelayMessage,
+  RelayStats,
+  SiteBacklog,
+  Topology,
+} from "./types.js";

@@ -7,10 +7,12 @@ import type { Registry } from "prom-client";
 import type { RelayNodeConfig } from "../../contract/relay-env.js";
 import type { Logger } from "../observability/log.js";
 import { counterFrom, createMetricsRegistry, gaugeFrom } from "../observability/metrics.js";
-import { describeView, RelayChannel, RelayError, type Topology } from "./channel.js";
+import { describeView, RelayChannel } from "./channel.js";
 import { type ChannelOverrides, channelOptionsFor } from "./config.js";
 import { registerDeliveryMetrics } from "./delivery/metrics.js";
+import { RelayError } from "./errors.js";
 import { answerBroadcasts } from "./responder.js";
+import type { Topology } from "./types.js";
 import { RELAY_VERSION } from "./version.js";
 
 /** Everything /status shows. */

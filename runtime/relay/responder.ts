@@ -1,6 +1,7 @@
 // The RelayDemo behaviour every member runs: a line sent to everyone is answered with "response",
 // by unicast to its sender (answers are not answered, so nothing loops).
-import type { RelayChannel, RelayMessage } from "./channel.js";
+import type { RelayChannel } from "./channel.js";
+import type { RelayMessage } from "./types.js";
 
 export const RESPONSE_TEXT = "response";
 

@@ -9,7 +9,7 @@ import {
   printable,
 } from "../../runtime/cli/chat-format.js";
 import { parseSites } from "../../runtime/cli/local-topology.js";
-import type { Topology } from "../../runtime/relay/channel.js";
+import type { Topology } from "../../runtime/relay/types.js";
 
 const topo: Topology = {
   site: "sfc",

@@ -9,8 +9,9 @@
 import { createInterface } from "node:readline";
 import { StaticDiscovery } from "../../runtime/cluster/discovery.js";
 import { createLogger } from "../../runtime/observability/log.js";
-import { RelayChannel, RelayError } from "../../runtime/relay/channel.js";
+import { RelayChannel } from "../../runtime/relay/channel.js";
 import type { Destination } from "../../runtime/relay/envelope.js";
+import { RelayError } from "../../runtime/relay/errors.js";
 
 export interface AppConfig {
   readonly site: string;

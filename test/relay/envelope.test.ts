@@ -16,6 +16,7 @@ import {
   EnvelopeError,
   EnvelopeKind,
   encodeEnvelope,
+  isEnvelopeKind,
   senderLabel,
 } from "../../runtime/relay/envelope.js";
 
@@ -125,6 +126,19 @@ describe("envelope fixtures", () => {
     expectCode(() => encodeEnvelope({ ...hello, seq: 2 ** 53 }), "bad-seq");
     expectCode(() => encodeEnvelope({ ...hello, kind: 0 as EnvelopeKind }), "bad-kind");
     expectCode(() => encodeEnvelope({ ...hello, hops: 256 }), "bad-flags");
+  });
+
+  test("the kind bound follows the enum: every kind round-trips, nothing else is a kind", () => {
+    const kinds = Object.values(EnvelopeKind).filter((v): v is EnvelopeKind => typeof v === "number");
+    expect(kinds.length).toBeGreaterThan(0);
+    for (const kind of kinds) {
+      expect(isEnvelopeKind(kind)).toBe(true);
+      expect(decodeEnvelope(encodeEnvelope({ ...hello, kind })).kind).toBe(kind);
+    }
+    for (const n of [0, Math.max(...kinds) + 1, 1.5, -1, Number.NaN]) expect(isEnvelopeKind(n)).toBe(false);
+    const bytes = encodeEnvelope(hello);
+    bytes[3] = Math.max(...kinds) + 1;
+    expectCode(() => decodeEnvelope(bytes), "bad-kind");
   });
 
   test("senders of another site are shown as name:site", () => {

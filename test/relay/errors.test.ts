@@ -6,9 +6,9 @@ import { ClusterCodecError } from "../../runtime/cluster/codec.js";
 import { ClusterError } from "../../runtime/cluster/errors.js";
 import { resolveClusterOptions } from "../../runtime/cluster/options.js";
 import { ProtocolError } from "../../runtime/protocol/types.js";
-import { RelayError, toRelayError } from "../../runtime/relay/channel.js";
 import { SendBuffer } from "../../runtime/relay/delivery/send-buffer.js";
 import { EnvelopeError } from "../../runtime/relay/envelope.js";
+import { RelayError, toRelayError } from "../../runtime/relay/errors.js";
 import { resolveRouterOptions } from "../../runtime/router/options.js";
 import { TunnelError } from "../../runtime/tunnel/errors.js";
 

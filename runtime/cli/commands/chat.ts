@@ -4,9 +4,10 @@
 import readline from "node:readline";
 import type { Command } from "commander";
 import { createLogger } from "../../observability/log.js";
-import { describeView, RelayChannel, type RelayMessage } from "../../relay/channel.js";
+import { describeView, RelayChannel } from "../../relay/channel.js";
 import { channelOptionsFor } from "../../relay/config.js";
 import { answerBroadcasts, RESPONSE_TEXT } from "../../relay/responder.js";
+import type { RelayMessage } from "../../relay/types.js";
 import { durationArg, intArg, portArg } from "../args.js";
 import {
   CHAT_HELP,

@@ -12,8 +12,9 @@ import { createWriteStream } from "node:fs";
 import { parseArgs } from "node:util";
 import { parseRelayEnv } from "../../../contract/relay-env.js";
 import { createLogger } from "../../../runtime/observability/log.js";
-import { RelayChannel, RelayError } from "../../../runtime/relay/channel.js";
+import { RelayChannel } from "../../../runtime/relay/channel.js";
 import { channelOptionsFor } from "../../../runtime/relay/config.js";
+import { RelayError } from "../../../runtime/relay/errors.js";
 
 /** Prefix of the test messages: `e2e <sender> <n>`. */
 const PREFIX = "e2e ";

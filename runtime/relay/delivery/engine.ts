@@ -1,0 +1,420 @@
+// The delivery guarantee of one member (docs/DELIVERY.md): the send buffer of our unstable
+// cross-site messages and their retransmission, the receive windows of remote senders, the
+// stability reports (member -> site master -> sender), and the drain / site-unreachable /
+// site-reachable events. It reaches the local cluster and the bridge only through a DeliveryPath,
+// so a test drives it with a fake path, a fake clock and tick().
+import { EventEmitter } from "node:events";
+import { ConfigError } from "../../../contract/errors.js";
+import { type Member, memberKey, type View } from "../../cluster/member.js";
+import type { Logger } from "../../observability/log.js";
+import { type Destination, type Envelope, EnvelopeKind, encodeEnvelope, type Origin } from "../envelope.js";
+import { RelayError } from "../errors.js";
+import {
+  DEFAULT_ACK_INTERVAL_MS,
+  DEFAULT_RETRANSMIT_TIMEOUT_MS,
+  type RelayChannelOptions,
+} from "../options.js";
+import { isAddressedTo } from "../routing.js";
+import type { RelayAddress, RelayStats, SiteBacklog, Topology } from "../types.js";
+import { ReceiveWindows } from "./receive-window.js";
+import { decodeAck, decodeStable, encodeAck, encodeStable, MAX_MARKS_PER_ACK } from "./reports.js";
+import { type Outgoing, SendBuffer } from "./send-buffer.js";
+import { StabilityTracker } from "./stability.js";
+
+/** A remote sender's receive state is dropped when it has been gone from its site this long (ms). */
+const ORIGIN_GONE_MS = 30_000;
+/** Period of the clean-up of receive and stability state (ms). */
+const CLEANUP_INTERVAL_MS = 5000;
+
+/** What the engine needs from its channel: who we are, our site's view and routes, and the ways out. */
+export interface DeliveryPath {
+  /** Us, as the origin of our envelopes. */
+  readonly origin: Origin;
+  readonly log: Logger;
+  /** The clock (ms). */
+  now(): number;
+  /** Our site's current view, or null before the first one. */
+  view(): View | null;
+  /** The site masters of the current view. */
+  siteMasters(): readonly Member[];
+  /** The site master that carries our traffic to other sites, if any. */
+  forwarder(): Member | undefined;
+  isMe(m: Member): boolean;
+  /** Routes to the remote sites and the views of our site and the reachable ones. */
+  topology(): Pick<Topology, "routes" | "sites">;
+  /** A lane envelope towards the bridge (through our forwarding site master). False: not sent. */
+  sendLane(env: Envelope, bytes: Buffer): boolean;
+  /** A report to a member of our site. Throws when it cannot be sent. */
+  sendToMember(to: Member, bytes: Uint8Array): void;
+  /** A Stable report to a sender of another site. Throws when it cannot be sent. */
+  sendStable(to: RelayAddress, payload: Uint8Array): void;
+  /** A remote sender's message addressed to us, in order and once. */
+  deliver(env: Envelope): void;
+}
+
+/** The channel options the engine reads (docs/DELIVERY.md, "Options"). */
+export type DeliveryOptions = Pick<
+  RelayChannelOptions,
+  "reliable" | "sendBuffer" | "receiveLimits" | "retransmitTimeoutMs" | "ackIntervalMs"
+>;
+
+export interface DeliveryEvents {
+  /** The send buffer was full (admit threw BUFFER_FULL) and is now at most half full. */
+  drain: [];
+  "site-unreachable": [SiteBacklog];
+  "site-reachable": [SiteBacklog];
+}
+
+/** The engine's share of RelayStats, plus the reports it could not decode. */
+export type DeliveryStats = Pick<
+  RelayStats,
+  | "bufferedMessages"
+  | "bufferedBytes"
+  | "sendsRefused"
+  | "blockedMs"
+  | "retransmitted"
+  | "duplicates"
+  | "heldBack"
+  | "heldBackOverflows"
+  | "decodeErrors"
+>;
+
+export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
+  /** Whether the guarantee is on; off, only incoming lanes and reports are handled. */
+  readonly reliable: boolean;
+  readonly #path: DeliveryPath;
+  readonly #outbox: SendBuffer;
+  readonly #windows: ReceiveWindows<Envelope>;
+  readonly #stability = new StabilityTracker();
+  readonly #retransmitTimeoutMs: number;
+  readonly #ackIntervalMs: number;
+  /** Every remote site seen since we started: targets of "send to all" (down ones included). */
+  readonly #knownSites = new Set<string>();
+  readonly #unreachable = new Set<string>();
+  #timer: NodeJS.Timeout | null = null;
+  #closed = false;
+  #fullReport = false;
+  #routeSignature = "";
+  #forwarderKey = "";
+  #waitingForDrain = false;
+  #blockedSince = 0;
+  #blockedMs = 0;
+  #sendsRefused = 0;
+  #retransmitted = 0;
+  #decodeErrors = 0;
+  #lastCleanup = 0;
+
+  constructor(path: DeliveryPath, options: DeliveryOptions = {}) {
+    super();
+    this.#path = path;
+    this.reliable = options.reliable ?? true;
+    this.#outbox = new SendBuffer(options.sendBuffer);
+    this.#windows = new ReceiveWindows(options.receiveLimits);
+    this.#retransmitTimeoutMs = options.retransmitTimeoutMs ?? DEFAULT_RETRANSMIT_TIMEOUT_MS;
+    this.#ackIntervalMs = options.ackIntervalMs ?? DEFAULT_ACK_INTERVAL_MS;
+    for (const [k, v] of [
+      ["retransmitTimeoutMs", this.#retransmitTimeoutMs],
+      ["ackIntervalMs", this.#ackIntervalMs],
+    ] as const) {
+      if (!(Number.isFinite(v) && v >= 1 && v <= 600_000))
+        throw new ConfigError(`${k} must be a number of ms in 1..600000 (got ${v})`);
+    }
+  }
+
+  /** Starts the periodic reports and checks (reliable mode). */
+  start(): void {
+    if (this.reliable && !this.#closed && !this.#timer) {
+      this.#timer = setInterval(() => this.tick(), this.#ackIntervalMs);
+    }
+  }
+
+  close(): void {
+    this.#closed = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+  }
+
+  /** False while the send buffer is full. */
+  get writable(): boolean {
+    return !this.#outbox.full;
+  }
+
+  /** Our unstable messages per destination site. */
+  backlog(): SiteBacklog[] {
+    return this.#outbox.lanes().map((l) => ({ site: l.site, messages: l.messages, bytes: l.bytes }));
+  }
+
+  stats(): DeliveryStats {
+    const w = this.#windows.stats();
+    return {
+      bufferedMessages: this.#outbox.messages,
+      bufferedBytes: this.#outbox.bytes,
+      sendsRefused: this.#sendsRefused,
+      blockedMs: this.#blockedMs + (this.#blockedSince ? this.#path.now() - this.#blockedSince : 0),
+      retransmitted: this.#retransmitted,
+      duplicates: w.duplicates,
+      heldBack: w.held,
+      heldBackOverflows: w.overflows,
+      decodeErrors: this.#decodeErrors,
+    };
+  }
+
+  // ---- Our messages ----
+
+  /** Throws BUFFER_FULL when a cross-site message of `size` payload bytes to `dest` does not fit. */
+  admit(dest: Destination, size: number): void {
+    const copies = this.#targetSites(dest).length;
+    if (copies > 0 && !this.#outbox.canTake((size + 128) * copies)) {
+      this.#sendsRefused++;
+      this.#blockedSince ||= this.#path.now();
+      this.#waitingForDrain = true;
+      throw new RelayError(
+        "BUFFER_FULL",
+        `send buffer full (${this.#outbox.messages} messages, ${this.#outbox.bytes} bytes unstable): wait for 'drain'`,
+      );
+    }
+  }
+
+  /** Buffers an encoded Data envelope of ours for each target site and sends it on that site's lane. */
+  enqueue(env: Envelope, bytes: Buffer): void {
+    const now = this.#path.now();
+    // Buffered with the payload inside our own encoding (the caller may reuse its buffer).
+    const kept: Envelope = { ...env, payload: bytes.subarray(bytes.length - env.payload.length) };
+    for (const site of this.#targetSites(env.dest)) {
+      this.#transmit(site, this.#outbox.add(site, kept, bytes.length, now), now);
+    }
+  }
+
+  /** Remote sites a reliable message to `dest` is buffered for. */
+  #targetSites(dest: Destination): string[] {
+    if (dest.kind !== "all") return dest.site === this.#path.origin.site ? [] : [dest.site];
+    return [...this.#knownSites].sort();
+  }
+
+  /** Sends (or re-sends) one buffered message towards `site` along the current path. */
+  #transmit(site: string, o: Outgoing, now: number): boolean {
+    o.sentAt = now;
+    o.sends++;
+    const low = this.#outbox.lowOf(site);
+    const lane = o.sends > 1 ? { site, seq: o.laneSeq, low, retry: true } : { site, seq: o.laneSeq, low };
+    const env: Envelope = { ...o.env, lane };
+    return this.#path.sendLane(env, encodeEnvelope(env));
+  }
+
+  /** Re-sends the unstable messages for `site` (only those last sent before `sentBefore`), in order. */
+  #retransmit(site: string, now: number, sentBefore = Number.POSITIVE_INFINITY): void {
+    for (const o of this.#outbox.pending(site)) {
+      if (o.sentAt > sentBefore) break;
+      if (!this.#transmit(site, o, now)) break;
+      this.#retransmitted++;
+    }
+  }
+
+  #retransmitAll(why: string): void {
+    if (!this.reliable || this.#outbox.messages === 0) return;
+    const now = this.#path.now();
+    const routes = this.#path.topology().routes;
+    this.#path.log.debug({ why, messages: this.#outbox.messages }, "retransmitting unstable messages");
+    for (const site of this.#outbox.sites()) {
+      const route = routes.find((r) => r.site === site);
+      if (route && !route.up) continue;
+      this.#retransmit(site, now);
+    }
+  }
+
+  #maybeDrain(): void {
+    if (!this.#waitingForDrain) return;
+    const l = this.#outbox.limits;
+    if (this.#outbox.bytes > l.maxBytes / 2 || this.#outbox.messages > l.maxMessages / 2) return;
+    this.#waitingForDrain = false;
+    if (this.#blockedSince) this.#blockedMs += this.#path.now() - this.#blockedSince;
+    this.#blockedSince = 0;
+    this.emit("drain");
+  }
+
+  // ---- What arrives ----
+
+  /** A lane envelope for our site: into the sender's window, out in order, exactly once. */
+  onLane(env: Envelope): void {
+    const lane = env.lane!;
+    const me = this.#path.origin;
+    if (lane.site !== me.site || env.kind !== EnvelopeKind.Data) return;
+    // The payload may be a view into a receive buffer that is reused after this call: a message
+    // that will be held back gets its own copy.
+    const next = Math.max(this.#windows.nextOf(env.origin.incarnation) ?? 1, lane.low);
+    const item = lane.seq > next ? { ...env, payload: Buffer.from(env.payload) } : env;
+    const r = this.#windows.accept(
+      env.origin,
+      lane.seq,
+      lane.low,
+      item,
+      env.payload.length,
+      this.#path.now(),
+    );
+    for (const e of r.deliver) if (isAddressedTo(e.dest, me.site, me.name)) this.#path.deliver(e);
+  }
+
+  /** A member's delivered positions (counted while we are a site master). */
+  onAck(from: Member, env: Envelope): void {
+    if (!this.#amSiteMaster()) return;
+    try {
+      this.#stability.report(memberKey(from), decodeAck(env.payload), this.#path.now());
+    } catch (err) {
+      this.#decodeErrors++;
+      this.#path.log.warn({ from: from.name, err: (err as Error).message }, "bad delivery report (dropped)");
+    }
+  }
+
+  /** A site says every member of it has delivered our messages up to seq. */
+  onStable(env: Envelope): void {
+    let r: { incarnation: string; seq: number };
+    try {
+      r = decodeStable(env.payload);
+    } catch (err) {
+      this.#decodeErrors++;
+      this.#path.log.warn(
+        { site: env.origin.site, err: (err as Error).message },
+        "bad stable report (dropped)",
+      );
+      return;
+    }
+    if (r.incarnation !== this.#path.origin.incarnation) return;
+    if (this.#outbox.stable(env.origin.site, r.seq) > 0) this.#maybeDrain();
+  }
+
+  /** Our site's view changed (the channel has installed it). */
+  onView(view: View): void {
+    if (!this.reliable) return;
+    this.#stability.setMembers(view.members.map((m) => memberKey(m)));
+    // A new site master rebuilds its stability table from everyone's next (full) report.
+    this.#fullReport = true;
+    const f = this.#path.forwarder();
+    const key = f ? memberKey(f) : "";
+    if (key !== this.#forwarderKey) {
+      const changed = this.#forwarderKey !== "";
+      this.#forwarderKey = key;
+      if (changed) queueMicrotask(() => this.#retransmitAll("our site master changed"));
+    }
+  }
+
+  /** Routes changed (remote site masters, routers, up/down): re-send what may have been lost on the way. */
+  onRoutes(): void {
+    if (!this.reliable || this.#closed) return;
+    const routes = this.#path.topology().routes;
+    for (const r of routes) if (r.site !== this.#path.origin.site) this.#knownSites.add(r.site);
+    const sig = routes
+      .map((r) => `${r.site}:${r.up}:${r.routers.join(",")}:${r.siteMasters.join(",")}`)
+      .join(";");
+    if (sig === this.#routeSignature) return;
+    this.#routeSignature = sig;
+    this.#retransmitAll("route change");
+  }
+
+  // ---- Periodic work ----
+
+  /** Reports, stability, retransmission by timeout, reachability, drain, clean-up (every ackIntervalMs). */
+  tick(): void {
+    if (this.#closed || !this.#path.view()) return;
+    const now = this.#path.now();
+    try {
+      this.#sendReports(now);
+      if (this.#amSiteMaster()) for (const m of this.#stability.take(now)) this.#sendStable(m);
+      this.#checkLanes(now);
+      this.#maybeDrain();
+      if (now - this.#lastCleanup >= CLEANUP_INTERVAL_MS) this.#cleanup(now);
+    } catch (err) {
+      this.#path.log.warn({ err: (err as Error).message }, "delivery tick failed");
+    }
+  }
+
+  #amSiteMaster(): boolean {
+    return this.#path.siteMasters().some((m) => this.#path.isMe(m));
+  }
+
+  /** Our delivered positions to our site masters (only what changed; everything after a view change). */
+  #sendReports(now: number): void {
+    if (!this.#fullReport && !this.#windows.hasReport) return;
+    const marks = this.#windows.takeReport(this.#fullReport);
+    this.#fullReport = false;
+    for (let i = 0; i < marks.length; i += MAX_MARKS_PER_ACK) {
+      const chunk = marks.slice(i, i + MAX_MARKS_PER_ACK);
+      let bytes: Buffer | null = null;
+      for (const sm of this.#path.siteMasters()) {
+        if (this.#path.isMe(sm)) {
+          this.#stability.report(memberKey(sm), chunk, now);
+          continue;
+        }
+        bytes ??= encodeEnvelope({
+          kind: EnvelopeKind.Ack,
+          hops: 0,
+          origin: this.#path.origin,
+          seq: 0,
+          dest: { kind: "site", site: this.#path.origin.site },
+          payload: encodeAck(chunk),
+        });
+        try {
+          this.#path.sendToMember(sm, bytes);
+        } catch {
+          this.#fullReport = true; // try again with everything next time
+        }
+      }
+    }
+  }
+
+  #sendStable(m: { site: string; name: string; incarnation: string; seq: number }): void {
+    try {
+      this.#path.sendStable(
+        { site: m.site, name: m.name },
+        encodeStable({ incarnation: m.incarnation, seq: m.seq }),
+      );
+    } catch (err) {
+      this.#path.log.debug(
+        { to: `${m.name}:${m.site}`, err: (err as Error).message },
+        "stable report not sent",
+      );
+    }
+  }
+
+  /** Retransmission by timeout, and the unreachable/reachable events of sites we have messages for. */
+  #checkLanes(now: number): void {
+    if (this.#outbox.messages === 0 && this.#unreachable.size === 0) return;
+    const routes = this.#path.topology().routes;
+    for (const lane of this.#outbox.lanes()) {
+      const route = routes.find((r) => r.site === lane.site);
+      const down =
+        lane.messages > 0 &&
+        (route
+          ? !route.up
+          : lane.oldestCreatedAt !== null && now - lane.oldestCreatedAt > 3 * this.#retransmitTimeoutMs);
+      const backlog = { site: lane.site, messages: lane.messages, bytes: lane.bytes };
+      if (down && !this.#unreachable.has(lane.site)) {
+        this.#unreachable.add(lane.site);
+        this.#path.log.warn(backlog, "site unreachable: our messages wait for it");
+        this.emit("site-unreachable", backlog);
+      } else if (!down && this.#unreachable.has(lane.site) && (route?.up || lane.messages === 0)) {
+        this.#unreachable.delete(lane.site);
+        this.#path.log.info(backlog, "site reachable again: re-sending what waits for it");
+        this.emit("site-reachable", backlog);
+        this.#retransmit(lane.site, now);
+        continue;
+      }
+      if (route && !route.up) continue;
+      if (lane.oldestSentAt !== null && now - lane.oldestSentAt >= this.#retransmitTimeoutMs) {
+        this.#retransmit(lane.site, now, now - this.#retransmitTimeoutMs);
+      }
+    }
+  }
+
+  /** Forgets the receive state of senders gone from their site, and idle stability entries. */
+  #cleanup(now: number): void {
+    this.#lastCleanup = now;
+    this.#fullReport = true; // a periodic full report repairs a lost one
+    const sites = this.#path.topology().sites;
+    this.#windows.retain((ref, lastHeard) => {
+      if (now - lastHeard < ORIGIN_GONE_MS) return true;
+      const view = sites.find((s) => s.site === ref.site);
+      return view === undefined || view.members.some((m) => m.name === ref.name);
+    });
+    this.#stability.forgetIdle(now - 2 * ORIGIN_GONE_MS);
+  }
+}

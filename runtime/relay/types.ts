@@ -1,0 +1,85 @@
+// The data RelayChannel hands to applications: addresses, messages, topology, events, backlog and
+// counters.
+import type { View } from "../cluster/member.js";
+import type { TunnelStatusEvent } from "../tunnel/status.js";
+import type { Undeliverable } from "./bridge-agent.js";
+import type { ProbeInfo, RouteInfo, RouterInfo, SiteViewInfo } from "./control.js";
+import type { Destination } from "./envelope.js";
+
+/** A member anywhere: `name` in `site`. */
+export interface RelayAddress {
+  readonly name: string;
+  readonly site: string;
+}
+
+export interface RelayMessage {
+  readonly from: RelayAddress;
+  readonly dest: Destination;
+  /** The sender's sequence number for this message (per sender incarnation). */
+  readonly seq: number;
+  readonly payload: Uint8Array;
+}
+
+/** What a member knows about every site. */
+export interface Topology {
+  readonly site: string;
+  readonly self: string;
+  /** Our site first, then the reachable remote sites by name. members[0] = coordinator. */
+  readonly sites: readonly SiteViewInfo[];
+  readonly routes: readonly RouteInfo[];
+  /** The router connections of our site master (ours when we are one). */
+  readonly routers: readonly RouterInfo[];
+}
+
+export interface RelayChannelEvents {
+  message: [RelayMessage];
+  /** Our site's view changed. */
+  view: [View];
+  /** Anything in topology() changed. */
+  topology: [Topology];
+  /** A route to another site changed (site masters only; others see it in topology). */
+  route: [RouteInfo];
+  /** We started or stopped acting as a site master. */
+  "site-master": [{ readonly active: boolean }];
+  "probe-response": [ProbeInfo];
+  /** A message could not be sent towards a site (no route within the hold time). */
+  undeliverable: [Undeliverable];
+  /** Router connection events of our bridge link (site masters only). */
+  "bridge-status": [TunnelStatusEvent];
+  /** The send buffer was full (send threw BUFFER_FULL) and is now at most half full. */
+  drain: [];
+  /** Messages of ours wait for a site that is unreachable (they stay buffered and flow once it is back). */
+  "site-unreachable": [SiteBacklog];
+  /** A site reported unreachable is reachable again; its waiting messages are being re-sent. */
+  "site-reachable": [SiteBacklog];
+}
+
+/** Our messages waiting for one site. */
+export interface SiteBacklog {
+  readonly site: string;
+  readonly messages: number;
+  readonly bytes: number;
+}
+
+/** Counters, for /metrics and /status. */
+export interface RelayStats {
+  readonly sent: number;
+  readonly delivered: number;
+  readonly forwarded: number;
+  readonly fromBridge: number;
+  readonly undeliverable: number;
+  readonly decodeErrors: number;
+  readonly siteMasterChanges: number;
+  /** Unstable cross-site messages buffered (reliable mode). */
+  readonly bufferedMessages: number;
+  readonly bufferedBytes: number;
+  /** Sends refused with BUFFER_FULL, and the time spent full (ms, including the current stretch). */
+  readonly sendsRefused: number;
+  readonly blockedMs: number;
+  /** Cross-site messages sent again (retransmissions). */
+  readonly retransmitted: number;
+  /** Duplicates dropped and out-of-order messages held / not kept by our receive windows. */
+  readonly duplicates: number;
+  readonly heldBack: number;
+  readonly heldBackOverflows: number;
+}

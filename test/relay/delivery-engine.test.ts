@@ -1,0 +1,135 @@
+// DeliveryEngine (runtime/relay/delivery/engine.ts) behind a fake DeliveryPath: a member of nyc
+// that is not a site master, with an injected clock and tick() instead of timers. What it sends on
+// its lanes is recorded; stability reports and the passing of time are fed in by hand.
+import { describe, expect, test } from "@jest/globals";
+import { pino } from "pino";
+import type { Member, View } from "../../runtime/cluster/member.js";
+import { DeliveryEngine, type DeliveryPath } from "../../runtime/relay/delivery/engine.js";
+import { encodeStable } from "../../runtime/relay/delivery/reports.js";
+import { type Envelope, EnvelopeKind, encodeEnvelope, type Lane } from "../../runtime/relay/envelope.js";
+import { RelayError } from "../../runtime/relay/errors.js";
+
+const ME = { site: "nyc", name: "nyc-2", incarnation: "0b9c4a52-3f5e-4d0a-9a57-1d2f3c4b5a69" };
+const SFC_INC = "5f0d2c1e-7a8b-4c3d-9e0f-112233445566";
+const member = (name: string, uuid: string): Member => ({
+  name,
+  site: "nyc",
+  uuid,
+  host: "127.0.0.1",
+  port: 1,
+});
+const SM = member("nyc-1", "11111111-1111-4111-8111-111111111111");
+const SELF = member("nyc-2", "22222222-2222-4222-8222-222222222222");
+const VIEW: View = { id: { coordinator: "nyc-1", seq: 1 }, members: [SM, SELF] };
+
+/** A fake path: sfc reachable, nyc-1 our forwarding site master; lane sends are recorded. */
+function world(start = 100_000) {
+  const sent: Lane[] = [];
+  const clock = { now: start };
+  const path: DeliveryPath = {
+    origin: ME,
+    log: pino({ level: "silent" }),
+    now: () => clock.now,
+    view: () => VIEW,
+    siteMasters: () => [SM],
+    forwarder: () => SM,
+    isMe: (m) => m.uuid === SELF.uuid,
+    topology: () => ({
+      sites: [],
+      routes: [{ site: "sfc", up: true, routers: ["r1"], siteMasters: ["sfc-1"] }],
+    }),
+    sendLane: (env) => {
+      sent.push(env.lane!);
+      return true;
+    },
+    sendToMember: () => {},
+    sendStable: () => {},
+    deliver: () => {},
+  };
+  return { sent, clock, path };
+}
+
+/** Our Data envelope to site sfc, encoded as the channel does. */
+function toSfc(seq: number, size = 10): [Envelope, Buffer] {
+  const env: Envelope = {
+    kind: EnvelopeKind.Data,
+    hops: 4,
+    origin: ME,
+    seq,
+    dest: { kind: "site", site: "sfc" },
+    payload: Buffer.alloc(size, seq),
+  };
+  return [env, encodeEnvelope(env)];
+}
+
+/** sfc's site master says every sfc member has our messages up to `seq`. */
+function stableFromSfc(seq: number, incarnation = ME.incarnation): Envelope {
+  return {
+    kind: EnvelopeKind.Stable,
+    hops: 4,
+    origin: { site: "sfc", name: "sfc-1", incarnation: SFC_INC },
+    seq: 0,
+    dest: { kind: "member", site: ME.site, name: ME.name },
+    payload: encodeStable({ incarnation, seq }),
+  };
+}
+
+describe("DeliveryEngine with a fake path", () => {
+  test("a message stays buffered until its site reports it stable, and is re-sent by timeout until then", () => {
+    const { sent, clock, path } = world();
+    const engine = new DeliveryEngine(path, { retransmitTimeoutMs: 1000 });
+    engine.enqueue(...toSfc(1));
+    engine.enqueue(...toSfc(2));
+    expect(sent).toEqual([
+      { site: "sfc", seq: 1, low: 1 },
+      { site: "sfc", seq: 2, low: 1 },
+    ]);
+    expect(engine.stats()).toMatchObject({ bufferedMessages: 2, retransmitted: 0 });
+
+    clock.now += 999;
+    engine.tick();
+    expect(sent).toHaveLength(2); // not yet: sent less than the timeout ago
+
+    clock.now += 1;
+    engine.tick();
+    expect(sent.slice(2)).toEqual([
+      { site: "sfc", seq: 1, low: 1, retry: true },
+      { site: "sfc", seq: 2, low: 1, retry: true },
+    ]);
+    expect(engine.stats().retransmitted).toBe(2);
+
+    engine.onStable(stableFromSfc(1, SFC_INC)); // another incarnation's report: ignored
+    expect(engine.stats().bufferedMessages).toBe(2);
+    engine.onStable(stableFromSfc(1));
+    expect(engine.backlog()).toEqual([{ site: "sfc", messages: 1, bytes: expect.any(Number) }]);
+
+    clock.now += 1000;
+    engine.tick();
+    expect(sent.slice(4)).toEqual([{ site: "sfc", seq: 2, low: 2, retry: true }]);
+
+    engine.onStable(stableFromSfc(2));
+    expect(engine.stats().bufferedMessages).toBe(0);
+    clock.now += 5000;
+    engine.tick();
+    expect(sent).toHaveLength(5); // nothing left to re-send
+  });
+
+  test("a full buffer refuses with BUFFER_FULL and emits drain once stability frees half of it", () => {
+    const { clock, path } = world();
+    const engine = new DeliveryEngine(path, { sendBuffer: { maxMessages: 2 } });
+    let drains = 0;
+    engine.on("drain", () => drains++);
+    engine.enqueue(...toSfc(1));
+    engine.enqueue(...toSfc(2));
+    expect(engine.writable).toBe(false);
+    expect(() => engine.admit({ kind: "site", site: "sfc" }, 10)).toThrow(RelayError);
+    expect(engine.stats().sendsRefused).toBe(1);
+    engine.admit({ kind: "site", site: "nyc" }, 10); // our own site: not buffered, never refused
+
+    clock.now += 250;
+    engine.onStable(stableFromSfc(1));
+    expect(drains).toBe(1);
+    expect(engine.writable).toBe(true);
+    expect(engine.stats().blockedMs).toBe(250);
+  });
+});
