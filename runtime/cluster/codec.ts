@@ -6,6 +6,7 @@
 // view = u32 seq, u16 count (>= 1), count x member (members[0] is the coordinator).
 // A decoder error is always a ClusterCodecError: the caller closes that one connection.
 import { CodedError } from "../../contract/errors.js";
+import { isUuid, UUID_BYTES, uuidFromBytes, uuidToBytes } from "../protocol/uuid.js";
 import { type Member, makeView, memberKey, type View } from "./member.js";
 
 /** Protocol version carried in HELLO; a peer speaking another version is refused. */
@@ -99,6 +100,7 @@ class Writer {
   }
   member(m: Member): this {
     this.str8(m.name, "member name").str8(m.site, "member site");
+    if (!isUuid(m.uuid)) throw new RangeError(`member uuid "${m.uuid}" is not a lowercase 8-4-4-4-12 UUID`);
     this.bytes(uuidToBytes(m.uuid));
     return this.str8(m.host, "member host").u16(m.port);
   }
@@ -225,7 +227,7 @@ class Reader {
   member(): Member {
     const name = this.str8("member name");
     const site = this.str8("member site");
-    const uuid = bytesToUuid(this.bytes(16, "member uuid"));
+    const uuid = uuidFromBytes(this.bytes(UUID_BYTES, "member uuid"));
     const host = this.str8("member host");
     const port = this.u16("member port");
     return { name, site, uuid, host, port };
@@ -354,19 +356,4 @@ export class FrameSplitter {
     this.#held = buf.length;
     return out;
   }
-}
-
-// ---------------------------------------------------------------------------------------------
-// UUID text <-> 16 bytes
-
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-function uuidToBytes(uuid: string): Buffer {
-  if (!UUID_TEXT.test(uuid)) throw new RangeError(`member uuid "${uuid}" is not a lowercase 8-4-4-4-12 UUID`);
-  return Buffer.from(uuid.replaceAll("-", ""), "hex");
-}
-
-function bytesToUuid(b: Uint8Array): string {
-  const h = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }

@@ -21,6 +21,7 @@ import {
   ProtocolError,
   type SiteAddress,
 } from "./types.js";
+import { isUuid, UUID_BYTES, uuidFromBytes, writeUuid } from "./uuid.js";
 
 // Address flag bytes (org.jgroups.Address) and the magic ids we understand (jg-magic-map.xml).
 const FLAG_OTHER = 0x00;
@@ -138,37 +139,12 @@ function readString(r: Reader, what: string): string | null {
   return mutf8Decode(r.buf, start, start + len);
 }
 
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-
 /** 16 wire bytes (least-significant long first) -> canonical 8-4-4-4-12 text. */
 function readUuid(r: Reader, what: string): string {
-  r.need(16, what);
-  const b = r.buf;
-  const p = r.pos;
-  r.pos += 16;
-  // Most-significant long is at p+8..p+15, least-significant at p..p+7.
-  return (
-    HEX[b[p + 8]!]! +
-    HEX[b[p + 9]!]! +
-    HEX[b[p + 10]!]! +
-    HEX[b[p + 11]!]! +
-    "-" +
-    HEX[b[p + 12]!]! +
-    HEX[b[p + 13]!]! +
-    "-" +
-    HEX[b[p + 14]!]! +
-    HEX[b[p + 15]!]! +
-    "-" +
-    HEX[b[p]!]! +
-    HEX[b[p + 1]!]! +
-    "-" +
-    HEX[b[p + 2]!]! +
-    HEX[b[p + 3]!]! +
-    HEX[b[p + 4]!]! +
-    HEX[b[p + 5]!]! +
-    HEX[b[p + 6]!]! +
-    HEX[b[p + 7]!]!
-  );
+  r.need(UUID_BYTES, what);
+  const uuid = uuidFromBytes(r.buf, r.pos, "lsb-first");
+  r.pos += UUID_BYTES;
+  return uuid;
 }
 
 /** Bits.readIntCompressed, canonical form only: u8 n (0..4) + n bytes little-endian, no high zero byte. */
@@ -305,8 +281,6 @@ function readPingDataList(r: Reader, lim: DecodeLimits): readonly PingData[] {
 // ---------------------------------------------------------------------------------------------
 // Encoding: one pass to size the body exactly, one pass to write it.
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 function stringSize(s: string | null, what: string): number {
   if (s === null || s === undefined) return 1;
   if (typeof s !== "string") throw new ProtocolError("bad-string", `${what} is not a string`);
@@ -341,7 +315,7 @@ function extensionsSize(ext: readonly AddressExtension[], what: string): number 
 }
 
 function checkUuid(uuid: string, what: string): void {
-  if (typeof uuid !== "string" || !UUID_RE.test(uuid)) {
+  if (!isUuid(uuid)) {
     throw new ProtocolError(
       "bad-address",
       `${what}: uuid ${JSON.stringify(uuid)} is not lowercase 8-4-4-4-12 hex`,
@@ -475,11 +449,8 @@ class Writer {
     this.buf[start + 1] = len;
   }
   uuid(uuid: string): void {
-    // Text is msb(16 hex) + lsb(16 hex) without dashes; the wire wants lsb first.
-    const hex = uuid.replace(/-/g, "");
-    this.buf.write(hex.slice(16), this.pos, "hex");
-    this.buf.write(hex.slice(0, 16), this.pos + 8, "hex");
-    this.pos += 16;
+    writeUuid(uuid, this.buf, this.pos, "lsb-first");
+    this.pos += UUID_BYTES;
   }
   compressedInt(v: number): void {
     const u = v >>> 0;
