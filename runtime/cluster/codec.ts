@@ -6,6 +6,7 @@
 // view = u32 seq, u16 count (>= 1), count x member (members[0] is the coordinator).
 // A decoder error is always a ClusterCodecError: the caller closes that one connection.
 import { CodedError } from "../../contract/errors.js";
+import { FrameSplitter } from "../protocol/splitter.js";
 import { isUuid, UUID_BYTES, uuidFromBytes, uuidToBytes } from "../protocol/uuid.js";
 import { type Member, makeView, memberKey, type View } from "./member.js";
 
@@ -315,45 +316,17 @@ export function decodeFrame(body: Uint8Array): ClusterFrame {
 }
 
 /**
- * Cuts a byte stream into frame bodies by their length prefix, whatever the chunk boundaries.
- * Holds at most one incomplete frame (<= maxFrame + 4 bytes).
+ * The mesh's framing on the shared splitter: lengths 1..maxFrame (no GRACEFUL_CLOSE marker), a bad
+ * one is a ClusterCodecError BAD_LENGTH, and frames stay valid after the call (DATA payloads are
+ * views into them and reach listeners that may keep them). Holds at most one incomplete frame.
  */
-export class FrameSplitter {
-  #chunks: Buffer[] = [];
-  #held = 0;
-  /** Bytes needed before the next frame is complete (0 = unknown yet); avoids re-concatenating. */
-  #need = 0;
-  constructor(readonly maxFrame: number = DEFAULT_MAX_FRAME) {}
-
-  /** Bytes held for an incomplete frame. */
-  get buffered(): number {
-    return this.#held;
-  }
-
-  /** Feeds bytes; returns the complete bodies. Throws ClusterCodecError on a bad length. */
-  push(chunk: Buffer): Buffer[] {
-    this.#chunks.push(chunk);
-    this.#held += chunk.length;
-    const out: Buffer[] = [];
-    if (this.#held < this.#need) return out;
-    let buf = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#held);
-    let pos = 0;
-    this.#need = 0;
-    while (buf.length - pos >= 4) {
-      const len = buf.readInt32BE(pos);
-      if (len < 1 || len > this.maxFrame) {
-        throw new ClusterCodecError("BAD_LENGTH", `frame length ${len} outside 1..${this.maxFrame}`);
-      }
-      if (buf.length - pos - 4 < len) {
-        this.#need = 4 + len;
-        break;
-      }
-      out.push(buf.subarray(pos + 4, pos + 4 + len));
-      pos += 4 + len;
-    }
-    buf = buf.subarray(pos);
-    this.#chunks = buf.length > 0 ? [buf] : [];
-    this.#held = buf.length;
-    return out;
-  }
+export function meshSplitter(maxFrame: number = DEFAULT_MAX_FRAME): FrameSplitter {
+  return new FrameSplitter({
+    maxFrame,
+    minFrame: 1,
+    gracefulClose: false,
+    stableFrames: true,
+    lengthError: (len, limits) =>
+      new ClusterCodecError("BAD_LENGTH", `frame length ${len} outside 1..${limits.maxFrame}`),
+  });
 }

@@ -1,5 +1,5 @@
 // Local site membership: the members of one site form a cluster over a TCP mesh (see docs/CLUSTER.md).
-export { ClusterCodecError, type ClusterFrame, decodeFrame, encodeFrame, FrameSplitter } from "./codec.js";
+export { ClusterCodecError, type ClusterFrame, decodeFrame, encodeFrame, meshSplitter } from "./codec.js";
 export {
   type DiscoveredAddress,
   type Discovery,

@@ -5,6 +5,7 @@
 // allocated, and only the canonical forms that JGroups writes are accepted (exact address flag
 // bytes, minimal compressed ints, canonical modified UTF-8), so decode -> encode is the identity
 // on accepted bodies, except string presence bytes other than 0/1, which read as null like Java does.
+import { ConfigError } from "../../contract/errors.js";
 import { formatIp, parseIp } from "./ip.js";
 import { MAX_UTF_BYTES, mutf8Decode, mutf8Length, mutf8Write } from "./mutf8.js";
 import { Reader } from "./reader.js";
@@ -51,7 +52,7 @@ const MIN_EXTENSION = 2; // klen(1) vlen(1)
  * Decodes one body (without its length prefix). Strict: every field bounded, trailing bytes are an
  * error. Throws ProtocolError, never anything else, whatever the input. The result never aliases
  * `body` (payload and extension bytes are copies). Limits left out (or undefined) take their
- * defaults; a limit that is not a number >= 0 is a programming error (RangeError).
+ * defaults; a limit that is not a number >= 0 is a bad option (ConfigError, code BAD_OPTION).
  */
 export function decodeBody(body: Uint8Array, limits?: Partial<DecodeLimits>): GossipData {
   const lim = limits ? resolveLimits(limits) : DEFAULT_LIMITS;
@@ -90,7 +91,7 @@ function resolveLimits(limits: Partial<DecodeLimits>): DecodeLimits {
     const v = limits[k];
     if (v === undefined) return DEFAULT_LIMITS[k];
     if (typeof v !== "number" || Number.isNaN(v) || v < 0) {
-      throw new RangeError(`decode limit ${k} must be a number >= 0, got ${String(v)}`);
+      throw new ConfigError(`decode limit ${k} must be a number >= 0, got ${String(v)}`);
     }
     return v;
   };
