@@ -23,6 +23,7 @@ import {
   type SiteAddress,
 } from "./types.js";
 import { isUuid, UUID_BYTES, uuidFromBytes, writeUuid } from "./uuid.js";
+import { Writer } from "./writer.js";
 
 // Address flag bytes (org.jgroups.Address) and the magic ids we understand (jg-magic-map.xml).
 const FLAG_OTHER = 0x00;
@@ -415,28 +416,8 @@ function physicalSize(a: Address | null, what: string): number {
   return addressSize(a, what);
 }
 
-class Writer {
-  readonly buf: Buffer;
-  pos: number;
-  constructor(buf: Buffer, pos: number) {
-    this.buf = buf;
-    this.pos = pos;
-  }
-  u8(v: number): void {
-    this.buf[this.pos++] = v;
-  }
-  u16(v: number): void {
-    this.buf[this.pos++] = v >>> 8;
-    this.buf[this.pos++] = v;
-  }
-  i32(v: number): void {
-    this.buf.writeInt32BE(v | 0, this.pos);
-    this.pos += 4;
-  }
-  bytes(b: Uint8Array): void {
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
+/** The GossipRouter fields on the shared writer (into a buffer sized by bodySize). */
+class BodyWriter extends Writer {
   string(s: string | null): void {
     if (s === null || s === undefined) {
       this.u8(0);
@@ -512,7 +493,7 @@ class Writer {
   }
 }
 
-function writeBody(d: GossipData, w: Writer): void {
+function writeBody(d: GossipData, w: BodyWriter): void {
   w.u8(d.type);
   w.string(d.group);
   w.address(d.addr);
@@ -541,7 +522,7 @@ function writeBody(d: GossipData, w: Writer): void {
 /** Encodes only the body (no length prefix). */
 export function encodeBody(data: GossipData): Buffer {
   const size = bodySize(data);
-  const w = new Writer(Buffer.allocUnsafe(size), 0);
+  const w = new BodyWriter(Buffer.allocUnsafe(size), 0);
   writeBody(data, w);
   return w.buf;
 }
@@ -551,7 +532,7 @@ export function encodeFrame(data: GossipData): Buffer {
   const size = bodySize(data);
   const buf = Buffer.allocUnsafe(4 + size);
   buf.writeInt32BE(size, 0);
-  writeBody(data, new Writer(buf, 4));
+  writeBody(data, new BodyWriter(buf, 4));
   return buf;
 }
 
