@@ -12,7 +12,13 @@ import tls from "node:tls";
 import { startObservabilityServer } from "../observability/http.js";
 import { createLogger, type Logger } from "../observability/log.js";
 import { addressKey, decodeBody, decodeRouteHeader } from "../protocol/codec.js";
-import { GRACEFUL_CLOSE_FRAME, getMbrsRspFrame, heartbeatFrame, suspectFrame } from "../protocol/frames.js";
+import {
+  ALL_GROUPS_PREFIX,
+  GRACEFUL_CLOSE_FRAME,
+  getMbrsRspFrame,
+  heartbeatFrame,
+  suspectFrame,
+} from "../protocol/frames.js";
 import type { FrameSink } from "../protocol/splitter.js";
 import { type GossipData, GossipType, type PingData, ProtocolError } from "../protocol/types.js";
 import { ClientConnection, ROUTE_CACHE_MAX } from "./connection.js";
@@ -26,9 +32,6 @@ import {
   type RouterStats,
   type UndeliveredReason,
 } from "./stats.js";
-
-/** Prefix of the group names in an all-groups GET_MBRS answer (JGroups Global.ALL_GROUPS). */
-export const ALL_GROUPS_PREFIX = "<<all-groups>>:";
 
 /** Registrations one connection may hold (TUNNEL holds one per group; RELAY site masters a few). */
 export const MAX_REGISTRATIONS_PER_CONNECTION = 4096;
