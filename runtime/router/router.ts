@@ -596,9 +596,7 @@ export class GossipRouter {
     detail: string | null,
     graceMs: number,
   ): Registration<ClientConnection>[] {
-    if (conn.state !== "open") return [];
-    conn.state = "closing";
-    conn.closeReason = reason;
+    if (!conn.setState("closing", reason)) return [];
     this.counters.closed(reason);
     if (reason === "expired") this.counters.expiries++;
     const removed = this.registry.removeConnection(conn);
@@ -640,8 +638,7 @@ export class GossipRouter {
 
   #finalize(conn: ClientConnection): void {
     if (conn.state === "open") this.#lost(conn, "error", "closed");
-    if (conn.state === "closed") return;
-    conn.state = "closed";
+    if (!conn.setState("closed")) return;
     if (conn.inFlightFrames > 0) {
       this.#undelivered(
         conn.closeReason === "slow-receiver" ? "slow-receiver" : "receiver-lost",
