@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import tls from "node:tls";
-import { startObservabilityServer } from "../observability/http.js";
+import { ObservabilityServer } from "../observability/http.js";
 import { createLogger, type Logger } from "../observability/log.js";
 import { addressKey, decodeBody, decodeRouteHeader } from "../protocol/codec.js";
 import {
@@ -76,7 +76,7 @@ export class GossipRouter {
   #stopping: Promise<void> | null = null;
   #port: number | null = null;
   #httpPort: number | null = null;
-  #http: { close(): Promise<void> } | null = null;
+  #http: ObservabilityServer | null = null;
   #heartbeat: Buffer | null = null;
 
   // Routing state of the read being processed (single-threaded: one at a time).
@@ -136,9 +136,7 @@ export class GossipRouter {
     this.#port = (server.address() as net.AddressInfo).port;
     if (o.httpPort !== null) {
       try {
-        const http = await startObservabilityServer({
-          port: o.httpPort,
-          host: o.bind,
+        const http = new ObservabilityServer({
           metrics: createRouterMetrics(this),
           health: () => ({
             ok: !this.#stopping,
@@ -148,8 +146,8 @@ export class GossipRouter {
             registrations: this.registry.size,
           }),
         });
+        this.#httpPort = await http.listen(o.httpPort, o.bind);
         this.#http = http;
-        this.#httpPort = http.port;
       } catch (err) {
         server.close();
         this.#server = null;
