@@ -15,6 +15,7 @@ import {
   DATA_OVERHEAD,
   encodeData,
   encodeFrame,
+  FrameType,
 } from "./codec.js";
 import { MeshConnection } from "./connection.js";
 import type { DiscoveredAddress } from "./discovery.js";
@@ -94,6 +95,11 @@ interface ProbeResult {
   readonly view: View | null;
 }
 
+/**
+ * Lifecycle of a member, forward only: `idle` (constructed) -> `joining` (start(): listening,
+ * looking for a coordinator) -> `joined` (a view that includes it is installed) -> `leaving`
+ * (leave(): telling the others) -> `closed`. close() goes to `closed` from any phase.
+ */
 type Phase = "idle" | "joining" | "joined" | "leaving" | "closed";
 
 const HARD_LIMIT_FACTOR = 16;
@@ -173,7 +179,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
    */
   async start(): Promise<View> {
     if (this.#phase !== "idle") throw new ClusterError("CLOSED", "start() can be called once");
-    this.#phase = "joining";
+    this.#setPhase("joining");
     const server = createServer((socket) => this.#accept(socket));
     server.maxConnections = MAX_INBOUND_CONNECTIONS;
     this.#server = server;
@@ -266,7 +272,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     if (this.#phase === "closed" || this.#phase === "leaving") return;
     const view = this.#view;
     const wasJoined = this.#phase === "joined";
-    this.#phase = "leaving";
+    this.#setPhase("leaving");
     if (view && wasJoined) {
       if (view.id.coordinator === this.#key) {
         const next = viewWithout(view, new Set([this.#key]));
@@ -382,7 +388,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   }
 
   #installSingleton(seq: number): void {
-    if (this.#phase === "joining") this.#phase = "joined";
+    if (this.#phase === "joining") this.#setPhase("joined");
     this.#install(makeView(seq, [this.#local]));
   }
 
@@ -521,7 +527,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       this.#install(makeView(view.id.seq + 1, [this.#local]));
       return;
     }
-    if (this.#phase === "joining") this.#phase = "joined";
+    if (this.#phase === "joining") this.#setPhase("joined");
     this.#install(view);
   }
 
@@ -607,25 +613,48 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     if (this.#lastHeard.has(key)) this.#lastHeard.set(key, Date.now());
   }
 
-  /** Heartbeats, liveness checks, admission re-checks and idle-link cleanup. */
+  /** Every heartbeat interval: one step each, on the view as it was when the tick began. */
   #tick(): void {
     if (this.#phase === "closed" || this.#phase === "leaving") return;
-    for (const c of this.#conns) {
-      if (c.peer && c.status === "open" && !this.#o.admit(c.peer)) c.close("peer no longer admitted");
-    }
+    this.#recheckAdmission();
     const now = Date.now();
     const view = this.#view;
     if (view && this.#phase === "joined") {
-      const hb = encodeFrame({ type: "heartbeat" });
-      for (const m of view.members) {
-        const k = memberKey(m);
-        if (k === this.#key) continue;
-        const link = this.#link(m);
-        if (link.conn?.status === "open" && link.conn.bufferedBytes === 0) link.conn.write(hb);
-        const last = this.#lastHeard.get(k) ?? now;
-        if (now - last > this.#o.suspectTimeoutMs) this.#suspect(k, `nothing heard for ${now - last} ms`);
-      }
+      this.#sendHeartbeats(view);
+      this.#suspectSilent(view, now);
     }
+    this.#dropIdleLinks(view, now);
+  }
+
+  /** The admission rule may have changed (e.g. a certificate revoked): close what it refuses now. */
+  #recheckAdmission(): void {
+    for (const c of this.#conns) {
+      if (c.peer && c.status === "open" && !this.#o.admit(c.peer)) c.close("peer no longer admitted");
+    }
+  }
+
+  /** A HEARTBEAT on every idle open link to a member (a busy link proves life by itself). */
+  #sendHeartbeats(view: View): void {
+    const hb = encodeFrame({ type: "heartbeat" });
+    for (const m of view.members) {
+      if (memberKey(m) === this.#key) continue;
+      const link = this.#link(m);
+      if (link.conn?.status === "open" && link.conn.bufferedBytes === 0) link.conn.write(hb);
+    }
+  }
+
+  /** Suspects the members nothing was heard from for suspectTimeoutMs. */
+  #suspectSilent(view: View, now: number): void {
+    for (const m of view.members) {
+      const k = memberKey(m);
+      if (k === this.#key) continue;
+      const last = this.#lastHeard.get(k) ?? now;
+      if (now - last > this.#o.suspectTimeoutMs) this.#suspect(k, `nothing heard for ${now - last} ms`);
+    }
+  }
+
+  /** Closes links to non-members that were not used for suspectTimeoutMs. */
+  #dropIdleLinks(view: View | null, now: number): void {
     for (const l of [...this.#links.values()]) {
       const member = view !== null && viewHas(view, l.key);
       if (!member && !l.dialing && now - l.lastUsed > this.#o.suspectTimeoutMs) {
@@ -707,7 +736,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
 
   #linkFailed(l: Link, reason: string): void {
     if (this.#links.get(l.key) === l) this.#links.delete(l.key);
-    const lost = l.queue.filter((f) => f[4] === 12).length;
+    const lost = l.queue.filter((f) => f[DATA_OVERHEAD - 1] === FrameType.Data).length;
     if (lost > 0) {
       this.#stats.messagesLostToFailedPeers += lost;
       this.#log.warn({ peer: l.key, lost, reason }, "messages to an unreachable member not sent");
@@ -937,7 +966,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   // Shutdown and small helpers
 
   async #shutdown(graceful: boolean): Promise<void> {
-    this.#phase = "closed";
+    this.#setPhase("closed");
     if (this.#tickTimer) clearInterval(this.#tickTimer);
     if (this.#discoveryTimer) clearInterval(this.#discoveryTimer);
     this.#tickTimer = null;
@@ -956,6 +985,13 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     this.#server = null;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     this.#log.info({ graceful }, "cluster member closed");
+  }
+
+  /** The one place the phase changes; every transition is logged. */
+  #setPhase(next: Phase): void {
+    if (next === this.#phase) return;
+    this.#log.debug({ from: this.#phase, to: next }, `phase ${this.#phase} -> ${next}`);
+    this.#phase = next;
   }
 
   /** Reads the phase through a call so TypeScript does not narrow it across awaits and callbacks. */
