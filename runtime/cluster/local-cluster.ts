@@ -10,13 +10,11 @@ import { EventEmitter } from "node:events";
 import { createServer, type Server } from "node:net";
 import type { Logger } from "../observability/log.js";
 import { type ClusterFrame, DATA_OVERHEAD, encodeData, encodeFrame } from "./codec.js";
-import { MeshConnection } from "./connection.js";
+import type { MeshConnection } from "./connection.js";
+import { ClusterError } from "./errors.js";
 import type { ClusterStats, LocalClusterEvents } from "./events.js";
 import { Handshake } from "./handshake.js";
 import { LinkPool } from "./link-pool.js";
-import { Prober } from "./probe.js";
-import { Sleepers } from "./sleepers.js";
-import { ClusterError } from "./errors.js";
 import {
   compareMembers,
   describeMember,
@@ -27,6 +25,8 @@ import {
   viewHas,
 } from "./member.js";
 import { type LocalClusterOptions, type ResolvedClusterOptions, resolveClusterOptions } from "./options.js";
+import { Prober } from "./probe.js";
+import { Sleepers } from "./sleepers.js";
 import { compareForMerge, mergeViews, supersedes, viewWithJoiner, viewWithout } from "./view-rules.js";
 
 /**
