@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Long fuzz run of the node-to-node decoders (not part of CI): the local cluster mesh frames
-// (runtime/cluster/codec.ts: decodeFrame, FrameSplitter), the relay envelope
+// (runtime/cluster/codec.ts: decodeFrame, meshSplitter), the relay envelope
 // (runtime/relay/envelope.ts: decodeEnvelope) and the JSON payloads of the control envelopes
 // (runtime/relay/control.ts, plus the delivery reports of runtime/relay/delivery/reports.ts when
 // the build has them). Inputs are generated valid values, random bytes, and valid encodings
@@ -380,11 +380,12 @@ function checkControl([what, decode, encode], payload) {
 
 const splitterSink = [];
 function checkStream(stream) {
-  const s = new C.FrameSplitter(chance(2) ? 64 * 1024 : C.DEFAULT_MAX_FRAME);
+  const s = C.meshSplitter(chance(2) ? 64 * 1024 : C.DEFAULT_MAX_FRAME);
+  const sink = { frame: (f) => splitterSink.push(f.subarray(4)) };
   try {
     for (let off = 0; off < stream.length; ) {
       const n = 1 + below(chance(4) ? 4096 : 64);
-      for (const body of s.push(stream.subarray(off, off + n))) splitterSink.push(body);
+      s.push(stream.subarray(off, off + n), sink);
       off += n;
     }
   } catch (e) {

@@ -6,6 +6,10 @@
 // view = u32 seq, u16 count (>= 1), count x member (members[0] is the coordinator).
 // A decoder error is always a ClusterCodecError: the caller closes that one connection.
 import { CodedError } from "../../contract/errors.js";
+import { Reader, type TruncatedError } from "../protocol/reader.js";
+import { FrameSplitter } from "../protocol/splitter.js";
+import { isUuid, UUID_BYTES, uuidFromBytes, uuidToBytes } from "../protocol/uuid.js";
+import { Writer } from "../protocol/writer.js";
 import { type Member, makeView, memberKey, type View } from "./member.js";
 
 /** Protocol version carried in HELLO; a peer speaking another version is refused. */
@@ -69,24 +73,10 @@ export class ClusterCodecError extends CodedError<
 
 const utf8 = new TextEncoder();
 
-class Writer {
-  readonly #parts: Buffer[] = [];
-  #size = 0;
-  u8(v: number): this {
-    return this.#push(Buffer.of(v & 0xff));
-  }
-  u16(v: number): this {
-    const b = Buffer.alloc(2);
-    b.writeUInt16BE(v);
-    return this.#push(b);
-  }
-  u32(v: number): this {
-    const b = Buffer.alloc(4);
-    b.writeUInt32BE(v);
-    return this.#push(b);
-  }
-  bytes(b: Uint8Array): this {
-    return this.#push(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+/** The mesh's fields on the shared writer; the length prefix is filled in by frame(). */
+class FrameWriter extends Writer {
+  constructor() {
+    super(Buffer.allocUnsafe(64), 4, true);
   }
   str8(s: string, field: string): this {
     const b = utf8.encode(s);
@@ -99,6 +89,7 @@ class Writer {
   }
   member(m: Member): this {
     this.str8(m.name, "member name").str8(m.site, "member site");
+    if (!isUuid(m.uuid)) throw new RangeError(`member uuid "${m.uuid}" is not a lowercase 8-4-4-4-12 UUID`);
     this.bytes(uuidToBytes(m.uuid));
     return this.str8(m.host, "member host").u16(m.port);
   }
@@ -108,22 +99,16 @@ class Writer {
     for (const m of v.members) this.member(m);
     return this;
   }
-  #push(b: Buffer): this {
-    this.#parts.push(b);
-    this.#size += b.length;
-    return this;
-  }
   /** The frame with its length prefix. */
   frame(): Buffer {
-    const len = Buffer.alloc(4);
-    len.writeInt32BE(this.#size);
-    return Buffer.concat([len, ...this.#parts], 4 + this.#size);
+    this.buf.writeInt32BE(this.pos - 4, 0);
+    return this.buf.subarray(0, this.pos);
   }
 }
 
 /** Encodes a whole frame (length prefix included). Throws RangeError on values that cannot be encoded. */
 export function encodeFrame(f: ClusterFrame): Buffer {
-  const w = new Writer();
+  const w = new FrameWriter();
   switch (f.type) {
     case "hello":
       return w.u8(FrameType.Hello).u8(f.version).str8(f.cluster, "cluster").member(f.member).frame();
@@ -170,37 +155,12 @@ export function encodeData(payload: Uint8Array): Buffer {
 // named "\ufeffnyc-1" would be read back as "nyc-1" (another member key than the sender's).
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-class Reader {
-  #pos = 0;
-  constructor(readonly buf: Uint8Array) {}
-  get remaining(): number {
-    return this.buf.length - this.#pos;
-  }
-  #need(n: number, what: string): void {
-    if (this.remaining < n) throw new ClusterCodecError("TRUNCATED", `frame ends inside ${what}`);
-  }
-  u8(what: string): number {
-    this.#need(1, what);
-    return this.buf[this.#pos++]!;
-  }
-  u16(what: string): number {
-    this.#need(2, what);
-    const v = (this.buf[this.#pos]! << 8) | this.buf[this.#pos + 1]!;
-    this.#pos += 2;
-    return v;
-  }
-  u32(what: string): number {
-    this.#need(4, what);
-    const b = this.buf;
-    const p = this.#pos;
-    this.#pos += 4;
-    return b[p]! * 0x1000000 + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!);
-  }
-  bytes(n: number, what: string): Uint8Array {
-    this.#need(n, what);
-    const out = this.buf.subarray(this.#pos, this.#pos + n);
-    this.#pos += n;
-    return out;
+const truncated: TruncatedError = (what) => new ClusterCodecError("TRUNCATED", `frame ends inside ${what}`);
+
+/** The mesh's fields on the shared reader. */
+class FrameReader extends Reader {
+  constructor(body: Uint8Array) {
+    super(body, 0, body.length, truncated);
   }
   rest(): Uint8Array {
     return this.bytes(this.remaining, "payload");
@@ -225,7 +185,7 @@ class Reader {
   member(): Member {
     const name = this.str8("member name");
     const site = this.str8("member site");
-    const uuid = bytesToUuid(this.bytes(16, "member uuid"));
+    const uuid = uuidFromBytes(this.bytes(UUID_BYTES, "member uuid"));
     const host = this.str8("member host");
     const port = this.u16("member port");
     return { name, site, uuid, host, port };
@@ -248,7 +208,7 @@ class Reader {
     }
     return makeView(seq, members);
   }
-  end(): void {
+  expectEnd(): void {
     if (this.remaining !== 0)
       throw new ClusterCodecError("TRAILING", `${this.remaining} bytes after the frame`);
   }
@@ -259,7 +219,7 @@ class Reader {
  * input, it returns a frame or throws ClusterCodecError. DATA payloads are views into `body`.
  */
 export function decodeFrame(body: Uint8Array): ClusterFrame {
-  const r = new Reader(body);
+  const r = new FrameReader(body);
   const t = r.u8("type");
   let f: ClusterFrame;
   switch (t) {
@@ -308,65 +268,22 @@ export function decodeFrame(body: Uint8Array): ClusterFrame {
     default:
       throw new ClusterCodecError("BAD_TYPE", `unknown frame type ${t}`);
   }
-  r.end();
+  r.expectEnd();
   return f;
 }
 
 /**
- * Cuts a byte stream into frame bodies by their length prefix, whatever the chunk boundaries.
- * Holds at most one incomplete frame (<= maxFrame + 4 bytes).
+ * The mesh's framing on the shared splitter: lengths 1..maxFrame (no GRACEFUL_CLOSE marker), a bad
+ * one is a ClusterCodecError BAD_LENGTH, and frames stay valid after the call (DATA payloads are
+ * views into them and reach listeners that may keep them). Holds at most one incomplete frame.
  */
-export class FrameSplitter {
-  #chunks: Buffer[] = [];
-  #held = 0;
-  /** Bytes needed before the next frame is complete (0 = unknown yet); avoids re-concatenating. */
-  #need = 0;
-  constructor(readonly maxFrame: number = DEFAULT_MAX_FRAME) {}
-
-  /** Bytes held for an incomplete frame. */
-  get buffered(): number {
-    return this.#held;
-  }
-
-  /** Feeds bytes; returns the complete bodies. Throws ClusterCodecError on a bad length. */
-  push(chunk: Buffer): Buffer[] {
-    this.#chunks.push(chunk);
-    this.#held += chunk.length;
-    const out: Buffer[] = [];
-    if (this.#held < this.#need) return out;
-    let buf = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#held);
-    let pos = 0;
-    this.#need = 0;
-    while (buf.length - pos >= 4) {
-      const len = buf.readInt32BE(pos);
-      if (len < 1 || len > this.maxFrame) {
-        throw new ClusterCodecError("BAD_LENGTH", `frame length ${len} outside 1..${this.maxFrame}`);
-      }
-      if (buf.length - pos - 4 < len) {
-        this.#need = 4 + len;
-        break;
-      }
-      out.push(buf.subarray(pos + 4, pos + 4 + len));
-      pos += 4 + len;
-    }
-    buf = buf.subarray(pos);
-    this.#chunks = buf.length > 0 ? [buf] : [];
-    this.#held = buf.length;
-    return out;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// UUID text <-> 16 bytes
-
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-function uuidToBytes(uuid: string): Buffer {
-  if (!UUID_TEXT.test(uuid)) throw new RangeError(`member uuid "${uuid}" is not a lowercase 8-4-4-4-12 UUID`);
-  return Buffer.from(uuid.replaceAll("-", ""), "hex");
-}
-
-function bytesToUuid(b: Uint8Array): string {
-  const h = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+export function meshSplitter(maxFrame: number = DEFAULT_MAX_FRAME): FrameSplitter {
+  return new FrameSplitter({
+    maxFrame,
+    minFrame: 1,
+    gracefulClose: false,
+    stableFrames: true,
+    lengthError: (len, limits) =>
+      new ClusterCodecError("BAD_LENGTH", `frame length ${len} outside 1..${limits.maxFrame}`),
+  });
 }

@@ -2,7 +2,8 @@
 // closes with a logged reason. Knows nothing about membership.
 import type { Socket } from "node:net";
 import type { Logger } from "../observability/log.js";
-import { ClusterCodecError, type ClusterFrame, decodeFrame, FrameSplitter } from "./codec.js";
+import type { FrameSink, FrameSplitter } from "../protocol/splitter.js";
+import { ClusterCodecError, type ClusterFrame, decodeFrame, meshSplitter } from "./codec.js";
 import type { Member } from "./member.js";
 
 export type ConnectionStatus = "handshaking" | "open" | "closed";
@@ -17,6 +18,9 @@ export interface ConnectionHandlers {
 export class MeshConnection {
   readonly #socket: Socket;
   readonly #splitter: FrameSplitter;
+  /** Bodies cut from the chunk being read; handled once the whole chunk split without error. */
+  readonly #bodies: Buffer[] = [];
+  readonly #sink: FrameSink = { frame: (f) => this.#bodies.push(f.subarray(4)) };
   readonly #handlers: ConnectionHandlers;
   readonly #log: Logger;
   #status: ConnectionStatus = "handshaking";
@@ -37,7 +41,7 @@ export class MeshConnection {
     log: Logger,
   ) {
     this.#socket = socket;
-    this.#splitter = new FrameSplitter(maxFrame);
+    this.#splitter = meshSplitter(maxFrame);
     this.#handlers = handlers;
     this.#log = log;
     socket.setNoDelay(true);
@@ -101,10 +105,12 @@ export class MeshConnection {
   #onData(chunk: Buffer): void {
     if (this.#status === "closed") return;
     this.bytesIn += chunk.length;
-    let bodies: Buffer[];
+    const bodies = this.#bodies;
+    bodies.length = 0;
     try {
-      bodies = this.#splitter.push(chunk);
+      this.#splitter.push(chunk, this.#sink);
     } catch (err) {
+      bodies.length = 0;
       this.#badInput(err);
       return;
     }

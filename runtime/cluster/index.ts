@@ -1,5 +1,5 @@
 // Local site membership: the members of one site form a cluster over a TCP mesh (see docs/CLUSTER.md).
-export { ClusterCodecError, type ClusterFrame, decodeFrame, encodeFrame, FrameSplitter } from "./codec.js";
+export { ClusterCodecError, type ClusterFrame, decodeFrame, encodeFrame, meshSplitter } from "./codec.js";
 export {
   type DiscoveredAddress,
   type Discovery,
@@ -8,13 +8,8 @@ export {
   StaticDiscovery,
 } from "./discovery.js";
 export { ClusterError } from "./errors.js";
-export {
-  type ClusterMessage,
-  type ClusterStats,
-  type CoordinatorChange,
-  LocalCluster,
-  type LocalClusterEvents,
-} from "./local-cluster.js";
+export type { ClusterMessage, ClusterStats, CoordinatorChange, LocalClusterEvents } from "./events.js";
+export { LocalCluster } from "./local-cluster.js";
 export { compareMembers, describeMember, type Member, memberKey, type View, type ViewId } from "./member.js";
 export {
   DEFAULT_CLUSTER_PORT,

@@ -7,18 +7,14 @@
 // direction, two members that dial each other at once never race over which connection to keep,
 // and everything one member sends to another travels, in order, on a single TCP stream.
 import { EventEmitter } from "node:events";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { createServer, type Server } from "node:net";
 import type { Logger } from "../observability/log.js";
-import {
-  CLUSTER_PROTOCOL_VERSION,
-  type ClusterFrame,
-  DATA_OVERHEAD,
-  encodeData,
-  encodeFrame,
-} from "./codec.js";
-import { MeshConnection } from "./connection.js";
-import type { DiscoveredAddress } from "./discovery.js";
+import { type ClusterFrame, DATA_OVERHEAD, encodeData, encodeFrame } from "./codec.js";
+import type { MeshConnection } from "./connection.js";
 import { ClusterError } from "./errors.js";
+import type { ClusterStats, LocalClusterEvents } from "./events.js";
+import { Handshake } from "./handshake.js";
+import { LinkPool } from "./link-pool.js";
 import {
   compareMembers,
   describeMember,
@@ -29,71 +25,15 @@ import {
   viewHas,
 } from "./member.js";
 import { type LocalClusterOptions, type ResolvedClusterOptions, resolveClusterOptions } from "./options.js";
+import { Prober } from "./probe.js";
+import { Sleepers } from "./sleepers.js";
 import { compareForMerge, mergeViews, supersedes, viewWithJoiner, viewWithout } from "./view-rules.js";
 
-/** A message delivered to this member. */
-export interface ClusterMessage {
-  readonly from: Member;
-  readonly payload: Uint8Array;
-}
-
-/** Emitted when the coordinator (members[0] of the view) is another member than before. */
-export interface CoordinatorChange {
-  readonly coordinator: Member;
-  readonly previous: Member | null;
-  /** True when this member is now the coordinator. */
-  readonly isCoordinator: boolean;
-}
-
-export interface LocalClusterEvents {
-  message: [ClusterMessage];
-  view: [View];
-  "coordinator-changed": [CoordinatorChange];
-  /** Every peer buffer that made `send` return false is back under the high-water mark. */
-  drain: [];
-}
-
-/** Snapshot of counters and gauges (one-to-one with metrics). */
-export interface ClusterStats {
-  readonly member: string;
-  readonly joined: boolean;
-  readonly isCoordinator: boolean;
-  readonly viewSeq: number;
-  readonly members: number;
-  readonly suspects: number;
-  readonly inboundConnections: number;
-  readonly outboundConnections: number;
-  readonly viewsInstalled: number;
-  readonly messagesSent: number;
-  readonly messagesReceived: number;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly badFrames: number;
-  /** Messages that could not reach a peer because it was suspected or its link failed. */
-  readonly messagesLostToFailedPeers: number;
-  /** Bytes still in a socket's write buffer when its connection to a member was lost. */
-  readonly bytesLostWithConnections: number;
-  /** Bytes waiting to be written to peers. */
-  readonly bufferedBytes: number;
-}
-
-/** Where this member sends to one peer. */
-interface Link {
-  readonly key: string;
-  readonly member: Member;
-  conn: MeshConnection | null;
-  dialing: boolean;
-  /** Frames written before the connection was open (bounded by the BUFFER_FULL limit). */
-  queue: Buffer[];
-  queuedBytes: number;
-  lastUsed: number;
-}
-
-interface ProbeResult {
-  readonly member: Member;
-  readonly view: View | null;
-}
-
+/**
+ * Lifecycle of a member, forward only: `idle` (constructed) -> `joining` (start(): listening,
+ * looking for a coordinator) -> `joined` (a view that includes it is installed) -> `leaving`
+ * (leave(): telling the others) -> `closed`. close() goes to `closed` from any phase.
+ */
 type Phase = "idle" | "joining" | "joined" | "leaving" | "closed";
 
 const HARD_LIMIT_FACTOR = 16;
@@ -109,13 +49,12 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   #view: View | null = null;
   #server: Server | null = null;
   readonly #conns = new Set<MeshConnection>();
-  readonly #links = new Map<string, Link>();
+  readonly #links: LinkPool;
   readonly #lastHeard = new Map<string, number>();
   readonly #suspects = new Set<string>();
-  readonly #congested = new Set<string>();
-  readonly #handshakes = new Map<MeshConnection, (ok: boolean) => void>();
-  readonly #infoWaiters = new Map<MeshConnection, Array<(v: View | null) => void>>();
-  readonly #sleepers = new Set<{ timer: NodeJS.Timeout; wake: () => void }>();
+  readonly #handshake: Handshake;
+  readonly #probes: Prober;
+  readonly #sleepers = new Sleepers();
   #joinWake: (() => void) | null = null;
   #tickTimer: NodeJS.Timeout | null = null;
   #discoveryTimer: NodeJS.Timeout | null = null;
@@ -125,7 +64,6 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     messagesSent: 0,
     messagesReceived: 0,
     badFrames: 0,
-    messagesLostToFailedPeers: 0,
     bytesLostWithConnections: 0,
     bytesIn: 0,
     bytesOut: 0,
@@ -143,6 +81,38 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     };
     this.#key = memberKey(this.#local);
     this.#log = this.#o.logger.child({ member: this.#key });
+    this.#handshake = new Handshake(
+      {
+        local: () => this.#local,
+        isClosed: () => this.#phase === "closed",
+        track: (conn) => this.#conns.add(conn),
+        heard: (key) => this.#heard(key),
+        badFrame: () => this.#stats.badFrames++,
+      },
+      this.#o,
+      this.#handlers,
+      this.#log,
+    );
+    this.#links = new LinkPool(
+      {
+        dial: (host, port) => this.#handshake.dial(host, port),
+        isClosed: () => this.#phase === "closed",
+        failed: (key, reason) => this.#suspect(key, reason),
+        drained: () => this.emit("drain"),
+      },
+      this.#o.highWaterMark,
+      this.#log,
+    );
+    this.#probes = new Prober(
+      {
+        local: () => this.#local,
+        isClosed: () => this.#phase === "closed",
+        dial: (host, port) => this.#handshake.dial(host, port),
+      },
+      this.#links,
+      this.#o,
+      this.#log,
+    );
   }
 
   // -------------------------------------------------------------------------------------------
@@ -173,8 +143,8 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
    */
   async start(): Promise<View> {
     if (this.#phase !== "idle") throw new ClusterError("CLOSED", "start() can be called once");
-    this.#phase = "joining";
-    const server = createServer((socket) => this.#accept(socket));
+    this.#setPhase("joining");
+    const server = createServer((socket) => this.#handshake.accept(socket));
     server.maxConnections = MAX_INBOUND_CONNECTIONS;
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
@@ -230,10 +200,10 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       if (!m) throw new ClusterError("NOT_A_MEMBER", `${to} is not a member of view ${view.id.seq}`);
       targets = [m];
     }
-    const links = targets.map((m) => this.#link(m));
+    const links = targets.map((m) => this.#links.link(m));
     const hard = this.#o.highWaterMark * HARD_LIMIT_FACTOR;
     for (const l of links) {
-      if (this.#buffered(l) > hard) {
+      if (this.#links.buffered(l) > hard) {
         throw new ClusterError(
           "BUFFER_FULL",
           `buffer towards ${l.key} is over ${hard} bytes: wait for 'drain'`,
@@ -242,13 +212,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     }
     const frame = encodeData(payload);
     let ok = true;
-    for (const l of links) {
-      this.#write(l, frame);
-      if (this.#buffered(l) > this.#o.highWaterMark) {
-        this.#congested.add(l.key);
-        ok = false;
-      }
-    }
+    for (const l of links) if (!this.#links.send(l, frame)) ok = false;
     this.#stats.messagesSent++;
     if (toSelf) {
       const from = this.#local;
@@ -266,7 +230,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     if (this.#phase === "closed" || this.#phase === "leaving") return;
     const view = this.#view;
     const wasJoined = this.#phase === "joined";
-    this.#phase = "leaving";
+    this.#setPhase("leaving");
     if (view && wasJoined) {
       if (view.id.coordinator === this.#key) {
         const next = viewWithout(view, new Set([this.#key]));
@@ -276,14 +240,19 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
             "coordinator leaving: handing over",
           );
           const frame = encodeFrame({ type: "view", view: next });
-          for (const m of next.members) this.#write(this.#link(m), frame);
+          for (const m of next.members) this.#links.write(this.#links.link(m), frame);
         }
       } else {
         const frame = encodeFrame({ type: "leave" });
-        for (const m of view.members) if (memberKey(m) !== this.#key) this.#write(this.#link(m), frame);
+        for (const m of view.members)
+          if (memberKey(m) !== this.#key) this.#links.write(this.#links.link(m), frame);
       }
       // Links still dialing get a bounded moment to open and flush the frames above.
-      await this.#waitFor(() => [...this.#links.values()].every((l) => !l.dialing), 1000);
+      await this.#sleepers.waitFor(
+        () => [...this.#links.values()].every((l) => !l.dialing),
+        1000,
+        () => this.#isClosed(),
+      );
     }
     await this.#shutdown(true);
   }
@@ -306,8 +275,6 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       bytesIn += c.bytesIn;
       bytesOut += c.bytesOut;
     }
-    let buffered = 0;
-    for (const l of this.#links.values()) buffered += this.#buffered(l);
     return {
       member: this.#key,
       joined: this.#view !== null,
@@ -323,9 +290,9 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       bytesIn,
       bytesOut,
       badFrames: this.#stats.badFrames,
-      messagesLostToFailedPeers: this.#stats.messagesLostToFailedPeers,
+      messagesLostToFailedPeers: this.#links.messagesLost,
       bytesLostWithConnections: this.#stats.bytesLostWithConnections,
-      bufferedBytes: buffered,
+      bufferedBytes: this.#links.bufferedBytes(),
     };
   }
 
@@ -336,7 +303,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     const deadline = Date.now() + this.#o.joinTimeoutMs;
     const pause = Math.max(20, Math.min(250, Math.floor(this.#o.joinTimeoutMs / 10)));
     while (this.#phase === "joining" && !this.#view) {
-      const found = await this.#probeAll();
+      const found = await this.#probes.probeAll();
       if (this.#phase !== "joining" || this.#view) return;
       const coordinators = found.filter((p) => p.view !== null).map((p) => p.view!.members[0]!);
       if (coordinators.length > 0) {
@@ -362,14 +329,14 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
         this.#installSingleton(1);
         return;
       }
-      await this.#sleep(pause);
+      await this.#sleepers.sleep(pause);
     }
   }
 
   async #askToJoin(coordinator: Member, timeoutMs: number): Promise<void> {
     this.#log.debug({ coordinator: memberKey(coordinator) }, "asking to join");
-    const link = this.#link(coordinator);
-    this.#write(link, encodeFrame({ type: "join-req" }));
+    const link = this.#links.link(coordinator);
+    this.#links.write(link, encodeFrame({ type: "join-req" }));
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => done(), timeoutMs);
       const done = () => {
@@ -382,78 +349,18 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   }
 
   #installSingleton(seq: number): void {
-    if (this.#phase === "joining") this.#phase = "joined";
+    if (this.#phase === "joining") this.#setPhase("joined");
     this.#install(makeView(seq, [this.#local]));
   }
 
   // -------------------------------------------------------------------------------------------
   // Discovery probes and merge
 
-  /** Asks every discovered address (except this member) which member it is and its view. */
-  async #probeAll(): Promise<ProbeResult[]> {
-    let addrs: DiscoveredAddress[];
-    try {
-      addrs = await this.#bounded(this.#o.discovery.find(), Math.max(1000, this.#o.discoveryIntervalMs));
-    } catch (err) {
-      this.#log.warn({ err: (err as Error).message }, "discovery failed");
-      return [];
-    }
-    const seen = new Set<string>();
-    const unique = addrs.filter((a) => {
-      const k = `${a.host}:${a.port}`;
-      if (seen.has(k) || (a.host === this.#local.host && a.port === this.#local.port)) return false;
-      seen.add(k);
-      return true;
-    });
-    const results = await Promise.all(unique.map((a) => this.#probe(a)));
-    const byKey = new Map<string, ProbeResult>();
-    for (const r of results) if (r) byKey.set(memberKey(r.member), r);
-    return [...byKey.values()];
-  }
-
-  async #probe(addr: DiscoveredAddress): Promise<ProbeResult | null> {
-    if (this.#phase === "closed") return null;
-    // Reuse an open link to whoever is known to be at this address.
-    let conn: MeshConnection | null = null;
-    let own = false;
-    for (const l of this.#links.values()) {
-      if (l.member.host === addr.host && l.member.port === addr.port && l.conn?.status === "open")
-        conn = l.conn;
-    }
-    if (!conn) {
-      conn = await this.#dial(addr.host, addr.port);
-      if (!conn) return null;
-      const peer = conn.peer!;
-      const link = this.#links.get(memberKey(peer));
-      if (!link) {
-        this.#adopt(conn, peer);
-      } else if (link.conn?.status === "open" || link.dialing) {
-        own = true;
-      } else {
-        this.#attach(link, conn);
-      }
-    }
-    const c = conn;
-    const view = await new Promise<View | null | undefined>((resolve) => {
-      const timer = setTimeout(() => resolve(undefined), Math.min(1000, this.#o.suspectTimeoutMs));
-      const waiters = this.#infoWaiters.get(c) ?? [];
-      waiters.push((v) => {
-        clearTimeout(timer);
-        resolve(v);
-      });
-      this.#infoWaiters.set(c, waiters);
-      c.write(encodeFrame({ type: "info-req" }));
-    });
-    if (own) c.close("probe done", true);
-    if (view === undefined) return null;
-    return { member: c.peer!, view };
-  }
-
   async #discoveryRound(): Promise<void> {
     if (this.#discovering || this.#phase !== "joined") return;
     this.#discovering = true;
     try {
-      const found = await this.#probeAll();
+      const found = await this.#probes.probeAll();
       const mine = this.#view;
       if (!mine || !this.isCoordinator) return;
       const asked = new Set<string>();
@@ -467,7 +374,10 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
           { other: other.id.coordinator, otherSeq: other.id.seq, otherSize: other.members.length },
           "found another view of this cluster: merging",
         );
-        this.#write(this.#link(other.members[0]!), encodeFrame({ type: "merge-req", view: mine }));
+        this.#links.write(
+          this.#links.link(other.members[0]!),
+          encodeFrame({ type: "merge-req", view: mine }),
+        );
       }
     } finally {
       this.#discovering = false;
@@ -491,7 +401,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       );
       this.#broadcast(merged);
     } else {
-      this.#write(this.#link(other.members[0]!), encodeFrame({ type: "merge-req", view: mine }));
+      this.#links.write(this.#links.link(other.members[0]!), encodeFrame({ type: "merge-req", view: mine }));
     }
   }
 
@@ -501,7 +411,8 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   /** Sends a view to its members and installs it here. */
   #broadcast(view: View): void {
     const frame = encodeFrame({ type: "view", view });
-    for (const m of view.members) if (memberKey(m) !== this.#key) this.#write(this.#link(m), frame);
+    for (const m of view.members)
+      if (memberKey(m) !== this.#key) this.#links.write(this.#links.link(m), frame);
     this.#install(view);
   }
 
@@ -521,7 +432,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       this.#install(makeView(view.id.seq + 1, [this.#local]));
       return;
     }
-    if (this.#phase === "joining") this.#phase = "joined";
+    if (this.#phase === "joining") this.#setPhase("joined");
     this.#install(view);
   }
 
@@ -562,7 +473,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     }
     const next = viewWithJoiner(view, joiner);
     if (next === view) {
-      this.#write(this.#link(joiner), encodeFrame({ type: "view", view }));
+      this.#links.write(this.#links.link(joiner), encodeFrame({ type: "view", view }));
       return;
     }
     this.#log.info({ joiner: describeMember(joiner), seq: next.id.seq }, "admitting a member");
@@ -607,25 +518,48 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     if (this.#lastHeard.has(key)) this.#lastHeard.set(key, Date.now());
   }
 
-  /** Heartbeats, liveness checks, admission re-checks and idle-link cleanup. */
+  /** Every heartbeat interval: one step each, on the view as it was when the tick began. */
   #tick(): void {
     if (this.#phase === "closed" || this.#phase === "leaving") return;
-    for (const c of this.#conns) {
-      if (c.peer && c.status === "open" && !this.#o.admit(c.peer)) c.close("peer no longer admitted");
-    }
+    this.#recheckAdmission();
     const now = Date.now();
     const view = this.#view;
     if (view && this.#phase === "joined") {
-      const hb = encodeFrame({ type: "heartbeat" });
-      for (const m of view.members) {
-        const k = memberKey(m);
-        if (k === this.#key) continue;
-        const link = this.#link(m);
-        if (link.conn?.status === "open" && link.conn.bufferedBytes === 0) link.conn.write(hb);
-        const last = this.#lastHeard.get(k) ?? now;
-        if (now - last > this.#o.suspectTimeoutMs) this.#suspect(k, `nothing heard for ${now - last} ms`);
-      }
+      this.#sendHeartbeats(view);
+      this.#suspectSilent(view, now);
     }
+    this.#dropIdleLinks(view, now);
+  }
+
+  /** The admission rule may have changed (e.g. a certificate revoked): close what it refuses now. */
+  #recheckAdmission(): void {
+    for (const c of this.#conns) {
+      if (c.peer && c.status === "open" && !this.#o.admit(c.peer)) c.close("peer no longer admitted");
+    }
+  }
+
+  /** A HEARTBEAT on every idle open link to a member (a busy link proves life by itself). */
+  #sendHeartbeats(view: View): void {
+    const hb = encodeFrame({ type: "heartbeat" });
+    for (const m of view.members) {
+      if (memberKey(m) === this.#key) continue;
+      const link = this.#links.link(m);
+      if (link.conn?.status === "open" && link.conn.bufferedBytes === 0) link.conn.write(hb);
+    }
+  }
+
+  /** Suspects the members nothing was heard from for suspectTimeoutMs. */
+  #suspectSilent(view: View, now: number): void {
+    for (const m of view.members) {
+      const k = memberKey(m);
+      if (k === this.#key) continue;
+      const last = this.#lastHeard.get(k) ?? now;
+      if (now - last > this.#o.suspectTimeoutMs) this.#suspect(k, `nothing heard for ${now - last} ms`);
+    }
+  }
+
+  /** Closes links to non-members that were not used for suspectTimeoutMs. */
+  #dropIdleLinks(view: View | null, now: number): void {
     for (const l of [...this.#links.values()]) {
       const member = view !== null && viewHas(view, l.key);
       if (!member && !l.dialing && now - l.lastUsed > this.#o.suspectTimeoutMs) {
@@ -636,107 +570,6 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Links (what this member sends on)
-
-  #link(m: Member): Link {
-    const key = memberKey(m);
-    let l = this.#links.get(key);
-    if (!l) {
-      l = { key, member: m, conn: null, dialing: false, queue: [], queuedBytes: 0, lastUsed: Date.now() };
-      this.#links.set(key, l);
-    }
-    if (!l.conn && !l.dialing && this.#phase !== "closed") void this.#dialLink(l);
-    return l;
-  }
-
-  async #dialLink(l: Link): Promise<void> {
-    l.dialing = true;
-    const conn = await this.#dial(l.member.host, l.member.port);
-    l.dialing = false;
-    if (this.#links.get(l.key) !== l || this.#phase === "closed") {
-      conn?.close("link no longer needed");
-      return;
-    }
-    if (!conn || memberKey(conn.peer!) !== l.key) {
-      conn?.close(`expected ${l.key} at ${l.member.host}:${l.member.port}`);
-      this.#linkFailed(l, conn ? "another member answers at its address" : "cannot connect");
-      return;
-    }
-    this.#attach(l, conn);
-  }
-
-  /** A probe connection to a member without a link becomes its link. */
-  #adopt(conn: MeshConnection, peer: Member): void {
-    const key = memberKey(peer);
-    const l: Link = {
-      key,
-      member: peer,
-      conn: null,
-      dialing: false,
-      queue: [],
-      queuedBytes: 0,
-      lastUsed: Date.now(),
-    };
-    this.#links.set(key, l);
-    this.#attach(l, conn);
-  }
-
-  #attach(l: Link, conn: MeshConnection): void {
-    l.conn = conn;
-    const queued = l.queue;
-    l.queue = [];
-    l.queuedBytes = 0;
-    for (const f of queued) conn.write(f);
-    this.#checkDrain(l);
-  }
-
-  #write(l: Link, frame: Buffer): void {
-    l.lastUsed = Date.now();
-    if (l.conn?.status === "open") {
-      l.conn.write(frame);
-    } else {
-      l.queue.push(frame);
-      l.queuedBytes += frame.length;
-      if (!l.conn && !l.dialing && this.#phase !== "closed") void this.#dialLink(l);
-    }
-  }
-
-  #buffered(l: Link): number {
-    return l.queuedBytes + (l.conn?.status === "open" ? l.conn.bufferedBytes : 0);
-  }
-
-  #linkFailed(l: Link, reason: string): void {
-    if (this.#links.get(l.key) === l) this.#links.delete(l.key);
-    const lost = l.queue.filter((f) => f[4] === 12).length;
-    if (lost > 0) {
-      this.#stats.messagesLostToFailedPeers += lost;
-      this.#log.warn({ peer: l.key, lost, reason }, "messages to an unreachable member not sent");
-    }
-    l.queue = [];
-    l.queuedBytes = 0;
-    this.#congested.delete(l.key);
-    this.#maybeEmitDrain();
-    this.#suspect(l.key, reason);
-  }
-
-  #checkDrain(l: Link): void {
-    if (this.#congested.has(l.key) && this.#buffered(l) <= this.#o.highWaterMark) {
-      this.#congested.delete(l.key);
-      this.#maybeEmitDrain();
-    }
-  }
-
-  #drainPending = false;
-  #maybeEmitDrain(): void {
-    if (this.#congested.size > 0 || this.#drainPending) return;
-    this.#drainPending = true;
-    queueMicrotask(() => {
-      this.#drainPending = false;
-      if (this.#congested.size === 0 && this.#phase !== "closed") this.emit("drain");
-    });
-  }
-
-  // -------------------------------------------------------------------------------------------
   // Connections
 
   #handlers = {
@@ -744,66 +577,13 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     closed: (c: MeshConnection, reason: string) => this.#onClosed(c, reason),
     drain: (c: MeshConnection) => {
       const l = c.peer ? this.#links.get(memberKey(c.peer)) : undefined;
-      if (l && l.conn === c) this.#checkDrain(l);
+      if (l && l.conn === c) this.#links.checkDrain(l);
     },
   };
 
-  #accept(socket: Socket): void {
-    if (this.#phase === "closed") {
-      socket.destroy();
-      return;
-    }
-    const conn = new MeshConnection(socket, false, this.#o.maxFrame, this.#handlers, this.#log);
-    this.#conns.add(conn);
-    // A peer that never completes its handshake does not keep the socket.
-    const timer = setTimeout(() => conn.close("no HELLO in time"), this.#handshakeTimeout());
-    this.#handshakes.set(conn, () => {
-      clearTimeout(timer);
-      this.#handshakes.delete(conn);
-    });
-  }
-
-  #handshakeTimeout(): number {
-    return Math.max(200, Math.min(2000, this.#o.suspectTimeoutMs));
-  }
-
-  /** Opens a connection and completes the handshake; null when refused, failed or timed out. */
-  #dial(host: string, port: number): Promise<MeshConnection | null> {
-    if (this.#phase === "closed") return Promise.resolve(null);
-    return new Promise((resolve) => {
-      const socket = connect({ host, port });
-      const conn = new MeshConnection(socket, true, this.#o.maxFrame, this.#handlers, this.#log);
-      this.#conns.add(conn);
-      const timer = setTimeout(() => conn.close("handshake timed out"), this.#handshakeTimeout());
-      this.#handshakes.set(conn, (ok) => {
-        clearTimeout(timer);
-        this.#handshakes.delete(conn);
-        resolve(ok ? conn : null);
-      });
-      socket.once("connect", () => {
-        conn.write(
-          encodeFrame({
-            type: "hello",
-            version: CLUSTER_PROTOCOL_VERSION,
-            cluster: this.#o.cluster,
-            member: this.#local,
-          }),
-        );
-      });
-    });
-  }
-
-  #refuse(conn: MeshConnection, reason: string): void {
-    // Probing its own address (listed by discovery) is routine; anything else deserves a warning.
-    const level = reason === "connected to itself" ? "debug" : "warn";
-    this.#log[level]({ remote: conn.remote, reason }, "refusing a mesh connection");
-    conn.write(encodeFrame({ type: "reject", reason }));
-    conn.close(`refused: ${reason}`, true);
-  }
-
   #onFrame(conn: MeshConnection, f: ClusterFrame): void {
     if (conn.status === "handshaking") {
-      this.#onHandshakeFrame(conn, f);
+      this.#handshake.onFrame(conn, f);
       return;
     }
     const peer = conn.peer!;
@@ -820,13 +600,9 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       case "info-req":
         conn.write(encodeFrame({ type: "info", view: this.#phase === "joined" ? this.#view : null }));
         return;
-      case "info": {
-        const waiters = this.#infoWaiters.get(conn);
-        const w = waiters?.shift();
-        if (waiters && waiters.length === 0) this.#infoWaiters.delete(conn);
-        w?.(f.view);
+      case "info":
+        this.#probes.answered(conn, f.view);
         return;
-      }
       case "join-req":
         this.#onJoinRequest(peer, conn);
         return;
@@ -849,65 +625,13 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     }
   }
 
-  /** Why a HELLO is refused, or null when it is accepted. */
-  #refusal(f: Extract<ClusterFrame, { type: "hello" }>): string | null {
-    if (f.version !== CLUSTER_PROTOCOL_VERSION) return `protocol version ${f.version}`;
-    if (f.cluster !== this.#o.cluster) return `cluster "${f.cluster}" is not "${this.#o.cluster}"`;
-    if (memberKey(f.member) === this.#key) return "connected to itself";
-    if (f.member.site !== this.#o.site) return `site "${f.member.site}" is not "${this.#o.site}"`;
-    if (!this.#o.admit(f.member) || this.#phase === "closed") return "not admitted";
-    return null;
-  }
-
-  #onHandshakeFrame(conn: MeshConnection, f: ClusterFrame): void {
-    if (!conn.outbound) {
-      if (f.type !== "hello") {
-        this.#stats.badFrames++;
-        conn.close(`expected HELLO, got ${f.type}`);
-        return;
-      }
-      const refusal = this.#refusal(f);
-      if (refusal) {
-        this.#refuse(conn, refusal);
-        return;
-      }
-      conn.write(encodeFrame({ type: "hello-ack", member: this.#local }));
-      conn.open(f.member);
-      this.#handshakes.get(conn)?.(true);
-      this.#heard(memberKey(f.member));
-      return;
-    }
-    const done = this.#handshakes.get(conn);
-    if (f.type === "hello-ack") {
-      const k = memberKey(f.member);
-      if (k === this.#key || !this.#o.admit(f.member) || f.member.site !== this.#o.site) {
-        conn.close(k === this.#key ? "connected to itself" : "peer not admitted", true);
-        done?.(false);
-        return;
-      }
-      conn.open(f.member);
-      this.#heard(k);
-      done?.(true);
-      return;
-    }
-    if (f.type === "reject") {
-      this.#log.debug({ remote: conn.remote, reason: f.reason }, "peer refused the connection");
-    } else {
-      this.#stats.badFrames++;
-    }
-    conn.close(f.type === "reject" ? `refused by peer: ${f.reason}` : `expected HELLO_ACK, got ${f.type}`);
-    done?.(false);
-  }
-
   #onClosed(conn: MeshConnection, reason: string): void {
     this.#conns.delete(conn);
     this.#stats.bytesIn += conn.bytesIn;
     this.#stats.bytesOut += conn.bytesOut;
     if (reason.startsWith("bad frame")) this.#stats.badFrames++;
-    this.#handshakes.get(conn)?.(false);
-    const waiters = this.#infoWaiters.get(conn);
-    this.#infoWaiters.delete(conn);
-    for (const w of waiters ?? []) w(null);
+    this.#handshake.closed(conn);
+    this.#probes.closed(conn);
     if (this.#phase === "closed") return;
     this.#log.debug(
       { remote: conn.remote, peer: conn.peer ? memberKey(conn.peer) : null, reason },
@@ -923,7 +647,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       this.#log.warn({ peer: l.key, bytes: conn.unsentBytes, reason }, "connection lost with unsent data");
     }
     // One immediate re-dial: a dead member refuses it (suspected at once), a live one is back.
-    if (this.#phase === "joined" && this.#view && viewHas(this.#view, l.key)) void this.#dialLink(l);
+    if (this.#phase === "joined" && this.#view && viewHas(this.#view, l.key)) void this.#links.dial(l);
     else if (l.queue.length === 0) this.#links.delete(l.key);
   }
 
@@ -937,57 +661,31 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   // Shutdown and small helpers
 
   async #shutdown(graceful: boolean): Promise<void> {
-    this.#phase = "closed";
+    this.#setPhase("closed");
     if (this.#tickTimer) clearInterval(this.#tickTimer);
     if (this.#discoveryTimer) clearInterval(this.#discoveryTimer);
     this.#tickTimer = null;
     this.#discoveryTimer = null;
-    for (const s of this.#sleepers) {
-      clearTimeout(s.timer);
-      s.wake();
-    }
-    this.#sleepers.clear();
+    this.#sleepers.wakeAll();
     this.#joinWake?.();
     for (const c of [...this.#conns]) c.close(graceful ? "leaving" : "closing", graceful);
     this.#conns.clear();
     this.#links.clear();
-    this.#congested.clear();
     const server = this.#server;
     this.#server = null;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
     this.#log.info({ graceful }, "cluster member closed");
   }
 
+  /** The one place the phase changes; every transition is logged. */
+  #setPhase(next: Phase): void {
+    if (next === this.#phase) return;
+    this.#log.debug({ from: this.#phase, to: next }, `phase ${this.#phase} -> ${next}`);
+    this.#phase = next;
+  }
+
   /** Reads the phase through a call so TypeScript does not narrow it across awaits and callbacks. */
   #isClosed(): boolean {
     return this.#phase === "closed";
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const s = {
-        timer: setTimeout(() => {
-          this.#sleepers.delete(s);
-          resolve();
-        }, ms),
-        wake: resolve,
-      };
-      this.#sleepers.add(s);
-    });
-  }
-
-  /** `p`, or a rejection after `ms` (a discovery that hangs must not stall joining). */
-  #bounded<T>(p: Promise<T>, ms: number): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    });
-    return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-  }
-
-  /** Polls `cond` every 10 ms for at most `ms`. */
-  async #waitFor(cond: () => boolean, ms: number): Promise<void> {
-    const until = Date.now() + ms;
-    while (!cond() && Date.now() < until && this.#phase !== "closed") await this.#sleep(10);
   }
 }

@@ -5,6 +5,7 @@
 // allocated, and only the canonical forms that JGroups writes are accepted (exact address flag
 // bytes, minimal compressed ints, canonical modified UTF-8), so decode -> encode is the identity
 // on accepted bodies, except string presence bytes other than 0/1, which read as null like Java does.
+import { ConfigError } from "../../contract/errors.js";
 import { formatIp, parseIp } from "./ip.js";
 import { MAX_UTF_BYTES, mutf8Decode, mutf8Length, mutf8Write } from "./mutf8.js";
 import { Reader } from "./reader.js";
@@ -21,6 +22,8 @@ import {
   ProtocolError,
   type SiteAddress,
 } from "./types.js";
+import { isUuid, UUID_BYTES, uuidFromBytes, writeUuid } from "./uuid.js";
+import { Writer } from "./writer.js";
 
 // Address flag bytes (org.jgroups.Address) and the magic ids we understand (jg-magic-map.xml).
 const FLAG_OTHER = 0x00;
@@ -50,7 +53,7 @@ const MIN_EXTENSION = 2; // klen(1) vlen(1)
  * Decodes one body (without its length prefix). Strict: every field bounded, trailing bytes are an
  * error. Throws ProtocolError, never anything else, whatever the input. The result never aliases
  * `body` (payload and extension bytes are copies). Limits left out (or undefined) take their
- * defaults; a limit that is not a number >= 0 is a programming error (RangeError).
+ * defaults; a limit that is not a number >= 0 is a bad option (ConfigError, code BAD_OPTION).
  */
 export function decodeBody(body: Uint8Array, limits?: Partial<DecodeLimits>): GossipData {
   const lim = limits ? resolveLimits(limits) : DEFAULT_LIMITS;
@@ -89,7 +92,7 @@ function resolveLimits(limits: Partial<DecodeLimits>): DecodeLimits {
     const v = limits[k];
     if (v === undefined) return DEFAULT_LIMITS[k];
     if (typeof v !== "number" || Number.isNaN(v) || v < 0) {
-      throw new RangeError(`decode limit ${k} must be a number >= 0, got ${String(v)}`);
+      throw new ConfigError(`decode limit ${k} must be a number >= 0, got ${String(v)}`);
     }
     return v;
   };
@@ -138,37 +141,12 @@ function readString(r: Reader, what: string): string | null {
   return mutf8Decode(r.buf, start, start + len);
 }
 
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-
 /** 16 wire bytes (least-significant long first) -> canonical 8-4-4-4-12 text. */
 function readUuid(r: Reader, what: string): string {
-  r.need(16, what);
-  const b = r.buf;
-  const p = r.pos;
-  r.pos += 16;
-  // Most-significant long is at p+8..p+15, least-significant at p..p+7.
-  return (
-    HEX[b[p + 8]!]! +
-    HEX[b[p + 9]!]! +
-    HEX[b[p + 10]!]! +
-    HEX[b[p + 11]!]! +
-    "-" +
-    HEX[b[p + 12]!]! +
-    HEX[b[p + 13]!]! +
-    "-" +
-    HEX[b[p + 14]!]! +
-    HEX[b[p + 15]!]! +
-    "-" +
-    HEX[b[p]!]! +
-    HEX[b[p + 1]!]! +
-    "-" +
-    HEX[b[p + 2]!]! +
-    HEX[b[p + 3]!]! +
-    HEX[b[p + 4]!]! +
-    HEX[b[p + 5]!]! +
-    HEX[b[p + 6]!]! +
-    HEX[b[p + 7]!]!
-  );
+  r.need(UUID_BYTES, what);
+  const uuid = uuidFromBytes(r.buf, r.pos, "lsb-first");
+  r.pos += UUID_BYTES;
+  return uuid;
 }
 
 /** Bits.readIntCompressed, canonical form only: u8 n (0..4) + n bytes little-endian, no high zero byte. */
@@ -305,8 +283,6 @@ function readPingDataList(r: Reader, lim: DecodeLimits): readonly PingData[] {
 // ---------------------------------------------------------------------------------------------
 // Encoding: one pass to size the body exactly, one pass to write it.
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
 function stringSize(s: string | null, what: string): number {
   if (s === null || s === undefined) return 1;
   if (typeof s !== "string") throw new ProtocolError("bad-string", `${what} is not a string`);
@@ -341,7 +317,7 @@ function extensionsSize(ext: readonly AddressExtension[], what: string): number 
 }
 
 function checkUuid(uuid: string, what: string): void {
-  if (typeof uuid !== "string" || !UUID_RE.test(uuid)) {
+  if (!isUuid(uuid)) {
     throw new ProtocolError(
       "bad-address",
       `${what}: uuid ${JSON.stringify(uuid)} is not lowercase 8-4-4-4-12 hex`,
@@ -440,28 +416,8 @@ function physicalSize(a: Address | null, what: string): number {
   return addressSize(a, what);
 }
 
-class Writer {
-  readonly buf: Buffer;
-  pos: number;
-  constructor(buf: Buffer, pos: number) {
-    this.buf = buf;
-    this.pos = pos;
-  }
-  u8(v: number): void {
-    this.buf[this.pos++] = v;
-  }
-  u16(v: number): void {
-    this.buf[this.pos++] = v >>> 8;
-    this.buf[this.pos++] = v;
-  }
-  i32(v: number): void {
-    this.buf.writeInt32BE(v | 0, this.pos);
-    this.pos += 4;
-  }
-  bytes(b: Uint8Array): void {
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
+/** The GossipRouter fields on the shared writer (into a buffer sized by bodySize). */
+class BodyWriter extends Writer {
   string(s: string | null): void {
     if (s === null || s === undefined) {
       this.u8(0);
@@ -475,11 +431,8 @@ class Writer {
     this.buf[start + 1] = len;
   }
   uuid(uuid: string): void {
-    // Text is msb(16 hex) + lsb(16 hex) without dashes; the wire wants lsb first.
-    const hex = uuid.replace(/-/g, "");
-    this.buf.write(hex.slice(16), this.pos, "hex");
-    this.buf.write(hex.slice(0, 16), this.pos + 8, "hex");
-    this.pos += 16;
+    writeUuid(uuid, this.buf, this.pos, "lsb-first");
+    this.pos += UUID_BYTES;
   }
   compressedInt(v: number): void {
     const u = v >>> 0;
@@ -540,7 +493,7 @@ class Writer {
   }
 }
 
-function writeBody(d: GossipData, w: Writer): void {
+function writeBody(d: GossipData, w: BodyWriter): void {
   w.u8(d.type);
   w.string(d.group);
   w.address(d.addr);
@@ -569,7 +522,7 @@ function writeBody(d: GossipData, w: Writer): void {
 /** Encodes only the body (no length prefix). */
 export function encodeBody(data: GossipData): Buffer {
   const size = bodySize(data);
-  const w = new Writer(Buffer.allocUnsafe(size), 0);
+  const w = new BodyWriter(Buffer.allocUnsafe(size), 0);
   writeBody(data, w);
   return w.buf;
 }
@@ -579,7 +532,7 @@ export function encodeFrame(data: GossipData): Buffer {
   const size = bodySize(data);
   const buf = Buffer.allocUnsafe(4 + size);
   buf.writeInt32BE(size, 0);
-  writeBody(data, new Writer(buf, 4));
+  writeBody(data, new BodyWriter(buf, 4));
   return buf;
 }
 

@@ -47,6 +47,12 @@ export function messageFrame(
   return frame(GossipType.Message, group, dest, { sender, payload });
 }
 
+/**
+ * Prefix of each group name in the answer to a GET_MBRS for all groups (null group): the router
+ * names every group `<<all-groups>>:<name>` (JGroups Global.ALL_GROUPS).
+ */
+export const ALL_GROUPS_PREFIX = "<<all-groups>>:";
+
 /** group null = all groups. */
 export function getMbrsFrame(group: string | null): Buffer {
   return frame(GossipType.GetMbrs, group, null);

@@ -1,16 +1,30 @@
-// A bounds-checked cursor over a body. Every read checks the remaining bytes first and throws
-// ProtocolError("truncated") instead of reading past the end, so decoders built on it are total.
+// A bounds-checked cursor over a body, shared by the GossipRouter codec and the mesh codec. Every
+// read checks the remaining bytes first and throws the codec's "truncated" error instead of
+// reading past the end, so decoders built on it are total.
 import { ProtocolError } from "./types.js";
+
+/** The error a read past the end throws: `what` names the field, `n` the bytes it needed. */
+export type TruncatedError = (
+  what: string,
+  n: number,
+  at: { readonly pos: number; readonly end: number },
+) => Error;
+
+const protocolTruncated: TruncatedError = (what, n, at) =>
+  new ProtocolError("truncated", `${what}: needs ${n} bytes at offset ${at.pos}, ${at.end - at.pos} left`);
 
 export class Reader {
   readonly buf: Uint8Array;
   pos: number;
   readonly end: number;
+  readonly #truncated: TruncatedError;
 
-  constructor(buf: Uint8Array, pos = 0, end = buf.length) {
+  /** `truncated` defaults to the GossipRouter codec's ProtocolError("truncated"). */
+  constructor(buf: Uint8Array, pos = 0, end = buf.length, truncated: TruncatedError = protocolTruncated) {
     this.buf = buf;
     this.pos = pos;
     this.end = end;
+    this.#truncated = truncated;
   }
 
   get remaining(): number {
@@ -19,12 +33,7 @@ export class Reader {
 
   /** Throws unless `n` more bytes are available; `what` names the field in the error. */
   need(n: number, what: string): void {
-    if (n > this.end - this.pos) {
-      throw new ProtocolError(
-        "truncated",
-        `${what}: needs ${n} bytes at offset ${this.pos}, ${this.end - this.pos} left`,
-      );
-    }
+    if (n > this.end - this.pos) throw this.#truncated(what, n, this);
   }
 
   u8(what: string): number {
@@ -33,11 +42,7 @@ export class Reader {
   }
 
   i16(what: string): number {
-    this.need(2, what);
-    const b = this.buf;
-    const v = (b[this.pos]! << 8) | b[this.pos + 1]!;
-    this.pos += 2;
-    return (v << 16) >> 16;
+    return (this.u16(what) << 16) >> 16;
   }
 
   u16(what: string): number {
@@ -56,11 +61,21 @@ export class Reader {
     return (b[p]! << 24) | (b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!;
   }
 
+  u32(what: string): number {
+    return this.i32(what) >>> 0;
+  }
+
   /** A copy of the next `n` bytes (never a view into the caller's buffer). */
   copy(n: number, what: string): Uint8Array {
-    this.need(n, what);
     const out = new Uint8Array(n);
-    out.set(this.buf.subarray(this.pos, this.pos + n));
+    out.set(this.bytes(n, what));
+    return out;
+  }
+
+  /** The next `n` bytes as a view into the buffer (no copy). */
+  bytes(n: number, what: string): Uint8Array {
+    this.need(n, what);
+    const out = this.buf.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }

@@ -1,17 +1,51 @@
-// Streaming frame splitter: cuts a TCP byte stream into `i32 length + body` frames.
+// Streaming frame splitter: cuts a TCP byte stream into `i32 length + body` frames. The one
+// splitter of the project: the GossipRouter protocol (router, tunnel, dump) and the mesh of the
+// local cluster use it with their own limits and errors (FrameSplitterOptions).
 //
 // Hot path of the router. Frames that lie wholly inside one chunk are handed out as subarrays of
 // that chunk (zero copy). Only a frame that straddles chunks is copied, into one reusable buffer
 // that grows with the bytes actually received (never to the announced length up front, so a
 // peer cannot make us reserve 10 MiB by sending 4 bytes).
+import { ConfigError } from "../../contract/errors.js";
 import { DEFAULT_MAX_FRAME, GRACEFUL_CLOSE_LENGTH, ProtocolError } from "./types.js";
 
 /** Receives frames as they are cut from the stream. */
 export interface FrameSink {
-  /** A whole frame, length prefix included; the body is `frame.subarray(4)`. Valid only during the call. */
+  /**
+   * A whole frame, length prefix included; the body is `frame.subarray(4)`. Valid only during the
+   * call, unless the splitter was made with `stableFrames`.
+   */
   frame(frame: Buffer): void;
-  /** The GRACEFUL_CLOSE marker (length -5) was read. */
-  gracefulClose(): void;
+  /** The GRACEFUL_CLOSE marker (length -5) was read (only with `gracefulClose`). */
+  gracefulClose?(): void;
+}
+
+/** What differs between the streams that are cut into frames. */
+export interface FrameSplitterOptions {
+  /** Largest body length accepted. @default DEFAULT_MAX_FRAME (10 MiB) */
+  readonly maxFrame?: number;
+  /** Smallest body length accepted. @default 0 */
+  readonly minFrame?: number;
+  /** A length prefix of -5 is the GRACEFUL_CLOSE marker (no body), not a bad length. @default true */
+  readonly gracefulClose?: boolean;
+  /**
+   * Frames stay valid after the sink returns: one that straddles chunks gets a buffer of its own
+   * instead of the reused one (for consumers that keep what they are handed). @default false
+   */
+  readonly stableFrames?: boolean;
+  /**
+   * The error thrown for a length outside minFrame..maxFrame.
+   * @default ProtocolError "bad-length" (negative) or "frame-too-large"
+   */
+  readonly lengthError?: (
+    length: number,
+    limits: { readonly minFrame: number; readonly maxFrame: number },
+  ) => Error;
+}
+
+function protocolLengthError(len: number, limits: { readonly maxFrame: number }): Error {
+  if (len < 0) return new ProtocolError("bad-length", `frame length ${len}`);
+  return new ProtocolError("frame-too-large", `frame length ${len} exceeds ${limits.maxFrame}`);
 }
 
 /** The straddle buffer is kept between frames only up to this size; larger ones are dropped after use. */
@@ -27,10 +61,28 @@ export class FrameSplitter {
   /** Total size of the frame being reassembled (4 + length); 0 while its prefix is incomplete. */
   #need = 0;
 
-  constructor(readonly maxFrame: number = DEFAULT_MAX_FRAME) {
+  readonly maxFrame: number;
+  readonly minFrame: number;
+  readonly #graceful: boolean;
+  readonly #stable: boolean;
+  readonly #lengthError: NonNullable<FrameSplitterOptions["lengthError"]>;
+
+  /** `options` as a number is the maxFrame of a GossipRouter stream. Throws ConfigError on bad limits. */
+  constructor(options: number | FrameSplitterOptions = {}) {
+    const o = typeof options === "number" ? { maxFrame: options } : options;
+    const maxFrame = o.maxFrame ?? DEFAULT_MAX_FRAME;
+    const minFrame = o.minFrame ?? 0;
     if (!Number.isInteger(maxFrame) || maxFrame < 0 || maxFrame > 0x7fffffff) {
-      throw new RangeError(`maxFrame must be an integer in 0..2^31-1, got ${maxFrame}`);
+      throw new ConfigError(`maxFrame must be an integer in 0..2^31-1, got ${maxFrame}`);
     }
+    if (!Number.isInteger(minFrame) || minFrame < 0 || minFrame > maxFrame) {
+      throw new ConfigError(`minFrame must be an integer in 0..maxFrame (${maxFrame}), got ${minFrame}`);
+    }
+    this.maxFrame = maxFrame;
+    this.minFrame = minFrame;
+    this.#graceful = o.gracefulClose ?? true;
+    this.#stable = o.stableFrames ?? false;
+    this.#lengthError = o.lengthError ?? protocolLengthError;
   }
 
   /** Feeds bytes; calls the sink for each complete frame. Throws ProtocolError on a bad length. */
@@ -43,10 +95,10 @@ export class FrameSplitter {
     }
     while (n - off >= 4) {
       const len = (chunk[off]! << 24) | (chunk[off + 1]! << 16) | (chunk[off + 2]! << 8) | chunk[off + 3]!;
-      if (len < 0 || len > this.maxFrame) {
-        if (len === GRACEFUL_CLOSE_LENGTH) {
+      if (len < this.minFrame || len > this.maxFrame) {
+        if (len === GRACEFUL_CLOSE_LENGTH && this.#graceful) {
           off += 4;
-          sink.gracefulClose();
+          sink.gracefulClose?.();
           continue;
         }
         this.#badLength(len);
@@ -75,12 +127,12 @@ export class FrameSplitter {
       off += take;
       if (this.#have < 4) return off;
       const len = this.#pending.readInt32BE(0);
-      if (len === GRACEFUL_CLOSE_LENGTH) {
+      if (len === GRACEFUL_CLOSE_LENGTH && this.#graceful) {
         this.#have = 0;
-        sink.gracefulClose();
+        sink.gracefulClose?.();
         return off;
       }
-      if (len < 0 || len > this.maxFrame) this.#badLength(len);
+      if (len < this.minFrame || len > this.maxFrame) this.#badLength(len);
       this.#need = 4 + len;
     }
     const take = Math.min(this.#need - this.#have, n - off);
@@ -92,7 +144,7 @@ export class FrameSplitter {
       const frame = this.#pending.subarray(0, this.#need);
       this.#have = 0;
       this.#need = 0;
-      if (this.#pending.length > KEEP_CAPACITY) this.#pending = NO_BYTES;
+      if (this.#stable || this.#pending.length > KEEP_CAPACITY) this.#pending = NO_BYTES;
       sink.frame(frame);
     }
     return off;
@@ -115,7 +167,6 @@ export class FrameSplitter {
     this.#have = 0;
     this.#need = 0;
     this.#pending = NO_BYTES;
-    if (len < 0) throw new ProtocolError("bad-length", `frame length ${len}`);
-    throw new ProtocolError("frame-too-large", `frame length ${len} exceeds ${this.maxFrame}`);
+    throw this.#lengthError(len, this);
   }
 }

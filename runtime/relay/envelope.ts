@@ -14,6 +14,7 @@
 // Sequence numbers: every DATA envelope carries the next number of its origin (origin = one
 // incarnation of one sender), so a receiver can order and de-duplicate per origin (issue 6).
 import { CodedError } from "../../contract/errors.js";
+import { isUuid, uuidFromBytes, uuidToBytes } from "../protocol/uuid.js";
 
 export const ENVELOPE_MAGIC = 0x524c;
 export const ENVELOPE_VERSION = 1;
@@ -118,7 +119,6 @@ export class EnvelopeError extends CodedError<EnvelopeErrorCode> {
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function stringBytes(value: string, field: string): Uint8Array {
   const bytes = utf8.encode(value);
@@ -129,8 +129,8 @@ function stringBytes(value: string, field: string): Uint8Array {
 }
 
 function uuidBytes(uuid: string): Uint8Array {
-  if (!UUID_TEXT.test(uuid)) throw new EnvelopeError("bad-uuid", "incarnation is not a lowercase UUID");
-  return Buffer.from(uuid.replaceAll("-", ""), "hex");
+  if (!isUuid(uuid)) throw new EnvelopeError("bad-uuid", "incarnation is not a lowercase UUID");
+  return uuidToBytes(uuid);
 }
 
 /** Encodes an envelope. Throws EnvelopeError if a field is out of bounds. */
@@ -269,9 +269,8 @@ export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits
   const site = getString("origin.site");
   const name = getString("origin.name");
   need(16, "origin.incarnation");
-  const hex = buf.toString("hex", o, o + 16);
+  const incarnation = uuidFromBytes(buf, o);
   o += 16;
-  const incarnation = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   const getU64 = (what: string): number => {
     need(8, what);
     const hi = buf.readUInt32BE(o);

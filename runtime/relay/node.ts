@@ -1,10 +1,9 @@
 // RelayNode: what `relay node` runs in every pod. A RelayChannel that answers chat lines like the
-// walkthrough's RelayDemo, plus the cluster-internal HTTP endpoint: /healthz, /readyz, /status,
-// /metrics.
-import http from "node:http";
-import type net from "node:net";
+// walkthrough's RelayDemo, plus the cluster-internal HTTP endpoint (the shared
+// ObservabilityServer): /healthz, /metrics, and the node's /readyz and /status.
 import type { Registry } from "prom-client";
 import type { RelayNodeConfig } from "../../contract/relay-env.js";
+import { ObservabilityServer } from "../observability/http.js";
 import type { Logger } from "../observability/log.js";
 import { counterFrom, createMetricsRegistry, gaugeFrom } from "../observability/metrics.js";
 import { describeView, RelayChannel } from "./channel.js";
@@ -51,8 +50,7 @@ export class RelayNode {
   readonly #o: RelayNodeOptions;
   readonly #log: Logger;
   readonly #metrics: Registry;
-  #server: http.Server | null = null;
-  #httpPort: number | null = null;
+  readonly #http: ObservabilityServer;
   #starting: Promise<unknown> | null = null;
   #stopping: Promise<void> | null = null;
 
@@ -74,10 +72,11 @@ export class RelayNode {
     );
     this.channel.on("site-reachable", (b) => this.#log.info({ ...b }, "site reachable again: resending"));
     this.#metrics = this.#createMetrics();
+    this.#http = this.#createHttp();
   }
 
   get httpPort(): number | null {
-    return this.#httpPort;
+    return this.#http.port;
   }
 
   /** True once stop() was called. */
@@ -102,21 +101,12 @@ export class RelayNode {
     const loopback = this.#config.bindAddr.startsWith("127.") || this.#config.bindAddr === "::1";
     const host = this.#o.httpHost ?? (loopback ? this.#config.bindAddr : "0.0.0.0");
     const port = this.#o.httpPort ?? this.#config.httpPort;
-    const server = http.createServer((req, res) => this.#handle(req, res));
-    server.keepAliveTimeout = 5000;
+    let httpPort: number;
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once("error", reject);
-        server.listen(port, host, () => {
-          server.off("error", reject);
-          resolve();
-        });
-      });
+      httpPort = await this.#http.listen(port, host);
     } catch (err) {
       throw listenError("HTTP_PORT", port, host, err);
     }
-    this.#server = server;
-    this.#httpPort = (server.address() as net.AddressInfo).port;
     this.#throwIfStopping();
     try {
       await this.channel.connect();
@@ -124,16 +114,16 @@ export class RelayNode {
       this.#throwIfStopping();
       // Not stop(): it waits for this start() to end. Close what was opened, then report.
       await this.channel.close().catch(() => undefined);
-      await closeServer(server);
+      await this.#http.close();
       throw listenError("BIND_PORT", this.#config.bindPort, this.#config.bindAddr, err);
     }
     this.#throwIfStopping();
     const meshPort = this.channel.localMember.port;
     this.#log.info(
-      { name: this.channel.name, site: this.channel.site, meshPort, httpPort: this.#httpPort },
+      { name: this.channel.name, site: this.channel.site, meshPort, httpPort },
       "relay node started",
     );
-    return { meshPort, httpPort: this.#httpPort };
+    return { meshPort, httpPort };
   }
 
   #throwIfStopping(): void {
@@ -155,7 +145,7 @@ export class RelayNode {
       siteMaster: ch.isSiteMaster,
       addresses: {
         mesh: me ? `${me.host}:${me.port}` : `${this.#config.bindAddr}:${this.#config.bindPort}`,
-        http: this.#httpPort,
+        http: this.#http.port,
         uuid: me?.uuid ?? "",
       },
       view: view
@@ -185,58 +175,31 @@ export class RelayNode {
         // Closing the channel ends a join in progress; wait for start() to give up so that an
         // HTTP listen still under way has settled before the server is closed.
         await this.#starting?.catch(() => undefined);
-        if (this.#server) await closeServer(this.#server);
+        await this.#http.close();
       }
     })();
     return this.#stopping;
   }
 
-  #handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    const path = (req.url ?? "/").split("?")[0];
-    const json = (status: number, body: unknown) => {
-      res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
-      res.end(`${JSON.stringify(body)}\n`);
-    };
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      res.writeHead(405, { "content-type": "text/plain" }).end("method not allowed\n");
-      return;
-    }
-    try {
-      switch (path) {
-        case "/healthz":
-          json(this.#stopping ? 503 : 200, {
-            status: this.#stopping ? "stopping" : "ok",
-            name: this.channel.name,
-            site: this.channel.site,
-          });
-          return;
-        case "/readyz": {
-          const ready = this.channel.ready && !this.#stopping;
-          json(ready ? 200 : 503, {
-            ready,
-            joined: this.channel.view !== null,
-            siteMaster: this.channel.isSiteMaster,
-          });
-          return;
-        }
-        case "/status":
-          json(200, this.status());
-          return;
-        case "/metrics":
-          this.#metrics.metrics().then(
-            (text) => {
-              res.writeHead(200, { "content-type": this.#metrics.contentType });
-              res.end(text);
-            },
-            (err: unknown) => res.writeHead(500).end(`metrics failed: ${String(err)}\n`),
-          );
-          return;
-        default:
-          res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
-      }
-    } catch (err) {
-      json(500, { error: (err as Error).message });
-    }
+  /** /healthz (503 while stopping), /metrics, /readyz and /status. */
+  #createHttp(): ObservabilityServer {
+    return new ObservabilityServer({
+      metrics: this.#metrics,
+      health: () => ({
+        ok: !this.#stopping,
+        ...(this.#stopping ? { status: "stopping" } : {}),
+        name: this.channel.name,
+        site: this.channel.site,
+      }),
+    })
+      .route("/readyz", () => {
+        const ready = this.channel.ready && !this.#stopping;
+        return {
+          status: ready ? 200 : 503,
+          body: { ready, joined: this.channel.view !== null, siteMaster: this.channel.isSiteMaster },
+        };
+      })
+      .route("/status", () => ({ status: 200, body: this.status() }));
   }
 
   #createMetrics(): Registry {
@@ -321,10 +284,4 @@ function listenError(setting: string, port: number, host: string, err: unknown):
         ? "permission denied"
         : e.message;
   return new Error(`${setting}: cannot listen on ${host}:${port}: ${why}`);
-}
-
-async function closeServer(server: http.Server): Promise<void> {
-  if (!server.listening) return;
-  server.closeAllConnections();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
 }

@@ -6,7 +6,15 @@ import { type FrameSink, FrameSplitter } from "../protocol/splitter.js";
 import type { Registration, RegistrationOwner } from "./registry.js";
 import type { CloseReason } from "./stats.js";
 
+/**
+ * Lifecycle of a client connection; it only moves forward:
+ * - `open`: frames are read and routed;
+ * - `closing`: our side is closed (GRACEFUL_CLOSE sent or socket destroyed), registrations removed;
+ * - `closed`: the socket is gone and the router forgot the connection.
+ */
 export type ConnectionState = "open" | "closing" | "closed";
+
+const STATE_ORDER: Readonly<Record<ConnectionState, number>> = { open: 0, closing: 1, closed: 2 };
 
 /** Longest route header (group + dest bytes) the per-connection route cache remembers. */
 export const ROUTE_CACHE_MAX = 256;
@@ -44,8 +52,8 @@ export class ClientConnection implements RegistrationOwner {
   readonly splitter: FrameSplitter;
   /** "ip:port" of the peer, for logs. */
   readonly remote: string;
-  state: ConnectionState = "open";
-  closeReason: CloseReason | null = null;
+  #state: ConnectionState = "open";
+  #closeReason: CloseReason | null = null;
   /** Date.now() of the last bytes received (expiry). */
   lastSeen = Date.now();
   /** The "too many registrations" warning was logged for this connection. */
@@ -101,13 +109,35 @@ export class ClientConnection implements RegistrationOwner {
     this.remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
   }
 
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** Why the connection is closing (set by the move to `closing`), or null while open. */
+  get closeReason(): CloseReason | null {
+    return this.#closeReason;
+  }
+
+  /**
+   * The one place the state changes: moves forward to `next` (with `reason` when it is
+   * `closing`). False, and nothing changes, when the connection is already there or past it.
+   */
+  setState(next: "closing", reason: CloseReason): boolean;
+  setState(next: "closed"): boolean;
+  setState(next: Exclude<ConnectionState, "open">, reason?: CloseReason): boolean {
+    if (STATE_ORDER[next] <= STATE_ORDER[this.#state]) return false;
+    this.#state = next;
+    if (reason !== undefined) this.#closeReason = reason;
+    return true;
+  }
+
   /** Bytes queued in Node and libuv for this socket. */
   get queuedBytes(): number {
     return this.socket.writableLength;
   }
 
   get writable(): boolean {
-    return this.state === "open" && this.socket.writable && !this.socket.destroyed;
+    return this.#state === "open" && this.socket.writable && !this.socket.destroyed;
   }
 
   /** Adds a frame that lies inside `chunk` at [start, end) to the batch, extending the current run if adjacent. */

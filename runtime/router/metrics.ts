@@ -1,11 +1,21 @@
-// The router's Prometheus metrics, read from its plain counters at scrape time.
+// The router's Prometheus metrics, read from its plain counters at scrape time. They read the
+// router through RouterMetricsSource, so this module does not import the router (no cycle).
 import type { Registry } from "prom-client";
 import { byLabel, counterFrom, createMetricsRegistry, gaugeFrom } from "../observability/metrics.js";
-import type { GossipRouter } from "./router.js";
+import type { Registry as MemberRegistry, RegistrationOwner } from "./registry.js";
+import type { RouterCounters, RouterStats } from "./stats.js";
 
 const P = "relay_router_";
 
-export function createRouterMetrics(router: GossipRouter): Registry {
+/** What the metrics read from a router (GossipRouter is one). */
+export interface RouterMetricsSource {
+  readonly counters: RouterCounters;
+  readonly registry: Pick<MemberRegistry<RegistrationOwner>, "groups">;
+  stats(): RouterStats;
+  flowStats(): { readonly pausedSenders: number; readonly queuedBytes: number };
+}
+
+export function createRouterMetrics(router: RouterMetricsSource): Registry {
   const registry = createMetricsRegistry();
   const c = router.counters;
   const stats = () => router.stats();

@@ -9,10 +9,16 @@
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import tls from "node:tls";
-import { startObservabilityServer } from "../observability/http.js";
+import { ObservabilityServer } from "../observability/http.js";
 import { createLogger, type Logger } from "../observability/log.js";
 import { addressKey, decodeBody, decodeRouteHeader } from "../protocol/codec.js";
-import { GRACEFUL_CLOSE_FRAME, getMbrsRspFrame, heartbeatFrame, suspectFrame } from "../protocol/frames.js";
+import {
+  ALL_GROUPS_PREFIX,
+  GRACEFUL_CLOSE_FRAME,
+  getMbrsRspFrame,
+  heartbeatFrame,
+  suspectFrame,
+} from "../protocol/frames.js";
 import type { FrameSink } from "../protocol/splitter.js";
 import { type GossipData, GossipType, type PingData, ProtocolError } from "../protocol/types.js";
 import { ClientConnection, ROUTE_CACHE_MAX } from "./connection.js";
@@ -26,9 +32,6 @@ import {
   type RouterStats,
   type UndeliveredReason,
 } from "./stats.js";
-
-/** Prefix of the group names in an all-groups GET_MBRS answer (JGroups Global.ALL_GROUPS). */
-export const ALL_GROUPS_PREFIX = "<<all-groups>>:";
 
 /** Registrations one connection may hold (TUNNEL holds one per group; RELAY site masters a few). */
 export const MAX_REGISTRATIONS_PER_CONNECTION = 4096;
@@ -73,7 +76,7 @@ export class GossipRouter {
   #stopping: Promise<void> | null = null;
   #port: number | null = null;
   #httpPort: number | null = null;
-  #http: { close(): Promise<void> } | null = null;
+  #http: ObservabilityServer | null = null;
   #heartbeat: Buffer | null = null;
 
   // Routing state of the read being processed (single-threaded: one at a time).
@@ -133,9 +136,7 @@ export class GossipRouter {
     this.#port = (server.address() as net.AddressInfo).port;
     if (o.httpPort !== null) {
       try {
-        const http = await startObservabilityServer({
-          port: o.httpPort,
-          host: o.bind,
+        const http = new ObservabilityServer({
           metrics: createRouterMetrics(this),
           health: () => ({
             ok: !this.#stopping,
@@ -145,8 +146,8 @@ export class GossipRouter {
             registrations: this.registry.size,
           }),
         });
+        this.#httpPort = await http.listen(o.httpPort, o.bind);
         this.#http = http;
-        this.#httpPort = http.port;
       } catch (err) {
         server.close();
         this.#server = null;
@@ -593,9 +594,7 @@ export class GossipRouter {
     detail: string | null,
     graceMs: number,
   ): Registration<ClientConnection>[] {
-    if (conn.state !== "open") return [];
-    conn.state = "closing";
-    conn.closeReason = reason;
+    if (!conn.setState("closing", reason)) return [];
     this.counters.closed(reason);
     if (reason === "expired") this.counters.expiries++;
     const removed = this.registry.removeConnection(conn);
@@ -637,8 +636,7 @@ export class GossipRouter {
 
   #finalize(conn: ClientConnection): void {
     if (conn.state === "open") this.#lost(conn, "error", "closed");
-    if (conn.state === "closed") return;
-    conn.state = "closed";
+    if (!conn.setState("closed")) return;
     if (conn.inFlightFrames > 0) {
       this.#undelivered(
         conn.closeReason === "slow-receiver" ? "slow-receiver" : "receiver-lost",

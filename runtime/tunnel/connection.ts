@@ -7,6 +7,7 @@ import type { RouterEndpoint } from "../../contract/initial-hosts.js";
 import type { Logger } from "../observability/log.js";
 import { decodeBody } from "../protocol/codec.js";
 import {
+  ALL_GROUPS_PREFIX,
   GRACEFUL_CLOSE_FRAME,
   getMbrsFrame,
   heartbeatFrame,
@@ -20,9 +21,6 @@ import { TunnelError } from "./errors.js";
 import { Heartbeat } from "./heartbeat.js";
 import { loadPem, type ResolvedTunnelOptions } from "./options.js";
 import type { DownReason, RouterSnapshot, RouterState, TunnelStatusEvent } from "./status.js";
-
-/** GET_MBRS answers for "all groups" name each group `<<all-groups>>:<name>`. */
-export const ALL_GROUPS_PREFIX = "<<all-groups>>:";
 
 /** How long close() waits for the router to close its side before destroying the socket. */
 const CLOSE_GRACE_MS = 1000;

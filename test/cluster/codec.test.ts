@@ -4,7 +4,7 @@ import {
   type ClusterFrame,
   decodeFrame,
   encodeFrame,
-  FrameSplitter,
+  meshSplitter,
 } from "../../runtime/cluster/codec.js";
 import { type Member, makeView } from "../../runtime/cluster/member.js";
 
@@ -90,10 +90,10 @@ describe("cluster codec", () => {
         fc.integer({ min: 1, max: 7 }),
         (frames, step) => {
           const stream = Buffer.concat(frames.map((f) => encodeFrame(f)));
-          const splitter = new FrameSplitter(1 << 16);
+          const splitter = meshSplitter(1 << 16);
           const bodies: Buffer[] = [];
-          for (let i = 0; i < stream.length; i += step)
-            bodies.push(...splitter.push(stream.subarray(i, i + step)));
+          const sink = { frame: (f: Buffer) => bodies.push(f.subarray(4)) };
+          for (let i = 0; i < stream.length; i += step) splitter.push(stream.subarray(i, i + step), sink);
           expect(splitter.buffered).toBe(0);
           expect(bodies.map((b) => plain(decodeFrame(b)))).toEqual(frames.map(plain));
         },
@@ -154,10 +154,14 @@ describe("cluster codec", () => {
   });
 
   test("splitter refuses lengths outside 1..maxFrame without buffering them", () => {
-    const s = new FrameSplitter(1024);
-    expect(() => s.push(Buffer.from([0, 0, 4, 1]))).toThrow(ClusterCodecError);
-    expect(() => new FrameSplitter(1024).push(Buffer.from([0, 0, 0, 0]))).toThrow(/outside 1\.\.1024/);
-    expect(() => new FrameSplitter(1024).push(Buffer.from([0xff, 0xff, 0xff, 0xff]))).toThrow(
+    const sink = { frame: () => {} };
+    const s = meshSplitter(1024);
+    expect(() => s.push(Buffer.from([0, 0, 4, 1]), sink)).toThrow(ClusterCodecError);
+    expect(s.buffered).toBe(0);
+    expect(() => meshSplitter(1024).push(Buffer.from([0, 0, 0, 0]), sink)).toThrow(/outside 1\.\.1024/);
+    // -5 is GRACEFUL_CLOSE on a router stream, a bad length on the mesh.
+    expect(() => meshSplitter(1024).push(Buffer.from([0xff, 0xff, 0xff, 0xfb]), sink)).toThrow(/outside 1/);
+    expect(() => meshSplitter(1024).push(Buffer.from([0xff, 0xff, 0xff, 0xff]), sink)).toThrow(
       ClusterCodecError,
     );
   });

@@ -5,7 +5,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, test } from "@jest/globals";
 import { StaticDiscovery } from "../../runtime/cluster/discovery.js";
-import type { CoordinatorChange, LocalCluster } from "../../runtime/cluster/local-cluster.js";
+import type { CoordinatorChange } from "../../runtime/cluster/events.js";
+import type { LocalCluster } from "../../runtime/cluster/local-cluster.js";
 import { freePort, REPO_ROOT } from "../helpers/processes.js";
 import { member, nextEvent, waitFor } from "./util.js";
 

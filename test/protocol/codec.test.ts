@@ -1,4 +1,5 @@
 // Unit tests of the codec's edges: what it rejects (and with which code), primitives, equality.
+import { ConfigError } from "../../contract/errors.js";
 import {
   type Address,
   addressKey,
@@ -107,7 +108,7 @@ describe("decodeBody rejects", () => {
       "truncated",
     );
     expect(decodeBody(heartbeat, { maxFrame: undefined }).type).toBe(GossipType.Heartbeat);
-    expect(() => decodeBody(heartbeat, { maxFrame: Number.NaN })).toThrow(RangeError);
+    expect(() => decodeBody(heartbeat, { maxFrame: Number.NaN })).toThrow(ConfigError);
   });
 
   test("a negative buf_len", () => {

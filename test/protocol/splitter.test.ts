@@ -1,4 +1,5 @@
 // FrameSplitter edges: bad lengths, limits, GRACEFUL_CLOSE anywhere, frames across many chunks.
+import { ConfigError } from "../../contract/errors.js";
 import { type FrameSink, FrameSplitter, ProtocolError } from "../../runtime/protocol/index.js";
 
 function prefix(len: number): Buffer {
@@ -53,10 +54,14 @@ test("a length above maxFrame is frame-too-large, also when its prefix arrives b
   expect(codeOf(() => new FrameSplitter().push(prefix(10 * 1024 * 1024 + 1), rec))).toBe("frame-too-large");
 });
 
-test("the maxFrame argument is validated", () => {
-  expect(() => new FrameSplitter(-1)).toThrow(RangeError);
-  expect(() => new FrameSplitter(1.5)).toThrow(RangeError);
-  expect(() => new FrameSplitter(2 ** 31)).toThrow(RangeError);
+test("the maxFrame and minFrame options are validated (ConfigError BAD_OPTION)", () => {
+  for (const bad of [-1, 1.5, 2 ** 31]) {
+    expect(() => new FrameSplitter(bad)).toThrow(ConfigError);
+    expect(() => new FrameSplitter({ maxFrame: bad })).toThrow(
+      expect.objectContaining({ code: "BAD_OPTION" }),
+    );
+  }
+  expect(() => new FrameSplitter({ maxFrame: 10, minFrame: 11 })).toThrow(ConfigError);
 });
 
 test("GRACEFUL_CLOSE between frames, at the start and split across chunks", () => {

@@ -8,10 +8,9 @@ import { type Command, InvalidArgumentError } from "commander";
 import { parseInitialHosts, type RouterEndpoint } from "../../../contract/initial-hosts.js";
 import { ROUTER_PORT } from "../../../contract/ports.js";
 import { decodeBody } from "../../protocol/codec.js";
-import { GRACEFUL_CLOSE_FRAME, getMbrsFrame } from "../../protocol/frames.js";
+import { ALL_GROUPS_PREFIX, GRACEFUL_CLOSE_FRAME, getMbrsFrame } from "../../protocol/frames.js";
 import { FrameSplitter } from "../../protocol/splitter.js";
 import { type Address, GossipType, type PingData } from "../../protocol/types.js";
-import { ALL_GROUPS_PREFIX } from "../../router/router.js";
 import { intArg, readableFile } from "./router.js";
 
 const DEFAULT_DUMP_PORT = ROUTER_PORT;
