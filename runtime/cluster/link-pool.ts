@@ -128,6 +128,30 @@ export class LinkPool {
     }
   }
 
+  /** write() of one frame to each of `members` (links made when needed) but the one keyed `except`. */
+  writeEach(members: readonly Member[], frame: Buffer, except?: string): void {
+    for (const m of members) if (memberKey(m) !== except) this.write(this.link(m), frame);
+  }
+
+  /** `frame` on every idle open link to `members` but `except` (a busy link proves life by itself). */
+  heartbeat(members: readonly Member[], frame: Buffer, except: string): void {
+    for (const m of members) {
+      if (memberKey(m) === except) continue;
+      const link = this.link(m);
+      if (link.conn?.status === "open" && link.conn.bufferedBytes === 0) link.conn.write(frame);
+    }
+  }
+
+  /** Closes the links to peers `isMember` refuses that were not used for `idleMs`. */
+  dropIdle(isMember: (key: string) => boolean, idleMs: number, now: number): void {
+    for (const l of [...this.#links.values()]) {
+      if (!isMember(l.key) && !l.dialing && now - l.lastUsed > idleMs) {
+        this.#links.delete(l.key);
+        l.conn?.close("idle link to a non-member", true);
+      }
+    }
+  }
+
   /** write(), then false when the link is over the high-water mark ('drain' follows). */
   send(l: Link, frame: Buffer): boolean {
     this.write(l, frame);

@@ -14,20 +14,15 @@ import type { MeshConnection } from "./connection.js";
 import { ClusterError } from "./errors.js";
 import type { ClusterStats, LocalClusterEvents } from "./events.js";
 import { Handshake } from "./handshake.js";
+import { Joiner, type JoinOwner } from "./join.js";
 import { LinkPool } from "./link-pool.js";
-import {
-  compareMembers,
-  describeMember,
-  type Member,
-  makeView,
-  memberKey,
-  type View,
-  viewHas,
-} from "./member.js";
+import { Liveness } from "./liveness.js";
+import { type Member, makeView, memberKey, type View, viewHas } from "./member.js";
+import { type MergeOwner, Merger } from "./merge.js";
 import { type LocalClusterOptions, type ResolvedClusterOptions, resolveClusterOptions } from "./options.js";
 import { Prober } from "./probe.js";
 import { Sleepers } from "./sleepers.js";
-import { compareForMerge, mergeViews, supersedes, viewWithJoiner, viewWithout } from "./view-rules.js";
+import { supersedes, viewWithout } from "./view-rules.js";
 
 /**
  * Lifecycle of a member, forward only: `idle` (constructed) -> `joining` (start(): listening,
@@ -50,15 +45,14 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   #server: Server | null = null;
   readonly #conns = new Set<MeshConnection>();
   readonly #links: LinkPool;
-  readonly #lastHeard = new Map<string, number>();
-  readonly #suspects = new Set<string>();
+  readonly #liveness: Liveness;
   readonly #handshake: Handshake;
   readonly #probes: Prober;
   readonly #sleepers = new Sleepers();
-  #joinWake: (() => void) | null = null;
+  readonly #join: Joiner;
+  readonly #merge: Merger;
   #tickTimer: NodeJS.Timeout | null = null;
   #discoveryTimer: NodeJS.Timeout | null = null;
-  #discovering = false;
   #stats = {
     viewsInstalled: 0,
     messagesSent: 0,
@@ -81,12 +75,13 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     };
     this.#key = memberKey(this.#local);
     this.#log = this.#o.logger.child({ member: this.#key });
+    this.#liveness = new Liveness(this.#o.suspectTimeoutMs);
     this.#handshake = new Handshake(
       {
         local: () => this.#local,
         isClosed: () => this.#phase === "closed",
         track: (conn) => this.#conns.add(conn),
-        heard: (key) => this.#heard(key),
+        heard: (key) => this.#liveness.heard(key),
         badFrame: () => this.#stats.badFrames++,
       },
       this.#o,
@@ -113,6 +108,19 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       this.#o,
       this.#log,
     );
+    const views: JoinOwner & MergeOwner = {
+      key: this.#key,
+      local: () => this.#local,
+      coordinated: () => (this.isCoordinator ? this.#view : null),
+      broadcast: (view) => this.#broadcast(view),
+      stillJoining: () => this.#phase === "joining" && !this.#view,
+      startAlone: () => this.#installSingleton(1),
+      admitted: (key) => this.#liveness.clear(key),
+      joined: () => this.#phase === "joined",
+    };
+    const deps = { links: this.#links, probes: this.#probes, sleepers: this.#sleepers };
+    this.#join = new Joiner(views, deps, this.#o, this.#log);
+    this.#merge = new Merger(views, this.#links, this.#probes, this.#log);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -163,9 +171,9 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       "mesh listening",
     );
     this.#tickTimer = setInterval(() => this.#tick(), this.#o.heartbeatIntervalMs);
-    await this.#join();
+    await this.#join.run();
     if (this.#isClosed() || !this.#view) throw new ClusterError("CLOSED", "closed while joining");
-    this.#discoveryTimer = setInterval(() => void this.#discoveryRound(), this.#o.discoveryIntervalMs);
+    this.#discoveryTimer = setInterval(() => void this.#merge.discoveryRound(), this.#o.discoveryIntervalMs);
     return this.#view;
   }
 
@@ -240,12 +248,11 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
             "coordinator leaving: handing over",
           );
           const frame = encodeFrame({ type: "view", view: next });
-          for (const m of next.members) this.#links.write(this.#links.link(m), frame);
+          this.#links.writeEach(next.members, frame);
         }
       } else {
         const frame = encodeFrame({ type: "leave" });
-        for (const m of view.members)
-          if (memberKey(m) !== this.#key) this.#links.write(this.#links.link(m), frame);
+        this.#links.writeEach(view.members, frame, this.#key);
       }
       // Links still dialing get a bounded moment to open and flush the frames above.
       await this.#sleepers.waitFor(
@@ -281,7 +288,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       isCoordinator: this.isCoordinator,
       viewSeq: this.#view?.id.seq ?? 0,
       members: this.#view?.members.length ?? 0,
-      suspects: this.#suspects.size,
+      suspects: this.#liveness.suspects.size,
       inboundConnections: inbound,
       outboundConnections: outbound,
       viewsInstalled: this.#stats.viewsInstalled,
@@ -297,112 +304,11 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Join
-
-  async #join(): Promise<void> {
-    const deadline = Date.now() + this.#o.joinTimeoutMs;
-    const pause = Math.max(20, Math.min(250, Math.floor(this.#o.joinTimeoutMs / 10)));
-    while (this.#phase === "joining" && !this.#view) {
-      const found = await this.#probes.probeAll();
-      if (this.#phase !== "joining" || this.#view) return;
-      const coordinators = found.filter((p) => p.view !== null).map((p) => p.view!.members[0]!);
-      if (coordinators.length > 0) {
-        // Several views (a partition not merged yet): ask the one that would win a merge.
-        const target = coordinators.sort(compareMembers)[0]!;
-        await this.#askToJoin(
-          target,
-          Math.max(pause, Math.min(deadline - Date.now(), this.#o.suspectTimeoutMs)),
-        );
-        if (this.#view || this.#phase !== "joining") return;
-      } else if (found.length > 0 && found.every((p) => compareMembers(this.#local, p.member) < 0)) {
-        // Peers are up but nobody coordinates yet: the first in the order starts the view, the
-        // others find it on their next round. This is what makes concurrent starts converge.
-        this.#log.info({ peers: found.length }, "no coordinator yet and first in order: starting the view");
-        this.#installSingleton(1);
-        return;
-      }
-      if (Date.now() >= deadline) {
-        this.#log.info(
-          { joinTimeoutMs: this.#o.joinTimeoutMs },
-          "no coordinator answered: starting a singleton view",
-        );
-        this.#installSingleton(1);
-        return;
-      }
-      await this.#sleepers.sleep(pause);
-    }
-  }
-
-  async #askToJoin(coordinator: Member, timeoutMs: number): Promise<void> {
-    this.#log.debug({ coordinator: memberKey(coordinator) }, "asking to join");
-    const link = this.#links.link(coordinator);
-    this.#links.write(link, encodeFrame({ type: "join-req" }));
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => done(), timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        if (this.#joinWake === done) this.#joinWake = null;
-        resolve();
-      };
-      this.#joinWake = done;
-    });
-  }
+  // Join (join.ts runs it; merge.ts the merge after a partition)
 
   #installSingleton(seq: number): void {
     if (this.#phase === "joining") this.#setPhase("joined");
     this.#install(makeView(seq, [this.#local]));
-  }
-
-  // -------------------------------------------------------------------------------------------
-  // Discovery probes and merge
-
-  async #discoveryRound(): Promise<void> {
-    if (this.#discovering || this.#phase !== "joined") return;
-    this.#discovering = true;
-    try {
-      const found = await this.#probes.probeAll();
-      const mine = this.#view;
-      if (!mine || !this.isCoordinator) return;
-      const asked = new Set<string>();
-      for (const p of found) {
-        const other = p.view;
-        if (!other || other.id.coordinator === this.#key) continue;
-        if (viewHas(mine, other.id.coordinator) || viewHas(mine, memberKey(p.member))) continue;
-        if (asked.has(other.id.coordinator)) continue;
-        asked.add(other.id.coordinator);
-        this.#log.info(
-          { other: other.id.coordinator, otherSeq: other.id.seq, otherSize: other.members.length },
-          "found another view of this cluster: merging",
-        );
-        this.#links.write(
-          this.#links.link(other.members[0]!),
-          encodeFrame({ type: "merge-req", view: mine }),
-        );
-      }
-    } finally {
-      this.#discovering = false;
-    }
-  }
-
-  /**
-   * A coordinator received another coordinator's view. The view whose coordinator sorts first
-   * absorbs the other (mergeViews); a losing receiver answers with its own view so the winner
-   * merges, whichever side discovered the other first.
-   */
-  #onMergeRequest(other: View): void {
-    const mine = this.#view;
-    if (!mine || !this.isCoordinator) return;
-    if (other.id.coordinator === this.#key || viewHas(mine, other.id.coordinator)) return;
-    if (compareForMerge(mine, other) < 0) {
-      const merged = mergeViews(mine, other);
-      this.#log.info(
-        { seq: merged.id.seq, size: merged.members.length, absorbed: other.id.coordinator },
-        "merging views",
-      );
-      this.#broadcast(merged);
-    } else {
-      this.#links.write(this.#links.link(other.members[0]!), encodeFrame({ type: "merge-req", view: mine }));
-    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -411,8 +317,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   /** Sends a view to its members and installs it here. */
   #broadcast(view: View): void {
     const frame = encodeFrame({ type: "view", view });
-    for (const m of view.members)
-      if (memberKey(m) !== this.#key) this.#links.write(this.#links.link(m), frame);
+    this.#links.writeEach(view.members, frame, this.#key);
     this.#install(view);
   }
 
@@ -440,13 +345,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     const previous = this.#view;
     this.#view = view;
     this.#stats.viewsInstalled++;
-    const now = Date.now();
-    for (const m of view.members) {
-      const k = memberKey(m);
-      if (!this.#lastHeard.has(k) || !(previous && viewHas(previous, k))) this.#lastHeard.set(k, now);
-    }
-    for (const k of [...this.#suspects]) if (!viewHas(view, k)) this.#suspects.delete(k);
-    for (const k of [...this.#lastHeard.keys()]) if (!viewHas(view, k)) this.#lastHeard.delete(k);
+    this.#liveness.installed(view, previous);
     this.#log.info(
       { seq: view.id.seq, coordinator: view.id.coordinator, members: view.members.map((m) => m.name) },
       "view installed",
@@ -460,32 +359,16 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
         isCoordinator: view.id.coordinator === this.#key,
       });
     }
-    this.#joinWake?.();
+    this.#join.wake();
     // Suspicions that outlived the change (e.g. coordinator and next member both gone).
     this.#reconsider();
-  }
-
-  #onJoinRequest(joiner: Member, conn: MeshConnection): void {
-    const view = this.#view;
-    if (!view || !this.isCoordinator) {
-      conn.write(encodeFrame({ type: "join-reject", reason: "not the coordinator" }));
-      return;
-    }
-    const next = viewWithJoiner(view, joiner);
-    if (next === view) {
-      this.#links.write(this.#links.link(joiner), encodeFrame({ type: "view", view }));
-      return;
-    }
-    this.#log.info({ joiner: describeMember(joiner), seq: next.id.seq }, "admitting a member");
-    this.#suspects.delete(memberKey(joiner));
-    this.#broadcast(next);
   }
 
   #onLeave(key: string): void {
     const view = this.#view;
     if (!view || !viewHas(view, key)) return;
     this.#log.info({ leaver: key }, "member leaves");
-    this.#suspects.add(key);
+    this.#liveness.suspect(key);
     this.#reconsider();
   }
 
@@ -494,10 +377,10 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
 
   #suspect(key: string, reason: string): void {
     const view = this.#view;
-    if (!view || key === this.#key || !viewHas(view, key) || this.#suspects.has(key)) return;
+    if (!view || key === this.#key || !viewHas(view, key) || this.#liveness.isSuspected(key)) return;
     if (this.#phase !== "joined") return;
     this.#log.warn({ suspect: key, reason }, "member suspected");
-    this.#suspects.add(key);
+    this.#liveness.suspect(key);
     this.#reconsider();
   }
 
@@ -507,15 +390,12 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
    */
   #reconsider(): void {
     const view = this.#view;
-    if (!view || this.#phase !== "joined" || this.#suspects.size === 0) return;
-    const alive = view.members.filter((m) => !this.#suspects.has(memberKey(m)));
+    const suspects = this.#liveness.suspects;
+    if (!view || this.#phase !== "joined" || suspects.size === 0) return;
+    const alive = view.members.filter((m) => !suspects.has(memberKey(m)));
     if (alive.length === view.members.length || memberKey(alive[0]!) !== this.#key) return;
-    const next = viewWithout(view, this.#suspects);
+    const next = viewWithout(view, suspects);
     if (next) this.#broadcast(next);
-  }
-
-  #heard(key: string): void {
-    if (this.#lastHeard.has(key)) this.#lastHeard.set(key, Date.now());
   }
 
   /** Every heartbeat interval: one step each, on the view as it was when the tick began. */
@@ -525,10 +405,11 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     const now = Date.now();
     const view = this.#view;
     if (view && this.#phase === "joined") {
-      this.#sendHeartbeats(view);
-      this.#suspectSilent(view, now);
+      this.#links.heartbeat(view.members, encodeFrame({ type: "heartbeat" }), this.#key);
+      this.#suspectSilent(view);
     }
-    this.#dropIdleLinks(view, now);
+    // Links to non-members that were not used for suspectTimeoutMs are closed.
+    this.#links.dropIdle((key) => view !== null && viewHas(view, key), this.#o.suspectTimeoutMs, now);
   }
 
   /** The admission rule may have changed (e.g. a certificate revoked): close what it refuses now. */
@@ -538,34 +419,13 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     }
   }
 
-  /** A HEARTBEAT on every idle open link to a member (a busy link proves life by itself). */
-  #sendHeartbeats(view: View): void {
-    const hb = encodeFrame({ type: "heartbeat" });
-    for (const m of view.members) {
-      if (memberKey(m) === this.#key) continue;
-      const link = this.#links.link(m);
-      if (link.conn?.status === "open" && link.conn.bufferedBytes === 0) link.conn.write(hb);
-    }
-  }
-
   /** Suspects the members nothing was heard from for suspectTimeoutMs. */
-  #suspectSilent(view: View, now: number): void {
+  #suspectSilent(view: View): void {
     for (const m of view.members) {
       const k = memberKey(m);
       if (k === this.#key) continue;
-      const last = this.#lastHeard.get(k) ?? now;
-      if (now - last > this.#o.suspectTimeoutMs) this.#suspect(k, `nothing heard for ${now - last} ms`);
-    }
-  }
-
-  /** Closes links to non-members that were not used for suspectTimeoutMs. */
-  #dropIdleLinks(view: View | null, now: number): void {
-    for (const l of [...this.#links.values()]) {
-      const member = view !== null && viewHas(view, l.key);
-      if (!member && !l.dialing && now - l.lastUsed > this.#o.suspectTimeoutMs) {
-        this.#links.delete(l.key);
-        l.conn?.close("idle link to a non-member", true);
-      }
+      const silent = this.#liveness.overdue(k);
+      if (silent !== null) this.#suspect(k, `nothing heard for ${silent} ms`);
     }
   }
 
@@ -588,9 +448,9 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     }
     const peer = conn.peer!;
     const key = memberKey(peer);
-    this.#heard(key);
-    if (this.#suspects.has(key) && this.#phase === "joined" && !this.isCoordinator)
-      this.#suspects.delete(key);
+    this.#liveness.heard(key);
+    if (this.#liveness.isSuspected(key) && this.#phase === "joined" && !this.isCoordinator)
+      this.#liveness.clear(key);
     switch (f.type) {
       case "heartbeat":
         return;
@@ -604,11 +464,11 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
         this.#probes.answered(conn, f.view);
         return;
       case "join-req":
-        this.#onJoinRequest(peer, conn);
+        this.#join.onRequest(peer, conn);
         return;
       case "join-reject":
         this.#log.debug({ from: key, reason: f.reason }, "join refused");
-        this.#joinWake?.();
+        this.#join.wake();
         return;
       case "view":
         this.#onView(f.view, peer);
@@ -617,7 +477,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
         this.#onLeave(key);
         return;
       case "merge-req":
-        this.#onMergeRequest(f.view);
+        this.#merge.onRequest(f.view);
         return;
       default:
         this.#stats.badFrames++;
@@ -667,7 +527,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     this.#tickTimer = null;
     this.#discoveryTimer = null;
     this.#sleepers.wakeAll();
-    this.#joinWake?.();
+    this.#join.wake();
     for (const c of [...this.#conns]) c.close(graceful ? "leaving" : "closing", graceful);
     this.#conns.clear();
     this.#links.clear();

@@ -1,0 +1,61 @@
+// Liveness of the members of the installed view, kept apart from sockets so it can be tested with
+// a fake clock (modelled on runtime/tunnel/heartbeat.ts): when we last heard from each member, and
+// which members are suspected. Any frame from a member counts as life; a member nothing was heard
+// from for more than suspectTimeoutMs is overdue, and the owner decides whether to suspect it.
+import { memberKey, type View, viewHas } from "./member.js";
+
+export class Liveness {
+  readonly #suspectTimeoutMs: number;
+  readonly #now: () => number;
+  readonly #lastHeard = new Map<string, number>();
+  readonly #suspects = new Set<string>();
+
+  constructor(suspectTimeoutMs: number, now: () => number = Date.now) {
+    this.#suspectTimeoutMs = suspectTimeoutMs;
+    this.#now = now;
+  }
+
+  /** The members suspected now (a view without them is what the oldest other member installs). */
+  get suspects(): ReadonlySet<string> {
+    return this.#suspects;
+  }
+
+  /**
+   * A view was installed: a member that is new to it (not in `previous`) starts its clock now,
+   * and members that are not in it are forgotten, suspicions included.
+   */
+  installed(view: View, previous: View | null): void {
+    const now = this.#now();
+    for (const m of view.members) {
+      const k = memberKey(m);
+      if (!this.#lastHeard.has(k) || !(previous && viewHas(previous, k))) this.#lastHeard.set(k, now);
+    }
+    for (const k of [...this.#suspects]) if (!viewHas(view, k)) this.#suspects.delete(k);
+    for (const k of [...this.#lastHeard.keys()]) if (!viewHas(view, k)) this.#lastHeard.delete(k);
+  }
+
+  /** Something arrived from `key` (ignored for a member of no installed view). */
+  heard(key: string): void {
+    if (this.#lastHeard.has(key)) this.#lastHeard.set(key, this.#now());
+  }
+
+  /** How long nothing was heard from `key` when that is more than suspectTimeoutMs, else null. */
+  overdue(key: string): number | null {
+    const now = this.#now();
+    const silent = now - (this.#lastHeard.get(key) ?? now);
+    return silent > this.#suspectTimeoutMs ? silent : null;
+  }
+
+  isSuspected(key: string): boolean {
+    return this.#suspects.has(key);
+  }
+
+  suspect(key: string): void {
+    this.#suspects.add(key);
+  }
+
+  /** No longer suspected (heard from again, or admitted anew). */
+  clear(key: string): void {
+    this.#suspects.delete(key);
+  }
+}

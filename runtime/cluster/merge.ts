@@ -1,0 +1,85 @@
+// Merge after a partition: a coordinator's discovery rounds find members in another view of the
+// same cluster and send that view's coordinator a MERGE_REQ; the coordinator that sorts first
+// absorbs the other view (view-rules.ts mergeViews).
+import type { Logger } from "../observability/log.js";
+import { encodeFrame } from "./codec.js";
+import type { ViewOwner } from "./join.js";
+import type { LinkPool } from "./link-pool.js";
+import { memberKey, type View, viewHas } from "./member.js";
+import type { Prober } from "./probe.js";
+import { compareForMerge, mergeViews } from "./view-rules.js";
+
+/** What the merge needs, besides the views. */
+export interface MergeOwner extends ViewOwner {
+  /** This member's memberKey. */
+  readonly key: string;
+  /** In a view (the probes of a member that is still joining belong to its join). */
+  joined(): boolean;
+}
+
+export class Merger {
+  readonly #owner: MergeOwner;
+  readonly #links: LinkPool;
+  readonly #probes: Prober;
+  readonly #log: Logger;
+  #discovering = false;
+
+  constructor(owner: MergeOwner, links: LinkPool, probes: Prober, log: Logger) {
+    this.#owner = owner;
+    this.#links = links;
+    this.#probes = probes;
+    this.#log = log;
+  }
+
+  /** One discovery round (one at a time): a coordinator asks every other view it finds to merge. */
+  async discoveryRound(): Promise<void> {
+    if (this.#discovering || !this.#owner.joined()) return;
+    this.#discovering = true;
+    try {
+      const found = await this.#probes.probeAll();
+      const mine = this.#owner.coordinated();
+      if (!mine) return;
+      const asked = new Set<string>();
+      for (const p of found) {
+        const other = p.view;
+        if (!other || other.id.coordinator === this.#owner.key) continue;
+        if (viewHas(mine, other.id.coordinator) || viewHas(mine, memberKey(p.member))) continue;
+        if (asked.has(other.id.coordinator)) continue;
+        asked.add(other.id.coordinator);
+        this.#log.info(
+          { other: other.id.coordinator, otherSeq: other.id.seq, otherSize: other.members.length },
+          "found another view of this cluster: merging",
+        );
+        this.#askToMerge(other, mine);
+      }
+    } finally {
+      this.#discovering = false;
+    }
+  }
+
+  /**
+   * A coordinator received another coordinator's view. The view whose coordinator sorts first
+   * absorbs the other (mergeViews); a losing receiver answers with its own view so the winner
+   * merges, whichever side discovered the other first.
+   */
+  onRequest(other: View): void {
+    const mine = this.#owner.coordinated();
+    if (!mine) return;
+    if (other.id.coordinator === this.#owner.key || viewHas(mine, other.id.coordinator)) return;
+    if (compareForMerge(mine, other) < 0) {
+      const merged = mergeViews(mine, other);
+      this.#log.info(
+        { seq: merged.id.seq, size: merged.members.length, absorbed: other.id.coordinator },
+        "merging views",
+      );
+      this.#owner.broadcast(merged);
+    } else {
+      this.#askToMerge(other, mine);
+    }
+  }
+
+  /** MERGE_REQ with our view, to the coordinator of `other`. */
+  #askToMerge(other: View, mine: View): void {
+    this.#links.write(this.#links.link(other.members[0]!), encodeFrame({ type: "merge-req", view: mine }));
+  }
+}
