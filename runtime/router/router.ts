@@ -1,6 +1,8 @@
 // The GossipRouter: accepts TUNNEL/RouterStub connections (plain TCP or TLS), keeps the registry
 // and routes frames with the JGroups 5.x router's semantics (see docs/ROUTER.md for the details
 // and where we deliberately differ: replies for unknown groups, back-pressure instead of drops).
+// This file is the server's lifecycle and the connections' input and end; what each frame does is
+// in dispatch.ts, the output path and back-pressure in forwarding.ts.
 //
 // Hot path (MESSAGE): the splitter hands frames as subarrays of the read chunk; the route header
 // is looked up in a per-connection cache (raw header bytes -> destination), and the frame is added
@@ -11,58 +13,22 @@ import net from "node:net";
 import tls from "node:tls";
 import { ObservabilityServer } from "../observability/http.js";
 import { createLogger, type Logger } from "../observability/log.js";
-import { addressKey, decodeBody, decodeRouteHeader } from "../protocol/codec.js";
-import {
-  ALL_GROUPS_PREFIX,
-  GRACEFUL_CLOSE_FRAME,
-  getMbrsRspFrame,
-  heartbeatFrame,
-  suspectFrame,
-} from "../protocol/frames.js";
+import { GRACEFUL_CLOSE_FRAME, heartbeatFrame, suspectFrame } from "../protocol/frames.js";
 import type { FrameSink } from "../protocol/splitter.js";
-import { type GossipData, GossipType, type PingData, ProtocolError } from "../protocol/types.js";
-import { ClientConnection, ROUTE_CACHE_MAX } from "./connection.js";
+import { GossipType, ProtocolError } from "../protocol/types.js";
+import { ClientConnection } from "./connection.js";
+import { Dispatcher } from "./dispatch.js";
+import { Forwarder } from "./forwarding.js";
 import { createRouterMetrics } from "./metrics.js";
 import { type ResolvedRouterOptions, type RouterOptions, resolveRouterOptions } from "./options.js";
-import { Group, type Registration, Registry } from "./registry.js";
-import {
-  type CloseReason,
-  GRACEFUL_CLOSE_INDEX,
-  RouterCounters,
-  type RouterStats,
-  type UndeliveredReason,
-} from "./stats.js";
+import { type Registration, Registry } from "./registry.js";
+import { type CloseReason, GRACEFUL_CLOSE_INDEX, RouterCounters, type RouterStats } from "./stats.js";
 
-/** Registrations one connection may hold (TUNNEL holds one per group; RELAY site masters a few). */
-export const MAX_REGISTRATIONS_PER_CONNECTION = 4096;
+export { MAX_REGISTRATIONS_PER_CONNECTION } from "./dispatch.js";
+
 /** After we close our side, a peer gets this long to close its side before the socket is destroyed. */
 const CLOSE_GRACE_MS = 2_000;
 const SHUTDOWN_GRACE_MS = 500;
-/** At most one debug line per reason per interval for undelivered frames (plus a suppressed count). */
-const UNDELIVERED_LOG_INTERVAL_MS = 1_000;
-
-type RouteTarget = Registration<ClientConnection> | Group<ClientConnection> | UndeliveredReason;
-
-/**
- * End of a MESSAGE route header inside `f` (a whole frame, length prefix included) when it has the
- * shapes worth caching (group string or null + null/UUID dest), else -1. Only used as a cache key:
- * a header seen for the first time is always validated by decodeRouteHeader.
- */
-function cacheableHeaderEnd(f: Buffer): number {
-  const n = f.length;
-  if (n < 7) return -1;
-  let p = 6;
-  if (f[5] === 1) {
-    if (n < 8) return -1;
-    p = 8 + ((f[6]! << 8) | f[7]!);
-  }
-  if (p >= n) return -1;
-  const flag = f[p];
-  if (flag === 1) p += 1;
-  else if (flag === 2) p += 17;
-  else return -1;
-  return p <= n && p - 5 <= ROUTE_CACHE_MAX ? p : -1;
-}
 
 export class GossipRouter {
   readonly options: ResolvedRouterOptions;
@@ -77,18 +43,23 @@ export class GossipRouter {
   #port: number | null = null;
   #httpPort: number | null = null;
   #http: ObservabilityServer | null = null;
-  #heartbeat: Buffer | null = null;
-
-  // Routing state of the read being processed (single-threaded: one at a time).
-  #chunk: Buffer | null = null;
-  readonly #touched: ClientConnection[] = [];
-  #copyOf: Buffer | null = null;
-  #copy: Buffer | null = null;
-  readonly #undeliveredLog = new Map<string, { at: number; suppressed: number }>();
+  /** The output path: batches, writes, back-pressure. */
+  readonly #out: Forwarder;
+  /** What each received frame does. */
+  readonly #dispatch: Dispatcher;
 
   constructor(options: RouterOptions = {}, logger?: Logger) {
     this.options = resolveRouterOptions(options);
     this.#log = logger ?? createLogger("router");
+    this.#out = new Forwarder(
+      {
+        options: this.options,
+        counters: this.counters,
+        slowReceiver: (c) => this.#lost(c, "slow-receiver", null),
+      },
+      this.#log,
+    );
+    this.#dispatch = new Dispatcher(this, this.#out, heartbeatFrame(), this.#log);
   }
 
   get port(): number | null {
@@ -121,7 +92,6 @@ export class GossipRouter {
   async start(): Promise<{ port: number; httpPort: number | null }> {
     if (this.#server) throw new Error("router already started");
     const o = this.options;
-    this.#heartbeat = heartbeatFrame();
     const server = o.tls ? this.#tlsServer() : net.createServer({ allowHalfOpen: true, noDelay: true });
     this.#server = server;
     server.on(o.tls ? "secureConnection" : "connection", (socket: net.Socket) => this.#accept(socket));
@@ -227,7 +197,7 @@ export class GossipRouter {
     socket.setNoDelay(true);
     const conn = new ClientConnection(this.#nextId++, socket, this.options.maxFrame);
     conn.sink = this.#sinkFor(conn);
-    conn.onWritten = (c) => this.#checkDrained(c);
+    conn.onWritten = (c) => this.#out.checkDrained(c);
     this.#connections.add(conn);
     this.counters.connections++;
     this.counters.connectionsTotal++;
@@ -262,19 +232,17 @@ export class GossipRouter {
   #onData(conn: ClientConnection, chunk: Buffer): void {
     if (conn.state !== "open") return;
     conn.lastSeen = Date.now();
-    this.#chunk = chunk;
+    this.#out.chunk = chunk;
     try {
       conn.splitter.push(chunk, conn.sink!);
     } catch (err) {
-      this.#chunk = null;
-      this.#copyOf = this.#copy = null;
-      this.#flush(conn);
+      this.#out.chunk = null;
+      this.#out.flush(conn);
       this.#inputFailure(conn, err);
       return;
     }
-    this.#chunk = null;
-    this.#copyOf = this.#copy = null;
-    this.#flush(conn);
+    this.#out.chunk = null;
+    this.#out.flush(conn);
   }
 
   #inputFailure(conn: ClientConnection, err: unknown): void {
@@ -297,13 +265,7 @@ export class GossipRouter {
 
   #onFrame(conn: ClientConnection, frame: Buffer): void {
     if (conn.state !== "open") return;
-    const type = frame.length > 4 ? frame[4]! : 255;
-    if (type <= GossipType.GetMbrsRspLast) {
-      this.counters.framesIn[type]!++;
-      this.counters.bytesIn[type]! += frame.length;
-    }
-    if (type === GossipType.Message) this.#routeMessage(conn, frame);
-    else this.#control(conn, frame);
+    this.#dispatch.onFrame(conn, frame);
   }
 
   #onGracefulClose(conn: ClientConnection): void {
@@ -311,260 +273,6 @@ export class GossipRouter {
     this.counters.framesIn[GRACEFUL_CLOSE_INDEX]!++;
     this.counters.bytesIn[GRACEFUL_CLOSE_INDEX]! += 4;
     this.#close(conn, "graceful", null, CLOSE_GRACE_MS);
-  }
-
-  #routeMessage(conn: ClientConnection, frame: Buffer): void {
-    const end = cacheableHeaderEnd(frame);
-    let target: RouteTarget;
-    if (end > 0 && conn.cacheGeneration === this.registry.generation && conn.cacheLen === end - 5) {
-      const cache = conn.cacheBytes;
-      let i = 5;
-      while (i < end && frame[i] === cache[i - 5]) i++;
-      target = i === end ? (conn.cacheTarget as RouteTarget) : this.#resolve(conn, frame, end);
-    } else {
-      target = this.#resolve(conn, frame, end);
-    }
-    if (typeof target === "string") {
-      this.#undelivered(target, 1, conn);
-    } else if (target instanceof Group) {
-      // One copy per registration, as JGroups does (a connection holding two registrations in the
-      // group gets the frame twice), the sender included.
-      for (const reg of target.members.values()) this.#enqueueSlice(reg.conn, frame, GossipType.Message);
-    } else {
-      this.#enqueueSlice(target.conn, frame, GossipType.Message);
-    }
-  }
-
-  /** Decodes and looks up a route header (validating it), and caches the decision when possible. */
-  #resolve(conn: ClientConnection, frame: Buffer, end: number): RouteTarget {
-    const hdr = decodeRouteHeader(frame.subarray(4));
-    let target: RouteTarget;
-    const group = hdr.group === null ? undefined : this.registry.group(hdr.group);
-    if (!group) target = "unknown-group";
-    else if (hdr.addr === null) target = group;
-    else target = group.members.get(addressKey(hdr.addr)) ?? "unknown-dest";
-    if (end > 0) {
-      frame.copy(conn.cacheBytes, 0, 5, end);
-      conn.cacheLen = end - 5;
-      conn.cacheGeneration = this.registry.generation;
-      conn.cacheTarget = target;
-    }
-    return target;
-  }
-
-  #control(conn: ClientConnection, frame: Buffer): void {
-    // A REGISTER is kept in the registry: decode a private copy so that nothing it holds can alias
-    // a read chunk or the splitter's reassembly buffer.
-    const body = frame[4] === GossipType.Register ? Buffer.from(frame.subarray(4)) : frame.subarray(4);
-    const data = decodeBody(body, { maxFrame: this.options.maxFrame });
-    switch (data.type) {
-      case GossipType.Register:
-        this.#register(conn, data);
-        break;
-      case GossipType.Unregister:
-        if (data.group === null) this.counters.ignoredFrame("missing-group");
-        else if (data.addr === null) this.counters.ignoredFrame("missing-address");
-        else {
-          const reg = this.registry.unregister(data.group, data.addr);
-          if (reg)
-            this.#log.debug({ conn: conn.id, group: data.group, member: reg.logicalName }, "unregistered");
-        }
-        break;
-      case GossipType.GetMbrs:
-        this.#getMembers(conn, data.group);
-        break;
-      case GossipType.Heartbeat:
-        this.#enqueueBuffer(conn, this.#heartbeat!, GossipType.Heartbeat);
-        break;
-      default:
-        // GET_MBRS_RSP, GET_MBRS_RSP_LAST and SUSPECT are router -> client only.
-        this.counters.ignoredFrame("response-type");
-        break;
-    }
-  }
-
-  #register(conn: ClientConnection, data: GossipData): void {
-    if (data.group === null) {
-      this.counters.ignoredFrame("missing-group");
-      return;
-    }
-    if (data.addr === null) {
-      this.counters.ignoredFrame("missing-address");
-      return;
-    }
-    if (conn.registrations.size >= MAX_REGISTRATIONS_PER_CONNECTION) {
-      const existing = this.registry.group(data.group)?.members.get(addressKey(data.addr));
-      if (existing?.conn !== conn) {
-        // Bounded memory: a client cannot grow the registry without limit.
-        this.counters.ignoredFrame("too-many-registrations");
-        if (conn.warnedRegistrationLimit) return;
-        conn.warnedRegistrationLimit = true; // once per connection: a flood must not flood the log
-        this.#log.warn(
-          { conn: conn.id, remote: conn.remote, limit: MAX_REGISTRATIONS_PER_CONNECTION },
-          "REGISTER ignored: too many registrations on one connection",
-        );
-        return;
-      }
-    }
-    this.registry.register(data.group, data.addr, conn, data.logicalName, data.physicalAddr);
-    this.#log.debug({ conn: conn.id, group: data.group, member: data.logicalName }, "registered");
-  }
-
-  #getMembers(conn: ClientConnection, group: string | null): void {
-    const pings = (g: Group<ClientConnection> | undefined): PingData[] =>
-      g
-        ? [...g.members.values()].map((r) => ({
-            member: r.addr,
-            flags: 0x01,
-            logicalName: r.logicalName,
-            physicalAddr: r.physicalAddr,
-            mbrs: null,
-          }))
-        : [];
-    const out = (buf: Buffer, type: GossipType) => this.#enqueueBuffer(conn, buf, type);
-    if (group !== null) {
-      // Unknown group: JGroups answers nothing (the client hangs); we answer an empty LAST.
-      out(getMbrsRspFrame(group, pings(this.registry.group(group)), true), GossipType.GetMbrsRspLast);
-      return;
-    }
-    const groups = [...this.registry.groups.values()];
-    if (groups.length === 0) {
-      out(getMbrsRspFrame(null, [], true), GossipType.GetMbrsRspLast);
-      return;
-    }
-    groups.forEach((g, i) => {
-      const last = i === groups.length - 1;
-      out(
-        getMbrsRspFrame(ALL_GROUPS_PREFIX + g.name, pings(g), last),
-        last ? GossipType.GetMbrsRspLast : GossipType.GetMbrsRsp,
-      );
-    });
-  }
-
-  // ---- output -----------------------------------------------------------------------------
-
-  /** Queues a received MESSAGE frame for `dest`: a slice of the current chunk when it lies in it. */
-  #enqueueSlice(dest: ClientConnection, frame: Buffer, type: GossipType): void {
-    const chunk = this.#chunk;
-    const start = chunk ? frame.byteOffset - chunk.byteOffset : -1;
-    if (!chunk || frame.buffer !== chunk.buffer || start < 0 || start + frame.length > chunk.length) {
-      // The splitter assembled this frame from several reads in its own (reused) buffer.
-      this.#enqueueBuffer(dest, this.#ownedCopy(frame), type);
-      return;
-    }
-    if (dest.state !== "open") {
-      this.#undelivered("receiver-closed", 1, dest);
-      return;
-    }
-    dest.addSlice(chunk, start, start + frame.length);
-    this.counters.framesOut[type]!++;
-    this.counters.bytesOut[type]! += frame.length;
-    if (!dest.touched) {
-      dest.touched = true;
-      this.#touched.push(dest);
-    }
-  }
-
-  /** One copy of a reassembled frame, shared by all the destinations of a multicast. */
-  #ownedCopy(frame: Buffer): Buffer {
-    if (this.#copyOf !== frame) {
-      this.#copyOf = frame;
-      this.#copy = Buffer.from(frame);
-    }
-    return this.#copy!;
-  }
-
-  /** Queues a frame the router owns (an encoded reply) for `dest`. */
-  #enqueueBuffer(dest: ClientConnection, buf: Buffer, type: GossipType): void {
-    if (dest.state !== "open") {
-      this.#undelivered("receiver-closed", 1, dest);
-      return;
-    }
-    dest.addBuffer(buf);
-    this.counters.framesOut[type]!++;
-    this.counters.bytesOut[type]! += buf.length;
-    if (!dest.touched) {
-      dest.touched = true;
-      this.#touched.push(dest);
-    }
-  }
-
-  /** Writes every batch collected since the last flush; pauses `sender` for congested receivers. */
-  #flush(sender: ClientConnection | null): void {
-    const touched = this.#touched;
-    const limit = this.options.maxQueueBytes;
-    for (let i = 0; i < touched.length; i++) {
-      const dest = touched[i]!;
-      if (!dest.writable) {
-        this.#undelivered("receiver-closed", dest.dropBatch(), dest);
-        continue;
-      }
-      dest.flushBatch();
-      if (dest.queuedBytes > limit) this.#congested(dest, sender);
-    }
-    touched.length = 0;
-  }
-
-  // ---- back-pressure ----------------------------------------------------------------------
-
-  #congested(dest: ClientConnection, sender: ClientConnection | null): void {
-    if (!dest.congested) {
-      dest.congested = true;
-      dest.slowTimer = setTimeout(() => this.#slowReceiver(dest), this.options.slowTimeoutMs);
-      dest.slowTimer.unref();
-      this.#log.debug({ conn: dest.id, remote: dest.remote, queued: dest.queuedBytes }, "receiver congested");
-    }
-    if (sender && sender !== dest && sender.state === "open" && !dest.pausedSenders.has(sender)) {
-      dest.pausedSenders.add(sender);
-      if (sender.blockedBy.size === 0) {
-        sender.socket.pause();
-        this.counters.backpressurePauses++;
-      }
-      sender.blockedBy.add(dest);
-    } else if (sender === dest && !dest.blockedBy.has(dest)) {
-      // A client that multicasts to itself and does not read: stop reading it as well.
-      dest.pausedSenders.add(dest);
-      if (dest.blockedBy.size === 0) {
-        dest.socket.pause();
-        this.counters.backpressurePauses++;
-      }
-      dest.blockedBy.add(dest);
-    }
-  }
-
-  /** After each completed write: a congested receiver back under half the limit releases its senders. */
-  #checkDrained(dest: ClientConnection): void {
-    if (dest.congested && dest.queuedBytes <= this.options.maxQueueBytes / 2) this.#release(dest);
-  }
-
-  #release(dest: ClientConnection): void {
-    dest.congested = false;
-    if (dest.slowTimer) clearTimeout(dest.slowTimer);
-    dest.slowTimer = null;
-    for (const s of dest.pausedSenders) {
-      s.blockedBy.delete(dest);
-      if (s.blockedBy.size === 0 && s.state === "open") {
-        s.lastSeen = Date.now(); // the expiry clock restarts when we listen again
-        s.socket.resume();
-      }
-    }
-    dest.pausedSenders.clear();
-  }
-
-  #slowReceiver(dest: ClientConnection): void {
-    dest.slowTimer = null;
-    if (!dest.congested || dest.state !== "open") return;
-    this.counters.slowReceiverDisconnects++;
-    this.#log.warn(
-      {
-        conn: dest.id,
-        remote: dest.remote,
-        queued: dest.queuedBytes,
-        slowTimeoutMs: this.options.slowTimeoutMs,
-      },
-      "slow receiver disconnected: output queue stayed over --max-queue",
-    );
-    this.#lost(dest, "slow-receiver", null);
   }
 
   // ---- connection end ---------------------------------------------------------------------
@@ -579,9 +287,9 @@ export class GossipRouter {
       if (!group) continue;
       const frame = suspectFrame(group.name, reg.addr);
       for (const member of group.members.values())
-        this.#enqueueBuffer(member.conn, frame, GossipType.Suspect);
+        this.#out.enqueueBuffer(member.conn, frame, GossipType.Suspect);
     }
-    this.#flush(null);
+    this.#out.flush(null);
   }
 
   /**
@@ -609,7 +317,7 @@ export class GossipRouter {
       },
       "connection closed",
     );
-    this.#unlink(conn);
+    this.#out.unlink(conn);
     const socket = conn.socket;
     if (reason === "slow-receiver" || reason === "error" || socket.destroyed) {
       socket.destroy();
@@ -627,18 +335,11 @@ export class GossipRouter {
     return removed;
   }
 
-  /** Drops every back-pressure link of a closing connection (its paused senders resume). */
-  #unlink(conn: ClientConnection): void {
-    this.#release(conn);
-    for (const r of conn.blockedBy) r.pausedSenders.delete(conn);
-    conn.blockedBy.clear();
-  }
-
   #finalize(conn: ClientConnection): void {
     if (conn.state === "open") this.#lost(conn, "error", "closed");
     if (!conn.setState("closed")) return;
     if (conn.inFlightFrames > 0) {
-      this.#undelivered(
+      this.#out.undelivered(
         conn.closeReason === "slow-receiver" ? "slow-receiver" : "receiver-lost",
         conn.inFlightFrames,
         conn,
@@ -661,22 +362,5 @@ export class GossipRouter {
         this.#lost(conn, "expired", null);
       }
     }
-  }
-
-  #undelivered(reason: UndeliveredReason, n: number, conn: ClientConnection): void {
-    if (n <= 0) return;
-    this.counters.undeliveredFrames(reason, n);
-    if (!this.#log.isLevelEnabled("debug")) return;
-    const now = Date.now();
-    const entry = this.#undeliveredLog.get(reason);
-    if (entry && now - entry.at < UNDELIVERED_LOG_INTERVAL_MS) {
-      entry.suppressed += n;
-      return;
-    }
-    this.#log.debug(
-      { reason, frames: n, conn: conn.id, suppressed: entry?.suppressed ?? 0 },
-      "frame not delivered",
-    );
-    this.#undeliveredLog.set(reason, { at: now, suppressed: 0 });
   }
 }
