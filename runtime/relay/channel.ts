@@ -4,7 +4,8 @@
 //
 // Path of a cross-site message: sender -> (local unicast, or the local multicast for "everyone")
 // its site's forwarding site master -> bridge (router MESSAGE to a site master of each target
-// site) -> that site master -> local multicast, or unicast to the target member.
+// site) -> that site master -> local multicast, or unicast to the target member. That routing is
+// in forwarding.ts; the channel keeps the API, the views, and what is addressed to us.
 
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
@@ -14,32 +15,15 @@ import { type Member, memberKey, type View } from "../cluster/member.js";
 import { createLogger, type Logger } from "../observability/log.js";
 import { decodeProbeInfo, encodeControl, type ProbeInfo, type SiteViewInfo } from "./control.js";
 import { DeliveryEngine, type DeliveryPath } from "./delivery/engine.js";
-import {
-  DEFAULT_HOPS,
-  type Destination,
-  decodeEnvelope,
-  type Envelope,
-  EnvelopeError,
-  EnvelopeKind,
-  encodeEnvelope,
-} from "./envelope.js";
+import { DEFAULT_HOPS, type Destination, type Envelope, EnvelopeKind, encodeEnvelope } from "./envelope.js";
 import { RelayError, toRelayError } from "./errors.js";
+import { Forwarding, type ForwardingOwner, notForUs } from "./forwarding.js";
 import { DEFAULT_CHANNEL_MAX_PAYLOAD, type RelayChannelOptions, siteClusterOptions } from "./options.js";
-import {
-  crossesSites,
-  isAddressedTo,
-  localDeliveryFor,
-  pickFor,
-  reachesSite,
-  siteMastersOf,
-} from "./routing.js";
+import { crossesSites, pickFor, reachesSite, siteMastersOf } from "./routing.js";
 import type { SiteCluster } from "./site-cluster.js";
 import { SiteMasterRole } from "./site-master.js";
 import type { RelayAddress, RelayChannelEvents, RelayStats, SiteBacklog, Topology } from "./types.js";
 import { RELAY_VERSION } from "./version.js";
-
-/** The entry of a dispatch table for a kind that place has nothing to do with. */
-const notForUs = (): void => {};
 
 export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   readonly site: string;
@@ -68,17 +52,8 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   };
   /** The bridge while we are a site master, and what we know of the other sites. */
   readonly #role: SiteMasterRole;
-  /** What we do with an envelope from another member of our site, by kind. */
-  readonly #fromLocal = {
-    [EnvelopeKind.Data]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
-    [EnvelopeKind.SiteView]: notForUs, // bridge only
-    [EnvelopeKind.SiteBye]: notForUs, // bridge only
-    [EnvelopeKind.Topology]: (_from, env) => this.#role.onTopology(env),
-    [EnvelopeKind.ProbeRequest]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
-    [EnvelopeKind.ProbeResponse]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
-    [EnvelopeKind.Ack]: (from, env) => this.#delivery.onAck(from, env),
-    [EnvelopeKind.Stable]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
-  } satisfies Record<EnvelopeKind, (from: Member, env: Envelope, bytes: Buffer) => void>;
+  /** Envelopes between the local cluster, the bridge and the delivery engine. */
+  readonly #routes: Forwarding;
   /** What we do with an envelope addressed to us (from our site or another), by kind. */
   readonly #toUs = {
     [EnvelopeKind.Data]: (env) => this.#emitMessage(env),
@@ -112,7 +87,8 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       siteClusterOptions(options, this.#log),
     );
     this.#cluster.on("view", (v) => this.#onView(v));
-    this.#cluster.on("message", (m) => this.#onLocal(m.from, m.payload));
+    this.#cluster.on("message", (m) => this.#routes.fromLocal(m.from, m.payload));
+    this.#routes = new Forwarding(this.#forwardingOwner());
   }
 
   /** Joins the site (and the bridge, if we are a site master). Resolves once we are in a view. */
@@ -278,11 +254,6 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     return m !== undefined && memberKey(m) === memberKey(this.#cluster.localMember);
   }
 
-  #memberKeyOf(name: string): string | null {
-    const m = this.#view?.members.find((x) => x.name === name);
-    return m ? memberKey(m) : null;
-  }
-
   /**
    * Sends an envelope of ours: encoded once, then delivered in our site, and for other sites either
    * buffered on their lanes (reliable Data) or forwarded bare.
@@ -297,10 +268,10 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       payload,
     };
     const bytes = this.#encode(env);
-    if (reachesSite(dest, this.site)) this.#sendInSite(env, bytes);
+    if (reachesSite(dest, this.site)) this.#routes.sendInSite(env, bytes);
     if (!crossesSites(dest, this.site)) return;
     if (this.#delivery.reliable && kind === EnvelopeKind.Data) this.#delivery.enqueue(env, bytes);
-    else this.#forwardOwn(env, bytes);
+    else this.#routes.forwardOwn(env, bytes);
   }
 
   /** An envelope we cannot write names a destination that cannot exist. */
@@ -309,152 +280,6 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       return encodeEnvelope(env);
     } catch (err) {
       throw new RelayError("BAD_DESTINATION", (err as Error).message);
-    }
-  }
-
-  /** Our own envelope to the members of our site it is for (ourselves included). */
-  #sendInSite(env: Envelope, bytes: Buffer): void {
-    const dest = env.dest;
-    if (dest.kind !== "member") {
-      this.#cluster.send(null, bytes);
-      this.#deliverSoon(env);
-    } else if (dest.name === this.name) {
-      this.#deliverSoon(env);
-    } else {
-      const key = this.#memberKeyOf(dest.name);
-      if (!key) throw new RelayError("UNKNOWN_MEMBER", `${dest.name} is not a member of site ${this.site}`);
-      this.#cluster.send(key, bytes);
-    }
-  }
-
-  /** Our own envelope for other sites, without the guarantee: to the bridge through our forwarder. */
-  #forwardOwn(env: Envelope, bytes: Buffer): void {
-    const forwarder = this.#forwarderFor(this.name);
-    if (this.#isMe(forwarder)) this.#bridgeForward(env, bytes);
-    else if (env.dest.kind !== "all" && forwarder) this.#cluster.send(memberKey(forwarder), bytes);
-    // "all": the forwarder gets our local multicast and passes it on.
-  }
-
-  #bridgeForward(env: Envelope, bytes: Buffer): void {
-    const bridge = this.#role.bridge;
-    if (bridge) {
-      this.#stats.forwarded++;
-      bridge.forward(env, bytes);
-      return;
-    }
-    // A site master without routers configured (or closing): nothing can leave the site.
-    this.#stats.undeliverable++;
-    this.emit("undeliverable", {
-      site: env.dest.kind === "all" ? "*" : env.dest.site,
-      reason: "no-route",
-      envelope: env,
-    });
-  }
-
-  /** Local send on behalf of someone else: a failure is logged and counted, never thrown. */
-  #relaySend(to: string | null, bytes: Uint8Array, env: Envelope): void {
-    try {
-      this.#cluster.send(to, bytes);
-    } catch (err) {
-      this.#stats.undeliverable++;
-      this.#log.warn(
-        { to: to ?? "*", origin: env.origin.name, seq: env.seq, err: (err as Error).message },
-        "local send failed (dropped)",
-      );
-    }
-  }
-
-  #deliverSoon(env: Envelope): void {
-    queueMicrotask(() => this.#deliver(env));
-  }
-
-  /** An envelope from another member of our site. */
-  #onLocal(from: Member, payload: Uint8Array): void {
-    if (this.#closed) return;
-    let env: Envelope;
-    try {
-      env = decodeEnvelope(payload, { maxPayload: this.#maxPayload });
-    } catch (err) {
-      this.#stats.decodeErrors++;
-      const code = err instanceof EnvelopeError ? err.code : "unknown";
-      this.#log.warn({ from: from.name, code }, "bad envelope from a local member (dropped)");
-      return;
-    }
-    const bytes = Buffer.isBuffer(payload)
-      ? payload
-      : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    this.#fromLocal[env.kind](from, env, bytes);
-  }
-
-  /** Data, probes and Stable from a local member: on to the bridge and/or to us. */
-  #onLocalTraffic(env: Envelope, bytes: Buffer): void {
-    if (env.lane) {
-      if (env.origin.site !== this.site) {
-        this.#delivery.onLane(env);
-        return;
-      }
-      // A lane copy from a sender of our site, for the bridge.
-      const forwarder = this.#forwarderFor(env.origin.name);
-      if (this.#isMe(forwarder)) this.#bridgeForward(env, bytes);
-      else this.#reroute(env, forwarder);
-      return;
-    }
-    // Reliable senders send lane copies for other sites: their local multicast stays local.
-    const bridgeIt = !(this.#delivery.reliable && env.kind === EnvelopeKind.Data);
-    if (bridgeIt && env.origin.site === this.site && crossesSites(env.dest, this.site)) {
-      const forwarder = this.#forwarderFor(env.origin.name);
-      if (this.#isMe(forwarder)) {
-        this.#bridgeForward(env, bytes);
-      } else if (env.dest.kind !== "all") {
-        this.#reroute(env, forwarder);
-      }
-    }
-    if (isAddressedTo(env.dest, this.site, this.name)) this.#deliver(env);
-  }
-
-  /** A unicast meant for the site master reached us after the site masters changed: pass it on. */
-  #reroute(env: Envelope, forwarder: Member | undefined): void {
-    if (env.hops === 0 || !forwarder) {
-      this.#stats.undeliverable++;
-      this.#log.warn({ origin: env.origin.name, seq: env.seq }, "no site master to forward to (dropped)");
-      return;
-    }
-    this.#relaySend(memberKey(forwarder), encodeEnvelope({ ...env, hops: env.hops - 1 }), env);
-  }
-
-  /** An envelope from another site, handed over by our bridge agent. */
-  #onFromBridge(env: Envelope, bytes: Buffer): void {
-    this.#stats.fromBridge++;
-    if (env.lane) {
-      if (env.lane.site !== this.site) return;
-      // Every member of the site follows the sender's lane (even for a message to one member).
-      this.#relaySend(null, bytes, env);
-      this.#delivery.onLane(env);
-      return;
-    }
-    const plan = localDeliveryFor(env.dest, this.site, this.name);
-    switch (plan.kind) {
-      case "multicast":
-        this.#relaySend(null, bytes, env);
-        this.#deliver(env);
-        return;
-      case "self":
-        this.#deliver(env);
-        return;
-      case "unicast": {
-        const key = this.#memberKeyOf(plan.name);
-        if (key) this.#relaySend(key, bytes, env);
-        else {
-          this.#stats.undeliverable++;
-          this.#log.warn(
-            { to: plan.name, origin: env.origin.name },
-            "message for an unknown member (dropped)",
-          );
-        }
-        return;
-      }
-      case "none":
-        return;
     }
   }
 
@@ -517,9 +342,9 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       siteMasters: () => this.#siteMasters(),
       isMe: (m) => this.#isMe(m),
       siteView: () => this.#siteView(this.#view!),
-      multicast: (env, bytes) => this.#relaySend(null, bytes, env),
+      multicast: (env, bytes) => this.#routes.relaySend(null, bytes, env),
     });
-    role.on("envelope", (env, bytes) => this.#onFromBridge(env, bytes));
+    role.on("envelope", (env, bytes) => this.#routes.fromBridge(env, bytes));
     role.on("route", (r) => this.emit("route", r));
     role.on("bridge-status", (e) => this.emit("bridge-status", e));
     role.on("undeliverable", (u) => {
@@ -545,7 +370,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       forwarder: () => this.#forwarderFor(this.name),
       isMe: (m) => this.#isMe(m),
       topology: () => this.topology(),
-      sendLane: (env, bytes) => this.#sendLane(env, bytes),
+      sendLane: (env, bytes) => this.#routes.sendLane(env, bytes),
       sendToMember: (m, bytes) => {
         this.#cluster.send(memberKey(m), bytes);
       },
@@ -555,23 +380,25 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     };
   }
 
-  /** A lane envelope of ours, through our forwarding site master (or into the bridge if we are it). */
-  #sendLane(env: Envelope, bytes: Buffer): boolean {
-    const forwarder = this.#forwarderFor(this.name);
-    if (!forwarder) return false;
-    if (this.#isMe(forwarder)) {
-      const bridge = this.#role.bridge;
-      if (!bridge) return false;
-      this.#stats.forwarded++;
-      bridge.forward(env, bytes);
-      return true;
-    }
-    try {
-      this.#cluster.send(memberKey(forwarder), bytes);
-      return true;
-    } catch {
-      return false; // e.g. the forwarder just left or its link is full: the timeout retries
-    }
+  /** What the routing of envelopes sees of us. */
+  #forwardingOwner(): ForwardingOwner {
+    return {
+      site: this.site,
+      name: this.name,
+      log: this.#log,
+      maxPayload: this.#maxPayload,
+      stats: this.#stats,
+      delivery: this.#delivery,
+      isClosed: () => this.#closed,
+      view: () => this.#view,
+      forwarderFor: (originName) => this.#forwarderFor(originName),
+      isMe: (m) => this.#isMe(m),
+      send: (to, bytes) => this.#cluster.send(to, bytes),
+      bridge: () => this.#role.bridge,
+      onTopology: (env) => this.#role.onTopology(env),
+      deliver: (env) => this.#deliver(env),
+      undeliverable: (u) => this.emit("undeliverable", u),
+    };
   }
 
   #siteView(view: View): SiteViewInfo {

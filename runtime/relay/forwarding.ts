@@ -1,0 +1,237 @@
+// The routing of envelopes between the local cluster, the bridge and the delivery engine: what
+// arrives from another member of our site (by kind) and from the bridge, our own envelopes for our
+// site and for other sites, lane copies through our forwarding site master, and the unicasts that
+// must be passed on after the site masters changed. What is addressed to us goes back to the
+// channel (ForwardingOwner.deliver).
+import { type Member, memberKey, type View } from "../cluster/member.js";
+import type { Logger } from "../observability/log.js";
+import type { BridgeAgent, Undeliverable } from "./bridge-agent.js";
+import type { DeliveryEngine } from "./delivery/engine.js";
+import { decodeEnvelope, type Envelope, EnvelopeError, EnvelopeKind, encodeEnvelope } from "./envelope.js";
+import { RelayError } from "./errors.js";
+import { crossesSites, isAddressedTo, localDeliveryFor } from "./routing.js";
+
+/** The channel's counters this path moves. */
+export interface ForwardingCounters {
+  forwarded: number;
+  fromBridge: number;
+  undeliverable: number;
+  decodeErrors: number;
+}
+
+/** What the routing of envelopes needs from the channel. */
+export interface ForwardingOwner {
+  readonly site: string;
+  readonly name: string;
+  readonly log: Logger;
+  readonly maxPayload: number;
+  readonly stats: ForwardingCounters;
+  readonly delivery: DeliveryEngine;
+  isClosed(): boolean;
+  view(): View | null;
+  /** The local site master that carries `originName`'s traffic to other sites. */
+  forwarderFor(originName: string): Member | undefined;
+  isMe(m: Member | undefined): boolean;
+  /** The local cluster's send: a member (memberKey) or, with null, every other member. */
+  send(to: string | null, bytes: Uint8Array): boolean;
+  /** The bridge while we are a site master. */
+  bridge(): BridgeAgent | null;
+  /** A TOPOLOGY from our primary site master. */
+  onTopology(env: Envelope): void;
+  /** An envelope addressed to us. */
+  deliver(env: Envelope): void;
+  /** Emits "undeliverable" (already counted). */
+  undeliverable(u: Undeliverable): void;
+}
+
+/** The entry of a dispatch table for a kind that place has nothing to do with. */
+export const notForUs = (): void => {};
+
+export class Forwarding {
+  readonly #o: ForwardingOwner;
+  /** What we do with an envelope from another member of our site, by kind. */
+  readonly #fromLocal = {
+    [EnvelopeKind.Data]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
+    [EnvelopeKind.SiteView]: notForUs, // bridge only
+    [EnvelopeKind.SiteBye]: notForUs, // bridge only
+    [EnvelopeKind.Topology]: (_from, env) => this.#o.onTopology(env),
+    [EnvelopeKind.ProbeRequest]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
+    [EnvelopeKind.ProbeResponse]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
+    [EnvelopeKind.Ack]: (from, env) => this.#o.delivery.onAck(from, env),
+    [EnvelopeKind.Stable]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
+  } satisfies Record<EnvelopeKind, (from: Member, env: Envelope, bytes: Buffer) => void>;
+
+  constructor(owner: ForwardingOwner) {
+    this.#o = owner;
+  }
+
+  /** An envelope from another member of our site. */
+  fromLocal(from: Member, payload: Uint8Array): void {
+    if (this.#o.isClosed()) return;
+    let env: Envelope;
+    try {
+      env = decodeEnvelope(payload, { maxPayload: this.#o.maxPayload });
+    } catch (err) {
+      this.#o.stats.decodeErrors++;
+      const code = err instanceof EnvelopeError ? err.code : "unknown";
+      this.#o.log.warn({ from: from.name, code }, "bad envelope from a local member (dropped)");
+      return;
+    }
+    const bytes = Buffer.isBuffer(payload)
+      ? payload
+      : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    this.#fromLocal[env.kind](from, env, bytes);
+  }
+
+  /** An envelope from another site, handed over by our bridge agent. */
+  fromBridge(env: Envelope, bytes: Buffer): void {
+    const o = this.#o;
+    o.stats.fromBridge++;
+    if (env.lane) {
+      if (env.lane.site !== o.site) return;
+      // Every member of the site follows the sender's lane (even for a message to one member).
+      this.relaySend(null, bytes, env);
+      o.delivery.onLane(env);
+      return;
+    }
+    const plan = localDeliveryFor(env.dest, o.site, o.name);
+    switch (plan.kind) {
+      case "multicast":
+        this.relaySend(null, bytes, env);
+        o.deliver(env);
+        return;
+      case "self":
+        o.deliver(env);
+        return;
+      case "unicast": {
+        const key = this.#memberKeyOf(plan.name);
+        if (key) this.relaySend(key, bytes, env);
+        else {
+          o.stats.undeliverable++;
+          o.log.warn({ to: plan.name, origin: env.origin.name }, "message for an unknown member (dropped)");
+        }
+        return;
+      }
+      case "none":
+        return;
+    }
+  }
+
+  /** Our own envelope to the members of our site it is for (ourselves included). */
+  sendInSite(env: Envelope, bytes: Buffer): void {
+    const o = this.#o;
+    const dest = env.dest;
+    if (dest.kind !== "member") {
+      o.send(null, bytes);
+      this.#deliverSoon(env);
+    } else if (dest.name === o.name) {
+      this.#deliverSoon(env);
+    } else {
+      const key = this.#memberKeyOf(dest.name);
+      if (!key) throw new RelayError("UNKNOWN_MEMBER", `${dest.name} is not a member of site ${o.site}`);
+      o.send(key, bytes);
+    }
+  }
+
+  /** Our own envelope for other sites, without the guarantee: to the bridge through our forwarder. */
+  forwardOwn(env: Envelope, bytes: Buffer): void {
+    const forwarder = this.#o.forwarderFor(this.#o.name);
+    if (this.#o.isMe(forwarder)) this.#bridgeForward(env, bytes);
+    else if (env.dest.kind !== "all" && forwarder) this.#o.send(memberKey(forwarder), bytes);
+    // "all": the forwarder gets our local multicast and passes it on.
+  }
+
+  /** A lane envelope of ours, through our forwarding site master (or into the bridge if we are it). */
+  sendLane(env: Envelope, bytes: Buffer): boolean {
+    const forwarder = this.#o.forwarderFor(this.#o.name);
+    if (!forwarder) return false;
+    if (this.#o.isMe(forwarder)) {
+      const bridge = this.#o.bridge();
+      if (!bridge) return false;
+      this.#o.stats.forwarded++;
+      bridge.forward(env, bytes);
+      return true;
+    }
+    try {
+      this.#o.send(memberKey(forwarder), bytes);
+      return true;
+    } catch {
+      return false; // e.g. the forwarder just left or its link is full: the timeout retries
+    }
+  }
+
+  /** Local send on behalf of someone else: a failure is logged and counted, never thrown. */
+  relaySend(to: string | null, bytes: Uint8Array, env: Envelope): void {
+    try {
+      this.#o.send(to, bytes);
+    } catch (err) {
+      this.#o.stats.undeliverable++;
+      this.#o.log.warn(
+        { to: to ?? "*", origin: env.origin.name, seq: env.seq, err: (err as Error).message },
+        "local send failed (dropped)",
+      );
+    }
+  }
+
+  /** Data, probes and Stable from a local member: on to the bridge and/or to us. */
+  #onLocalTraffic(env: Envelope, bytes: Buffer): void {
+    const o = this.#o;
+    if (env.lane) {
+      if (env.origin.site !== o.site) {
+        o.delivery.onLane(env);
+        return;
+      }
+      // A lane copy from a sender of our site, for the bridge.
+      const forwarder = o.forwarderFor(env.origin.name);
+      if (o.isMe(forwarder)) this.#bridgeForward(env, bytes);
+      else this.#reroute(env, forwarder);
+      return;
+    }
+    // Reliable senders send lane copies for other sites: their local multicast stays local.
+    const bridgeIt = !(o.delivery.reliable && env.kind === EnvelopeKind.Data);
+    if (bridgeIt && env.origin.site === o.site && crossesSites(env.dest, o.site)) {
+      const forwarder = o.forwarderFor(env.origin.name);
+      if (o.isMe(forwarder)) {
+        this.#bridgeForward(env, bytes);
+      } else if (env.dest.kind !== "all") {
+        this.#reroute(env, forwarder);
+      }
+    }
+    if (isAddressedTo(env.dest, o.site, o.name)) o.deliver(env);
+  }
+
+  /** A unicast meant for the site master reached us after the site masters changed: pass it on. */
+  #reroute(env: Envelope, forwarder: Member | undefined): void {
+    if (env.hops === 0 || !forwarder) {
+      this.#o.stats.undeliverable++;
+      this.#o.log.warn({ origin: env.origin.name, seq: env.seq }, "no site master to forward to (dropped)");
+      return;
+    }
+    this.relaySend(memberKey(forwarder), encodeEnvelope({ ...env, hops: env.hops - 1 }), env);
+  }
+
+  #bridgeForward(env: Envelope, bytes: Buffer): void {
+    const bridge = this.#o.bridge();
+    if (bridge) {
+      this.#o.stats.forwarded++;
+      bridge.forward(env, bytes);
+      return;
+    }
+    // A site master without routers configured (or closing): nothing can leave the site.
+    this.#o.stats.undeliverable++;
+    this.#o.undeliverable({
+      site: env.dest.kind === "all" ? "*" : env.dest.site,
+      reason: "no-route",
+      envelope: env,
+    });
+  }
+
+  #deliverSoon(env: Envelope): void {
+    queueMicrotask(() => this.#o.deliver(env));
+  }
+
+  #memberKeyOf(name: string): string | null {
+    const m = this.#o.view()?.members.find((x) => x.name === name);
+    return m ? memberKey(m) : null;
+  }
+}
