@@ -4,6 +4,7 @@ import { ConfigError } from "../../contract/errors.js";
 import type { RouterEndpoint } from "../../contract/initial-hosts.js";
 import type { Logger } from "../observability/log.js";
 import { type Address, DEFAULT_MAX_FRAME } from "../protocol/types.js";
+import { isUuid } from "../protocol/uuid.js";
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.js";
 
 /**
@@ -77,8 +78,6 @@ export interface ResolvedTunnelOptions {
   readonly maxFrame: number;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 function bad(option: string, problem: string): ConfigError {
   return new ConfigError(`TunnelClient option ${option} ${problem}`);
 }
@@ -99,8 +98,8 @@ function checkAddress(option: string, addr: unknown, allowed: readonly Address["
   if (!allowed.includes(a.kind)) {
     throw bad(option, `must be an address of kind ${allowed.join(" or ")}, got "${String(a.kind)}"`);
   }
-  if ((a.kind === "uuid" || a.kind === "site-uuid" || a.kind === "magic") && !UUID.test(a.uuid)) {
-    throw bad(option, `has a malformed uuid "${a.uuid}" (expected 8-4-4-4-12 hex)`);
+  if ((a.kind === "uuid" || a.kind === "site-uuid" || a.kind === "magic") && !isUuid(a.uuid)) {
+    throw bad(option, `has a malformed uuid "${a.uuid}" (expected lowercase 8-4-4-4-12 hex)`);
   }
 }
 

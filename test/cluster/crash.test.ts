@@ -8,7 +8,8 @@ import { StaticDiscovery } from "../../runtime/cluster/discovery.js";
 import type { CoordinatorChange } from "../../runtime/cluster/events.js";
 import type { LocalCluster } from "../../runtime/cluster/local-cluster.js";
 import { freePort, REPO_ROOT } from "../helpers/processes.js";
-import { member, nextEvent, waitFor } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { member, nextEvent } from "./util.js";
 
 const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures/member.ts");
 const live: LocalCluster[] = [];
@@ -64,7 +65,9 @@ async function twoMembersAndAChild(): Promise<{ a: LocalCluster; b: LocalCluster
   await a.start();
   await b.start();
   const child = await startChild("nyc-3", ports[2]!, hosts);
-  await waitFor(() => names(a).length === 3 && names(b).length === 3, "3 members with the child");
+  await waitFor("3 members with the child", () => names(a).length === 3 && names(b).length === 3, {
+    timeoutMs: 8000,
+  });
   return { a, b, child };
 }
 
@@ -79,12 +82,12 @@ describe("LocalCluster crash detection", () => {
       ),
     );
     await waitFor(
+      "the same view of 5 in all 5 processes",
       () =>
         last.size === 5 &&
         new Set(last.values()).size === 1 &&
         [...last.values()][0]!.split(" ")[3]!.split(",").length === 5,
-      "the same view of 5 in all 5 processes",
-      15_000,
+      { timeoutMs: 15_000 },
     );
   });
 
@@ -92,8 +95,9 @@ describe("LocalCluster crash detection", () => {
     const { a, b, child } = await twoMembersAndAChild();
     child.kill("SIGKILL");
     await waitFor(
-      () => names(a).join() === "nyc-1,nyc-2" && names(b).join() === "nyc-1,nyc-2",
       "view without nyc-3",
+      () => names(a).join() === "nyc-1,nyc-2" && names(b).join() === "nyc-1,nyc-2",
+      { timeoutMs: 8000 },
     );
     expect(a.view!.id).toEqual(b.view!.id);
   });
@@ -107,13 +111,15 @@ describe("LocalCluster crash detection", () => {
     live.push(b, c);
     await b.start();
     await c.start();
-    await waitFor(() => names(b).join() === "nyc-1,nyc-2,nyc-3" && names(c).length === 3, "3 members");
+    await waitFor("3 members", () => names(b).join() === "nyc-1,nyc-2,nyc-3" && names(c).length === 3, {
+      timeoutMs: 8000,
+    });
     const changed = nextEvent<CoordinatorChange>(b, "coordinator-changed");
     child.kill("SIGKILL");
     const ev = await changed;
     expect(ev.isCoordinator).toBe(true);
     expect(ev.previous?.name).toBe("nyc-1");
-    await waitFor(() => names(c).join() === "nyc-2,nyc-3", "nyc-3 sees the new view");
+    await waitFor("nyc-3 sees the new view", () => names(c).join() === "nyc-2,nyc-3", { timeoutMs: 8000 });
     expect(b.view!.id).toEqual(c.view!.id);
   });
 
@@ -122,8 +128,9 @@ describe("LocalCluster crash detection", () => {
     child.kill("SIGSTOP");
     try {
       await waitFor(
-        () => names(a).join() === "nyc-1,nyc-2" && names(b).join() === "nyc-1,nyc-2",
         "view without nyc-3",
+        () => names(a).join() === "nyc-1,nyc-2" && names(b).join() === "nyc-1,nyc-2",
+        { timeoutMs: 8000 },
       );
       expect(a.stats().suspects).toBe(0);
     } finally {
@@ -131,8 +138,9 @@ describe("LocalCluster crash detection", () => {
     }
     // Excluded while frozen, it carries on alone, then discovery merges it back.
     await waitFor(
-      () => names(a).join() === "nyc-1,nyc-2,nyc-3" && names(b).length === 3,
       "nyc-3 merged back",
+      () => names(a).join() === "nyc-1,nyc-2,nyc-3" && names(b).length === 3,
+      { timeoutMs: 8000 },
     );
     expect(a.view!.id).toEqual(b.view!.id);
   });

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { DnsDiscovery } from "../../runtime/cluster/discovery.js";
 import type { LocalCluster } from "../../runtime/cluster/local-cluster.js";
 import { freePort } from "../helpers/processes.js";
-import { member, sameView, waitFor } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { member, sameView } from "./util.js";
 
 /** Answers A queries for the names in `zone`; NXDOMAIN otherwise. Only what the test needs. */
 class TinyDns {
@@ -111,7 +112,7 @@ describe("DnsDiscovery", () => {
     );
     try {
       await Promise.all(cs.map((c) => c.start()));
-      await waitFor(() => sameView(cs), "one view of 3 via DNS");
+      await waitFor("one view of 3 via DNS", () => sameView(cs), { timeoutMs: 8000 });
       expect(cs.map((c) => c.localMember.host)).toEqual(["127.0.0.1", "127.0.0.2", "127.0.0.3"]);
     } finally {
       await Promise.all(cs.map((c) => c.close()));

@@ -8,7 +8,8 @@ import type { CoordinatorChange } from "../../runtime/cluster/events.js";
 import type { LocalCluster } from "../../runtime/cluster/local-cluster.js";
 import { memberKey } from "../../runtime/cluster/member.js";
 import { freePort } from "../helpers/processes.js";
-import { keysOf, ListDiscovery, member, nextEvent, sameView, waitFor } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { keysOf, ListDiscovery, member, nextEvent, sameView } from "./util.js";
 
 const live: LocalCluster[] = [];
 function track<T extends LocalCluster>(c: T): T {
@@ -29,7 +30,7 @@ async function startSequentially(names: string[], discovery = new ListDiscovery(
     discovery.addresses.push({ host: "127.0.0.1", port: c.localMember.port });
     cs.push(c);
   }
-  await waitFor(() => sameView(cs), `one view of ${names.join(",")}`);
+  await waitFor(`one view of ${names.join(",")}`, () => sameView(cs), { timeoutMs: 8000 });
   return { cs, discovery };
 }
 
@@ -44,7 +45,7 @@ describe("LocalCluster membership", () => {
       track(member(n, new StaticDiscovery(list), { bindPort: ports[5 + i]!, cluster: "other-chat" })),
     );
     await Promise.all([...five, ...three].map((c) => c.start()));
-    await waitFor(() => sameView(five) && sameView(three), "one view of 5 and one of 3");
+    await waitFor("one view of 5 and one of 3", () => sameView(five) && sameView(three), { timeoutMs: 8000 });
     const id = five[0]!.view!.id;
     for (const c of five) expect(c.view!.id).toEqual(id);
     expect(five.filter((c) => c.isCoordinator)).toHaveLength(1);
@@ -64,7 +65,7 @@ describe("LocalCluster membership", () => {
     const seen = nextEvent(cs[1]!, "view");
     await late.start();
     await seen;
-    await waitFor(() => sameView([...cs, late]), "late joiner in every view");
+    await waitFor("late joiner in every view", () => sameView([...cs, late]), { timeoutMs: 8000 });
     expect(late.members.map((m) => m.name)).toEqual(["nyc-3", "nyc-1", "nyc-2", "nyc-9"]);
     expect(late.isCoordinator).toBe(false);
   });
@@ -91,16 +92,20 @@ describe("LocalCluster membership", () => {
     await cs[1]!.leave();
     await viewed;
     expect(keysOf(cs[0]!)).toEqual([memberKey(cs[0]!.localMember), memberKey(cs[2]!.localMember)]);
-    await waitFor(() => sameView([cs[0]!, cs[2]!]), "view without the leaver everywhere");
+    await waitFor("view without the leaver everywhere", () => sameView([cs[0]!, cs[2]!]), {
+      timeoutMs: 8000,
+    });
   });
 
   test("abrupt close of a member (connection loss) removes it", async () => {
     const { cs } = await startSequentially(["nyc-1", "nyc-2", "nyc-3"]);
     await cs[2]!.close();
-    await waitFor(() => sameView([cs[0]!, cs[1]!]), "view without the closed member");
+    await waitFor("view without the closed member", () => sameView([cs[0]!, cs[1]!]), { timeoutMs: 8000 });
     // Coordinator closed abruptly: the next oldest takes over.
     await cs[0]!.close();
-    await waitFor(() => cs[1]!.isCoordinator && cs[1]!.members.length === 1, "nyc-2 alone and coordinator");
+    await waitFor("nyc-2 alone and coordinator", () => cs[1]!.isCoordinator && cs[1]!.members.length === 1, {
+      timeoutMs: 8000,
+    });
   });
 
   test("a restarted member (same name and address, new incarnation) replaces the old one", async () => {
@@ -110,7 +115,9 @@ describe("LocalCluster membership", () => {
     await old.close();
     const again = track(member("nyc-3", discovery, { bindPort: port }));
     await again.start();
-    await waitFor(() => sameView([cs[0]!, cs[1]!, again]), "view with the new incarnation");
+    await waitFor("view with the new incarnation", () => sameView([cs[0]!, cs[1]!, again]), {
+      timeoutMs: 8000,
+    });
     expect(keysOf(cs[0]!)).not.toContain(memberKey(old.localMember));
     expect(again.members.map((m) => m.name)).toEqual(["nyc-1", "nyc-2", "nyc-3"]);
   });
@@ -130,14 +137,14 @@ describe("LocalCluster membership", () => {
       discovery.addresses.push({ host: "127.0.0.1", port: c.localMember.port });
       cs.push(c);
     }
-    await waitFor(() => sameView(cs), "one view of 5");
+    await waitFor("one view of 5", () => sameView(cs), { timeoutMs: 8000 });
     const a = cs.slice(0, 2);
     const b = cs.slice(2);
     partitioned = true;
-    await waitFor(() => sameView(a) && sameView(b), "two views after the partition");
+    await waitFor("two views after the partition", () => sameView(a) && sameView(b), { timeoutMs: 8000 });
     expect(a[0]!.isCoordinator && b[0]!.isCoordinator).toBe(true);
     partitioned = false;
-    await waitFor(() => sameView(cs), "one merged view of 5");
+    await waitFor("one merged view of 5", () => sameView(cs), { timeoutMs: 8000 });
     // The coordinator of the view whose coordinator sorts first (nyc-1) wins; nobody is lost.
     expect(cs[4]!.view!.id.coordinator).toBe(memberKey(cs[0]!.localMember));
     expect(cs[0]!.members.map((m) => m.name).sort()).toEqual(names);
@@ -211,9 +218,9 @@ describe("LocalCluster membership", () => {
     await cs[1]!.close();
     await cs[2]!.leave();
     await waitFor(
-      () => count().every((n, i) => n <= before[i]!),
       `resources back to ${before} (now ${count()})`,
-      3000,
+      () => count().every((n, i) => n <= before[i]!),
+      { timeoutMs: 3000 },
     );
   });
 

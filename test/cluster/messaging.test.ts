@@ -8,7 +8,8 @@ import type { ClusterMessage } from "../../runtime/cluster/events.js";
 import type { LocalCluster } from "../../runtime/cluster/local-cluster.js";
 import { memberKey } from "../../runtime/cluster/member.js";
 import { resolveClusterOptions } from "../../runtime/cluster/options.js";
-import { ListDiscovery, member, nextEvent, quietLog, sameView, waitFor } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { ListDiscovery, member, nextEvent, quietLog, sameView } from "./util.js";
 
 const live: LocalCluster[] = [];
 afterEach(async () => {
@@ -25,7 +26,7 @@ async function cluster(n: number, extra: Parameters<typeof member>[2] = {}) {
     discovery.addresses.push({ host: "127.0.0.1", port: c.localMember.port });
     cs.push(c);
   }
-  await waitFor(() => sameView(cs), `one view of ${n}`);
+  await waitFor(`one view of ${n}`, () => sameView(cs), { timeoutMs: 8000 });
   return cs;
 }
 
@@ -58,11 +59,12 @@ describe("LocalCluster messaging", () => {
     for (let i = 0; i < N; i++) for (const c of cs) c.send(null, numbered(i, 4 + (i % 7) * 100));
     const expected = Array.from({ length: N }, (_, i) => i);
     await waitFor(
+      "every multicast delivered",
       () =>
         [...got.values()].every(
           (bySender) => [...bySender.values()].reduce((a, l) => a + l.length, 0) === 2 * N,
         ),
-      "every multicast delivered",
+      { timeoutMs: 8000 },
     );
     for (const c of cs) {
       const bySender = got.get(c.localMember.name)!;
@@ -78,8 +80,10 @@ describe("LocalCluster messaging", () => {
     const target = memberKey(cs[2]!.localMember);
     for (let i = 0; i < 300; i++) cs[0]!.send(target, numbered(i));
     cs[1]!.send(memberKey(cs[1]!.localMember), numbered(7));
-    await waitFor(() => (got.get("nyc-3")!.get("nyc-1")?.length ?? 0) === 300, "300 unicasts");
-    await waitFor(() => got.get("nyc-2")!.get("nyc-2")?.length === 1, "unicast to self");
+    await waitFor("300 unicasts", () => (got.get("nyc-3")!.get("nyc-1")?.length ?? 0) === 300, {
+      timeoutMs: 8000,
+    });
+    await waitFor("unicast to self", () => got.get("nyc-2")!.get("nyc-2")?.length === 1, { timeoutMs: 8000 });
     expect(got.get("nyc-3")!.get("nyc-1")).toEqual(Array.from({ length: 300 }, (_, i) => i));
     expect(got.get("nyc-2")!.get("nyc-1")).toBeUndefined();
     expect(got.get("nyc-1")!.size).toBe(0);
@@ -90,8 +94,9 @@ describe("LocalCluster messaging", () => {
     const got = record(cs);
     cs[0]!.send(null, numbered(42));
     await waitFor(
-      () => got.get("nyc-1")!.get("nyc-1")?.length === 1 && got.get("nyc-2")!.get("nyc-1")?.length === 1,
       "both copies",
+      () => got.get("nyc-1")!.get("nyc-1")?.length === 1 && got.get("nyc-2")!.get("nyc-1")?.length === 1,
+      { timeoutMs: 8000 },
     );
   });
 
@@ -107,7 +112,9 @@ describe("LocalCluster messaging", () => {
     expect(refusedAt).toBeGreaterThan(0);
     await nextEvent(cs[0]!, "drain");
     cs[0]!.send(target, numbered(sent++));
-    await waitFor(() => got.get("nyc-2")!.get("nyc-1")?.length === sent, "every message delivered");
+    await waitFor("every message delivered", () => got.get("nyc-2")!.get("nyc-1")?.length === sent, {
+      timeoutMs: 8000,
+    });
     expect(got.get("nyc-2")!.get("nyc-1")).toEqual(Array.from({ length: sent }, (_, i) => i));
   });
 

@@ -8,15 +8,6 @@ import type { LocalClusterOptions } from "../../runtime/cluster/options.js";
 
 export const quietLog = () => pino({ level: process.env["LOG_LEVEL"] ?? "silent" });
 
-/** Polls `cond` every 10 ms; fails with `what` after `timeoutMs`. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** Resolves with the next emission of `event` (bounded). */
 export function nextEvent<T>(
   c: LocalCluster,

@@ -14,6 +14,7 @@
 // One scenario alone: E2E_SCENARIOS=nyc-master npm test -- test/e2e/streaming (or jest -t).
 import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
+import { waitFor } from "../helpers/wait.js";
 import { checkStream, contractViolations, parseRecord, type StreamCheck } from "./delivery.js";
 import { anySelected, scenario, unavailable } from "./scenarios.js";
 import { type Pod, type PodProcess, ROUTER_ADDRS, type SiteName, World } from "./world.js";
@@ -71,14 +72,6 @@ afterAll(async () => {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 interface State {
   members: number;
   sites: string[];
@@ -122,10 +115,10 @@ async function startScenario(id: string, mode: Mode): Promise<Run> {
   mkdirSync(dir, { recursive: true });
   const routers = await Promise.all([w.startRouter(0), w.startRouter(1)]);
   const members = new Map<string, PodProcess>();
-  /** `until`, and on timeout the members' last states in the error (and everything stopped). */
-  const untilOrExplain = async (cond: () => boolean, timeoutMs: number, what: string) => {
+  /** `waitFor`, and on timeout the members' last states in the error (and everything stopped). */
+  const waitOrExplain = async (what: string, cond: () => boolean, timeoutMs: number) => {
     try {
-      await until(cond, timeoutMs, what);
+      await waitFor(what, cond, { timeoutMs, intervalMs: 100 });
     } catch (err) {
       const states = [...members].map(
         ([n, p]) => `${n}: ${p.running ? JSON.stringify(stateOf(p)) : "exited"}`,
@@ -145,13 +138,14 @@ async function startScenario(id: string, mode: Mode): Promise<Run> {
   // The first pod of each site comes up first and becomes its site master; then the others.
   start("nyc-1");
   start("sfc-1");
-  await untilOrExplain(
+  await waitOrExplain(
+    "nyc-1 and sfc-1 to be site masters",
     () => ["nyc-1", "sfc-1"].every((n) => stateOf(members.get(n)!)?.siteMaster === true),
     FORM_TIMEOUT_MS,
-    "nyc-1 and sfc-1 to be site masters",
   );
   for (const n of [...MEMBERS.nyc, ...MEMBERS.sfc]) if (!members.has(n)) start(n);
-  await untilOrExplain(
+  await waitOrExplain(
+    "every member to see its full site and both sites",
     () =>
       [...members].every(([n, p]) => {
         const s = stateOf(p);
@@ -159,7 +153,6 @@ async function startScenario(id: string, mode: Mode): Promise<Run> {
         return s?.members === MEMBERS[site].length && s.sites.join() === "nyc,sfc" && s.ready;
       }),
     FORM_TIMEOUT_MS,
-    "every member to see its full site and both sites",
   );
   const dead = new Set<string>();
   return {
@@ -221,19 +214,19 @@ async function streamWithFault(
     faultAt = Date.now();
     what = await fault(run);
     // Senders finish (bounded by their own give-up timer), then receivers get time to catch up.
-    await until(
-      () => senders.every((s) => lastEvent(s, "sent") || lastEvent(s, "send-failed") || !s.running),
-      (COUNT / RATE) * 1000 + 40_000,
+    await waitFor(
       "the senders to finish",
+      () => senders.every((s) => lastEvent(s, "sent") || lastEvent(s, "send-failed") || !s.running),
+      { timeoutMs: (COUNT / RATE) * 1000 + 40_000, intervalMs: 100 },
     );
     // Then the receivers have DRAIN_TIMEOUT_MS to catch up (retransmissions included).
-    await until(
+    await waitFor(
+      "every member to record every message",
       () =>
         stayers().every((n) =>
           senderKeys.every((k) => !meant(n, k) || (progress(run, n).get(k) ?? 0) >= COUNT),
         ),
-      DRAIN_TIMEOUT_MS,
-      "every member to record every message",
+      { timeoutMs: DRAIN_TIMEOUT_MS, intervalMs: 100 },
     ).catch(() => undefined); // what is missing is reported below
     for (const s of senders) {
       const sent = lastEvent(s, "sent") ?? lastEvent(s, "send-failed");

@@ -5,6 +5,7 @@
 //             `relay chat` as Temp in its own sfc pod: `--send hello --expect 9` gets exactly 9
 //             answers, nyc's suffixed with `:nyc`.
 import { RELAY_ENV } from "../../contract/relay-env.js";
+import { waitFor } from "../helpers/wait.js";
 import { anySelected, scenario, unavailable } from "./scenarios.js";
 import { type Pod, type PodProcess, ROUTER_ADDRS, type SiteName, World } from "./world.js";
 
@@ -27,14 +28,6 @@ function lastView(p: PodProcess): string[] | null {
   return m ? m[2]!.split(", ") : null;
 }
 
-async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 beforeAll(async () => {
   if (unavailable || !anySelected(IDS)) return;
   world = new World(REPLICAS);
@@ -49,10 +42,10 @@ beforeAll(async () => {
   // All pods of a Deployment start at once, as in Kubernetes.
   for (const n of [...NYC, ...SFC]) nodes.set(n, world.startNode(pod(n)));
   const want = (n: string) => (n.startsWith("nyc") ? NYC : SFC);
-  await until(
-    () => [...nodes].every(([n, p]) => JSON.stringify(lastView(p)?.sort()) === JSON.stringify(want(n))),
-    FORM_TIMEOUT_MS,
+  await waitFor(
     "views of 5 (nyc) and 3 (sfc) at every node",
+    () => [...nodes].every(([n, p]) => JSON.stringify(lastView(p)?.sort()) === JSON.stringify(want(n))),
+    { timeoutMs: FORM_TIMEOUT_MS, intervalMs: 100 },
   );
 }, 90_000);
 

@@ -27,19 +27,6 @@ export function killOnExit(child: ChildProcess): void {
   child.once("exit", () => live.delete(child));
 }
 
-/** Polls `cond` until true; throws after `timeoutMs`. */
-export async function waitFor(
-  cond: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 /** GET on loopback, body parsed as JSON; null when nothing answers (yet). */
 export async function getJson<T>(port: number, urlPath: string): Promise<{ status: number; body: T } | null> {
   try {

@@ -5,7 +5,8 @@
 import net from "node:net";
 import { jest } from "@jest/globals";
 import { freePort, killAllRouterProcesses, startRouterProcess } from "../helpers/processes.js";
-import { exitOf, httpGet, isAlive, nodeEnv, requireBuild, spawnNode, waitFor } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { exitOf, httpGet, isAlive, nodeEnv, requireBuild, spawnNode } from "./util.js";
 
 jest.setTimeout(90_000);
 
@@ -25,7 +26,9 @@ async function sendGarbage(port: number): Promise<void> {
 test("relay router whose stderr reader died: SIGTERM -> exit 0 (its first failed write is at the stop)", async () => {
   const router = await startRouterProcess(["--bind", "127.0.0.1"]);
   router.child.stderr!.destroy();
-  await waitFor(async () => (await httpGet(router.httpPort, "/healthz"))?.status === 200, "healthz", 5_000);
+  await waitFor("healthz", async () => (await httpGet(router.httpPort, "/healthz"))?.status === 200, {
+    timeoutMs: 5_000,
+  });
   router.child.kill("SIGTERM");
   expect(await exitOf(router.child, 5_000)).toEqual({ code: 0, signal: null });
 });
@@ -35,7 +38,9 @@ test("relay router whose stderr reader died: keeps serving while logging, SIGTER
   router.child.stderr!.destroy();
   // Make it log after the pipe broke (connection, bad input), then check it still answers.
   for (let i = 0; i < 3; i++) await sendGarbage(router.port);
-  await waitFor(async () => (await httpGet(router.httpPort, "/healthz"))?.status === 200, "healthz", 5_000);
+  await waitFor("healthz", async () => (await httpGet(router.httpPort, "/healthz"))?.status === 200, {
+    timeoutMs: 5_000,
+  });
   router.child.kill("SIGTERM");
   expect(await exitOf(router.child, 5_000)).toEqual({ code: 0, signal: null });
 });
@@ -47,7 +52,9 @@ test("relay router whose stderr reader stopped reading (pipe full): keeps servin
   for (let batch = 0; batch < 40; batch++) {
     await Promise.all(Array.from({ length: 50 }, () => sendGarbage(router.port)));
   }
-  await waitFor(async () => (await httpGet(router.httpPort, "/healthz"))?.status === 200, "healthz", 5_000);
+  await waitFor("healthz", async () => (await httpGet(router.httpPort, "/healthz"))?.status === 200, {
+    timeoutMs: 5_000,
+  });
   router.child.kill("SIGTERM");
   expect(await exitOf(router.child, 5_000)).toEqual({ code: 0, signal: null });
 });
@@ -56,7 +63,9 @@ test("relay node with a dead stderr reader: SIGTERM while joining -> exit 0", as
   const httpPort = await freePort();
   const env = nodeEnv({ meshPort: await freePort(), httpPort, routers: `127.0.0.1[${await freePort()}]` });
   const p = spawnNode(["node"], env, { logLevel: "debug" });
-  await waitFor(async () => (await httpGet(httpPort, "/healthz"))?.status === 200, "HTTP up", 10_000);
+  await waitFor("HTTP up", async () => (await httpGet(httpPort, "/healthz"))?.status === 200, {
+    timeoutMs: 10_000,
+  });
   p.child.stderr!.destroy();
   await new Promise((r) => setTimeout(r, 200)); // a few debug lines into the broken pipe
   p.child.kill("SIGTERM");
@@ -96,7 +105,7 @@ describe("relay local (nyc=1, sfc=1, one router) and a chat in it", () => {
 
   beforeAll(async () => {
     local = spawnNode(["local", "--no-chat", "--sites", "nyc=1,sfc=1", "--router-count", "1"]);
-    await waitFor(() => /^ready: /m.test(local.stdout()), "relay local ready", 30_000);
+    await waitFor("relay local ready", () => /^ready: /m.test(local.stdout()), { timeoutMs: 30_000 });
   });
   afterAll(() => {
     local.child.kill("SIGKILL");
@@ -104,7 +113,7 @@ describe("relay local (nyc=1, sfc=1, one router) and a chat in it", () => {
 
   test("interactive relay chat whose stdout reader is gone: stops by itself, exit 0", async () => {
     const chat = spawnNode([...chatArgs(), "--name", "Temp"], {}, { stdio: ["pipe", "pipe", "pipe"] });
-    await waitFor(() => chat.stdout().includes("-- joined site sfc"), "chat joined", 20_000);
+    await waitFor("chat joined", () => chat.stdout().includes("-- joined site sfc"), { timeoutMs: 20_000 });
     chat.child.stdout!.destroy();
     // Each line typed brings answers to print; printing them fails and the chat stops itself.
     const typing = setInterval(() => chat.child.stdin!.write("hello\n"), 200);
@@ -130,6 +139,6 @@ describe("relay local (nyc=1, sfc=1, one router) and a chat in it", () => {
     local.child.stderr!.destroy();
     local.child.kill("SIGTERM");
     expect(await exitOf(local.child, 15_000)).toEqual({ code: 0, signal: null });
-    await waitFor(() => pids.every((pid) => !isAlive(pid)), "no child left", 10_000);
+    await waitFor("no child left", () => pids.every((pid) => !isAlive(pid)), { timeoutMs: 10_000 });
   });
 });

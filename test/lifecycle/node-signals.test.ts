@@ -4,7 +4,8 @@
 import net from "node:net";
 import { jest } from "@jest/globals";
 import { freePort, killAllRouterProcesses, startRouterProcess } from "../helpers/processes.js";
-import { exitOf, httpGet, nodeEnv, relayLines, requireBuild, spawnNode, waitFor } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { exitOf, httpGet, nodeEnv, relayLines, requireBuild, spawnNode } from "./util.js";
 
 jest.setTimeout(90_000);
 
@@ -54,12 +55,12 @@ test.each(["SIGTERM", "SIGINT"] as const)(
     const p = spawnNode(["node"], env);
     // The join of a lone member takes the join timeout (3 s): /healthz answers, no view yet.
     await waitFor(
+      "HTTP up while the node is still joining",
       async () => {
         const r = await httpGet<Readyz>(httpPort, "/readyz");
         return r !== null && r.status === 503 && r.body.joined === false;
       },
-      "HTTP up while the node is still joining",
-      10_000,
+      { timeoutMs: 10_000 },
     );
     expect((await httpGet(httpPort, "/healthz"))?.status).toBe(200);
     p.child.kill(signal);
@@ -75,7 +76,9 @@ test("SIGTERM after /readyz is 200 (site master registered with a router): exit 
   const httpPort = await freePort();
   const env = nodeEnv({ meshPort: await freePort(), httpPort, routers: `127.0.0.1[${router.port}]` });
   const p = spawnNode(["node"], env);
-  await waitFor(async () => (await httpGet(httpPort, "/readyz"))?.status === 200, "node ready", 20_000);
+  await waitFor("node ready", async () => (await httpGet(httpPort, "/readyz"))?.status === 200, {
+    timeoutMs: 20_000,
+  });
   p.child.kill("SIGTERM");
   expect(await exitOf(p.child, 15_000)).toEqual({ code: 0, signal: null });
   expect(relayLines(p.stderr())).toEqual([]);
@@ -86,7 +89,9 @@ test("repeated signals during the stop do not turn it into a failure", async () 
   const httpPort = await freePort();
   const env = nodeEnv({ meshPort: await freePort(), httpPort, routers: await noRouter() });
   const p = spawnNode(["node"], env);
-  await waitFor(async () => (await httpGet(httpPort, "/healthz"))?.status === 200, "HTTP up", 10_000);
+  await waitFor("HTTP up", async () => (await httpGet(httpPort, "/healthz"))?.status === 200, {
+    timeoutMs: 10_000,
+  });
   for (const s of ["SIGTERM", "SIGINT", "SIGTERM", "SIGHUP"] as const) p.child.kill(s);
   expect(await exitOf(p.child, 15_000)).toEqual({ code: 0, signal: null });
 });

@@ -4,7 +4,8 @@
 import net from "node:net";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { DIST, exitOf, requireBuild, spawnNode, waitFor } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { DIST, exitOf, requireBuild, spawnNode } from "./util.js";
 
 beforeAll(() => requireBuild());
 
@@ -21,7 +22,7 @@ setInterval(() => {}, 1000);`;
 }
 
 async function armed(p: ReturnType<typeof script>): Promise<void> {
-  await waitFor(() => p.stderr().includes("armed"), "the script to be armed", 10_000);
+  await waitFor("the script to be armed", () => p.stderr().includes("armed"), { timeoutMs: 10_000 });
 }
 
 test("a stop signal before a command runs: exit 0", async () => {
@@ -106,7 +107,7 @@ test("relay dump (no stop of its own) interrupted while it waits for an answer: 
   try {
     const port = (silent.address() as net.AddressInfo).port;
     const p = spawnNode(["dump", `127.0.0.1[${port}]`, "--timeout", "30000"]);
-    await waitFor(() => sockets.length > 0, "dump connected", 10_000);
+    await waitFor("dump connected", () => sockets.length > 0, { timeoutMs: 10_000 });
     p.child.kill("SIGINT");
     expect(await exitOf(p.child, 10_000)).toEqual({ code: 130, signal: null });
   } finally {

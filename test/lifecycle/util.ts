@@ -4,7 +4,7 @@ import { type ChildProcess, type StdioOptions, spawn } from "node:child_process"
 import path from "node:path";
 import { CONTRACT_VARS, killOnExit, RELAY_CLI, REPO_ROOT } from "../helpers/relay-cli.js";
 
-export { getJson as httpGet, isAlive, requireBuild, waitFor } from "../helpers/relay-cli.js";
+export { getJson as httpGet, isAlive, requireBuild } from "../helpers/relay-cli.js";
 export const DIST = path.join(REPO_ROOT, "dist");
 
 /** The environment of a relay node alone in site nyc (no router needed unless it must get ready). */

@@ -2,6 +2,7 @@
 // runs after building) in a real terminal (tmux), typing `hello` and `topo`, then Ctrl-C.
 import { execFileSync, spawnSync } from "node:child_process";
 import { RELAY_CLI, REPO_ROOT } from "../helpers/processes.js";
+import { type WaitOptions, waitFor, waitForValue } from "../helpers/wait.js";
 
 const haveTmux = spawnSync("tmux", ["-V"]).status === 0;
 const socket = `ccr-quickstart-${process.pid}`;
@@ -19,15 +20,12 @@ function sessionAlive(): boolean {
   return spawnSync("tmux", ["-L", socket, "has-session", "-t", session]).status === 0;
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; screen:\n${screen()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Polls the screen every 100 ms (each check runs tmux); a timeout shows the screen. */
+const onScreen = (timeoutMs: number): WaitOptions => ({
+  timeoutMs,
+  intervalMs: 100,
+  onTimeout: () => `screen:\n${screen()}`,
+});
 
 function alive(pid: number): boolean {
   try {
@@ -63,18 +61,14 @@ describeIfTmux("npm start: the two-site topology and the chat prompt", () => {
       REPO_ROOT,
       `node ${RELAY_CLI} local`,
     );
-    await waitFor(
-      "the chat prompt",
-      () => (/joined site sfc as Temp/.test(screen()) ? true : undefined),
-      60_000,
-    );
+    await waitFor("the chat prompt", () => /joined site sfc as Temp/.test(screen()), onScreen(60_000));
 
     const started = screen();
     pids = [...started.matchAll(/\bpid (\d+)/g)].map((m) => Number(m[1]));
     expect(pids).toHaveLength(10); // 2 routers + 5 nyc + 3 sfc, one line each
 
     tmux("send-keys", "-t", session, "hello", "Enter");
-    const lines = await waitFor(
+    const lines = await waitForValue(
       "10 chat lines",
       () => {
         const got = screen()
@@ -83,7 +77,7 @@ describeIfTmux("npm start: the two-site topology and the chat prompt", () => {
           .filter((l) => l.startsWith("<< "));
         return got.length >= 10 ? got : undefined;
       },
-      15_000,
+      onScreen(15_000),
     );
     expect(lines[0]).toBe("<< hello from Temp");
     expect([...lines.slice(1)].sort()).toEqual(
@@ -101,7 +95,7 @@ describeIfTmux("npm start: the two-site topology and the chat prompt", () => {
     );
 
     tmux("send-keys", "-t", session, "topo", "Enter");
-    const topo = await waitFor(
+    const topo = await waitForValue(
       "the topo listing",
       () => {
         const text = screen();
@@ -109,7 +103,7 @@ describeIfTmux("npm start: the two-site topology and the chat prompt", () => {
         const members = after.split("\n").filter((l) => /^\s+\S+ 127\.0\.0\.1:\d+/.test(l));
         return members.length >= 9 ? after : undefined;
       },
-      10_000,
+      onScreen(10_000),
     );
     const siteHeaders = topo.split("\n").filter((l) => /^(nyc|sfc)\s*$/.test(l.trim()) && !/^\s/.test(l));
     expect(siteHeaders.map((l) => l.trim()).sort()).toEqual(["nyc", "sfc"]);
@@ -117,9 +111,9 @@ describeIfTmux("npm start: the two-site topology and the chat prompt", () => {
     expect(topo.match(/\(me\)/g)).toHaveLength(1);
 
     tmux("send-keys", "-t", session, "C-c");
-    await waitFor("relay local to exit", () => (sessionAlive() ? undefined : true), 15_000).catch(() => {
+    await waitFor("relay local to exit", () => !sessionAlive(), onScreen(15_000)).catch(() => {
       // The pane may outlive the program if tmux keeps it; what matters is the processes.
     });
-    await waitFor("every process to stop", () => (pids.every((p) => !alive(p)) ? true : undefined), 15_000);
+    await waitFor("every process to stop", () => pids.every((p) => !alive(p)), onScreen(15_000));
   }, 120_000);
 });

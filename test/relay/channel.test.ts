@@ -13,6 +13,7 @@ import type { RelayMessage } from "../../runtime/relay/types.js";
 import type { RouterTlsOptions } from "../../runtime/router/options.js";
 import { GossipRouter } from "../../runtime/router/router.js";
 import { makeTestPki } from "../helpers/certs.js";
+import { waitFor } from "../helpers/wait.js";
 
 const quiet = () => pino({ level: process.env["LOG_LEVEL"] ?? "silent" });
 const FAST = { heartbeatIntervalMs: 50, suspectTimeoutMs: 400, discoveryIntervalMs: 150, joinTimeoutMs: 500 };
@@ -21,14 +22,6 @@ class ListDiscovery implements Discovery {
   addresses: DiscoveredAddress[] = [];
   async find(): Promise<DiscoveredAddress[]> {
     return [...this.addresses];
-  }
-}
-
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 8000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
@@ -101,10 +94,12 @@ async function twoSites(nyc: number, sfc: number) {
   for (let i = 1; i <= nyc; i++) n.push(await join("nyc", `nyc-${i}`, list));
   for (let i = 1; i <= sfc; i++) s.push(await join("sfc", `sfc-${i}`, list));
   const all = [...n, ...s];
-  await waitFor(() => n.every((c) => c.view?.members.length === nyc), "nyc view");
-  await waitFor(() => s.every((c) => c.view?.members.length === sfc), "sfc view");
+  await waitFor("nyc view", () => n.every((c) => c.view?.members.length === nyc), { timeoutMs: 8000 });
+  await waitFor("sfc view", () => s.every((c) => c.view?.members.length === sfc), { timeoutMs: 8000 });
   // Every member sees both sites (site masters through the bridge, others through TOPOLOGY).
-  await waitFor(() => all.every((c) => c.topology().sites.length === 2), "both sites visible everywhere");
+  await waitFor("both sites visible everywhere", () => all.every((c) => c.topology().sites.length === 2), {
+    timeoutMs: 8000,
+  });
   return { n, s, list };
 }
 
@@ -114,7 +109,9 @@ test("a line to everyone reaches every member of both sites; every answer comes 
   const got = collect(temp);
   const seen = n.map((c) => collect(c));
   temp.sendToAll(Buffer.from("hello"));
-  await waitFor(() => got.filter((m) => text(m) === "response").length >= 5, "5 responses");
+  await waitFor("5 responses", () => got.filter((m) => text(m) === "response").length >= 5, {
+    timeoutMs: 8000,
+  });
   await new Promise((r) => setTimeout(r, 200)); // anything extra would show up now
   expect(got.filter((m) => text(m) === "hello").map((m) => label(m, "sfc"))).toEqual(["sfc-2"]);
   const responders = got.filter((m) => text(m) === "response").map((m) => label(m, "sfc"));
@@ -134,7 +131,9 @@ test("topology: both sites with members and one site master each; routes through
   expect(t.sites[1]!.siteMasters).toEqual(["nyc-1"]);
   expect(t.sites[1]!.members.map((m) => m.name)).toEqual(["nyc-1", "nyc-2"]);
   const routerNames = list.map((r) => `${r.host}[${r.port}]`).sort();
-  await waitFor(() => s[1]!.topology().routes[0]?.routers.length === 2, "route via 2 routers");
+  await waitFor("route via 2 routers", () => s[1]!.topology().routes[0]?.routers.length === 2, {
+    timeoutMs: 8000,
+  });
   expect(s[1]!.topology().routes).toEqual([
     { site: "nyc", up: true, routers: routerNames, siteMasters: ["nyc-1"] },
   ]);
@@ -148,8 +147,10 @@ test("unicast to a member of another site, and to a whole site", async () => {
   const atSfc = s.map((c) => collect(c));
   s[1]!.sendToMember({ name: "nyc-2", site: "nyc" }, Buffer.from("direct"));
   n[1]!.sendToSite("sfc", Buffer.from("to-sfc"));
-  await waitFor(() => atNyc2.some((m) => text(m) === "direct"), "unicast arrives");
-  await waitFor(() => atSfc.every((l) => l.some((m) => text(m) === "to-sfc")), "site multicast arrives");
+  await waitFor("unicast arrives", () => atNyc2.some((m) => text(m) === "direct"), { timeoutMs: 8000 });
+  await waitFor("site multicast arrives", () => atSfc.every((l) => l.some((m) => text(m) === "to-sfc")), {
+    timeoutMs: 8000,
+  });
   expect(atNyc2.find((m) => text(m) === "direct")!.from).toEqual({ name: "sfc-2", site: "sfc" });
   // Per-sender sequence numbers.
   const a = s[1]!.sendToAll(Buffer.from("x"));
@@ -162,7 +163,7 @@ test("the site master leaves: the next member takes over and cross-site traffic 
   const temp = s[1]!;
   const got = collect(temp);
   await n[0]!.close();
-  await waitFor(() => n[1]!.isSiteMaster, "nyc-2 becomes site master");
+  await waitFor("nyc-2 becomes site master", () => n[1]!.isSiteMaster, { timeoutMs: 8000 });
   let responses = 0;
   for (let attempt = 0; attempt < 40 && responses < 4; attempt++) {
     got.length = 0;
@@ -171,7 +172,9 @@ test("the site master leaves: the next member takes over and cross-site traffic 
     responses = new Set(got.filter((m) => text(m) === "response").map((m) => label(m, "sfc"))).size;
   }
   expect(responses).toBe(4);
-  await waitFor(() => temp.topology().sites[1]?.siteMasters[0] === "nyc-2", "sfc sees nyc-2 as site master");
+  await waitFor("sfc sees nyc-2 as site master", () => temp.topology().sites[1]?.siteMasters[0] === "nyc-2", {
+    timeoutMs: 8000,
+  });
 });
 
 test("one router stops: the line still reaches everyone through the other", async () => {
@@ -204,8 +207,9 @@ test("two site masters per site: every member still gets each line exactly once"
   ];
   const all = [...n, ...s];
   await waitFor(
-    () => n.every((c) => c.view?.members.length === 3) && s.every((c) => c.view?.members.length === 3),
     "views",
+    () => n.every((c) => c.view?.members.length === 3) && s.every((c) => c.view?.members.length === 3),
+    { timeoutMs: 8000 },
   );
   expect(
     all
@@ -213,13 +217,19 @@ test("two site masters per site: every member still gets each line exactly once"
       .map((c) => c.name)
       .sort(),
   ).toEqual(["nyc-1", "nyc-2", "sfc-1", "sfc-2"]);
-  await waitFor(() => all.every((c) => c.topology().sites.length === 2), "both sites visible everywhere");
-  await waitFor(() => s[2]!.topology().routes[0]?.siteMasters.length === 2, "two nyc site masters seen");
+  await waitFor("both sites visible everywhere", () => all.every((c) => c.topology().sites.length === 2), {
+    timeoutMs: 8000,
+  });
+  await waitFor("two nyc site masters seen", () => s[2]!.topology().routes[0]?.siteMasters.length === 2, {
+    timeoutMs: 8000,
+  });
   const temp = s[2]!;
   const got = collect(temp);
   const seen = all.map((c) => collect(c));
   for (let i = 0; i < 5; i++) temp.sendToAll(Buffer.from(`line ${i}`));
-  await waitFor(() => got.filter((m) => text(m) === "response").length >= 30, "6 answers x 5 lines");
+  await waitFor("6 answers x 5 lines", () => got.filter((m) => text(m) === "response").length >= 30, {
+    timeoutMs: 8000,
+  });
   await new Promise((r) => setTimeout(r, 300));
   expect(got.filter((m) => text(m) === "response")).toHaveLength(30);
   for (const list of seen) {
@@ -241,11 +251,13 @@ test("TLS with client certificates towards the routers", async () => {
   const tls = { tls: { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey } };
   const nyc = await join("nyc", "nyc-1", list, tls);
   const sfc = await join("sfc", "sfc-1", list, tls);
-  await waitFor(() => nyc.ready && sfc.ready, "both site masters registered over TLS");
-  await waitFor(() => sfc.topology().sites.length === 2, "sfc sees nyc");
+  await waitFor("both site masters registered over TLS", () => nyc.ready && sfc.ready, { timeoutMs: 8000 });
+  await waitFor("sfc sees nyc", () => sfc.topology().sites.length === 2, { timeoutMs: 8000 });
   const got = collect(sfc);
   sfc.sendToAll(Buffer.from("over tls"));
-  await waitFor(() => got.some((m) => text(m) === "response" && m.from.site === "nyc"), "answer from nyc");
+  await waitFor("answer from nyc", () => got.some((m) => text(m) === "response" && m.from.site === "nyc"), {
+    timeoutMs: 8000,
+  });
   // A site master with a certificate the routers do not trust never becomes ready.
   const rogue = await join("lon", "lon-1", list, {
     tls: { ca: pki.caCert, cert: pki.rogueCert, key: pki.rogueKey },

@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { killOnExit, RELAY_CLI, REPO_ROOT } from "../helpers/relay-cli.js";
 
-export { getJson, isAlive, RELAY_CLI, REPO_ROOT, requireBuild, waitFor } from "../helpers/relay-cli.js";
+export { getJson, isAlive, RELAY_CLI, REPO_ROOT, requireBuild } from "../helpers/relay-cli.js";
 
 export interface CliResult {
   readonly code: number | null;

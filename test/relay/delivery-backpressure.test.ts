@@ -4,8 +4,9 @@
 // order, exactly once, to its new members (a member that joins once the flow resumed starts at the
 // sender's position then: the late-joiner rule; what is sent after it joined, it must get).
 import { afterAll, beforeAll, describe, expect, jest, test } from "@jest/globals";
+import { waitFor } from "../helpers/wait.js";
 import { requireBuild } from "./cli.js";
-import { fifoProblems, tailProblems, until, World } from "./delivery-harness.js";
+import { fifoProblems, tailProblems, World } from "./delivery-harness.js";
 
 jest.setTimeout(60_000);
 requireBuild();
@@ -29,15 +30,17 @@ describe("a site down, then back, with back-pressure", () => {
     const sender = w.members.nyc![1]!;
     const sfc = w.members.sfc!;
     for (const m of sfc) m.kill();
-    await until("nyc sees sfc down", () => sender.state?.sites.includes("sfc") === false, 15_000);
+    await waitFor("nyc sees sfc down", () => sender.state?.sites.includes("sfc") === false, {
+      timeoutMs: 15_000,
+      intervalMs: 25,
+    });
 
     sender.command(`send ${COUNT} 2000 site:sfc`);
     const unreachable = await (async () => {
-      await until(
-        "a site-unreachable event",
-        () => sender.lastEvent("site-unreachable") !== undefined,
-        10_000,
-      );
+      await waitFor("a site-unreachable event", () => sender.lastEvent("site-unreachable") !== undefined, {
+        timeoutMs: 10_000,
+        intervalMs: 25,
+      });
       return sender.lastEvent("site-unreachable")!;
     })();
     expect(unreachable.site).toBe("sfc");
@@ -46,7 +49,10 @@ describe("a site down, then back, with back-pressure", () => {
     // The buffer fills and stays at its bound: the sender is blocked, nothing is sent or dropped.
     await new Promise((r) => setTimeout(r, 1500));
     sender.command("stats");
-    await until("stats while blocked", () => sender.lastEvent("stats") !== undefined);
+    await waitFor("stats while blocked", () => sender.lastEvent("stats") !== undefined, {
+      timeoutMs: 15_000,
+      intervalMs: 25,
+    });
     const blocked = sender.lastEvent("stats")!.stats as Record<string, number>;
     expect(blocked.bufferedMessages).toBe(LIMIT);
     expect(blocked.sendsRefused).toBeGreaterThan(0);
@@ -59,25 +65,30 @@ describe("a site down, then back, with back-pressure", () => {
     const inView = (m: (typeof sfc)[number], size: number) =>
       m.events.some((e) => e.type === "state" && e.t >= back && (e.members as string[]).length === size);
     sfc[0]!.start();
-    await until("sfc-1 in a view", () => inView(sfc[0]!, 1), 15_000);
+    await waitFor("sfc-1 in a view", () => inView(sfc[0]!, 1), { timeoutMs: 15_000, intervalMs: 25 });
     sfc[1]!.start();
-    await until("sender done", () => sender.lastEvent("sent") !== undefined, 30_000);
+    await waitFor("sender done", () => sender.lastEvent("sent") !== undefined, {
+      timeoutMs: 30_000,
+      intervalMs: 25,
+    });
     const sent = sender.lastEvent("sent")!;
     // sfc-2 may join while the first COUNT flow, or only after it is over (then all of it was
     // stable before sfc-2 was a member, and the late-joiner rule gives it none of it). So that
     // the test does not depend on that race, MORE messages follow once sfc-2 is in the view: it
     // must have all of them, and whatever it has of the first COUNT must run on without a gap.
-    await until("sfc-2 in the view of 2", () => inView(sfc[0]!, 2) && inView(sfc[1]!, 2), 15_000);
+    await waitFor("sfc-2 in the view of 2", () => inView(sfc[0]!, 2) && inView(sfc[1]!, 2), {
+      timeoutMs: 15_000,
+      intervalMs: 25,
+    });
     sender.command(`send ${MORE} 2000 site:sfc ${COUNT + 1}`);
-    await until(
-      "second send done",
-      () => sender.events.filter((e) => e.type === "sent").length === 2,
-      30_000,
-    );
-    await until(
+    await waitFor("second send done", () => sender.events.filter((e) => e.type === "sent").length === 2, {
+      timeoutMs: 30_000,
+      intervalMs: 25,
+    });
+    await waitFor(
       "sfc members have every message",
       () => sfc.every((m) => m.received.some((r) => r.from === "nyc-2:nyc" && r.n === TOTAL)),
-      15_000,
+      { timeoutMs: 15_000, intervalMs: 25 },
     ).catch(() => {});
     await new Promise((r) => setTimeout(r, 300));
     // sfc-1 came back first: it gets everything. sfc-2 is a late joiner: one in-order run that

@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createServer } from "node:net";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { waitFor } from "../helpers/wait.js";
 import { RELAY_CLI, REPO_ROOT } from "./cli.js";
 import type { AppConfig } from "./delivery-app.js";
 
@@ -22,14 +23,6 @@ export async function freePort(): Promise<number> {
       s.close(() => resolve(port));
     });
   });
-}
-
-export async function until(what: string, cond: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 export class Router {
@@ -189,11 +182,14 @@ export class World {
     }
     // The first member of each site first, so it is the coordinator (site master).
     for (const ms of Object.values(w.members)) ms[0]!.start();
-    await until("first members in a view", () => Object.values(w.members).every((ms) => ms[0]!.state));
+    await waitFor("first members in a view", () => Object.values(w.members).every((ms) => ms[0]!.state), {
+      timeoutMs: 15_000,
+      intervalMs: 25,
+    });
     const started = (site: string) => o.sites[site]! - (o.late?.[site] ?? 0);
     for (const [site, ms] of Object.entries(w.members)) for (const m of ms.slice(1, started(site))) m.start();
     const sites = Object.keys(o.sites);
-    await until(
+    await waitFor(
       "every member sees its whole site and every other site",
       () =>
         w.alive().every((m) => {
@@ -204,7 +200,7 @@ export class World {
             sites.every((x) => x === m.site || s.sites.includes(x))
           );
         }),
-      20_000,
+      { timeoutMs: 20_000, intervalMs: 25 },
     );
     return w;
   }

@@ -2,8 +2,9 @@
 // it gets each cross-site sender's messages as one in-order run, exactly once, ending at the last
 // one; everyone else still gets everything.
 import { expect, jest, test } from "@jest/globals";
+import { waitFor } from "../helpers/wait.js";
 import { requireBuild } from "./cli.js";
-import { tailProblems, until } from "./delivery-harness.js";
+import { tailProblems } from "./delivery-harness.js";
 import { COUNT, runScenario } from "./delivery-scenario.js";
 
 jest.setTimeout(60_000);
@@ -15,7 +16,10 @@ test("a member joining nyc mid-stream gets an in-order run of sfc's messages up 
     async (w) => {
       const late = w.members.nyc![3]!;
       late.start();
-      await until("nyc-4 in a view of 4", () => late.state?.members.length === 4, 10_000);
+      await waitFor("nyc-4 in a view of 4", () => late.state?.members.length === 4, {
+        timeoutMs: 10_000,
+        intervalMs: 25,
+      });
     },
     { sites: { nyc: 4, sfc: 3 }, late: { nyc: 1 }, lateJoiners: ["nyc-4"] },
   );

@@ -1,7 +1,9 @@
 // One streaming scenario of the delivery tests: a sender in each site streams numbered messages to
 // everyone while `act` breaks something; then every surviving member must have every message of
 // every sender exactly once and in order. Returns the problems and the failover gaps measured.
-import { fifoProblems, gapAround, type Member, until, World, type WorldOptions } from "./delivery-harness.js";
+
+import { waitFor } from "../helpers/wait.js";
+import { fifoProblems, gapAround, type Member, World, type WorldOptions } from "./delivery-harness.js";
 
 export const COUNT = 2000;
 export const RATE = 500;
@@ -23,18 +25,30 @@ export async function runScenario(
     // The senders are not site masters (members[0]) so they stay alive in every scenario.
     const senders = [w.members.nyc![2]!, w.members.sfc![2]!];
     for (const s of senders) s.command(`send ${COUNT} ${RATE}`);
-    await until("streams started", () => senders.every((s) => s.received.length > 200), 10_000);
+    await waitFor("streams started", () => senders.every((s) => s.received.length > 200), {
+      timeoutMs: 10_000,
+      intervalMs: 25,
+    });
     const faultAt = Date.now();
     await act(w);
-    await until("senders done", () => senders.every((s) => s.lastEvent("sent")), 30_000);
+    await waitFor("senders done", () => senders.every((s) => s.lastEvent("sent")), {
+      timeoutMs: 30_000,
+      intervalMs: 25,
+    });
     const complete = (m: Member) =>
       senders.every((s) => m.received.filter((r) => r.from === `${s.name}:${s.site}`).length >= COUNT);
     const checked = () => w.alive().filter((m) => !options.lateJoiners?.includes(m.name));
-    await until("every survivor has every message", () => checked().every(complete), 15_000).catch(() => {});
+    await waitFor("every survivor has every message", () => checked().every(complete), {
+      timeoutMs: 15_000,
+      intervalMs: 25,
+    }).catch(() => {});
     // A little longer: duplicates arriving late must be seen too.
     await new Promise((r) => setTimeout(r, 300));
     for (const s of senders) s.command("stats");
-    await until("stats", () => senders.every((s) => s.lastEvent("stats")), 5000);
+    await waitFor("stats", () => senders.every((s) => s.lastEvent("stats")), {
+      timeoutMs: 5000,
+      intervalMs: 25,
+    });
     const problems: string[] = [];
     const gaps: Record<string, number> = {};
     for (const m of checked()) {

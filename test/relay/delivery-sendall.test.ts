@@ -3,8 +3,9 @@
 import { afterEach, expect, test } from "@jest/globals";
 import type { GossipRouter } from "../../runtime/router/router.js";
 import type { TunnelClient } from "../../runtime/tunnel/client.js";
+import { waitFor } from "../helpers/wait.js";
 import { startRouter } from "../router/util.js";
-import { inbox, testClient, text, waitFor } from "../tunnel/util.js";
+import { inbox, testClient, text } from "../tunnel/util.js";
 
 const clients: TunnelClient[] = [];
 const routers: GossipRouter[] = [];
@@ -24,15 +25,15 @@ test("sendAll sends one copy through each registered router", async () => {
   await sender.waitForRouters(2);
   await receiver.waitForRouters(2);
   expect(sender.sendAll(receiver.options.localAddr, Buffer.from("twice"))).toBe(2);
-  await waitFor(() => got.length >= 2, "two copies");
+  await waitFor("two copies", () => got.length >= 2);
   expect(got.map(text)).toEqual(["twice", "twice"]);
   expect(new Set(got.map((m) => m.router.port))).toEqual(new Set(ports));
 
   await b.router.stop();
   routers.pop();
-  await waitFor(() => sender.status().routers.filter((r) => r.state === "registered").length === 1, "b down");
+  await waitFor("b down", () => sender.status().routers.filter((r) => r.state === "registered").length === 1);
   expect(sender.sendAll(receiver.options.localAddr, Buffer.from("once"))).toBe(1);
-  await waitFor(() => got.length >= 3, "one more copy");
+  await waitFor("one more copy", () => got.length >= 3);
   await new Promise((r) => setTimeout(r, 100));
   expect(got.map(text)).toEqual(["twice", "twice", "once"]);
 });

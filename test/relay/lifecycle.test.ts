@@ -4,7 +4,8 @@ import { spawn } from "node:child_process";
 import { jest } from "@jest/globals";
 import { freePort } from "../helpers/processes.js";
 import { CONTRACT_VARS } from "../helpers/relay-cli.js";
-import { getJson, isAlive, RELAY_CLI, REPO_ROOT, requireBuild, runCli, startLocal, waitFor } from "./cli.js";
+import { waitFor } from "../helpers/wait.js";
+import { getJson, isAlive, RELAY_CLI, REPO_ROOT, requireBuild, runCli, startLocal } from "./cli.js";
 
 jest.setTimeout(60_000);
 
@@ -97,9 +98,9 @@ test("a single node: ready as a site master once registered with a router; SIGTE
       stdio: ["ignore", "ignore", "ignore"],
     });
     await waitFor(
-      async () => (await getJson<{ ready: boolean }>(http, "/readyz"))?.status === 200,
       "node ready",
-      20_000,
+      async () => (await getJson<{ ready: boolean }>(http, "/readyz"))?.status === 200,
+      { timeoutMs: 20_000 },
     );
     const st = await getJson<{ siteMaster: boolean; routers: { state: string }[] }>(http, "/status");
     expect(st?.body.siteMaster).toBe(true);
@@ -117,7 +118,9 @@ test("relay local killed with kill -9: every process it started stops by itself"
   const pids = run.procs.map((p) => p.pid);
   expect(pids).toHaveLength(4);
   run.child.kill("SIGKILL");
-  await waitFor(() => pids.every((pid) => !isAlive(pid)), "children gone after the parent's kill -9", 20_000);
+  await waitFor("children gone after the parent's kill -9", () => pids.every((pid) => !isAlive(pid)), {
+    timeoutMs: 20_000,
+  });
 });
 
 test("npm start's path: relay local with the chat on stdin; Ctrl-C (SIGINT to the group) stops everything", async () => {
@@ -133,9 +136,11 @@ test("npm start's path: relay local with the chat on stdin; Ctrl-C (SIGINT to th
   let out = "";
   child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
   try {
-    await waitFor(() => out.includes("type 'help'"), "chat prompt", 30_000);
+    await waitFor("chat prompt", () => out.includes("type 'help'"), { timeoutMs: 30_000 });
     child.stdin!.write("hello\n");
-    await waitFor(() => out.includes("<< response from nyc-2:nyc"), "answers from nyc", 10_000);
+    await waitFor("answers from nyc", () => out.includes("<< response from nyc-2:nyc"), {
+      timeoutMs: 10_000,
+    });
     expect(out).toMatch(/^<< hello from Temp$/m);
     expect(out).toMatch(/^<< response from Temp$/m);
     expect(out).toMatch(/^<< response from sfc-1$/m);
@@ -145,7 +150,9 @@ test("npm start's path: relay local with the chat on stdin; Ctrl-C (SIGINT to th
     const exited = new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
     process.kill(-child.pid!, "SIGINT");
     expect(await exited).toBe(0);
-    await waitFor(() => pids.every((pid) => !isAlive(pid)), "no process left after Ctrl-C", 10_000);
+    await waitFor("no process left after Ctrl-C", () => pids.every((pid) => !isAlive(pid)), {
+      timeoutMs: 10_000,
+    });
   } finally {
     if (child.exitCode === null) process.kill(-child.pid!, "SIGKILL");
   }

@@ -2,16 +2,8 @@
 // sfc x3), then `relay chat` runs against it: 9 answers with the right suffixes, topo, a late
 // joiner, a router killed, the nyc site master leaving and then killed with kill -9.
 import { jest } from "@jest/globals";
-import {
-  getJson,
-  isAlive,
-  type LocalRun,
-  requireBuild,
-  responders,
-  runCli,
-  startLocal,
-  waitFor,
-} from "./cli.js";
+import { waitFor } from "../helpers/wait.js";
+import { getJson, isAlive, type LocalRun, requireBuild, responders, runCli, startLocal } from "./cli.js";
 
 jest.setTimeout(120_000);
 
@@ -188,17 +180,21 @@ test("relay probe prints every member of a site", async () => {
 
 test("one router killed: the line still gets 9 answers through the other", async () => {
   process.kill(proc("router-1").pid, "SIGKILL");
-  await waitFor(() => !isAlive(proc("router-1").pid), "router-1 gone");
+  await waitFor("router-1 gone", () => !isAlive(proc("router-1").pid), { timeoutMs: 10_000 });
   const r = await chatUntil(["Temp", ...NYC, ...SFC].sort());
   expect(responders(r.stdout)).toEqual(["Temp", ...NYC, ...SFC].sort());
   // The route to nyc never went down: it is up through the router that is left.
   const sfcMaster = (await status("sfc-1"))!.view!.members[0]!.name;
   const left = `127.0.0.1[${proc("router-2").port}]`;
   type Routes = { routes: { site: string; up: boolean; routers: string[] }[] };
-  await waitFor(async () => {
-    const st = (await getJson<Routes>(proc(sfcMaster).httpPort, "/status"))?.body;
-    return JSON.stringify(st?.routes.find((x) => x.site === "nyc")?.routers) === JSON.stringify([left]);
-  }, "route to nyc through the remaining router only");
+  await waitFor(
+    "route to nyc through the remaining router only",
+    async () => {
+      const st = (await getJson<Routes>(proc(sfcMaster).httpPort, "/status"))?.body;
+      return JSON.stringify(st?.routes.find((x) => x.site === "nyc")?.routers) === JSON.stringify([left]);
+    },
+    { timeoutMs: 10_000 },
+  );
   const metrics = await fetch(`http://127.0.0.1:${proc(sfcMaster).httpPort}/metrics`).then((x) => x.text());
   expect(metrics).toMatch(/relay_route_up\{site="nyc"\} 1/);
   expect(metrics).toMatch(/relay_route_routers\{site="nyc"\} 1/);
@@ -208,26 +204,35 @@ test("the nyc site master leaves (SIGTERM), then its successor is killed with ki
   const first = (await status("nyc-2"))!.view!.members[0]!.name;
   expect((await status(first))!.siteMaster).toBe(true);
   process.kill(proc(first).pid, "SIGTERM");
-  await waitFor(() => !isAlive(proc(first).pid), `${first} exits after SIGTERM`);
+  await waitFor(`${first} exits after SIGTERM`, () => !isAlive(proc(first).pid), { timeoutMs: 10_000 });
   const others = ["nyc-1", "nyc-2", "nyc-3", "nyc-4", "nyc-5"].filter((n) => n !== first);
-  await waitFor(async () => (await status(others[0]!))?.view?.members.length === 4, "nyc view of 4");
+  await waitFor("nyc view of 4", async () => (await status(others[0]!))?.view?.members.length === 4, {
+    timeoutMs: 10_000,
+  });
   const second = (await status(others[0]!))!.view!.members[0]!.name;
-  await waitFor(async () => (await status(second))?.siteMaster === true, `${second} becomes site master`);
+  await waitFor(`${second} becomes site master`, async () => (await status(second))?.siteMaster === true, {
+    timeoutMs: 10_000,
+  });
   const four = others.map((n) => `${n}:nyc`);
   let r = await chatUntil(["Temp", ...four, ...SFC].sort());
   expect(responders(r.stdout)).toEqual(["Temp", ...four, ...SFC].sort());
 
   process.kill(proc(second).pid, "SIGKILL");
   const three = others.filter((n) => n !== second);
-  await waitFor(async () => (await status(three[0]!))?.view?.members.length === 3, "nyc view of 3");
+  await waitFor("nyc view of 3", async () => (await status(three[0]!))?.view?.members.length === 3, {
+    timeoutMs: 10_000,
+  });
   const third = (await status(three[0]!))!.view!.members[0]!.name;
-  await waitFor(async () => (await status(third))?.siteMaster === true, `${third} becomes site master`);
+  await waitFor(`${third} becomes site master`, async () => (await status(third))?.siteMaster === true, {
+    timeoutMs: 10_000,
+  });
   r = await chatUntil(["Temp", ...three.map((n) => `${n}:nyc`), ...SFC].sort());
   expect(responders(r.stdout)).toEqual(["Temp", ...three.map((n) => `${n}:nyc`), ...SFC].sort());
   // The sfc side sees the new nyc site master.
   await waitFor(
-    async () => (await status("sfc-2"))?.sites.find((s) => s.site === "nyc")?.siteMasters[0] === third,
     "sfc sees the new nyc site master",
+    async () => (await status("sfc-2"))?.sites.find((s) => s.site === "nyc")?.siteMasters[0] === third,
+    { timeoutMs: 10_000 },
   );
 });
 
@@ -235,7 +240,9 @@ test("the sfc site master is killed with kill -9: the chat in sfc still reaches 
   const sfcMaster = (await status("sfc-2"))!.view!.members[0]!.name;
   process.kill(proc(sfcMaster).pid, "SIGKILL");
   const rest = SFC.filter((n) => n !== sfcMaster);
-  await waitFor(async () => (await status(rest[0]!))?.view?.members.length === 2, "sfc view of 2");
+  await waitFor("sfc view of 2", async () => (await status(rest[0]!))?.view?.members.length === 2, {
+    timeoutMs: 10_000,
+  });
   const nycLeft: string[] = [];
   for (const n of ["nyc-1", "nyc-2", "nyc-3", "nyc-4", "nyc-5"])
     if (isAlive(proc(n).pid)) nycLeft.push(`${n}:nyc`);
@@ -248,5 +255,5 @@ test("SIGTERM to relay local stops every process it started", async () => {
   const pids = local.procs.map((p) => p.pid);
   local.child.kill("SIGTERM");
   expect(await local.exited(20_000)).toBe(0);
-  await waitFor(() => pids.every((pid) => !isAlive(pid)), "no process left", 10_000);
+  await waitFor("no process left", () => pids.every((pid) => !isAlive(pid)), { timeoutMs: 10_000 });
 });

@@ -3,7 +3,8 @@
 // after --slow-timeout, and what it did not get is counted.
 import { messageFrame } from "../../runtime/protocol/frames.js";
 import { GossipType } from "../../runtime/protocol/types.js";
-import { routerHarness, type TestClient, until, uuid } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { routerHarness, type TestClient, uuid } from "./util.js";
 
 const h = routerHarness();
 
@@ -32,14 +33,18 @@ test("a non-reading receiver pauses its sender; nothing is dropped once it reads
   const [sender, receiver] = [await h.client(), await h.client()];
   sender.register("g", uuid(1));
   receiver.register("g", uuid(2));
-  await until(() => h.router.registry.size === 2, "registrations");
+  await waitFor("registrations", () => h.router.registry.size === 2);
   receiver.socket.pause();
 
   const done = pump(sender, uuid(2));
-  await until(() => h.router.flowStats().pausedSenders === 1, "the router to pause the sender", 10_000);
+  await waitFor("the router to pause the sender", () => h.router.flowStats().pausedSenders === 1, {
+    timeoutMs: 10_000,
+  });
   expect(h.router.stats().backpressurePauses).toBeGreaterThanOrEqual(1);
   // TCP pushes back on the sender: its own writes start queueing.
-  await until(() => sender.socket.writableLength > 0, "the sender to feel back-pressure", 10_000);
+  await waitFor("the sender to feel back-pressure", () => sender.socket.writableLength > 0, {
+    timeoutMs: 10_000,
+  });
   // Bounded: what the router holds for the receiver stays near the limit (plus one read per sender).
   expect(h.router.flowStats().queuedBytes).toBeLessThan(64 * 1024 + 2 * 1024 * 1024);
 
@@ -49,7 +54,7 @@ test("a non-reading receiver pauses its sender; nothing is dropped once it reads
   const seq = receiver.ofType(GossipType.Message).map((d) => Buffer.from(d.payload).readUInt32BE(0));
   expect(seq).toEqual(Array.from({ length: FRAMES }, (_, i) => i));
   expect(h.router.stats().undelivered).toEqual({});
-  await until(() => h.router.flowStats().pausedSenders === 0, "the sender to be resumed");
+  await waitFor("the sender to be resumed", () => h.router.flowStats().pausedSenders === 0);
 });
 
 test("a receiver that never reads is disconnected after --slow-timeout; its undelivered frames are counted", async () => {
@@ -58,16 +63,18 @@ test("a receiver that never reads is disconnected after --slow-timeout; its unde
   sender.register("g", uuid(1));
   stuck.register("g", uuid(2));
   watcher.register("g", uuid(3));
-  await until(() => h.router.registry.size === 3, "registrations");
+  await waitFor("registrations", () => h.router.registry.size === 3);
   stuck.socket.pause();
 
   await pump(sender, uuid(2)); // completes only because the stuck receiver gets disconnected
-  await until(
-    () => h.router.stats().slowReceiverDisconnects === 1,
+  await waitFor(
     "the slow receiver to be disconnected",
-    10_000,
+    () => h.router.stats().slowReceiverDisconnects === 1,
+    { timeoutMs: 10_000 },
   );
-  await until(() => h.router.stats().connections === 2, "the slow connection to be gone", 10_000);
+  await waitFor("the slow connection to be gone", () => h.router.stats().connections === 2, {
+    timeoutMs: 10_000,
+  });
   const stats = h.router.stats();
   expect(stats.undelivered["slow-receiver"]).toBeGreaterThan(0);
   expect(stats.closes).toEqual({ "slow-receiver": 1 });
@@ -88,14 +95,16 @@ test("a sender paused by back-pressure is not expired while the router is not re
   const [sender, receiver] = [await h.client(), await h.client()];
   sender.register("g", uuid(1));
   receiver.register("g", uuid(2));
-  await until(() => h.router.registry.size === 2, "registrations");
+  await waitFor("registrations", () => h.router.registry.size === 2);
   receiver.socket.pause();
   // The receiver does not read, but keeps talking, so it is not silent either.
   const { heartbeatFrame } = await import("../../runtime/protocol/frames.js");
   const hb = setInterval(() => receiver.send(heartbeatFrame()), 40);
   try {
     const done = pump(sender, uuid(2));
-    await until(() => h.router.flowStats().pausedSenders === 1, "the router to pause the sender", 10_000);
+    await waitFor("the router to pause the sender", () => h.router.flowStats().pausedSenders === 1, {
+      timeoutMs: 10_000,
+    });
     await new Promise((r) => setTimeout(r, 700)); // > 3 expiry periods while paused
     expect(h.router.stats().expiries).toBe(0);
     receiver.socket.resume();

@@ -2,7 +2,8 @@
 // code); two other clients keep exchanging messages throughout.
 import { registerFrame } from "../../runtime/protocol/frames.js";
 import { GossipType } from "../../runtime/protocol/types.js";
-import { routerHarness, sleep, until, uuid } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { routerHarness, sleep, uuid } from "./util.js";
 
 const h = routerHarness({ maxFrame: 64 * 1024 });
 
@@ -60,7 +61,7 @@ test.each(cases)(
     a.register("chat", uuid(1));
     b.register("chat", uuid(2));
     bad.register("chat", uuid(3));
-    await until(() => h.router.registry.size === 3, "3 registrations");
+    await waitFor("3 registrations", () => h.router.registry.size === 3);
 
     let stop = false;
     let sent = 0;
@@ -76,8 +77,8 @@ test.each(cases)(
       await sleep(20);
       if (thenEnd) bad.socket.end(bytes);
       else bad.send(bytes);
-      await until(() => bad.closed || bad.ended, "the bad client to be closed");
-      await until(() => h.router.registry.size === 2, "the bad client's registration to be removed");
+      await waitFor("the bad client to be closed", () => bad.closed || bad.ended);
+      await waitFor("the bad client's registration to be removed", () => h.router.registry.size === 2);
       await sleep(30);
     } finally {
       stop = true;
@@ -90,14 +91,14 @@ test.each(cases)(
     // The others were told the bad client's member is gone.
     expect(a.ofType(GossipType.Suspect).map((d) => d.addr)).toEqual([uuid(3)]);
     expect(h.router.stats().decodeErrors).toEqual({ [code]: 1 });
-    await until(() => h.router.stats().connections === 2, "the bad connection to be gone");
+    await waitFor("the bad connection to be gone", () => h.router.stats().connections === 2);
   },
 );
 
 test("frames before the bad one in the same read are still delivered", async () => {
   const [a, bad] = [await h.client(), await h.client()];
   a.register("chat", uuid(1));
-  await until(() => h.router.registry.size === 1, "registration");
+  await waitFor("registration", () => h.router.registry.size === 1);
   const { messageFrame } = await import("../../runtime/protocol/frames.js");
   const good = [1, 2, 3].map((i) => messageFrame("chat", uuid(1), uuid(9), Buffer.from(`ok${i}`)));
   bad.send(Buffer.concat([...good, Buffer.from("fffffff0", "hex")]));

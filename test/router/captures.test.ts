@@ -8,7 +8,8 @@ import { registerFrame } from "../../runtime/protocol/frames.js";
 import { GossipType } from "../../runtime/protocol/types.js";
 import type { GossipRouter } from "../../runtime/router/router.js";
 import { REPO_ROOT } from "../helpers/processes.js";
-import { GC_HEX, sleep, startRouter, TestClient, teardown, until } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { GC_HEX, sleep, startRouter, TestClient, teardown } from "./util.js";
 
 const CAPTURES = path.resolve(REPO_ROOT, "test/fixtures/captures");
 
@@ -82,15 +83,15 @@ async function replay(name: string): Promise<{ lines: Line[]; received: Map<numb
       // One connection per stream: wait until the router has handled this frame before the next,
       // so that the order across connections is the captured one.
       expectedRead++;
-      await until(
-        () => framesRead(router) >= expectedRead,
+      await waitFor(
         `the router to read frame of stream ${line.stream}`,
+        () => framesRead(router) >= expectedRead,
       );
     } else if (line.hex === GC_HEX && !left.has(line.stream)) {
       left.add(line.stream);
       const closed = closes(router);
       c.socket.end();
-      await until(() => closes(router) > closed, `the router to notice that stream ${line.stream} is gone`);
+      await waitFor(`the router to notice that stream ${line.stream} is gone`, () => closes(router) > closed);
     }
   }
   const expected = new Map<number, string[]>();
@@ -98,13 +99,11 @@ async function replay(name: string): Promise<{ lines: Line[]; received: Map<numb
     if (l.dir === "router->client") expected.set(l.stream, [...(expected.get(l.stream) ?? []), l.hex]);
   }
   for (const [stream, hexes] of expected) {
-    await until(
-      () =>
-        isSubsequence(
-          hexes,
-          conns.get(stream)!.received.map((r) => r.hex),
-        ),
-      `stream ${stream} to receive its ${hexes.length} captured frames`,
+    await waitFor(`stream ${stream} to receive its ${hexes.length} captured frames`, () =>
+      isSubsequence(
+        hexes,
+        conns.get(stream)!.received.map((r) => r.hex),
+      ),
     );
   }
   return { lines, received: new Map([...conns].map(([s, c]) => [s, c.received.map((r) => r.hex)])) };
@@ -162,7 +161,7 @@ test("get-mbrs: responses identical to JGroups' for registered groups; an empty 
     ["chat", chat],
     ["global", global],
   ]);
-  await until(() => r1.router.registry.size === 3, "3 registrations");
+  await waitFor("3 registrations", () => r1.router.registry.size === 3);
   const s0 = await TestClient.connect(r1.port);
   clients.push(s0);
   s0.send(frame(0));
@@ -181,7 +180,7 @@ test("get-mbrs: responses identical to JGroups' for registered groups; an empty 
   // Router "12002": only global.
   const r2 = await newRouter();
   await registerAll(r2.port, [["global", global]]);
-  await until(() => r2.router.registry.size === 2, "2 registrations");
+  await waitFor("2 registrations", () => r2.router.registry.size === 2);
   const s3 = await TestClient.connect(r2.port);
   clients.push(s3);
   s3.send(frame(9));
@@ -196,6 +195,6 @@ test("get-mbrs: responses identical to JGroups' for registered groups; an empty 
   const [rsp] = await s2.waitType(GossipType.GetMbrsRspLast);
   expect(rsp).toMatchObject({ group: "chat", pingData: [] });
   s2.socket.end();
-  await until(() => s2.gracefulCloses === 1, "GRACEFUL_CLOSE after the client went away");
+  await waitFor("GRACEFUL_CLOSE after the client went away", () => s2.gracefulCloses === 1);
   expect(s2.received.at(-1)!.hex).toBe(hex(8));
 });

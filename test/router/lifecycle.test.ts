@@ -4,7 +4,8 @@
 import { spawn } from "node:child_process";
 import { heartbeatFrame, registerFrame, suspectFrame } from "../../runtime/protocol/frames.js";
 import { GossipType } from "../../runtime/protocol/types.js";
-import { GC_HEX, routerHarness, sleep, until, uuid } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { GC_HEX, routerHarness, sleep, uuid } from "./util.js";
 
 const h = routerHarness();
 const children: ReturnType<typeof spawn>[] = [];
@@ -22,7 +23,7 @@ test("EOF without GRACEFUL_CLOSE: GRACEFUL_CLOSE written towards it, SUSPECT to 
   dead.register("chat", uuid(3), "dead");
   await h.registered(3);
   dead.socket.end(); // FIN, but keep reading: the router's GRACEFUL_CLOSE must arrive
-  await until(() => dead.gracefulCloses === 1, "GRACEFUL_CLOSE towards the lost peer");
+  await waitFor("GRACEFUL_CLOSE towards the lost peer", () => dead.gracefulCloses === 1);
   const expected = suspectFrame("chat", uuid(3)).toString("hex");
   await a.waitType(GossipType.Suspect);
   await b.waitType(GossipType.Suspect);
@@ -57,7 +58,7 @@ test("--no-suspect: lost connections are removed silently", async () => {
   dead.register("chat", uuid(2));
   await h.registered(2);
   dead.socket.end();
-  await until(() => dead.gracefulCloses === 1, "GRACEFUL_CLOSE towards the lost peer");
+  await waitFor("GRACEFUL_CLOSE towards the lost peer", () => dead.gracefulCloses === 1);
   await h.registered(1);
   await sleep(50);
   expect(a.received).toHaveLength(0);
@@ -92,7 +93,7 @@ test("a client process killed with kill -9 is suspected", async () => {
   child.stdout!.on("data", (d: Buffer) => {
     out += d.toString();
   });
-  await until(() => out.includes("ready"), "the child client to register", 10_000);
+  await waitFor("the child client to register", () => out.includes("ready"), { timeoutMs: 10_000 });
   await h.registered(3);
   child.kill("SIGKILL");
   await a.waitType(GossipType.Suspect);
@@ -110,7 +111,7 @@ test("--expiry closes silent connections (GRACEFUL_CLOSE + SUSPECT) and keeps ch
   await h.registered(2);
   const hb = setInterval(() => alive.send(heartbeatFrame()), 50);
   try {
-    await until(() => silent.gracefulCloses === 1, "the silent connection to expire", 5_000);
+    await waitFor("the silent connection to expire", () => silent.gracefulCloses === 1, { timeoutMs: 5_000 });
     await alive.waitType(GossipType.Suspect);
     expect(alive.ofType(GossipType.Suspect)[0]!.addr).toEqual(uuid(2));
     await sleep(400); // longer than the expiry: heartbeats keep `alive` open
@@ -130,7 +131,7 @@ test("stop(): every client gets GRACEFUL_CLOSE, no SUSPECT", async () => {
   b.register("chat", uuid(2));
   await h.registered(2);
   await h.router.stop();
-  await until(() => a.gracefulCloses === 1 && b.gracefulCloses === 1, "GRACEFUL_CLOSE on shutdown");
+  await waitFor("GRACEFUL_CLOSE on shutdown", () => a.gracefulCloses === 1 && b.gracefulCloses === 1);
   expect(a.ofType(GossipType.Suspect)).toHaveLength(0);
   expect(b.ofType(GossipType.Suspect)).toHaveLength(0);
 });

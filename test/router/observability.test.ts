@@ -1,7 +1,8 @@
 // /healthz and /metrics of an in-process router (ephemeral HTTP port on loopback).
 import { suspectFrame } from "../../runtime/protocol/frames.js";
 import { GossipType } from "../../runtime/protocol/types.js";
-import { routerHarness, until, uuid } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { routerHarness, uuid } from "./util.js";
 
 const h = routerHarness();
 
@@ -34,14 +35,14 @@ test("/metrics exposes connections, registrations per group, frames by type, und
   a.register("chat", uuid(1));
   b.register("chat", uuid(2));
   b.register("ops", uuid(3));
-  await until(() => router.registry.size === 3, "registrations");
+  await waitFor("registrations", () => router.registry.size === 3);
   a.message("chat", null, uuid(1), "x");
   a.message("chat", uuid(9), uuid(1), "lost");
   a.send(suspectFrame("chat", uuid(2)));
   bad.send(Buffer.from("fffffff0", "hex"));
   await b.waitType(GossipType.Message);
   await bad.waitClosed();
-  await until(() => router.stats().connections === 2, "the bad connection to be gone");
+  await waitFor("the bad connection to be gone", () => router.stats().connections === 2);
 
   const res = await get(router.httpPort!, "/metrics");
   expect(res.status).toBe(200);

@@ -10,7 +10,8 @@ import {
   unregisterFrame,
 } from "../../runtime/protocol/frames.js";
 import { GossipType } from "../../runtime/protocol/types.js";
-import { ip, routerHarness, sleep, until, uuid } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { ip, routerHarness, sleep, uuid } from "./util.js";
 
 const h = routerHarness({});
 
@@ -97,10 +98,9 @@ test("REGISTER of the same member overwrites: the newest connection receives", a
   b1.register("chat", uuid(2), "old");
   await h.registered(2);
   b2.register("chat", uuid(2), "new");
-  await until(() => h.router.registry.group("chat")?.members.values().next() !== undefined, "group");
-  await until(
-    () => [...h.router.registry.group("chat")!.members.values()].some((r) => r.logicalName === "new"),
-    "overwrite",
+  await waitFor("group", () => h.router.registry.group("chat")?.members.values().next() !== undefined);
+  await waitFor("overwrite", () =>
+    [...h.router.registry.group("chat")!.members.values()].some((r) => r.logicalName === "new"),
   );
   expect(h.router.registry.size).toBe(2);
   a.message("chat", uuid(2), uuid(1), "hi");
@@ -221,12 +221,15 @@ test("registrations per connection are bounded; re-registering at the limit stil
   const frames: Buffer[] = [];
   for (let i = 0; i < max + 10; i++) frames.push(registerFrame("g", uuid(100 + i), null, null));
   greedy.send(Buffer.concat(frames));
-  await until(() => (h.router.stats().ignored["too-many-registrations"] ?? 0) === 10, "10 REGISTERs ignored");
+  await waitFor(
+    "10 REGISTERs ignored",
+    () => (h.router.stats().ignored["too-many-registrations"] ?? 0) === 10,
+  );
   expect(h.router.registry.size).toBe(max);
   greedy.register("g", uuid(100), "renamed");
-  await until(
-    () => h.router.registry.group("g")!.members.get(addressKey(uuid(100)))?.logicalName === "renamed",
+  await waitFor(
     "overwrite",
+    () => h.router.registry.group("g")!.members.get(addressKey(uuid(100)))?.logicalName === "renamed",
   );
   expect(h.router.registry.size).toBe(max);
 });

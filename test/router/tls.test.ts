@@ -8,7 +8,8 @@ import tls from "node:tls";
 import { registerFrame } from "../../runtime/protocol/frames.js";
 import { GossipType } from "../../runtime/protocol/types.js";
 import { makeTestPki, type TestPki } from "../helpers/certs.js";
-import { routerHarness, until, uuid } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { routerHarness, uuid } from "./util.js";
 
 let dir = "";
 let pki: TestPki;
@@ -40,7 +41,7 @@ test("clients with CA-signed certificates register and exchange messages", async
   const b = await h.client(good());
   a.register("chat", uuid(1));
   b.register("chat", uuid(2));
-  await until(() => h.router.registry.size === 2, "registrations");
+  await waitFor("registrations", () => h.router.registry.size === 2);
   const sent = a.message("chat", null, uuid(1), "over tls");
   await b.waitType(GossipType.Message);
   await a.waitType(GossipType.Message);
@@ -61,8 +62,8 @@ async function tryClient(
   socket.on("secureConnect", () => {
     socket.write(registerFrame("chat", uuid(66), "rogue", null));
   });
-  await until(() => socket.destroyed || h.router.stats().tlsRejected > before, "the handshake to fail");
-  await until(() => socket.destroyed, "the refused socket to close");
+  await waitFor("the handshake to fail", () => socket.destroyed || h.router.stats().tlsRejected > before);
+  await waitFor("the refused socket to close", () => socket.destroyed);
   return { registered: h.router.registry.size > 0, error };
 }
 
@@ -73,14 +74,14 @@ test("a client with a self-signed certificate is refused and counted", async () 
     key: readFileSync(pki.rogueKey),
   });
   expect(r.registered).toBe(false);
-  await until(() => h.router.stats().tlsRejected === 1, "the refusal to be counted");
+  await waitFor("the refusal to be counted", () => h.router.stats().tlsRejected === 1);
   expect(h.router.stats().connectionsTotal).toBe(0);
 });
 
 test("a client without a certificate is refused and counted", async () => {
   const r = await tryClient({ ca: readFileSync(pki.caCert) });
   expect(r.registered).toBe(false);
-  await until(() => h.router.stats().tlsRejected === 1, "the refusal to be counted");
+  await waitFor("the refusal to be counted", () => h.router.stats().tlsRejected === 1);
 });
 
 test("a plain TCP client gets nowhere on the TLS port", async () => {
@@ -94,7 +95,7 @@ test("relay dump's client (fetchMembers) works over mutual TLS", async () => {
   const { fetchMembers } = await import("../../runtime/cli/commands/dump.js");
   const a = await h.client(good());
   a.register("chat", uuid(1), "alice");
-  await until(() => h.router.registry.size === 1, "registration");
+  await waitFor("registration", () => h.router.registry.size === 1);
   const rows = await fetchMembers(
     { host: "127.0.0.1", port: h.port },
     { timeout: 5_000, tlsCa: pki.caCert, tlsCert: pki.clientCert, tlsKey: pki.clientKey },
@@ -111,7 +112,7 @@ test("many frames over TLS arrive intact and in order (forwarded slices of decry
   const b = await h.client(good());
   a.register("g", uuid(1));
   b.register("g", uuid(2));
-  await until(() => h.router.registry.size === 2, "registrations");
+  await waitFor("registrations", () => h.router.registry.size === 2);
   const n = 3000;
   const sent: string[] = [];
   for (let i = 0; i < n; i++) {

@@ -9,6 +9,7 @@ import { FrameSplitter } from "../../runtime/protocol/splitter.js";
 import { type Address, type GossipData, GossipType, type UuidAddress } from "../../runtime/protocol/types.js";
 import type { RouterOptions } from "../../runtime/router/options.js";
 import { GossipRouter } from "../../runtime/router/router.js";
+import { waitFor } from "../helpers/wait.js";
 
 export const GC_HEX = "fffffffb";
 
@@ -19,15 +20,6 @@ export function uuid(n: number): UuidAddress {
 
 export function ip(port: number): Address {
   return { kind: "ip", host: "127.0.0.1", port };
-}
-
-/** Polls `cond` every 5 ms until true; throws `what` after `timeoutMs`. */
-export async function until(cond: () => boolean, what: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 export function sleep(ms: number): Promise<void> {
@@ -136,16 +128,20 @@ export class TestClient {
   }
 
   async waitFrames(n: number, what = `${n} frames`, timeoutMs = 5_000): Promise<void> {
-    await until(() => this.received.length >= n, what, timeoutMs);
+    await waitFor(what, () => this.received.length >= n, { timeoutMs: timeoutMs });
   }
 
   async waitType(type: GossipType, n = 1, timeoutMs = 5_000): Promise<GossipData[]> {
-    await until(() => this.ofType(type).length >= n, `${n} frame(s) of type ${GossipType[type]}`, timeoutMs);
+    await waitFor(`${n} frame(s) of type ${GossipType[type]}`, () => this.ofType(type).length >= n, {
+      timeoutMs: timeoutMs,
+    });
     return this.ofType(type);
   }
 
   async waitClosed(timeoutMs = 5_000): Promise<void> {
-    await until(() => this.#closed || this.#ended, "the router to close the connection", timeoutMs);
+    await waitFor("the router to close the connection", () => this.#closed || this.#ended, {
+      timeoutMs: timeoutMs,
+    });
   }
 
   /** Orderly leave like TUNNEL: GRACEFUL_CLOSE marker, then FIN. */
@@ -192,7 +188,7 @@ export class RouterHarness {
 
   /** Waits until the router holds exactly `n` registrations. */
   async registered(n: number): Promise<void> {
-    await until(() => this.router.registry.size === n, `${n} registrations`);
+    await waitFor(`${n} registrations`, () => this.router.registry.size === n);
   }
 
   async teardown(): Promise<void> {

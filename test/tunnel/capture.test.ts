@@ -8,8 +8,9 @@ import { decodeBody } from "../../runtime/protocol/codec.js";
 import { FrameSplitter } from "../../runtime/protocol/splitter.js";
 import { type Address, GossipType } from "../../runtime/protocol/types.js";
 import type { TunnelClient, TunnelMessage } from "../../runtime/tunnel/index.js";
+import { waitFor } from "../helpers/wait.js";
 import { frameAt, GRACEFUL_CLOSE_HEX, loadCaptures } from "../protocol/captures.js";
-import { testClient, waitFor } from "./util.js";
+import { testClient } from "./util.js";
 
 const clients: TunnelClient[] = [];
 afterEach(async () => {
@@ -61,14 +62,14 @@ test("REGISTER / HEARTBEAT / UNREGISTER / GRACEFUL_CLOSE byte-identical to JGrou
     c.start();
     await c.waitForRouters(1);
     conn!.write(Buffer.from(h1Multicast.hex, "hex"));
-    await waitFor(() => got.length === 1, "h1's multicast");
+    await waitFor("h1's multicast", () => got.length === 1);
     const msg = decodeBody(Buffer.from(h1Multicast.hex, "hex").subarray(4));
     expect(got[0]!.dest).toBeNull();
     expect(got[0]!.sender).toEqual(msg.sender);
     expect(Buffer.from(got[0]!.payload).equals(Buffer.from(msg.payload))).toBe(true);
-    await waitFor(() => received.length >= 4, "a few heartbeats");
+    await waitFor("a few heartbeats", () => received.length >= 4);
     await c.close();
-    await waitFor(() => received.at(-1) === GRACEFUL_CLOSE_HEX, "GRACEFUL_CLOSE");
+    await waitFor("GRACEFUL_CLOSE", () => received.at(-1) === GRACEFUL_CLOSE_HEX);
 
     expect(received[0]).toBe(register.hex);
     expect(received[1]).toBe(heartbeatHex);

@@ -20,8 +20,9 @@ import {
 } from "../../runtime/tunnel/index.js";
 import { makeTestPki, type TestPki } from "../helpers/certs.js";
 import { freePort } from "../helpers/processes.js";
+import { waitFor } from "../helpers/wait.js";
 import { FakeRouter } from "./fake-router.js";
-import { inbox, nextStatus, quietLog, recordStatus, testClient, text, uuidAddr, waitFor } from "./util.js";
+import { inbox, nextStatus, quietLog, recordStatus, testClient, text, uuidAddr } from "./util.js";
 
 const routers: FakeRouter[] = [];
 const clients: TunnelClient[] = [];
@@ -95,7 +96,7 @@ describe("registration and status", () => {
     });
     const events = recordStatus(c);
     c.start();
-    await waitFor(() => events.filter((e) => e.type === "reconnecting").length >= 2, "two reconnect rounds");
+    await waitFor("two reconnect rounds", () => events.filter((e) => e.type === "reconnecting").length >= 2);
     expect(events.some((e) => e.type === "router-up")).toBe(false);
     const failed = events.filter((e) => e.type === "connect-failed");
     expect(failed[0]).toMatchObject({ reason: "connect-timeout", attempt: 1 });
@@ -151,7 +152,7 @@ describe("registration and status", () => {
     const c = client([r], { heartbeatIntervalMs: 40, heartbeatTimeoutMs: 200 });
     c.start();
     await c.waitForRouters(1);
-    await waitFor(() => r.frames(GossipType.Heartbeat).length >= 4, "periodic heartbeats");
+    await waitFor("periodic heartbeats", () => r.frames(GossipType.Heartbeat).length >= 4);
     const down = nextStatus(c, "router-down");
     r.answerHeartbeats = false;
     expect((await down).reason).toBe("heartbeat-timeout");
@@ -214,7 +215,7 @@ describe("messages", () => {
     await Promise.all([a, b, c].map((x) => x.waitForRouters(2)));
     for (let i = 0; i < 50; i++) a.send(null, Buffer.from(`m${i}`));
     a.send(b.options.localAddr, Buffer.from("to-b"));
-    await waitFor(() => ib.length === 51 && ic.length === 50, "all messages");
+    await waitFor("all messages", () => ib.length === 51 && ic.length === 50);
     await new Promise((r) => setTimeout(r, 50)); // a duplicate or an own copy would show up by now
     expect(ia).toHaveLength(0);
     expect(ib.map(text)).toEqual([...Array.from({ length: 50 }, (_, i) => `m${i}`), "to-b"]);
@@ -236,13 +237,13 @@ describe("messages", () => {
     for (const x of [a, b]) x.start();
     await Promise.all([a, b].map((x) => x.waitForRouters(2)));
     for (let i = 0; i < 100; i++) a.send(null, Buffer.from(`before-${i}`));
-    await waitFor(() => ib.length === 100, "messages before the loss");
+    await waitFor("messages before the loss", () => ib.length === 100);
     const down = nextStatus(a, "router-down");
     await r0.stop();
     routers.splice(routers.indexOf(r0), 1);
     await down;
     for (let i = 0; i < 200; i++) a.send(null, Buffer.from(`after-${i}`));
-    await waitFor(() => ib.length === 300, "every message sent after router-down", 5000);
+    await waitFor("every message sent after router-down", () => ib.length === 300, { timeoutMs: 5000 });
     expect(ib.slice(100).map(text)).toEqual(Array.from({ length: 200 }, (_, i) => `after-${i}`));
     expect(ib.slice(100).every((m) => m.router.port === r1.port)).toBe(true);
     // The first router comes back: a re-registers there but keeps sending through the second.
@@ -250,7 +251,7 @@ describe("messages", () => {
     const r0b = await fakeRouter(port0);
     await up;
     a.send(null, Buffer.from("later"));
-    await waitFor(() => ib.length === 301, "the message after the return");
+    await waitFor("the message after the return", () => ib.length === 301);
     expect(ib[300]!.router.port).toBe(r1.port);
     expect(a.status().current?.port).toBe(r1.port);
     expect(r0b.frames(GossipType.Message)).toHaveLength(0);
@@ -269,7 +270,7 @@ describe("messages", () => {
     });
     await dying.stop();
     routers.splice(routers.indexOf(dying), 1);
-    await waitFor(() => ib.length === 1, "the frame sent during router-down");
+    await waitFor("the frame sent during router-down", () => ib.length === 1);
     expect(ib[0]!.router.port).toBe(other.port);
   });
 
@@ -278,7 +279,7 @@ describe("messages", () => {
     const a = client([port], { maxPendingBytes: 10 * 70 });
     const events = recordStatus(a);
     a.start();
-    await waitFor(() => events.some((e) => e.type === "connect-failed"), "a failed attempt");
+    await waitFor("a failed attempt", () => events.some((e) => e.type === "connect-failed"));
     const sent: string[] = [];
     let full: unknown = null;
     for (let i = 0; i < 100 && full === null; i++) {
@@ -297,7 +298,7 @@ describe("messages", () => {
     const r = await fakeRouter(port);
     await a.waitForRouters(1, 5000);
     await drained;
-    await waitFor(() => r.frames(GossipType.Message).length === sent.length, "the flushed frames");
+    await waitFor("the flushed frames", () => r.frames(GossipType.Message).length === sent.length);
     const seq = r.received.map((x) => x.data.type);
     expect(seq.slice(0, 2)).toEqual([GossipType.Register, GossipType.Heartbeat]);
     expect(r.frames(GossipType.Message).map((m) => Buffer.from(m.payload).toString())).toEqual(sent);
@@ -334,7 +335,9 @@ describe("messages", () => {
     const drained = new Promise<void>((resolve) => a.once("drain", () => resolve()));
     r.resumeReading();
     await drained;
-    await waitFor(() => r.frames(GossipType.Message).length === sent, `${sent} frames at the router`, 10_000);
+    await waitFor(`${sent} frames at the router`, () => r.frames(GossipType.Message).length === sent, {
+      timeoutMs: 10_000,
+    });
   });
 
   test("site-qualified addresses (SiteUUID, as on the bridge): own multicast copy dropped, unicast by address", async () => {
@@ -356,7 +359,7 @@ describe("messages", () => {
     await Promise.all([a, b].map((x) => x.waitForRouters(1)));
     a.send(null, Buffer.from("to the bridge"));
     b.send(a.options.localAddr, Buffer.from("to nyc"));
-    await waitFor(() => ib.length === 1 && ia.length === 1, "both messages");
+    await waitFor("both messages", () => ib.length === 1 && ia.length === 1);
     await new Promise((res) => setTimeout(res, 30));
     expect(ib.map(text)).toEqual(["to the bridge"]);
     expect(ia.map(text)).toEqual(["to nyc"]);
@@ -371,8 +374,8 @@ describe("messages", () => {
     await a.waitForRouters(1);
     a.send(a.options.localAddr, Buffer.from("to me"));
     a.send(null, Buffer.from("to all"));
-    await waitFor(() => r.frames(GossipType.Message).length === 2, "both frames at the router");
-    await waitFor(() => ia.length === 1, "the unicast");
+    await waitFor("both frames at the router", () => r.frames(GossipType.Message).length === 2);
+    await waitFor("the unicast", () => ia.length === 1);
     await new Promise((res) => setTimeout(res, 30));
     expect(ia.map(text)).toEqual(["to me"]);
   });
@@ -441,9 +444,9 @@ describe("members and suspects", () => {
     const raw = net.connect(r.port, "127.0.0.1");
     await new Promise((res) => raw.once("connect", res));
     raw.write(registerFrame("chat", victim, "victim", null));
-    await waitFor(() => r.frames(GossipType.Register).length === 2, "victim registered");
+    await waitFor("victim registered", () => r.frames(GossipType.Register).length === 2);
     raw.destroy();
-    await waitFor(() => suspects.length === 1, "suspect");
+    await waitFor("suspect", () => suspects.length === 1);
     expect(addressKey(suspects[0]!.addr)).toBe(addressKey(victim));
     expect(suspects[0]).toMatchObject({ group: "chat", router: { port: r.port } });
   });
@@ -488,7 +491,7 @@ describe("close", () => {
       if (e.type === "router-down") closing = a.close();
     });
     r.dropAll();
-    await waitFor(() => closing !== null, "router-down");
+    await waitFor("router-down", () => closing !== null);
     await closing;
     await new Promise((res) => setTimeout(res, 100));
     expect(events).toEqual(["router-down", "closed"]);
@@ -534,7 +537,7 @@ describe("TLS (mutual auth) against a TLS fake router", () => {
     for (const x of [a, b]) x.start();
     await Promise.all([a, b].map((x) => x.waitForRouters(1)));
     a.send(null, Buffer.from("over tls"));
-    await waitFor(() => ib.length === 1, "the message");
+    await waitFor("the message", () => ib.length === 1);
     expect(text(ib[0]!)).toBe("over tls");
   });
 

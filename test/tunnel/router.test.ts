@@ -19,7 +19,8 @@ import {
   type RouterProcess,
   startRouterProcess,
 } from "../helpers/processes.js";
-import { inbox, nextStatus, testClient, text, waitFor } from "./util.js";
+import { waitFor } from "../helpers/wait.js";
+import { inbox, nextStatus, testClient, text } from "./util.js";
 
 const run = promisify(execFile);
 const clients: TunnelClient[] = [];
@@ -67,7 +68,9 @@ describe("through two real routers", () => {
       for (let k = 0; k < N; k++) m.send(null, Buffer.from(`${i}:${k}`));
       m.send(ms[(i + 1) % 3]!.options.localAddr, Buffer.from(`uni ${i}`));
     });
-    await waitFor(() => boxes.every((b) => b.length === 2 * N + 1), "every multicast and unicast", 10_000);
+    await waitFor("every multicast and unicast", () => boxes.every((b) => b.length === 2 * N + 1), {
+      timeoutMs: 10_000,
+    });
     await new Promise((r) => setTimeout(r, 100)); // duplicates would arrive by now
     boxes.forEach((box, i) => {
       expect(box).toHaveLength(2 * N + 1);
@@ -117,12 +120,12 @@ describe("through two real routers", () => {
       child.stdout!.setEncoding("utf8").on("data", (d: string) => {
         out += d;
       });
-      await waitFor(() => out.includes("ready"), "the member process to register", 15_000);
+      await waitFor("the member process to register", () => out.includes("ready"), { timeoutMs: 15_000 });
       expect((await a.getMembers()).map((p) => p.logicalName).sort()).toEqual(["a", "b", "victim"]);
       a.send(null, Buffer.from("hello victim"));
-      await waitFor(() => out.includes("msg hello victim"), "the member process to receive a message");
+      await waitFor("the member process to receive a message", () => out.includes("msg hello victim"));
       child.kill("SIGKILL");
-      await waitFor(() => suspects.length === 2, "SUSPECT from both routers", 10_000);
+      await waitFor("SUSPECT from both routers", () => suspects.length === 2, { timeoutMs: 10_000 });
       expect(suspects.map((s) => s.addr.kind === "uuid" && s.addr.uuid)).toEqual([victim, victim]);
       expect(suspects.map((s) => s.router.port).sort()).toEqual(routers.map((r) => r.port).sort());
       expect(suspects.every((s) => s.group === "tunnel-it")).toBe(true);
@@ -159,12 +162,12 @@ describe("through two real routers", () => {
     await r1.kill9();
     await Promise.all(senders);
     await waitFor(
+      "every message sent after router-down, at every other member",
       () =>
         boxes.every((box, i) =>
           ms.every((_, j) => j === i || box.filter((x) => text(x).startsWith(`after ${j}:`)).length === 200),
         ),
-      "every message sent after router-down, at every other member",
-      10_000,
+      { timeoutMs: 10_000 },
     );
     boxes.forEach((box, i) => {
       for (const j of [0, 1, 2].filter((j) => j !== i)) {
@@ -185,7 +188,9 @@ describe("through two real routers", () => {
     await Promise.all(downs2);
     for (const b of boxes) b.length = 0;
     for (const [i, m] of ms.entries()) m.send(null, Buffer.from(`via r1 from ${i}`));
-    await waitFor(() => boxes.every((b) => b.length === 2), "messages through the restarted router", 10_000);
+    await waitFor("messages through the restarted router", () => boxes.every((b) => b.length === 2), {
+      timeoutMs: 10_000,
+    });
     expect(boxes.flat().every((m) => isR1(m.router))).toBe(true);
     expect(ms.every((m) => m.status().current?.port === port1)).toBe(true);
   });
@@ -221,7 +226,7 @@ describe("TLS with mutual authentication (real router)", () => {
     for (const m of [a, b]) m.start();
     await Promise.all([a, b].map((m) => m.waitForRouters(1)));
     a.send(b.options.localAddr, Buffer.from("secret"));
-    await waitFor(() => ib.length === 1, "the message over TLS");
+    await waitFor("the message over TLS", () => ib.length === 1);
     expect(text(ib[0]!)).toBe("secret");
     expect((await a.getMembers()).map((p) => p.logicalName).sort()).toEqual(["a", "b"]);
   });

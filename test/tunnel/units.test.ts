@@ -185,6 +185,11 @@ describe("option validation", () => {
       /localAddr must be an address of kind/,
     ],
     ["malformed uuid", { localAddr: { kind: "uuid", uuid: "nope" } }, /localAddr has a malformed uuid/],
+    [
+      "uppercase uuid (the codec writes only the canonical lowercase form)",
+      { localAddr: { kind: "uuid", uuid: "0000000A-0000-4000-8000-00000000000B" } },
+      /localAddr has a malformed uuid/,
+    ],
     ["localAddr not an object", { localAddr: "x" }, /localAddr must be an Address/],
     ["physicalAddr not ip", { physicalAddr: uuidAddr() }, /physicalAddr must be an address of kind ip/],
     ["negative heartbeat", { heartbeatIntervalMs: -1 }, /heartbeatIntervalMs must be an integer/],

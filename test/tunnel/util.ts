@@ -16,15 +16,6 @@ export function uuidAddr(): UuidAddress {
   return { kind: "uuid", uuid: randomUUID() };
 }
 
-/** Polls `cond` every 5 ms until it holds; rejects after timeoutMs with `what` in the message. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** The next status event matching `pred`, or a rejection after timeoutMs. */
 export function nextStatus<T extends TunnelStatusEvent["type"]>(
   client: TunnelClient,

@@ -3,12 +3,12 @@
 // - Ack (member -> its site masters, local): {"marks":[[site, name, incarnation, seq], ...]}
 // - Stable (site master -> origin member, across sites): {"inc": incarnation, "seq": n}; the
 //   reporting site is the envelope's origin site.
+import { isUuid } from "../../protocol/uuid.js";
 import { EnvelopeError } from "../envelope.js";
 import type { Watermark } from "./receive-window.js";
 
 /** Watermarks per Ack envelope (a member sends several envelopes if it tracks more origins). */
 export const MAX_MARKS_PER_ACK = 2048;
-const UUID_TEXT = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const bad = (what: string): never => {
   throw new EnvelopeError("bad-control", what);
@@ -25,7 +25,7 @@ function parse(payload: Uint8Array): unknown {
 
 const isName = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= 255;
 const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const isInc = (v: unknown): v is string => typeof v === "string" && UUID_TEXT.test(v);
+const isInc = isUuid;
 
 export function encodeAck(marks: readonly Watermark[]): Buffer {
   return Buffer.from(
