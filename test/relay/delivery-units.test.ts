@@ -78,9 +78,30 @@ describe("receive window", () => {
     expect(w.accept(A, 12, 10, 12, 1, 0).deliver).toEqual([]);
     expect(w.accept(A, 10, 10, 10, 1, 0).deliver).toEqual([10]);
     expect(w.accept(A, 11, 10, 11, 1, 0).deliver).toEqual([11, 12]);
-    // Behind the origin's low: 13..19 were stable before we counted; 20 and 21 are ours.
-    expect(w.accept(A, 21, 20, 21, 1, 0).deliver).toEqual([]);
-    expect(w.accept(A, 20, 20, 20, 1, 0).deliver).toEqual([20, 21]);
+    // Behind the origin's low: 13..19 became stable without us, and we are told so.
+    const jump = w.accept(A, 21, 20, 21, 1, 0);
+    expect(jump.deliver).toEqual([]);
+    expect(jump.missed).toEqual({ origin: A, from: 13, to: 19 });
+    expect(w.accept(A, 20, 20, 20, 1, 0)).toEqual({ outcome: "delivered", deliver: [20, 21] });
+    expect(w.stats().missed).toBe(7);
+  });
+
+  test("a first envelope never reports a gap (nothing was ours before it)", () => {
+    const w = new ReceiveWindows<number>();
+    expect(w.accept(A, 500, 400, 500, 1, 0).missed).toBeUndefined();
+    expect(w.stats().missed).toBe(0);
+  });
+
+  test("bytes held back are bounded over all origins, and freed with their window", () => {
+    const w = new ReceiveWindows<number>({ maxHeldBytesTotal: 30 });
+    const b = { ...A, name: "nyc-2", incarnation: INC2 };
+    for (const s of [2, 3]) w.accept(A, s, 1, s, 10, 0);
+    for (const s of [2, 3]) w.accept(b, s, 1, s, 10, 0);
+    expect(w.stats()).toMatchObject({ held: 3, heldBytes: 30, overflows: 1 });
+    w.retain((ref) => ref.name !== "nyc-1");
+    expect(w.stats()).toMatchObject({ origins: 1, held: 1, heldBytes: 10 });
+    w.accept(b, 1, 1, 1, 10, 0); // fills the gap: 1..2 delivered, nothing held
+    expect(w.stats()).toMatchObject({ held: 0, heldBytes: 0 });
   });
 
   test("a new incarnation of a sender replaces the old one's state", () => {
@@ -178,29 +199,64 @@ describe("send buffer", () => {
     payload: new Uint8Array(0),
   };
 
-  test("numbers each site's lane from 1, keeps until stable, bounded", () => {
-    const b = new SendBuffer({ maxMessages: 3, maxBytes: 1000 });
-    expect(b.canTake(5000)).toBe(true); // an empty buffer takes any one message
+  test("numbers each site's lane from 1, keeps until stable, bounded per site", () => {
+    const b = new SendBuffer({ maxMessages: 2, maxBytes: 1000 });
+    expect(b.canTake(5000, ["sfc"])).toBe(true); // an empty lane takes any one message
     b.add("sfc", env, 100, 0);
     b.add("sfc", env, 100, 0);
     expect(b.add("lon", env, 100, 0).laneSeq).toBe(1);
     expect(b.full).toBe(true);
-    expect(b.canTake(1)).toBe(false);
+    expect(b.fullFor("sfc")).toBe(true);
+    expect(b.fullFor("lon")).toBe(false);
+    expect(b.canTake(1, ["sfc"])).toBe(false);
+    expect(b.canTake(1, ["lon"])).toBe(true); // sfc's full lane does not refuse lon
+    expect(b.canTake(1, ["lon", "sfc"])).toBe(false); // a message to both waits for both
+    expect(b.refusingSites(1, ["lon", "sfc"])).toEqual(["sfc"]);
     expect(b.lowOf("sfc")).toBe(1);
     expect(b.stable("sfc", 1)).toBe(1);
     expect(b.lowOf("sfc")).toBe(2);
     expect(b.stable("sfc", 1)).toBe(0);
     expect(b.pending("sfc").map((o) => o.laneSeq)).toEqual([2]);
-    expect(b.canTake(100)).toBe(true);
-    expect(b.canTake(801)).toBe(false);
+    expect(b.canTake(100, ["sfc"])).toBe(true);
+    expect(b.canTake(901, ["sfc"])).toBe(false);
     expect(b.stable("sfc", 99)).toBe(1);
     expect(b.lowOf("sfc")).toBe(3); // = next seq when nothing waits
     expect(b.add("sfc", env, 1, 0).laneSeq).toBe(3);
     expect({ messages: b.messages, bytes: b.bytes }).toEqual({ messages: 2, bytes: 101 });
   });
 
+  test("the total bound and the number of sites are bounded too", () => {
+    const b = new SendBuffer({ maxMessages: 100, maxBytes: 1000, maxTotalBytes: 250, maxSites: 2 });
+    b.add("sfc", env, 100, 0);
+    b.add("lon", env, 100, 0);
+    expect(b.canTake(10, ["tok"])).toBe(false); // no third lane
+    expect(b.canTake(60, ["sfc"])).toBe(false); // 260 > total 250
+    expect(b.canTake(50, ["sfc"])).toBe(true);
+  });
+
+  test("a dropped site gives its backlog back and keeps its numbering for when it returns", () => {
+    const b = new SendBuffer({ maxMessages: 2, maxBytes: 1000 });
+    b.add("sfc", env, 100, 0);
+    b.add("sfc", env, 100, 0);
+    b.add("lon", env, 100, 0);
+    expect(b.stable("sfc", 1)).toBe(1);
+    expect(b.dropSite("sfc")).toEqual({ site: "sfc", messages: 1, bytes: 100, from: 2, to: 2 });
+    expect({ messages: b.messages, bytes: b.bytes, sites: b.sites() }).toEqual({
+      messages: 1,
+      bytes: 100,
+      sites: ["lon"],
+    });
+    expect(b.full).toBe(false);
+    // sfc returns: its lane goes on at 3 and its low is 3, so a receiver that stopped at 1 is
+    // told that 2 is missing instead of taking 3 for a duplicate of its old 1.
+    expect(b.add("sfc", env, 1, 0).laneSeq).toBe(3);
+    expect(b.lowOf("sfc")).toBe(3);
+    expect(b.dropSite("tok")).toEqual({ site: "tok", messages: 0, bytes: 0, from: 0, to: 0 });
+  });
+
   test("refuses non-positive limits", () => {
     expect(() => new SendBuffer({ maxBytes: 0 })).toThrow(ConfigError);
+    expect(() => new SendBuffer({ maxSites: 0 })).toThrow(ConfigError);
   });
 });
 

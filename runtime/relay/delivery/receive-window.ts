@@ -8,7 +8,9 @@
 //   still buffers for us): everything below was delivered by every member of our site's view
 //   when it became stable, so a member without state for that origin was not one of them;
 // - `low` above next (we are behind what the origin still keeps) moves next up to `low`, for
-//   the same reason.
+//   the same reason — and that range is reported as missed (`AcceptResult.missed`): it can only
+//   happen to a member that was excluded from a primary view of our site while those messages
+//   became stable (frozen, partitioned away), and the application is told, never left to guess.
 
 /** Bounds of the receive windows. */
 export interface ReceiveLimits {
@@ -18,12 +20,15 @@ export interface ReceiveLimits {
   readonly maxHeldBytesPerOrigin: number;
   /** Origins tracked at once; beyond it the longest idle one is forgotten. @default 4096 */
   readonly maxOrigins: number;
+  /** Bytes held back over all origins. @default 64 MiB */
+  readonly maxHeldBytesTotal: number;
 }
 
 export const DEFAULT_RECEIVE_LIMITS: ReceiveLimits = {
   maxHeldPerOrigin: 4096,
   maxHeldBytesPerOrigin: 16 * 1024 * 1024,
   maxOrigins: 4096,
+  maxHeldBytesTotal: 64 * 1024 * 1024,
 };
 
 /** One origin's delivered position, as reported to the site masters. */
@@ -43,10 +48,19 @@ export interface OriginRef {
 
 export type AcceptOutcome = "delivered" | "held" | "duplicate" | "overflow";
 
+/** Lane seqs an existing window skipped because the origin no longer keeps them (inclusive). */
+export interface MissedRange {
+  readonly origin: OriginRef;
+  readonly from: number;
+  readonly to: number;
+}
+
 export interface AcceptResult<T> {
   readonly outcome: AcceptOutcome;
   /** Items now deliverable, in order (empty unless outcome is "delivered" or a jump freed some). */
   readonly deliver: T[];
+  /** Set when this envelope's `low` made the window skip messages it never got. */
+  readonly missed?: MissedRange;
 }
 
 interface OriginWindow<T> {
@@ -63,6 +77,8 @@ export interface ReceiveStats {
   readonly heldBytes: number;
   readonly duplicates: number;
   readonly overflows: number;
+  /** Lane messages skipped by jumps to a higher `low` (each also reported as a MissedRange). */
+  readonly missed: number;
 }
 
 export class ReceiveWindows<T> {
@@ -71,6 +87,8 @@ export class ReceiveWindows<T> {
   readonly #dirty = new Set<string>();
   #duplicates = 0;
   #overflows = 0;
+  #heldBytesTotal = 0;
+  #missed = 0;
 
   constructor(limits: Partial<ReceiveLimits> = {}) {
     this.#limits = { ...DEFAULT_RECEIVE_LIMITS, ...limits };
@@ -87,46 +105,50 @@ export class ReceiveWindows<T> {
     }
     w.lastHeard = now;
     const deliver: T[] = [];
+    let missed: MissedRange | undefined;
     if (low > w.next) {
-      // Behind what the origin still keeps: what lies below was never ours (see the rules above).
+      // Behind what the origin still keeps: those messages became stable without us (see above).
       for (const [s, h] of w.held) {
-        if (s < low) {
-          w.held.delete(s);
-          w.heldBytes -= h.size;
-        }
+        if (s < low) this.#unhold(w, s, h.size);
       }
+      missed = { origin: w.ref, from: w.next, to: low - 1 };
+      this.#missed += low - w.next;
       w.next = low;
       this.#dirty.add(origin.incarnation);
       this.#drain(w, deliver);
     }
+    const result = (outcome: AcceptOutcome): AcceptResult<T> =>
+      missed ? { outcome, deliver, missed } : { outcome, deliver };
     if (seq < w.next) {
       this.#duplicates++;
       // Re-report: the origin retransmits because it has not heard that we have it.
       this.#dirty.add(origin.incarnation);
-      return { outcome: deliver.length > 0 ? "delivered" : "duplicate", deliver };
+      return result(deliver.length > 0 ? "delivered" : "duplicate");
     }
     if (seq === w.next) {
       deliver.push(item);
       w.next++;
       this.#drain(w, deliver);
       this.#dirty.add(origin.incarnation);
-      return { outcome: "delivered", deliver };
+      return result("delivered");
     }
     if (w.held.has(seq)) {
       this.#duplicates++;
-      return { outcome: deliver.length > 0 ? "delivered" : "duplicate", deliver };
+      return result(deliver.length > 0 ? "delivered" : "duplicate");
     }
     if (
       w.held.size >= this.#limits.maxHeldPerOrigin ||
-      w.heldBytes + size > this.#limits.maxHeldBytesPerOrigin
+      w.heldBytes + size > this.#limits.maxHeldBytesPerOrigin ||
+      this.#heldBytesTotal + size > this.#limits.maxHeldBytesTotal
     ) {
       // Not kept: the origin still has it and retransmits it once the gap is filled.
       this.#overflows++;
-      return { outcome: deliver.length > 0 ? "delivered" : "overflow", deliver };
+      return result(deliver.length > 0 ? "delivered" : "overflow");
     }
     w.held.set(seq, { item, size });
     w.heldBytes += size;
-    return { outcome: deliver.length > 0 ? "delivered" : "held", deliver };
+    this.#heldBytesTotal += size;
+    return result(deliver.length > 0 ? "delivered" : "held");
   }
 
   /** Next lane seq expected from this incarnation (undefined when unknown). */
@@ -155,8 +177,7 @@ export class ReceiveWindows<T> {
     let dropped = 0;
     for (const [k, w] of this.#windows) {
       if (!keep(w.ref, w.lastHeard)) {
-        this.#windows.delete(k);
-        this.#dirty.delete(k);
+        this.#drop(k, w);
         dropped++;
       }
     }
@@ -165,17 +186,14 @@ export class ReceiveWindows<T> {
 
   stats(): ReceiveStats {
     let held = 0;
-    let heldBytes = 0;
-    for (const w of this.#windows.values()) {
-      held += w.held.size;
-      heldBytes += w.heldBytes;
-    }
+    for (const w of this.#windows.values()) held += w.held.size;
     return {
       origins: this.#windows.size,
       held,
-      heldBytes,
+      heldBytes: this.#heldBytesTotal,
       duplicates: this.#duplicates,
       overflows: this.#overflows,
+      missed: this.#missed,
     };
   }
 
@@ -183,19 +201,29 @@ export class ReceiveWindows<T> {
     for (;;) {
       const h = w.held.get(w.next);
       if (!h) return;
-      w.held.delete(w.next);
-      w.heldBytes -= h.size;
+      this.#unhold(w, w.next, h.size);
       out.push(h.item);
       w.next++;
     }
+  }
+
+  #unhold(w: OriginWindow<T>, seq: number, size: number): void {
+    w.held.delete(seq);
+    w.heldBytes -= size;
+    this.#heldBytesTotal -= size;
+  }
+
+  #drop(key: string, w: OriginWindow<T>): void {
+    this.#heldBytesTotal -= w.heldBytes;
+    this.#windows.delete(key);
+    this.#dirty.delete(key);
   }
 
   /** A new incarnation of a sender means the old one is gone: its gaps will never be filled. */
   #forgetOtherIncarnations(origin: OriginRef): void {
     for (const [k, w] of this.#windows) {
       if (w.ref.site === origin.site && w.ref.name === origin.name && k !== origin.incarnation) {
-        this.#windows.delete(k);
-        this.#dirty.delete(k);
+        this.#drop(k, w);
       }
     }
   }
@@ -211,8 +239,7 @@ export class ReceiveWindows<T> {
         }
       }
       if (oldest === undefined) return;
-      this.#windows.delete(oldest);
-      this.#dirty.delete(oldest);
+      this.#drop(oldest, this.#windows.get(oldest)!);
     }
   }
 }
