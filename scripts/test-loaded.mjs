@@ -33,7 +33,9 @@ if (process.env.BUSY_CHILD === "1") {
 }
 
 const self = fileURLToPath(import.meta.url);
-const burners = Array.from({ length: busy }, () => fork(self, [], { env: { ...process.env, BUSY_CHILD: "1" } }));
+const burners = Array.from({ length: busy }, () =>
+  fork(self, [], { env: { ...process.env, BUSY_CHILD: "1" } }),
+);
 const stop = () => {
   for (const b of burners) if (b.exitCode === null) b.kill("SIGKILL");
 };
@@ -50,7 +52,9 @@ for (let run = 1; run <= runs && status === 0; run++) {
     { stdio: "inherit" },
   );
   status = r.status ?? 1;
-  console.log(`test:loaded: run ${run}/${runs} ${status === 0 ? "passed" : "FAILED"} in ${Math.round((Date.now() - t0) / 1000)} s (load average ${os.loadavg()[0].toFixed(1)})`);
+  console.log(
+    `test:loaded: run ${run}/${runs} ${status === 0 ? "passed" : "FAILED"} in ${Math.round((Date.now() - t0) / 1000)} s (load average ${os.loadavg()[0].toFixed(1)})`,
+  );
 }
 stop();
 process.exit(status);

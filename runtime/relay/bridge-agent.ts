@@ -426,6 +426,10 @@ export class BridgeAgent extends EventEmitter<BridgeAgentEvents> {
     }
     if (view.site !== from.site) return;
     this.#siteViews.set(view.site, view);
+    // Bounded like the membership's sites: views of sites it forgot are dropped.
+    for (const site of this.#siteViews.keys()) {
+      if (!this.#membership.knows(site)) this.#siteViews.delete(site);
+    }
     this.#membership.announce(view.site, view.siteMasters);
     // A site master we have not told about our site yet (a newcomer): answer it directly.
     if (!this.#greeted.has(from.key)) {

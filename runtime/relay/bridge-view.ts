@@ -34,6 +34,12 @@ export type RouteChange = RouteInfo;
 
 /** How long a SUSPECT from one router outweighs a merged snapshot that still lists the member. */
 export const DEFAULT_SUSPECT_HOLD_MS = 5000;
+/**
+ * Remote sites remembered at once. A site with no member on the bridge any more is still listed
+ * as down (so its senders see it unreachable) until this many sites are known; then the oldest
+ * such site is forgotten. Keeps the maps keyed by remote site names bounded.
+ */
+export const MAX_REMEMBERED_SITES = 256;
 
 export class BridgeMembership<A> {
   readonly #localSite: string;
@@ -190,7 +196,25 @@ export class BridgeMembership<A> {
       if (this.#last.get(r.site) !== sig) changes.push(r);
     }
     this.#last = next;
+    this.#forgetExcessSites();
     return changes;
+  }
+
+  /** Beyond MAX_REMEMBERED_SITES, forgets the sites without any member on the bridge. */
+  #forgetExcessSites(): void {
+    if (this.#last.size <= MAX_REMEMBERED_SITES) return;
+    const present = new Set([...this.#entries.values()].map((e) => e.member.site));
+    for (const site of [...this.#last.keys()].sort()) {
+      if (this.#last.size <= MAX_REMEMBERED_SITES) break;
+      if (present.has(site)) continue;
+      this.#last.delete(site);
+      this.#announced.delete(site);
+    }
+  }
+
+  /** Whether `site` is still remembered (listed in routes()). */
+  knows(site: string): boolean {
+    return this.#last.has(site) || [...this.#entries.values()].some((e) => e.member.site === site);
   }
 }
 

@@ -82,6 +82,8 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     this.#delivery.on("drain", () => this.emit("drain"));
     this.#delivery.on("site-unreachable", (b) => this.emit("site-unreachable", b));
     this.#delivery.on("site-reachable", (b) => this.emit("site-reachable", b));
+    this.#delivery.on("site-gone", (g) => this.emit("site-gone", g));
+    this.#delivery.on("gap", (g) => this.emit("gap", g));
     this.#role = this.#siteMasterRole();
     this.#cluster = (options.createCluster ?? ((o) => new LocalCluster(o)))(
       siteClusterOptions(options, this.#log),
@@ -131,9 +133,17 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     return this.#delivery.reliable;
   }
 
-  /** False while the send buffer is full: send() to another site throws BUFFER_FULL; wait for "drain". */
+  /**
+   * False while some destination site's share of the send buffer (or its total) is full; use
+   * writableTo() to ask about one destination. A refused send() throws BUFFER_FULL; wait for "drain".
+   */
   get writable(): boolean {
     return this.#delivery.writable;
+  }
+
+  /** False while send(dest, ...) would throw BUFFER_FULL (a full share of a site it goes to). */
+  writableTo(dest: Destination): boolean {
+    return this.#delivery.writableTo(dest);
   }
 
   /** Our unstable messages per destination site (reliable mode). */

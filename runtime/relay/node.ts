@@ -11,7 +11,7 @@ import { type ChannelOverrides, channelOptionsFor } from "./config.js";
 import { registerDeliveryMetrics } from "./delivery/metrics.js";
 import { RelayError } from "./errors.js";
 import { answerBroadcasts } from "./responder.js";
-import type { Topology } from "./types.js";
+import type { NumericRelayStat, Topology } from "./types.js";
 import { RELAY_VERSION } from "./version.js";
 
 /** Everything /status shows. */
@@ -206,7 +206,7 @@ export class RelayNode {
     const r = createMetricsRegistry();
     const ch = this.channel;
     registerDeliveryMetrics(r, ch);
-    const stat = (k: keyof ReturnType<RelayChannel["stats"]>) => () => ch.stats()[k];
+    const stat = (k: NumericRelayStat) => () => ch.stats()[k];
     counterFrom(r, {
       name: "relay_messages_sent_total",
       help: "Messages sent by this member",

@@ -14,6 +14,8 @@ export const DEFAULT_CHANNEL_MAX_PAYLOAD = 3 * 1024 * 1024;
 export const DEFAULT_RETRANSMIT_TIMEOUT_MS = 1000;
 /** Period of the delivery reports (member -> site master -> origin) and checks (ms). */
 export const DEFAULT_ACK_INTERVAL_MS = 50;
+/** A site unreachable this long with messages waiting for it is declared gone (ms). */
+export const DEFAULT_SITE_GONE_MS = 5 * 60_000;
 
 export interface RelayChannelOptions {
   /** Our site (e.g. `nyc`). */
@@ -57,8 +59,18 @@ export interface RelayChannelOptions {
    * `false` is the bare relay (like JGroups RELAY2), kept for benchmarks. @default true
    */
   readonly reliable?: boolean;
-  /** Bound of the buffer of unstable cross-site messages. @default 32 MiB, 20000 messages */
+  /**
+   * Bounds of the buffer of unstable cross-site messages: per destination site (so one slow or
+   * gone site never refuses traffic to another), in total and in number of sites.
+   * @default 32 MiB and 20000 messages per site, 128 MiB in total, 64 sites
+   */
   readonly sendBuffer?: Partial<SendBufferLimits>;
+  /**
+   * A site with messages of ours waiting that stays unreachable this long is declared gone: its
+   * backlog is dropped ("site-gone" event, counter) so it holds no memory and no budget.
+   * @default DEFAULT_SITE_GONE_MS (5 min)
+   */
+  readonly siteGoneMs?: number;
   /** Bounds of the receive windows (held-back messages per sender). */
   readonly receiveLimits?: Partial<ReceiveLimits>;
   /** @default DEFAULT_RETRANSMIT_TIMEOUT_MS */

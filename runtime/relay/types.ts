@@ -52,6 +52,33 @@ export interface RelayChannelEvents {
   "site-unreachable": [SiteBacklog];
   /** A site reported unreachable is reachable again; its waiting messages are being re-sent. */
   "site-reachable": [SiteBacklog];
+  /**
+   * A site was unreachable for `siteGoneMs`: it is declared gone and our backlog for it (lane seqs
+   * `from`..`to`) is dropped. If it comes back, its members are told what they missed ("gap").
+   */
+  "site-gone": [SiteGone];
+  /**
+   * We will never get messages `first`..`last` of a remote sender's lane to our site: they became
+   * stable while we were not in our site's primary view (frozen, partitioned away, or the sender
+   * dropped them when it declared our site gone). Told once per gap, at the first message after it.
+   */
+  gap: [DeliveryGap];
+}
+
+export interface SiteGone {
+  readonly site: string;
+  readonly messages: number;
+  readonly bytes: number;
+  /** Lane seqs dropped (inclusive); 0..0 when nothing waited. */
+  readonly from: number;
+  readonly to: number;
+}
+
+export interface DeliveryGap {
+  readonly from: RelayAddress;
+  /** Lane seqs missed (inclusive): `last - first + 1` messages of that sender to our site. */
+  readonly first: number;
+  readonly last: number;
 }
 
 /** Our messages waiting for one site. */
@@ -60,6 +87,11 @@ export interface SiteBacklog {
   readonly messages: number;
   readonly bytes: number;
 }
+
+/** The RelayStats fields that are numbers (what a metric can read). */
+export type NumericRelayStat = {
+  [K in keyof RelayStats]: RelayStats[K] extends number ? K : never;
+}[keyof RelayStats];
 
 /** Counters, for /metrics and /status. */
 export interface RelayStats {
@@ -82,4 +114,11 @@ export interface RelayStats {
   readonly duplicates: number;
   readonly heldBack: number;
   readonly heldBackOverflows: number;
+  /** Lane messages of remote senders we were told we will never get ("gap" events). */
+  readonly missed: number;
+  /** Sites declared gone ("site-gone" events) and the messages dropped with them. */
+  readonly sitesGone: number;
+  readonly droppedForGoneSites: number;
+  /** Whether our site's current view is primary (only a primary view certifies stability). */
+  readonly primaryView: boolean;
 }

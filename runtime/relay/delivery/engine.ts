@@ -12,16 +12,21 @@ import { RelayError } from "../errors.js";
 import {
   DEFAULT_ACK_INTERVAL_MS,
   DEFAULT_RETRANSMIT_TIMEOUT_MS,
+  DEFAULT_SITE_GONE_MS,
   type RelayChannelOptions,
 } from "../options.js";
 import { isAddressedTo } from "../routing.js";
-import type { RelayAddress, RelayStats, SiteBacklog, Topology } from "../types.js";
+import type { DeliveryGap, RelayAddress, RelayStats, SiteBacklog, SiteGone, Topology } from "../types.js";
+import { PrimaryViewTracker } from "./primary-view.js";
 import { ReceiveWindows } from "./receive-window.js";
 import { decodeAck, decodeStable, encodeAck, encodeStable, MAX_MARKS_PER_ACK } from "./reports.js";
 import { type Outgoing, SendBuffer } from "./send-buffer.js";
 import { StabilityTracker } from "./stability.js";
 
-/** A remote sender's receive state is dropped when it has been gone from its site this long (ms). */
+/**
+ * A remote sender's receive state is dropped when it has been silent this long and is gone from
+ * its site's view, or its site has no view we know of (ms).
+ */
 const ORIGIN_GONE_MS = 30_000;
 /** Period of the clean-up of receive and stability state (ms). */
 const CLEANUP_INTERVAL_MS = 5000;
@@ -55,14 +60,16 @@ export interface DeliveryPath {
 /** The channel options the engine reads (docs/DELIVERY.md, "Options"). */
 export type DeliveryOptions = Pick<
   RelayChannelOptions,
-  "reliable" | "sendBuffer" | "receiveLimits" | "retransmitTimeoutMs" | "ackIntervalMs"
+  "reliable" | "sendBuffer" | "receiveLimits" | "retransmitTimeoutMs" | "ackIntervalMs" | "siteGoneMs"
 >;
 
 export interface DeliveryEvents {
-  /** The send buffer was full (admit threw BUFFER_FULL) and is now at most half full. */
+  /** Every lane that refused a message (admit threw BUFFER_FULL) is now at most half full or gone. */
   drain: [];
   "site-unreachable": [SiteBacklog];
   "site-reachable": [SiteBacklog];
+  "site-gone": [SiteGone];
+  gap: [DeliveryGap];
 }
 
 /** The engine's share of RelayStats, plus the reports it could not decode. */
@@ -77,6 +84,10 @@ export type DeliveryStats = Pick<
   | "heldBack"
   | "heldBackOverflows"
   | "decodeErrors"
+  | "missed"
+  | "sitesGone"
+  | "droppedForGoneSites"
+  | "primaryView"
 >;
 
 export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
@@ -86,11 +97,19 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   readonly #outbox: SendBuffer;
   readonly #windows: ReceiveWindows<Envelope>;
   readonly #stability = new StabilityTracker();
+  readonly #primary = new PrimaryViewTracker();
   readonly #retransmitTimeoutMs: number;
   readonly #ackIntervalMs: number;
-  /** Every remote site seen since we started: targets of "send to all" (down ones included). */
+  readonly #siteGoneMs: number;
+  /**
+   * Remote sites that announced a view on the bridge and were not declared gone since: the
+   * targets of "send to all" (unreachable ones included). Bounded by the send buffer's maxSites.
+   */
   readonly #knownSites = new Set<string>();
-  readonly #unreachable = new Set<string>();
+  /** Unreachable site -> since when (ms). */
+  readonly #unreachable = new Map<string, number>();
+  /** Sites whose full lane refused a message since the last drain. */
+  readonly #refusedSites = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
   #closed = false;
   #fullReport = false;
@@ -102,6 +121,8 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   #sendsRefused = 0;
   #retransmitted = 0;
   #decodeErrors = 0;
+  #sitesGone = 0;
+  #droppedForGoneSites = 0;
   #lastCleanup = 0;
 
   constructor(path: DeliveryPath, options: DeliveryOptions = {}) {
@@ -112,12 +133,14 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     this.#windows = new ReceiveWindows(options.receiveLimits);
     this.#retransmitTimeoutMs = options.retransmitTimeoutMs ?? DEFAULT_RETRANSMIT_TIMEOUT_MS;
     this.#ackIntervalMs = options.ackIntervalMs ?? DEFAULT_ACK_INTERVAL_MS;
-    for (const [k, v] of [
-      ["retransmitTimeoutMs", this.#retransmitTimeoutMs],
-      ["ackIntervalMs", this.#ackIntervalMs],
+    this.#siteGoneMs = options.siteGoneMs ?? DEFAULT_SITE_GONE_MS;
+    for (const [k, v, max] of [
+      ["retransmitTimeoutMs", this.#retransmitTimeoutMs, 600_000],
+      ["ackIntervalMs", this.#ackIntervalMs, 600_000],
+      ["siteGoneMs", this.#siteGoneMs, 7 * 24 * 3_600_000],
     ] as const) {
-      if (!(Number.isFinite(v) && v >= 1 && v <= 600_000))
-        throw new ConfigError(`${k} must be a number of ms in 1..600000 (got ${v})`);
+      if (!(Number.isFinite(v) && v >= 1 && v <= max))
+        throw new ConfigError(`${k} must be a number of ms in 1..${max} (got ${v})`);
     }
   }
 
@@ -134,9 +157,14 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     this.#timer = null;
   }
 
-  /** False while the send buffer is full. */
+  /** False while some lane of the send buffer (or its total) is full. */
   get writable(): boolean {
     return !this.#outbox.full;
+  }
+
+  /** False while a cross-site message to `dest` would be refused with BUFFER_FULL. */
+  writableTo(dest: Destination): boolean {
+    return this.#outbox.canTake(128, this.#targetSites(dest));
   }
 
   /** Our unstable messages per destination site. */
@@ -156,6 +184,10 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       heldBack: w.held,
       heldBackOverflows: w.overflows,
       decodeErrors: this.#decodeErrors,
+      missed: w.missed,
+      sitesGone: this.#sitesGone,
+      droppedForGoneSites: this.#droppedForGoneSites,
+      primaryView: this.#primary.primary,
     };
   }
 
@@ -163,14 +195,17 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
 
   /** Throws BUFFER_FULL when a cross-site message of `size` payload bytes to `dest` does not fit. */
   admit(dest: Destination, size: number): void {
-    const copies = this.#targetSites(dest).length;
-    if (copies > 0 && !this.#outbox.canTake((size + 128) * copies)) {
+    const sites = this.#targetSites(dest);
+    if (sites.length > 0 && !this.#outbox.canTake(size + 128, sites)) {
+      const refusing = this.#outbox.refusingSites(size + 128, sites);
+      for (const s of refusing) this.#refusedSites.add(s);
       this.#sendsRefused++;
       this.#blockedSince ||= this.#path.now();
       this.#waitingForDrain = true;
+      const which = refusing.length > 0 ? `for ${refusing.join(", ")}` : "(total or number of sites)";
       throw new RelayError(
         "BUFFER_FULL",
-        `send buffer full (${this.#outbox.messages} messages, ${this.#outbox.bytes} bytes unstable): wait for 'drain'`,
+        `send buffer full ${which} (${this.#outbox.messages} messages, ${this.#outbox.bytes} bytes unstable): wait for 'drain'`,
       );
     }
   }
@@ -224,8 +259,9 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
 
   #maybeDrain(): void {
     if (!this.#waitingForDrain) return;
-    const l = this.#outbox.limits;
-    if (this.#outbox.bytes > l.maxBytes / 2 || this.#outbox.messages > l.maxMessages / 2) return;
+    for (const site of this.#refusedSites) if (this.#outbox.fillOf(site) > 0.5) return;
+    if (this.#outbox.bytes > this.#outbox.limits.maxTotalBytes / 2) return;
+    this.#refusedSites.clear();
     this.#waitingForDrain = false;
     if (this.#blockedSince) this.#blockedMs += this.#path.now() - this.#blockedSince;
     this.#blockedSince = 0;
@@ -251,6 +287,18 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       env.payload.length,
       this.#path.now(),
     );
+    if (r.missed) {
+      const gap: DeliveryGap = {
+        from: { site: r.missed.origin.site, name: r.missed.origin.name },
+        first: r.missed.from,
+        last: r.missed.to,
+      };
+      this.#path.log.warn(
+        { from: `${gap.from.name}:${gap.from.site}`, first: gap.first, last: gap.last },
+        "messages of a remote sender became stable without us (we were out of the primary view): gap",
+      );
+      this.emit("gap", gap);
+    }
     for (const e of r.deliver) if (isAddressedTo(e.dest, me.site, me.name)) this.#path.deliver(e);
   }
 
@@ -285,6 +333,13 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   /** Our site's view changed (the channel has installed it). */
   onView(view: View): void {
     if (!this.reliable) return;
+    const wasPrimary = this.#primary.primary;
+    if (!this.#primary.observe(view) && wasPrimary) {
+      this.#path.log.warn(
+        { members: view.members.length, lastPrimary: this.#primary.lastPrimary.length },
+        "our view is not primary (a minority of the last primary view): no stability reported from it",
+      );
+    }
     this.#stability.setMembers(view.members.map((m) => memberKey(m)));
     // A new site master rebuilds its stability table from everyone's next (full) report.
     this.#fullReport = true;
@@ -300,8 +355,13 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   /** Routes changed (remote site masters, routers, up/down): re-send what may have been lost on the way. */
   onRoutes(): void {
     if (!this.reliable || this.#closed) return;
-    const routes = this.#path.topology().routes;
-    for (const r of routes) if (r.site !== this.#path.origin.site) this.#knownSites.add(r.site);
+    const { routes, sites } = this.#path.topology();
+    // A site is a target of "send to all" once one of its site masters announced its view.
+    for (const s of sites) {
+      if (s.site !== this.#path.origin.site && this.#knownSites.size < this.#outbox.limits.maxSites) {
+        this.#knownSites.add(s.site);
+      }
+    }
     const sig = routes
       .map((r) => `${r.site}:${r.up}:${r.routers.join(",")}:${r.siteMasters.join(",")}`)
       .join(";");
@@ -318,7 +378,11 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     const now = this.#path.now();
     try {
       this.#sendReports(now);
-      if (this.#amSiteMaster()) for (const m of this.#stability.take(now)) this.#sendStable(m);
+      // Only a primary view certifies stability: a minority side (a frozen site master that woke
+      // up alone, half of a split site) must never make a sender drop what the other side lacks.
+      if (this.#amSiteMaster() && this.#primary.primary) {
+        for (const m of this.#stability.take(now)) this.#sendStable(m);
+      }
       this.#checkLanes(now);
       this.#maybeDrain();
       if (now - this.#lastCleanup >= CLEANUP_INTERVAL_MS) this.#cleanup(now);
@@ -387,8 +451,13 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
           ? !route.up
           : lane.oldestCreatedAt !== null && now - lane.oldestCreatedAt > 3 * this.#retransmitTimeoutMs);
       const backlog = { site: lane.site, messages: lane.messages, bytes: lane.bytes };
-      if (down && !this.#unreachable.has(lane.site)) {
-        this.#unreachable.add(lane.site);
+      const downSince = this.#unreachable.get(lane.site);
+      if (down && downSince !== undefined && now - downSince >= this.#siteGoneMs) {
+        this.#declareGone(lane.site, now - downSince);
+        continue;
+      }
+      if (down && downSince === undefined) {
+        this.#unreachable.set(lane.site, now);
         this.#path.log.warn(backlog, "site unreachable: our messages wait for it");
         this.emit("site-unreachable", backlog);
       } else if (!down && this.#unreachable.has(lane.site) && (route?.up || lane.messages === 0)) {
@@ -405,6 +474,21 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     }
   }
 
+  /** Drops everything we keep for `site`: it has been unreachable for siteGoneMs. */
+  #declareGone(site: string, downMs: number): void {
+    const dropped = this.#outbox.dropSite(site);
+    this.#unreachable.delete(site);
+    this.#knownSites.delete(site);
+    this.#sitesGone++;
+    this.#droppedForGoneSites += dropped.messages;
+    this.#path.log.warn(
+      { ...dropped, downMs },
+      "site gone: unreachable too long, our backlog for it is dropped (its members will see a gap)",
+    );
+    this.emit("site-gone", dropped);
+    this.#maybeDrain();
+  }
+
   /** Forgets the receive state of senders gone from their site, and idle stability entries. */
   #cleanup(now: number): void {
     this.#lastCleanup = now;
@@ -413,7 +497,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     this.#windows.retain((ref, lastHeard) => {
       if (now - lastHeard < ORIGIN_GONE_MS) return true;
       const view = sites.find((s) => s.site === ref.site);
-      return view === undefined || view.members.some((m) => m.name === ref.name);
+      return view?.members.some((m) => m.name === ref.name) === true;
     });
     this.#stability.forgetIdle(now - 2 * ORIGIN_GONE_MS);
   }

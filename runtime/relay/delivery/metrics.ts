@@ -3,9 +3,10 @@
 import type { Registry } from "prom-client";
 import { counterFrom, gaugeFrom } from "../../observability/metrics.js";
 import type { RelayChannel } from "../channel.js";
+import type { NumericRelayStat } from "../types.js";
 
 export function registerDeliveryMetrics(r: Registry, ch: RelayChannel): void {
-  const stat = (k: keyof ReturnType<RelayChannel["stats"]>) => () => ch.stats()[k];
+  const stat = (k: NumericRelayStat) => () => ch.stats()[k];
   gaugeFrom(r, {
     name: "relay_send_buffer_messages",
     help: "Cross-site messages of this member not yet stable at every destination site",
@@ -46,6 +47,26 @@ export function registerDeliveryMetrics(r: Registry, ch: RelayChannel): void {
     name: "relay_held_back_messages",
     help: "Cross-site messages received out of order, waiting for a gap to be filled",
     read: stat("heldBack"),
+  });
+  counterFrom(r, {
+    name: "relay_delivery_gap_messages_total",
+    help: "Messages of remote senders this member will never get (it was out of its site's primary view); each gap is a 'gap' event",
+    read: stat("missed"),
+  });
+  counterFrom(r, {
+    name: "relay_sites_gone_total",
+    help: "Destination sites declared gone after being unreachable for siteGoneMs",
+    read: stat("sitesGone"),
+  });
+  counterFrom(r, {
+    name: "relay_send_buffer_dropped_for_gone_sites_total",
+    help: "Buffered messages dropped because their destination site was declared gone",
+    read: stat("droppedForGoneSites"),
+  });
+  gaugeFrom(r, {
+    name: "relay_primary_view",
+    help: "1 when this member's site view is primary (may certify stability), 0 in a minority view",
+    read: () => (ch.stats().primaryView ? 1 : 0),
   });
   counterFrom(r, {
     name: "relay_held_back_overflows_total",
