@@ -23,6 +23,7 @@ export interface AppConfig {
   readonly reliable?: boolean;
   readonly sendBuffer?: { maxBytes?: number; maxMessages?: number };
   readonly retransmitTimeoutMs?: number;
+  readonly siteGoneMs?: number;
 }
 
 const config = JSON.parse(process.env.DELIVERY_APP ?? "null") as AppConfig | null;
@@ -44,6 +45,7 @@ const channel = new RelayChannel({
   ...(config.reliable !== undefined ? { reliable: config.reliable } : {}),
   ...(config.sendBuffer ? { sendBuffer: config.sendBuffer } : {}),
   ...(config.retransmitTimeoutMs ? { retransmitTimeoutMs: config.retransmitTimeoutMs } : {}),
+  ...(config.siteGoneMs ? { siteGoneMs: config.siteGoneMs } : {}),
   logger: log,
 });
 
@@ -93,6 +95,10 @@ const stateTimer = setInterval(reportState, 100);
 channel.on("drain", () => event("drain"));
 channel.on("site-unreachable", (b) => event("site-unreachable", { ...b }));
 channel.on("site-reachable", (b) => event("site-reachable", { ...b }));
+channel.on("site-gone", (g) => event("site-gone", { ...g }));
+channel.on("gap", (g) =>
+  event("gap", { from: `${g.from.name}:${g.from.site}`, first: g.first, last: g.last }),
+);
 
 let maxBuffered = 0;
 async function stream(count: number, rate: number, dest: Destination, first = 1): Promise<void> {
