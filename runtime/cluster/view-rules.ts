@@ -42,3 +42,24 @@ export function mergeViews(winner: View, loser: View): View {
 export function supersedes(next: View, current: View | null): boolean {
   return current === null || next.id.seq > current.id.seq;
 }
+
+/**
+ * Whether a member in view `current` may install `next` from its coordinator (besides a higher
+ * seq). Only three kinds of coordinator may change a member's view:
+ * - its own coordinator;
+ * - a member of its view taking over, which happens only once every member older than it is gone
+ *   from the new view (the coordinator and the next oldest crashed or froze);
+ * - a merge winner, whose view keeps every member of ours.
+ * Anyone else is a stale coordinator — typically one that froze, missed the views installed
+ * without it, and woke up removing members one by one from the view it remembers. Installing its
+ * views would split the site behind its back; it merges back through discovery instead.
+ */
+export function acceptsView(current: View | null, next: View): boolean {
+  if (current === null) return true;
+  if (next.id.coordinator === current.id.coordinator) return true;
+  const keys = current.members.map((m) => memberKey(m));
+  const rank = keys.indexOf(next.id.coordinator);
+  const nextKeys = new Set(next.members.map((m) => memberKey(m)));
+  if (rank > 0 && keys.slice(0, rank).every((k) => !nextKeys.has(k))) return true;
+  return keys.every((k) => nextKeys.has(k));
+}

@@ -189,6 +189,22 @@ describe("stability at a site master", () => {
   });
 });
 
+describe("stability from the current view only", () => {
+  test("a report counts only from the view the site master has installed", () => {
+    const t = new StabilityTracker();
+    t.setMembers(["a", "b"], "a|2");
+    t.report("a", [{ ...A, seq: 9 }], 0, "a|2");
+    t.report("b", [{ ...A, seq: 7 }], 0, "x|5"); // b follows another coordinator
+    expect(t.complete).toBe(false);
+    expect(t.stableOf(INC)).toBeUndefined();
+    t.report("b", [], 0, "a|2"); // an empty full report from our view: its old positions count
+    expect(t.complete).toBe(true);
+    expect(t.stableOf(INC)).toBe(7);
+    t.setMembers(["a", "b"], "a|3"); // a new view: nobody has reported from it yet
+    expect(t.stableOf(INC)).toBeUndefined();
+  });
+});
+
 describe("send buffer", () => {
   const env: Envelope = {
     kind: EnvelopeKind.Data,
@@ -295,7 +311,7 @@ describe("lane section and delivery reports on the wire", () => {
 
   test("ack and stable payloads round trip; anything else is bad-control", () => {
     const marks = [{ ...A, seq: 5 }];
-    expect(decodeAck(encodeAck(marks))).toEqual(marks);
+    expect(decodeAck(encodeAck("nyc-1/x|3", marks))).toEqual({ view: "nyc-1/x|3", marks });
     expect(decodeStable(encodeStable({ incarnation: INC, seq: 9 }))).toEqual({ incarnation: INC, seq: 9 });
     for (const bad of ["", "{}", "[1]", '{"marks":[[1,2,3,4]]}', '{"marks":[["a","b","NOTUUID",1]]}']) {
       expect(() => decodeAck(Buffer.from(bad))).toThrow(/bad-control/);

@@ -32,6 +32,27 @@ describe("primary views", () => {
     expect(others.observe(view(3, [3, 4, 5, 1, 2]))).toBe(true);
   });
 
+  test("a coordinator that wakes from a freeze cannot walk itself into primary one removal at a time", () => {
+    const t = new PrimaryViewTracker();
+    t.observe(view(1, [1, 2, 3, 4, 5]), true);
+    t.confirm(); // everyone reported from the view of 5
+    // It suspects the others one by one; nobody installs these views, so none is confirmed.
+    expect(t.observe(view(2, [1, 2, 3, 4]), true)).toBe(true); // still a majority of the 5 ...
+    expect(t.observe(view(3, [1, 2, 3]), true)).toBe(true);
+    expect(t.observe(view(4, [1, 2]), true)).toBe(false); // ... but 2 of 5 is not
+    expect(t.observe(view(5, [1]), true)).toBe(false);
+    expect(t.lastPrimary).toHaveLength(5);
+  });
+
+  test("a coordinator's own view becomes the reference once its members confirm it", () => {
+    const t = new PrimaryViewTracker();
+    t.observe(view(1, [1, 2, 3, 4, 5]), true);
+    t.confirm();
+    t.observe(view(2, [1, 2, 3]), true);
+    t.confirm();
+    expect(t.observe(view(3, [1, 2]), true)).toBe(true); // 2 of 3 now
+  });
+
   test("members leaving one at a time keep the view primary down to one member", () => {
     const t = new PrimaryViewTracker();
     t.observe(view(1, [1, 2, 3, 4, 5]));

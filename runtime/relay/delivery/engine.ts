@@ -19,7 +19,7 @@ import { isAddressedTo } from "../routing.js";
 import type { DeliveryGap, RelayAddress, RelayStats, SiteBacklog, SiteGone, Topology } from "../types.js";
 import { PrimaryViewTracker } from "./primary-view.js";
 import { ReceiveWindows } from "./receive-window.js";
-import { decodeAck, decodeStable, encodeAck, encodeStable, MAX_MARKS_PER_ACK } from "./reports.js";
+import { decodeAck, decodeStable, encodeAck, encodeStable, MAX_MARKS_PER_ACK, viewTag } from "./reports.js";
 import { type Outgoing, SendBuffer } from "./send-buffer.js";
 import { StabilityTracker } from "./stability.js";
 
@@ -306,7 +306,8 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   onAck(from: Member, env: Envelope): void {
     if (!this.#amSiteMaster()) return;
     try {
-      this.#stability.report(memberKey(from), decodeAck(env.payload), this.#path.now());
+      const ack = decodeAck(env.payload);
+      this.#stability.report(memberKey(from), ack.marks, this.#path.now(), ack.view);
     } catch (err) {
       this.#decodeErrors++;
       this.#path.log.warn({ from: from.name, err: (err as Error).message }, "bad delivery report (dropped)");
@@ -334,13 +335,17 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   onView(view: View): void {
     if (!this.reliable) return;
     const wasPrimary = this.#primary.primary;
-    if (!this.#primary.observe(view) && wasPrimary) {
+    const own = view.members[0] !== undefined && this.#path.isMe(view.members[0]);
+    if (!this.#primary.observe(view, own) && wasPrimary) {
       this.#path.log.warn(
         { members: view.members.length, lastPrimary: this.#primary.lastPrimary.length },
         "our view is not primary (a minority of the last primary view): no stability reported from it",
       );
     }
-    this.#stability.setMembers(view.members.map((m) => memberKey(m)));
+    this.#stability.setMembers(
+      view.members.map((m) => memberKey(m)),
+      viewTag(view),
+    );
     // A new site master rebuilds its stability table from everyone's next (full) report.
     this.#fullReport = true;
     const f = this.#path.forwarder();
@@ -381,6 +386,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       // Only a primary view certifies stability: a minority side (a frozen site master that woke
       // up alone, half of a split site) must never make a sender drop what the other side lacks.
       if (this.#amSiteMaster() && this.#primary.primary) {
+        if (this.#stability.complete) this.#primary.confirm();
         for (const m of this.#stability.take(now)) this.#sendStable(m);
       }
       this.#checkLanes(now);
@@ -397,15 +403,18 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
 
   /** Our delivered positions to our site masters (only what changed; everything after a view change). */
   #sendReports(now: number): void {
-    if (!this.#fullReport && !this.#windows.hasReport) return;
+    const view = this.#path.view();
+    if (!view || (!this.#fullReport && !this.#windows.hasReport)) return;
+    const tag = viewTag(view);
     const marks = this.#windows.takeReport(this.#fullReport);
     this.#fullReport = false;
-    for (let i = 0; i < marks.length; i += MAX_MARKS_PER_ACK) {
+    // A full report goes out even when empty: it tells the site masters which view we are in.
+    for (let i = 0; i < Math.max(marks.length, 1); i += MAX_MARKS_PER_ACK) {
       const chunk = marks.slice(i, i + MAX_MARKS_PER_ACK);
       let bytes: Buffer | null = null;
       for (const sm of this.#path.siteMasters()) {
         if (this.#path.isMe(sm)) {
-          this.#stability.report(memberKey(sm), chunk, now);
+          this.#stability.report(memberKey(sm), chunk, now, tag);
           continue;
         }
         bytes ??= encodeEnvelope({
@@ -414,7 +423,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
           origin: this.#path.origin,
           seq: 0,
           dest: { kind: "site", site: this.#path.origin.site },
-          payload: encodeAck(chunk),
+          payload: encodeAck(tag, chunk),
         });
         try {
           this.#path.sendToMember(sm, bytes);

@@ -7,25 +7,43 @@
 import { memberKey, type View } from "../../cluster/member.js";
 
 export class PrimaryViewTracker {
-  /** Keys of the last primary view, oldest first; null before the first view. */
+  /** Keys of the last primary view known to be installed by its members, oldest first. */
   #last: readonly string[] | null = null;
+  /** Our own (coordinator) view, primary but not yet confirmed by its members' reports. */
+  #unconfirmed: readonly string[] | null = null;
   #primary = false;
 
   /**
-   * Takes the view just installed and says whether it is primary. The first view a member sees is
-   * taken as primary: a member that joins is admitted into the site's view by its coordinator, and
-   * one that starts alone has nothing to contradict it (see DELIVERY.md for what that allows).
+   * Takes the view just installed and says whether it is primary.
+   * - The first view a member sees is primary: a member that joins is admitted into the site's
+   *   view by its coordinator, and one that starts alone has nothing to contradict it.
+   * - A view from another coordinator (ours, one taking over, a merge winner: the cluster only
+   *   installs those) becomes the reference for the next one when it is primary.
+   * - A view we computed ourselves as coordinator becomes the reference only once every member
+   *   has reported from it (`confirm`): a coordinator that froze and wakes up removing members one
+   *   at a time from the view it remembers must not walk itself, view by view, into "primary".
    */
-  observe(view: View): boolean {
+  observe(view: View, ownView = false): boolean {
     const keys = view.members.map((m) => memberKey(m));
     const last = this.#last;
-    if (last === null || isPrimarySuccessor(last, keys)) {
+    this.#unconfirmed = null;
+    if (last === null) {
       this.#last = keys;
       this.#primary = true;
+    } else if (isPrimarySuccessor(last, keys)) {
+      this.#primary = true;
+      if (ownView) this.#unconfirmed = keys;
+      else this.#last = keys;
     } else {
       this.#primary = false;
     }
     return this.#primary;
+  }
+
+  /** Every member of the current view has reported from it: it is the reference from now on. */
+  confirm(): void {
+    if (this.#unconfirmed) this.#last = this.#unconfirmed;
+    this.#unconfirmed = null;
   }
 
   /** Whether the current view is primary. */
@@ -33,7 +51,7 @@ export class PrimaryViewTracker {
     return this.#primary;
   }
 
-  /** Members of the last primary view (oldest first). */
+  /** Members of the reference view (oldest first). */
   get lastPrimary(): readonly string[] {
     return this.#last ?? [];
   }

@@ -1,6 +1,7 @@
 // Payloads of the two delivery control envelopes, checked field by field on the way in (anything
 // unexpected is an EnvelopeError("bad-control")):
-// - Ack (member -> its site masters, local): {"marks":[[site, name, incarnation, seq], ...]}
+// - Ack (member -> its site masters, local): {"view": "<coordinator key>|<seq>", "marks":
+//   [[site, name, incarnation, seq], ...]}: the view the member has installed, and its positions
 // - Stable (site master -> origin member, across sites): {"inc": incarnation, "seq": n}; the
 //   reporting site is the envelope's origin site.
 import { isUuid } from "../../protocol/uuid.js";
@@ -27,24 +28,42 @@ const isName = (v: unknown): v is string => typeof v === "string" && v.length > 
 const isSeq = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isInc = isUuid;
 
-export function encodeAck(marks: readonly Watermark[]): Buffer {
+/** A member's report: the view it has installed (viewTag) and its delivered positions. */
+export interface AckReport {
+  readonly view: string;
+  readonly marks: readonly Watermark[];
+}
+
+/** The tag of a view in reports: `<coordinator key>|<seq>`. */
+export function viewTag(view: {
+  readonly id: { readonly coordinator: string; readonly seq: number };
+}): string {
+  return `${view.id.coordinator}|${view.id.seq}`;
+}
+
+export function encodeAck(view: string, marks: readonly Watermark[]): Buffer {
   return Buffer.from(
-    JSON.stringify({ marks: marks.map((m) => [m.site, m.name, m.incarnation, m.seq]) }),
+    JSON.stringify({ view, marks: marks.map((m) => [m.site, m.name, m.incarnation, m.seq]) }),
     "utf8",
   );
 }
 
-export function decodeAck(payload: Uint8Array): Watermark[] {
-  const doc = parse(payload) as { marks?: unknown };
+export function decodeAck(payload: Uint8Array): AckReport {
+  const doc = parse(payload) as { marks?: unknown; view?: unknown };
   if (typeof doc !== "object" || doc === null || !Array.isArray(doc.marks)) bad("ack without marks");
+  if (typeof doc.view !== "string" || doc.view.length === 0 || doc.view.length > 600)
+    bad("ack without a view");
   const marks = doc.marks as unknown[];
   if (marks.length > MAX_MARKS_PER_ACK) bad("too many marks in one ack");
-  return marks.map((m) => {
-    if (!Array.isArray(m) || m.length !== 4) return bad("ack mark is not [site, name, inc, seq]");
-    const [site, name, incarnation, seq] = m as unknown[];
-    if (!isName(site) || !isName(name) || !isInc(incarnation) || !isSeq(seq)) return bad("bad ack mark");
-    return { site, name, incarnation, seq };
-  });
+  return {
+    view: doc.view as string,
+    marks: marks.map((m) => {
+      if (!Array.isArray(m) || m.length !== 4) return bad("ack mark is not [site, name, inc, seq]");
+      const [site, name, incarnation, seq] = m as unknown[];
+      if (!isName(site) || !isName(name) || !isInc(incarnation) || !isSeq(seq)) return bad("bad ack mark");
+      return { site, name, incarnation, seq };
+    }),
+  };
 }
 
 export interface StableReport {

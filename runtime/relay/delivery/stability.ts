@@ -1,6 +1,8 @@
 // Site-master side of the delivery guarantee: the members of our site report how far they have
-// delivered each origin; an origin's message is stable here once every member of the current view
-// has delivered it. Pure: the channel feeds it reports and views and sends what it returns.
+// delivered each origin, and which view they have installed; an origin's message is stable here
+// once every member of the current view has delivered it and reported from this very view (a
+// report from a member that has not installed our view yet, or follows another coordinator, does
+// not count). Pure: the channel feeds it reports and views and sends what it returns.
 import type { Watermark } from "./receive-window.js";
 
 /** How often an unchanged stable position is repeated to an origin that still asks (ms). */
@@ -20,6 +22,9 @@ export class StabilityTracker {
   readonly #maxOrigins: number;
   /** member key -> incarnation -> delivered seq */
   readonly #reports = new Map<string, Map<string, number>>();
+  /** member key -> tag of the view its latest report came from */
+  readonly #tags = new Map<string, string>();
+  #view = "";
   readonly #origins = new Map<string, OriginStability>();
   readonly #pending = new Set<string>();
   #members: string[] = [];
@@ -29,18 +34,21 @@ export class StabilityTracker {
     this.#maxOrigins = maxOrigins;
   }
 
-  /** The current view (member keys). Reports of members that left are forgotten. */
-  setMembers(keys: readonly string[]): void {
+  /** The current view (member keys, view tag). Reports of members that left are forgotten. */
+  setMembers(keys: readonly string[], view = ""): void {
     this.#members = [...keys];
+    this.#view = view;
     const keep = new Set(keys);
     for (const k of this.#reports.keys()) if (!keep.has(k)) this.#reports.delete(k);
+    for (const k of this.#tags.keys()) if (!keep.has(k)) this.#tags.delete(k);
     // A member left: what it held back no longer counts, so every origin may have become stable.
     for (const k of this.#origins.keys()) this.#pending.add(k);
   }
 
-  /** A member's report. */
-  report(member: string, marks: readonly Watermark[], now: number): void {
+  /** A member's report, sent from view `view` (its tag). */
+  report(member: string, marks: readonly Watermark[], now: number, view = ""): void {
     if (!this.#members.includes(member)) return;
+    this.#tags.set(member, view);
     let table = this.#reports.get(member);
     if (!table) {
       table = new Map();
@@ -64,9 +72,17 @@ export class StabilityTracker {
     }
   }
 
-  /** Lowest delivered seq of `incarnation` over the current view, or undefined if someone has not reported. */
+  /** True when every member of the current view has reported from it. */
+  get complete(): boolean {
+    return this.#members.length > 0 && this.#members.every((k) => this.#tags.get(k) === this.#view);
+  }
+
+  /**
+   * Lowest delivered seq of `incarnation` over the current view, or undefined if someone has not
+   * reported it, or has not reported from the current view yet.
+   */
   stableOf(incarnation: string): number | undefined {
-    if (this.#members.length === 0) return undefined;
+    if (this.#members.length === 0 || !this.complete) return undefined;
     let min = Number.POSITIVE_INFINITY;
     for (const k of this.#members) {
       const seq = this.#reports.get(k)?.get(incarnation);

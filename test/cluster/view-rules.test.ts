@@ -1,0 +1,39 @@
+// Which coordinator may change a member's view (acceptsView): its own, one taking over after every
+// older member is gone, or a merge winner keeping all of the member's view — never a stale
+// coordinator that froze and wakes up removing members from the view it remembers.
+import { expect, test } from "@jest/globals";
+import { type Member, makeView } from "../../runtime/cluster/member.js";
+import { acceptsView, mergeViews } from "../../runtime/cluster/view-rules.js";
+
+const m = (i: number): Member => ({
+  name: `nyc-${i}`,
+  site: "nyc",
+  uuid: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
+  host: "127.0.0.1",
+  port: 7800 + i,
+});
+const view = (seq: number, ids: number[]) => makeView(seq, ids.map(m));
+
+test("our own coordinator, including when it excludes us", () => {
+  expect(acceptsView(view(3, [1, 2, 3]), view(4, [1, 2, 3, 4]))).toBe(true);
+  expect(acceptsView(view(3, [1, 2, 3]), view(4, [1, 2]))).toBe(true);
+});
+
+test("a member taking over once every older member is gone", () => {
+  expect(acceptsView(view(3, [1, 2, 3, 4]), view(4, [2, 3, 4]))).toBe(true);
+  expect(acceptsView(view(3, [1, 2, 3, 4]), view(4, [3, 4]))).toBe(true);
+  expect(acceptsView(view(3, [1, 2, 3, 4]), view(4, [3, 1, 4]))).toBe(false); // 1 is older than 3
+});
+
+test("a merge winner whose view keeps all of ours", () => {
+  const ours = view(5, [4, 5, 3, 2]);
+  expect(acceptsView(ours, mergeViews(view(2, [1]), ours))).toBe(true);
+});
+
+test("a stale coordinator that froze: its shrinking views are refused", () => {
+  // nyc-1 froze; 4, 5, 3, 2 went on with nyc-4 as coordinator. nyc-1 wakes up with a high seq.
+  const ours = view(7, [4, 5, 3, 2]);
+  expect(acceptsView(ours, view(9, [1, 5, 3, 2]))).toBe(false);
+  expect(acceptsView(ours, view(10, [1, 3, 2]))).toBe(false);
+  expect(acceptsView(null, view(10, [1, 3, 2]))).toBe(true); // nothing installed yet (joining)
+});
