@@ -22,7 +22,7 @@ import { type MergeOwner, Merger } from "./merge.js";
 import { type LocalClusterOptions, type ResolvedClusterOptions, resolveClusterOptions } from "./options.js";
 import { Prober } from "./probe.js";
 import { Sleepers } from "./sleepers.js";
-import { acceptsView, supersedes, viewWithout } from "./view-rules.js";
+import { acceptsView, isExclusionNotice, supersedes, viewWithout } from "./view-rules.js";
 
 /**
  * Lifecycle of a member, forward only: `idle` (constructed) -> `joining` (start(): listening,
@@ -327,7 +327,11 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       this.#log.debug({ seq: view.id.seq, from: memberKey(from) }, "ignoring an older view");
       return;
     }
-    if (this.#phase === "joined" && !acceptsView(this.#view, view)) {
+    if (
+      this.#phase === "joined" &&
+      !acceptsView(this.#view, view) &&
+      !isExclusionNotice(this.#view, view, this.#key)
+    ) {
       this.#log.warn(
         { seq: view.id.seq, from: memberKey(from), coordinator: view.id.coordinator },
         "ignoring a view from a coordinator that is not ours (stale after a freeze or a split)",

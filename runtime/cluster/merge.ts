@@ -42,7 +42,22 @@ export class Merger {
       const asked = new Set<string>();
       for (const p of found) {
         const other = p.view;
-        if (!other || other.id.coordinator === this.#owner.key) continue;
+        if (!other) continue;
+        if (
+          !viewHas(mine, memberKey(p.member)) &&
+          (other.id.coordinator === this.#owner.key || viewHas(mine, other.id.coordinator))
+        ) {
+          // It believes it is in a view whose coordinator has since moved on without it (it froze
+          // through the change, or missed it), and it keeps hearing our probes, so it would wait
+          // forever. Our view tells it it is excluded: it starts alone and merges back.
+          this.#log.info(
+            { member: memberKey(p.member), its: other.id.seq },
+            "telling a member it was excluded",
+          );
+          this.#links.write(this.#links.link(p.member), encodeFrame({ type: "view", view: mine }));
+          continue;
+        }
+        if (other.id.coordinator === this.#owner.key) continue;
         if (viewHas(mine, other.id.coordinator) || viewHas(mine, memberKey(p.member))) continue;
         if (asked.has(other.id.coordinator)) continue;
         asked.add(other.id.coordinator);

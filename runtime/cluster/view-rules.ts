@@ -1,5 +1,5 @@
 // How views change: pure functions, one per membership event, so the rules are easy to read and test.
-import { compareMembers, type Member, makeView, memberKey, type View } from "./member.js";
+import { compareMembers, type Member, makeView, memberKey, type View, viewHas } from "./member.js";
 
 /**
  * The coordinator admits a joiner: appended at the end (youngest). An older incarnation with the
@@ -62,4 +62,14 @@ export function acceptsView(current: View | null, next: View): boolean {
   const nextKeys = new Set(next.members.map((m) => memberKey(m)));
   if (rank > 0 && keys.slice(0, rank).every((k) => !nextKeys.has(k))) return true;
   return keys.every((k) => nextKeys.has(k));
+}
+
+/**
+ * A view from a coordinator that has our coordinator among its members but not us: our
+ * coordinator went on without us (we froze through that view change or missed it). Acting on it
+ * is always safe — we start alone and merge back — so it is accepted from a coordinator we would
+ * not otherwise follow.
+ */
+export function isExclusionNotice(current: View | null, next: View, self: string): boolean {
+  return current !== null && !viewHas(next, self) && viewHas(next, current.id.coordinator);
 }

@@ -46,7 +46,7 @@ export interface RelayChannelEvents {
   undeliverable: [Undeliverable];
   /** Router connection events of our bridge link (site masters only). */
   "bridge-status": [TunnelStatusEvent];
-  /** The send buffer was full (send threw BUFFER_FULL) and is now at most half full. */
+  /** A destination whose share of the send buffer refused a send (BUFFER_FULL) is at most half full again, or was declared gone: retry. */
   drain: [];
   /** Messages of ours wait for a site that is unreachable (they stay buffered and flow once it is back). */
   "site-unreachable": [SiteBacklog];

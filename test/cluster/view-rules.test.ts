@@ -3,7 +3,7 @@
 // coordinator that froze and wakes up removing members from the view it remembers.
 import { expect, test } from "@jest/globals";
 import { type Member, makeView } from "../../runtime/cluster/member.js";
-import { acceptsView, mergeViews } from "../../runtime/cluster/view-rules.js";
+import { acceptsView, isExclusionNotice, mergeViews } from "../../runtime/cluster/view-rules.js";
 
 const m = (i: number): Member => ({
   name: `nyc-${i}`,
@@ -36,4 +36,14 @@ test("a stale coordinator that froze: its shrinking views are refused", () => {
   expect(acceptsView(ours, view(9, [1, 5, 3, 2]))).toBe(false);
   expect(acceptsView(ours, view(10, [1, 3, 2]))).toBe(false);
   expect(acceptsView(null, view(10, [1, 3, 2]))).toBe(true); // nothing installed yet (joining)
+});
+
+test("an exclusion notice: our coordinator went on without us", () => {
+  const ours = view(6, [4, 5, 2]); // we (nyc-2) froze while nyc-4 ran this view
+  const theirs = view(9, [3, 4, 5]); // nyc-4 is now in nyc-3's view, without us
+  expect(acceptsView(ours, theirs)).toBe(false);
+  expect(isExclusionNotice(ours, theirs, memberKey(m(2)))).toBe(true);
+  // A view that keeps us, or that our coordinator is not part of, is no such notice.
+  expect(isExclusionNotice(ours, view(9, [3, 4, 2]), memberKey(m(2)))).toBe(false);
+  expect(isExclusionNotice(ours, view(9, [1, 3]), memberKey(m(2)))).toBe(false);
 });

@@ -21,7 +21,12 @@ export interface AppConfig {
   readonly members: string;
   readonly routers: readonly { host: string; port: number }[];
   readonly reliable?: boolean;
-  readonly sendBuffer?: { maxBytes?: number; maxMessages?: number };
+  readonly sendBuffer?: {
+    maxBytes?: number;
+    maxMessages?: number;
+    maxTotalBytes?: number;
+    maxSites?: number;
+  };
   readonly retransmitTimeoutMs?: number;
   readonly siteGoneMs?: number;
 }
@@ -122,7 +127,7 @@ async function stream(count: number, rate: number, dest: Destination, first = 1)
     }
     await new Promise((r) => setTimeout(r, 2));
   }
-  event("sent", { count, refused, maxBuffered });
+  event("sent", { count, first, refused, maxBuffered });
 }
 
 const input = createInterface({ input: process.stdin });

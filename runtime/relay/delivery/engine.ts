@@ -257,14 +257,27 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     }
   }
 
+  /**
+   * "drain" as soon as one lane that refused a message is at most half full again (or gone):
+   * waiters retry, and a send to another, still full site is refused again. One full site never
+   * holds back the drain of the others.
+   */
   #maybeDrain(): void {
     if (!this.#waitingForDrain) return;
-    for (const site of this.#refusedSites) if (this.#outbox.fillOf(site) > 0.5) return;
     if (this.#outbox.bytes > this.#outbox.limits.maxTotalBytes / 2) return;
-    this.#refusedSites.clear();
-    this.#waitingForDrain = false;
-    if (this.#blockedSince) this.#blockedMs += this.#path.now() - this.#blockedSince;
-    this.#blockedSince = 0;
+    let freed = this.#refusedSites.size === 0; // refused by the total or the number of sites
+    for (const site of [...this.#refusedSites]) {
+      if (this.#outbox.fillOf(site) <= 0.5) {
+        this.#refusedSites.delete(site);
+        freed = true;
+      }
+    }
+    if (!freed) return;
+    if (this.#refusedSites.size === 0) {
+      this.#waitingForDrain = false;
+      if (this.#blockedSince) this.#blockedMs += this.#path.now() - this.#blockedSince;
+      this.#blockedSince = 0;
+    }
     this.emit("drain");
   }
 
