@@ -2,7 +2,7 @@
 // older member is gone, or a merge winner keeping all of the member's view — never a stale
 // coordinator that froze and wakes up removing members from the view it remembers.
 import { expect, test } from "@jest/globals";
-import { type Member, makeView } from "../../runtime/cluster/member.js";
+import { type Member, makeView, memberKey } from "../../runtime/cluster/member.js";
 import { acceptsView, isExclusionNotice, mergeViews } from "../../runtime/cluster/view-rules.js";
 
 const m = (i: number): Member => ({
