@@ -29,6 +29,8 @@ export interface AppConfig {
   };
   readonly retransmitTimeoutMs?: number;
   readonly siteGoneMs?: number;
+  /** Failure detection of the local cluster (ms). @default 1000 */
+  readonly suspectTimeoutMs?: number;
 }
 
 const config = JSON.parse(process.env.DELIVERY_APP ?? "null") as AppConfig | null;
@@ -46,7 +48,11 @@ const channel = new RelayChannel({
   bindAddr: "127.0.0.1",
   bindPort: config.port,
   pollIntervalMs: 500,
-  clusterTuning: { heartbeatIntervalMs: 200, suspectTimeoutMs: 1000, discoveryIntervalMs: 200 },
+  clusterTuning: {
+    heartbeatIntervalMs: 200,
+    suspectTimeoutMs: config.suspectTimeoutMs ?? 1000,
+    discoveryIntervalMs: 200,
+  },
   ...(config.reliable !== undefined ? { reliable: config.reliable } : {}),
   ...(config.sendBuffer ? { sendBuffer: config.sendBuffer } : {}),
   ...(config.retransmitTimeoutMs ? { retransmitTimeoutMs: config.retransmitTimeoutMs } : {}),
@@ -87,6 +93,7 @@ const reportState = () => {
       .routes.filter((r) => r.up)
       .map((r) => r.site),
     siteMaster: channel.isSiteMaster,
+    primary: channel.stats().primaryView,
   };
   const key = JSON.stringify(state);
   if (key !== lastState) {
