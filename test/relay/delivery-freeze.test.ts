@@ -11,8 +11,9 @@
 // The number of site masters per site over time is printed (two at once is expected here: the
 // frozen one wakes up believing it still is one).
 import { expect, jest, test } from "@jest/globals";
+import { waitFor } from "../helpers/wait.js";
 import { requireBuild } from "./cli.js";
-import { type AppEvent, fifoProblems, type Member, until, World } from "./delivery-harness.js";
+import { type AppEvent, fifoProblems, type Member, World } from "./delivery-harness.js";
 
 jest.setTimeout(150_000);
 requireBuild();
@@ -71,26 +72,33 @@ async function freezeScenario(label: string, frozen: (w: World) => Member[]): Pr
   try {
     const senders = [w.members.nyc![3]!, w.members.nyc![4]!, w.members.sfc![2]!];
     for (const s of senders) s.command(`send ${COUNT} ${RATE}`);
-    await until("streams started", () => senders.every((s) => s.received.length > 150), 20_000);
+    await waitFor("streams started", () => senders.every((s) => s.received.length > 150), {
+      timeoutMs: 20_000,
+      intervalMs: 25,
+    });
     const stopped = frozen(w);
     for (const m of stopped) m.child!.kill("SIGSTOP");
     await new Promise((r) => setTimeout(r, FREEZE_MS));
     for (const m of stopped) m.child!.kill("SIGCONT");
-    await until("senders done", () => senders.every((s) => s.lastEvent("sent")), 60_000);
+    await waitFor("senders done", () => senders.every((s) => s.lastEvent("sent")), {
+      timeoutMs: 60_000,
+      intervalMs: 25,
+    });
     const names = senders.map((s) => `${s.name}:${s.site}`);
     const remote = (m: Member) => names.filter((n) => !n.endsWith(`:${m.site}`));
     const never = w.alive().filter((m) => !stopped.includes(m));
     const complete = (m: Member) =>
       remote(m).every((n) => m.received.filter((r) => r.from === n).length >= COUNT);
     // Generous: under load a merge after the freeze and the retransmissions take a while.
-    await until("every never-stopped member has everything", () => never.every(complete), 90_000).catch(
-      () => {},
-    );
+    await waitFor("every never-stopped member has everything", () => never.every(complete), {
+      timeoutMs: 90_000,
+      intervalMs: 25,
+    }).catch(() => {});
     // The frozen ones: everything, or a gap event for what they lack (seen at the next message).
-    await until(
+    await waitFor(
       "the frozen members are done",
       () => stopped.every((m) => remote(m).every((n) => gapProblems(m, n).length === 0)),
-      30_000,
+      { timeoutMs: 30_000, intervalMs: 25 },
     ).catch(() => {});
     await new Promise((r) => setTimeout(r, 300)); // late duplicates would show now
     const problems: string[] = [];

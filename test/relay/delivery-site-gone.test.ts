@@ -3,8 +3,9 @@
 // declared gone, its backlog is dropped with a "site-gone" event, and messages to everyone flow
 // again. Three sites: nyc × 2 (sender nyc-2), sfc × 2, lon × 1 (killed for good).
 import { expect, jest, test } from "@jest/globals";
+import { waitFor } from "../helpers/wait.js";
 import { requireBuild } from "./cli.js";
-import { until, World } from "./delivery-harness.js";
+import { World } from "./delivery-harness.js";
 
 jest.setTimeout(120_000);
 requireBuild();
@@ -25,29 +26,28 @@ test("a vanished site cannot block the others, and is declared gone with its bac
     // ... while a stream to sfc alone, from the same member, must not wait for lon at all.
     sender.command("send 300 100 site:sfc 1001");
     const sfcStreamDone = () => sender.events.some((e) => e.type === "sent" && e.first === 1001);
-    await until("the stream to sfc is sent", sfcStreamDone, 60_000);
+    await waitFor("the stream to sfc is sent", sfcStreamDone, { timeoutMs: 60_000, intervalMs: 25 });
     expect(sender.lastEvent("site-gone")).toBeUndefined(); // it was not waiting for lon to go
     const gone = await (async () => {
-      await until(
-        "lon declared gone",
-        () => sender.lastEvent("site-gone") !== undefined,
-        SITE_GONE_MS + 40_000,
-      );
+      await waitFor("lon declared gone", () => sender.lastEvent("site-gone") !== undefined, {
+        timeoutMs: SITE_GONE_MS + 40_000,
+        intervalMs: 25,
+      });
       return sender.lastEvent("site-gone")!;
     })();
     expect(gone).toMatchObject({ site: "lon" });
     expect(gone.messages as number).toBeGreaterThan(0);
-    await until(
+    await waitFor(
       "the stream to everyone is sent",
       () => sender.events.some((e) => e.type === "sent" && e.first === 1),
-      40_000,
+      { timeoutMs: 40_000, intervalMs: 25 },
     );
     // sfc got both streams whole, in order, once each.
     for (const m of w.members.sfc!) {
-      await until(
+      await waitFor(
         `${m.name} has both streams`,
         () => m.received.filter((r) => r.from === "nyc-2:nyc").length >= 500,
-        30_000,
+        { timeoutMs: 30_000, intervalMs: 25 },
       );
       const ns = m.received.filter((r) => r.from === "nyc-2:nyc").map((r) => r.n);
       const all = ns.filter((n) => n <= 200);
@@ -56,7 +56,10 @@ test("a vanished site cannot block the others, and is declared gone with its bac
       expect(toSfc).toEqual(Array.from({ length: 300 }, (_, i) => i + 1001));
     }
     sender.command("stats");
-    await until("stats", () => sender.lastEvent("stats") !== undefined, 10_000);
+    await waitFor("stats", () => sender.lastEvent("stats") !== undefined, {
+      timeoutMs: 10_000,
+      intervalMs: 25,
+    });
     const stats = sender.lastEvent("stats")!.stats as {
       sitesGone: number;
       droppedForGoneSites: number;
@@ -65,13 +68,13 @@ test("a vanished site cannot block the others, and is declared gone with its bac
     expect(stats.sitesGone).toBe(1);
     expect(stats.droppedForGoneSites).toBe(gone.messages);
     // Nothing is kept for lon any more: the buffer drains to empty once sfc has everything.
-    await until(
+    await waitFor(
       "send buffer empty",
       () => {
         sender.command("stats");
         return (sender.lastEvent("stats")!.stats as { bufferedMessages: number }).bufferedMessages === 0;
       },
-      20_000,
+      { timeoutMs: 20_000, intervalMs: 25 },
     );
   } finally {
     await w.stop();
