@@ -47,8 +47,12 @@ export interface ForwardingOwner {
 /** The entry of a dispatch table for a kind that place has nothing to do with. */
 export const notForUs = (): void => {};
 
+/** One log line per (unknown member, envelope kind) per this long. */
+const UNKNOWN_LOG_MS = 30_000;
+
 export class Forwarding {
   readonly #o: ForwardingOwner;
+  readonly #unknownLogged = new Map<string, { at: number; suppressed: number }>();
   /** What we do with an envelope from another member of our site, by kind. */
   readonly #fromLocal = {
     [EnvelopeKind.Data]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
@@ -108,7 +112,7 @@ export class Forwarding {
         if (key) this.relaySend(key, bytes, env);
         else {
           o.stats.undeliverable++;
-          o.log.warn({ to: plan.name, origin: env.origin.name }, "message for an unknown member (dropped)");
+          this.#unknownMember(plan.name, env);
         }
         return;
       }
@@ -228,6 +232,33 @@ export class Forwarding {
 
   #deliverSoon(env: Envelope): void {
     queueMicrotask(() => this.#o.deliver(env));
+  }
+
+  /**
+   * An envelope for a member that is not in our view: dropped, logged once per (member, kind) per
+   * UNKNOWN_LOG_MS with the count since. Stable reports for a sender that just died are expected
+   * here for a while (its destination repeats them until it forgets it): those only at debug.
+   */
+  #unknownMember(name: string, env: Envelope): void {
+    const kind = EnvelopeKind[env.kind] ?? String(env.kind);
+    const key = `${name}|${kind}`;
+    const now = Date.now();
+    const seen = this.#unknownLogged.get(key);
+    if (seen && now - seen.at < UNKNOWN_LOG_MS) {
+      seen.suppressed++;
+      return;
+    }
+    const fields = {
+      to: name,
+      kind,
+      origin: `${env.origin.name}:${env.origin.site}`,
+      since: seen?.suppressed ?? 0,
+    };
+    if (env.kind === EnvelopeKind.Stable)
+      this.#o.log.debug(fields, "message for an unknown member (dropped)");
+    else this.#o.log.warn(fields, "message for an unknown member (dropped)");
+    if (!seen && this.#unknownLogged.size >= 256) this.#unknownLogged.clear(); // bounded: names are remote input
+    this.#unknownLogged.set(key, { at: now, suppressed: 0 });
   }
 
   #memberKeyOf(name: string): string | null {
