@@ -114,6 +114,9 @@ export interface RelayStats {
   readonly duplicates: number;
   readonly heldBack: number;
   readonly heldBackOverflows: number;
+  /** Remote senders we keep a receive window for, and the bytes held back in all of them. */
+  readonly receiveWindows: number;
+  readonly heldBackBytes: number;
   /** Lane messages of remote senders we were told we will never get ("gap" events). */
   readonly missed: number;
   /** Sites declared gone ("site-gone" events) and the messages dropped with them. */

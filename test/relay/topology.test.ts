@@ -106,6 +106,11 @@ test("relay local prints one line per process and forms two views of 5 and 3", a
   // The delivery guarantee's send buffer and retransmissions are visible to Prometheus too.
   expect(metrics).toMatch(/^relay_send_buffer_messages \d+$/m);
   expect(metrics).toMatch(/^relay_retransmitted_total \d+$/m);
+  // ... and the partition-safety state and the bounded receive state.
+  expect(metrics).toMatch(/^relay_primary_view 1$/m);
+  expect(metrics).toMatch(/^relay_receive_windows \d+$/m);
+  expect(metrics).toMatch(/^relay_delivery_gap_messages_total 0$/m);
+  expect(metrics).toMatch(/^relay_sites_gone_total 0$/m);
 });
 
 test("a chat line gets exactly 9 answers: Temp, the sfc members, and name:nyc for nyc", async () => {

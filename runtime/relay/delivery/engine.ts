@@ -85,6 +85,8 @@ export type DeliveryStats = Pick<
   | "heldBackOverflows"
   | "decodeErrors"
   | "missed"
+  | "receiveWindows"
+  | "heldBackBytes"
   | "sitesGone"
   | "droppedForGoneSites"
   | "primaryView"
@@ -185,6 +187,8 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       heldBackOverflows: w.overflows,
       decodeErrors: this.#decodeErrors,
       missed: w.missed,
+      receiveWindows: w.origins,
+      heldBackBytes: w.heldBytes,
       sitesGone: this.#sitesGone,
       droppedForGoneSites: this.#droppedForGoneSites,
       primaryView: this.#primary.primary,

@@ -48,6 +48,16 @@ export function registerDeliveryMetrics(r: Registry, ch: RelayChannel): void {
     help: "Cross-site messages received out of order, waiting for a gap to be filled",
     read: stat("heldBack"),
   });
+  gaugeFrom(r, {
+    name: "relay_receive_windows",
+    help: "Remote senders this member keeps a receive window for (bounded; silent departed senders are freed)",
+    read: stat("receiveWindows"),
+  });
+  gaugeFrom(r, {
+    name: "relay_held_back_bytes",
+    help: "Bytes of out-of-order cross-site messages held back over all senders (bounded in total)",
+    read: stat("heldBackBytes"),
+  });
   counterFrom(r, {
     name: "relay_delivery_gap_messages_total",
     help: "Messages of remote senders this member will never get (it was out of its site's primary view); each gap is a 'gap' event",
