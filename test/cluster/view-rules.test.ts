@@ -2,17 +2,9 @@
 // older member is gone, or a merge winner keeping all of the member's view — never a stale
 // coordinator that froze and wakes up removing members from the view it remembers.
 import { expect, test } from "@jest/globals";
-import { type Member, makeView, memberKey } from "../../runtime/cluster/member.js";
+import { memberKey } from "../../runtime/cluster/member.js";
 import { acceptsView, isExclusionNotice, mergeViews } from "../../runtime/cluster/view-rules.js";
-
-const m = (i: number): Member => ({
-  name: `nyc-${i}`,
-  site: "nyc",
-  uuid: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
-  host: "127.0.0.1",
-  port: 7800 + i,
-});
-const view = (seq: number, ids: number[]) => makeView(seq, ids.map(m));
+import { member, view } from "../helpers/views.js";
 
 test("our own coordinator, including when it excludes us", () => {
   expect(acceptsView(view(3, [1, 2, 3]), view(4, [1, 2, 3, 4]))).toBe(true);
@@ -42,8 +34,8 @@ test("an exclusion notice: our coordinator went on without us", () => {
   const ours = view(6, [4, 5, 2]); // we (nyc-2) froze while nyc-4 ran this view
   const theirs = view(9, [3, 4, 5]); // nyc-4 is now in nyc-3's view, without us
   expect(acceptsView(ours, theirs)).toBe(false);
-  expect(isExclusionNotice(ours, theirs, memberKey(m(2)))).toBe(true);
+  expect(isExclusionNotice(ours, theirs, memberKey(member(2)))).toBe(true);
   // A view that keeps us, or that our coordinator is not part of, is no such notice.
-  expect(isExclusionNotice(ours, view(9, [3, 4, 2]), memberKey(m(2)))).toBe(false);
-  expect(isExclusionNotice(ours, view(9, [1, 3]), memberKey(m(2)))).toBe(false);
+  expect(isExclusionNotice(ours, view(9, [3, 4, 2]), memberKey(member(2)))).toBe(false);
+  expect(isExclusionNotice(ours, view(9, [1, 3]), memberKey(member(2)))).toBe(false);
 });

@@ -3,17 +3,8 @@
 // sides of a split site can never both tell a sender to drop a message.
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
-import { type Member, makeView } from "../../runtime/cluster/member.js";
 import { isPrimarySuccessor, PrimaryViewTracker } from "../../runtime/relay/delivery/primary-view.js";
-
-const member = (i: number): Member => ({
-  name: `nyc-${i}`,
-  site: "nyc",
-  uuid: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`,
-  host: "127.0.0.1",
-  port: 7800 + i,
-});
-const view = (seq: number, ids: number[]) => makeView(seq, ids.map(member));
+import { view } from "../helpers/views.js";
 
 describe("primary views", () => {
   test("a frozen site master that wakes up alone is not primary; the majority that went on is", () => {
