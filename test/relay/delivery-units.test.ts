@@ -4,6 +4,7 @@
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
 import { ConfigError } from "../../contract/errors.js";
+import { SiteReachability } from "../../runtime/relay/delivery/reachability.js";
 import { ReceiveWindows } from "../../runtime/relay/delivery/receive-window.js";
 import { decodeAck, decodeStable, encodeAck, encodeStable } from "../../runtime/relay/delivery/reports.js";
 import { SendBuffer } from "../../runtime/relay/delivery/send-buffer.js";
@@ -330,5 +331,37 @@ describe("lane section and delivery reports on the wire", () => {
         }
       }),
     );
+  });
+});
+
+describe("site reachability of a lane", () => {
+  const lane = (messages: number, createdAt: number | null) => ({
+    site: "lon",
+    messages,
+    bytes: messages * 10,
+    nextSeq: messages + 1,
+    stable: 0,
+    oldestSentAt: createdAt,
+    oldestCreatedAt: createdAt,
+  });
+  const route = (up: boolean) => ({ site: "lon", up, routers: [], siteMasters: [] });
+
+  test("unreachable once, gone after goneMs, reachable again when the route is back", () => {
+    const r = new SiteReachability(3000, 10_000);
+    expect(r.assess(lane(5, 0), route(true), 100).kind).toBe("up");
+    expect(r.assess(lane(5, 0), route(false), 1000).kind).toBe("unreachable");
+    expect(r.assess(lane(5, 0), route(false), 5000).kind).toBe("down");
+    expect(r.assess(lane(5, 0), route(false), 11_000)).toEqual({ kind: "gone", downMs: 10_000 });
+    r.forget("lon");
+    expect(r.anyUnreachable).toBe(false);
+    expect(r.assess(lane(5, 0), route(false), 12_000).kind).toBe("unreachable");
+    expect(r.assess(lane(5, 0), route(true), 13_000).kind).toBe("reachable");
+  });
+
+  test("a site never seen on the bridge is down once its oldest message is neverSeenMs old", () => {
+    const r = new SiteReachability(3000, 10_000);
+    expect(r.assess(lane(1, 0), undefined, 2000).kind).toBe("up");
+    expect(r.assess(lane(1, 0), undefined, 3001).kind).toBe("unreachable");
+    expect(r.assess(lane(0, null), undefined, 4000).kind).toBe("reachable"); // nothing waits any more
   });
 });

@@ -17,11 +17,11 @@ import {
 } from "../options.js";
 import { isAddressedTo } from "../routing.js";
 import type { DeliveryGap, RelayAddress, RelayStats, SiteBacklog, SiteGone, Topology } from "../types.js";
-import { PrimaryViewTracker } from "./primary-view.js";
+import { StabilityCertifier } from "./certifier.js";
+import { SiteReachability } from "./reachability.js";
 import { ReceiveWindows } from "./receive-window.js";
 import { decodeAck, decodeStable, encodeAck, encodeStable, MAX_MARKS_PER_ACK, viewTag } from "./reports.js";
 import { type Outgoing, SendBuffer } from "./send-buffer.js";
-import { StabilityTracker } from "./stability.js";
 
 /**
  * A remote sender's receive state is dropped when it has been silent this long and is gone from
@@ -98,18 +98,15 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   readonly #path: DeliveryPath;
   readonly #outbox: SendBuffer;
   readonly #windows: ReceiveWindows<Envelope>;
-  readonly #stability = new StabilityTracker();
-  readonly #primary = new PrimaryViewTracker();
+  readonly #certifier: StabilityCertifier;
   readonly #retransmitTimeoutMs: number;
   readonly #ackIntervalMs: number;
-  readonly #siteGoneMs: number;
+  readonly #reachability: SiteReachability;
   /**
    * Remote sites that announced a view on the bridge and were not declared gone since: the
    * targets of "send to all" (unreachable ones included). Bounded by the send buffer's maxSites.
    */
   readonly #knownSites = new Set<string>();
-  /** Unreachable site -> since when (ms). */
-  readonly #unreachable = new Map<string, number>();
   /** Sites whose full lane refused a message since the last drain. */
   readonly #refusedSites = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
@@ -130,20 +127,22 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   constructor(path: DeliveryPath, options: DeliveryOptions = {}) {
     super();
     this.#path = path;
+    this.#certifier = new StabilityCertifier(path.log);
     this.reliable = options.reliable ?? true;
     this.#outbox = new SendBuffer(options.sendBuffer);
     this.#windows = new ReceiveWindows(options.receiveLimits);
     this.#retransmitTimeoutMs = options.retransmitTimeoutMs ?? DEFAULT_RETRANSMIT_TIMEOUT_MS;
     this.#ackIntervalMs = options.ackIntervalMs ?? DEFAULT_ACK_INTERVAL_MS;
-    this.#siteGoneMs = options.siteGoneMs ?? DEFAULT_SITE_GONE_MS;
+    const siteGoneMs = options.siteGoneMs ?? DEFAULT_SITE_GONE_MS;
     for (const [k, v, max] of [
       ["retransmitTimeoutMs", this.#retransmitTimeoutMs, 600_000],
       ["ackIntervalMs", this.#ackIntervalMs, 600_000],
-      ["siteGoneMs", this.#siteGoneMs, 7 * 24 * 3_600_000],
+      ["siteGoneMs", siteGoneMs, 7 * 24 * 3_600_000],
     ] as const) {
       if (!(Number.isFinite(v) && v >= 1 && v <= max))
         throw new ConfigError(`${k} must be a number of ms in 1..${max} (got ${v})`);
     }
+    this.#reachability = new SiteReachability(3 * this.#retransmitTimeoutMs, siteGoneMs);
   }
 
   /** Starts the periodic reports and checks (reliable mode). */
@@ -191,7 +190,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       heldBackBytes: w.heldBytes,
       sitesGone: this.#sitesGone,
       droppedForGoneSites: this.#droppedForGoneSites,
-      primaryView: this.#primary.primary,
+      primaryView: this.#certifier.primary,
     };
   }
 
@@ -324,7 +323,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     if (!this.#amSiteMaster()) return;
     try {
       const ack = decodeAck(env.payload);
-      this.#stability.report(memberKey(from), ack.marks, this.#path.now(), ack.view);
+      this.#certifier.report(memberKey(from), ack.marks, this.#path.now(), ack.view);
     } catch (err) {
       this.#decodeErrors++;
       this.#path.log.warn({ from: from.name, err: (err as Error).message }, "bad delivery report (dropped)");
@@ -351,18 +350,8 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   /** Our site's view changed (the channel has installed it). */
   onView(view: View): void {
     if (!this.reliable) return;
-    const wasPrimary = this.#primary.primary;
     const own = view.members[0] !== undefined && this.#path.isMe(view.members[0]);
-    if (!this.#primary.observe(view, own) && wasPrimary) {
-      this.#path.log.warn(
-        { members: view.members.length, lastPrimary: this.#primary.lastPrimary.length },
-        "our view is not primary (a minority of the last primary view): no stability reported from it",
-      );
-    }
-    this.#stability.setMembers(
-      view.members.map((m) => memberKey(m)),
-      viewTag(view),
-    );
+    this.#certifier.onView(view, own, viewTag(view));
     // A new site master rebuilds its stability table from everyone's next (full) report.
     this.#fullReport = true;
     const f = this.#path.forwarder();
@@ -402,10 +391,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       this.#sendReports(now);
       // Only a primary view certifies stability: a minority side (a frozen site master that woke
       // up alone, half of a split site) must never make a sender drop what the other side lacks.
-      if (this.#amSiteMaster() && this.#primary.primary) {
-        if (this.#stability.complete) this.#primary.confirm();
-        for (const m of this.#stability.take(now)) this.#sendStable(m);
-      }
+      if (this.#amSiteMaster()) for (const m of this.#certifier.take(now)) this.#sendStable(m);
       this.#checkLanes(now);
       this.#maybeDrain();
       if (now - this.#lastCleanup >= CLEANUP_INTERVAL_MS) this.#cleanup(now);
@@ -431,7 +417,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       let bytes: Buffer | null = null;
       for (const sm of this.#path.siteMasters()) {
         if (this.#path.isMe(sm)) {
-          this.#stability.report(memberKey(sm), chunk, now, tag);
+          this.#certifier.report(memberKey(sm), chunk, now, tag);
           continue;
         }
         bytes ??= encodeEnvelope({
@@ -467,35 +453,35 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
 
   /** Retransmission by timeout, and the unreachable/reachable events of sites we have messages for. */
   #checkLanes(now: number): void {
-    if (this.#outbox.messages === 0 && this.#unreachable.size === 0) return;
+    if (this.#outbox.messages === 0 && !this.#reachability.anyUnreachable) return;
     const routes = this.#path.topology().routes;
     for (const lane of this.#outbox.lanes()) {
-      const route = routes.find((r) => r.site === lane.site);
-      const down =
-        lane.messages > 0 &&
-        (route
-          ? !route.up
-          : lane.oldestCreatedAt !== null && now - lane.oldestCreatedAt > 3 * this.#retransmitTimeoutMs);
+      const verdict = this.#reachability.assess(
+        lane,
+        routes.find((r) => r.site === lane.site),
+        now,
+      );
       const backlog = { site: lane.site, messages: lane.messages, bytes: lane.bytes };
-      const downSince = this.#unreachable.get(lane.site);
-      if (down && downSince !== undefined && now - downSince >= this.#siteGoneMs) {
-        this.#declareGone(lane.site, now - downSince);
-        continue;
-      }
-      if (down && downSince === undefined) {
-        this.#unreachable.set(lane.site, now);
-        this.#path.log.warn(backlog, "site unreachable: our messages wait for it");
-        this.emit("site-unreachable", backlog);
-      } else if (!down && this.#unreachable.has(lane.site) && (route?.up || lane.messages === 0)) {
-        this.#unreachable.delete(lane.site);
-        this.#path.log.info(backlog, "site reachable again: re-sending what waits for it");
-        this.emit("site-reachable", backlog);
-        this.#retransmit(lane.site, now);
-        continue;
-      }
-      if (route && !route.up) continue;
-      if (lane.oldestSentAt !== null && now - lane.oldestSentAt >= this.#retransmitTimeoutMs) {
-        this.#retransmit(lane.site, now, now - this.#retransmitTimeoutMs);
+      switch (verdict.kind) {
+        case "gone":
+          this.#declareGone(lane.site, verdict.downMs);
+          break;
+        case "unreachable":
+          this.#path.log.warn(backlog, "site unreachable: our messages wait for it");
+          this.emit("site-unreachable", backlog);
+          break;
+        case "reachable":
+          this.#path.log.info(backlog, "site reachable again: re-sending what waits for it");
+          this.emit("site-reachable", backlog);
+          this.#retransmit(lane.site, now);
+          break;
+        case "down":
+          break;
+        case "up":
+          if (lane.oldestSentAt !== null && now - lane.oldestSentAt >= this.#retransmitTimeoutMs) {
+            this.#retransmit(lane.site, now, now - this.#retransmitTimeoutMs);
+          }
+          break;
       }
     }
   }
@@ -503,7 +489,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   /** Drops everything we keep for `site`: it has been unreachable for siteGoneMs. */
   #declareGone(site: string, downMs: number): void {
     const dropped = this.#outbox.dropSite(site);
-    this.#unreachable.delete(site);
+    this.#reachability.forget(site);
     this.#knownSites.delete(site);
     this.#sitesGone++;
     this.#droppedForGoneSites += dropped.messages;
@@ -525,6 +511,6 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       const view = sites.find((s) => s.site === ref.site);
       return view?.members.some((m) => m.name === ref.name) === true;
     });
-    this.#stability.forgetIdle(now - 2 * ORIGIN_GONE_MS);
+    this.#certifier.forgetIdle(now - 2 * ORIGIN_GONE_MS);
   }
 }
