@@ -153,6 +153,24 @@ export class LinkPool {
   }
 
   /** write(), then false when the link is over the high-water mark ('drain' follows). */
+  /**
+   * An outbound connection of a link closed: the link forgets it and re-dials once when
+   * `redial(key)` (a member of our view: a dead one refuses and is suspected at once, a live one is
+   * back), else is dropped when nothing waits on it. Returns the bytes written to it that never
+   * reached the kernel (lost with it).
+   */
+  closed(conn: MeshConnection, reason: string, redial: (key: string) => boolean): number {
+    if (!conn.outbound || !conn.peer) return 0;
+    const l = this.#links.get(memberKey(conn.peer));
+    if (!l || l.conn !== conn) return 0;
+    l.conn = null;
+    const lost = conn.unsentBytes;
+    if (lost > 0) this.#log.warn({ peer: l.key, bytes: lost, reason }, "connection lost with unsent data");
+    if (redial(l.key)) void this.dial(l);
+    else if (l.queue.length === 0) this.delete(l.key);
+    return lost;
+  }
+
   send(l: Link, frame: Buffer): boolean {
     this.write(l, frame);
     if (this.buffered(l) <= this.#highWaterMark) return true;

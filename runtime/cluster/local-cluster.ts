@@ -11,6 +11,7 @@ import { createServer, type Server } from "node:net";
 import type { Logger } from "../observability/log.js";
 import { type ClusterFrame, DATA_OVERHEAD, encodeData, encodeFrame } from "./codec.js";
 import type { MeshConnection } from "./connection.js";
+import { ClusterCounters } from "./counters.js";
 import { ClusterError } from "./errors.js";
 import type { ClusterStats, LocalClusterEvents } from "./events.js";
 import { Handshake } from "./handshake.js";
@@ -22,7 +23,7 @@ import { type MergeOwner, Merger } from "./merge.js";
 import { type LocalClusterOptions, type ResolvedClusterOptions, resolveClusterOptions } from "./options.js";
 import { Prober } from "./probe.js";
 import { Sleepers } from "./sleepers.js";
-import { acceptsView, isExclusionNotice, supersedes, viewWithout } from "./view-rules.js";
+import { decideView, sendTargets, viewWithout } from "./view-rules.js";
 
 /**
  * Lifecycle of a member, forward only: `idle` (constructed) -> `joining` (start(): listening,
@@ -43,7 +44,6 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   #phase: Phase = "idle";
   #view: View | null = null;
   #server: Server | null = null;
-  readonly #conns = new Set<MeshConnection>();
   readonly #links: LinkPool;
   readonly #liveness: Liveness;
   readonly #handshake: Handshake;
@@ -53,15 +53,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   readonly #merge: Merger;
   #tickTimer: NodeJS.Timeout | null = null;
   #discoveryTimer: NodeJS.Timeout | null = null;
-  #stats = {
-    viewsInstalled: 0,
-    messagesSent: 0,
-    messagesReceived: 0,
-    badFrames: 0,
-    bytesLostWithConnections: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-  };
+  readonly #stats = new ClusterCounters();
 
   constructor(options: LocalClusterOptions) {
     super();
@@ -80,7 +72,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       {
         local: () => this.#local,
         isClosed: () => this.#phase === "closed",
-        track: (conn) => this.#conns.add(conn),
+        track: (conn) => this.#stats.conns.add(conn),
         heard: (key) => this.#liveness.heard(key),
         badFrame: () => this.#stats.badFrames++,
       },
@@ -195,19 +187,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
         `payload of ${payload.length} bytes exceeds maxFrame ${this.#o.maxFrame}`,
       );
     }
-    let targets: Member[];
-    let toSelf = false;
-    if (to === null) {
-      targets = view.members.filter((m) => memberKey(m) !== this.#key);
-      toSelf = this.#o.multicastToSelf;
-    } else if (to === this.#key) {
-      targets = [];
-      toSelf = true;
-    } else {
-      const m = view.members.find((x) => memberKey(x) === to);
-      if (!m) throw new ClusterError("NOT_A_MEMBER", `${to} is not a member of view ${view.id.seq}`);
-      targets = [m];
-    }
+    const { targets, toSelf } = sendTargets(view, to, this.#key, this.#o.multicastToSelf);
     const links = targets.map((m) => this.#links.link(m));
     const hard = this.#o.highWaterMark * HARD_LIMIT_FACTOR;
     for (const l of links) {
@@ -271,17 +251,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   }
 
   stats(): ClusterStats {
-    let inbound = 0;
-    let outbound = 0;
-    let bytesIn = this.#stats.bytesIn;
-    let bytesOut = this.#stats.bytesOut;
-    for (const c of this.#conns) {
-      if (c.status === "closed") continue;
-      if (c.outbound) outbound++;
-      else inbound++;
-      bytesIn += c.bytesIn;
-      bytesOut += c.bytesOut;
-    }
+    const { inbound, outbound, bytesIn, bytesOut } = this.#stats.traffic();
     return {
       member: this.#key,
       joined: this.#view !== null,
@@ -323,33 +293,28 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
 
   #onView(view: View, from: Member): void {
     if (this.#phase === "leaving" || this.#phase === "closed") return;
-    if (!supersedes(view, this.#view)) {
-      this.#log.debug({ seq: view.id.seq, from: memberKey(from) }, "ignoring an older view");
-      return;
+    const fields = { seq: view.id.seq, from: memberKey(from), coordinator: view.id.coordinator };
+    switch (decideView(this.#view, view, this.#key, this.#phase === "joined")) {
+      case "older":
+        this.#log.debug(fields, "ignoring an older view");
+        return;
+      case "stale-coordinator":
+        this.#log.warn(
+          fields,
+          "ignoring a view from a coordinator that is not ours (stale after a freeze or a split)",
+        );
+        return;
+      case "not-for-us":
+        return;
+      case "excluded":
+        // Excluded (e.g. falsely suspected): carry on alone; discovery merges the views again.
+        this.#log.warn(fields, "excluded from the view: starting a singleton");
+        this.#install(makeView(view.id.seq + 1, [this.#local]));
+        return;
+      case "install":
+        if (this.#phase === "joining") this.#setPhase("joined");
+        this.#install(view);
     }
-    if (
-      this.#phase === "joined" &&
-      !acceptsView(this.#view, view) &&
-      !isExclusionNotice(this.#view, view, this.#key)
-    ) {
-      this.#log.warn(
-        { seq: view.id.seq, from: memberKey(from), coordinator: view.id.coordinator },
-        "ignoring a view from a coordinator that is not ours (stale after a freeze or a split)",
-      );
-      return;
-    }
-    if (!viewHas(view, this.#key)) {
-      if (this.#phase !== "joined") return;
-      // Excluded (e.g. falsely suspected): carry on alone; discovery merges the views again.
-      this.#log.warn(
-        { seq: view.id.seq, from: memberKey(from) },
-        "excluded from the view: starting a singleton",
-      );
-      this.#install(makeView(view.id.seq + 1, [this.#local]));
-      return;
-    }
-    if (this.#phase === "joining") this.#setPhase("joined");
-    this.#install(view);
   }
 
   #install(view: View): void {
@@ -425,7 +390,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
 
   /** The admission rule may have changed (e.g. a certificate revoked): close what it refuses now. */
   #recheckAdmission(): void {
-    for (const c of this.#conns) {
+    for (const c of this.#stats.conns) {
       if (c.peer && c.status === "open" && !this.#o.admit(c.peer)) c.close("peer no longer admitted");
     }
   }
@@ -497,10 +462,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   }
 
   #onClosed(conn: MeshConnection, reason: string): void {
-    this.#conns.delete(conn);
-    this.#stats.bytesIn += conn.bytesIn;
-    this.#stats.bytesOut += conn.bytesOut;
-    if (reason.startsWith("bad frame")) this.#stats.badFrames++;
+    this.#stats.closed(conn, reason);
     this.#handshake.closed(conn);
     this.#probes.closed(conn);
     if (this.#phase === "closed") return;
@@ -508,18 +470,12 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       { remote: conn.remote, peer: conn.peer ? memberKey(conn.peer) : null, reason },
       "connection closed",
     );
-    if (!conn.outbound || !conn.peer) return;
-    const l = this.#links.get(memberKey(conn.peer));
-    if (!l || l.conn !== conn) return;
-    l.conn = null;
-    if (conn.unsentBytes > 0) {
-      // Written to this member but never handed to the kernel: lost with the connection.
-      this.#stats.bytesLostWithConnections += conn.unsentBytes;
-      this.#log.warn({ peer: l.key, bytes: conn.unsentBytes, reason }, "connection lost with unsent data");
-    }
-    // One immediate re-dial: a dead member refuses it (suspected at once), a live one is back.
-    if (this.#phase === "joined" && this.#view && viewHas(this.#view, l.key)) void this.#links.dial(l);
-    else if (l.queue.length === 0) this.#links.delete(l.key);
+    const view = this.#phase === "joined" ? this.#view : null;
+    this.#stats.bytesLostWithConnections += this.#links.closed(
+      conn,
+      reason,
+      (key) => view !== null && viewHas(view, key),
+    );
   }
 
   #deliver(from: Member, payload: Uint8Array): void {
@@ -539,8 +495,8 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     this.#discoveryTimer = null;
     this.#sleepers.wakeAll();
     this.#join.wake();
-    for (const c of [...this.#conns]) c.close(graceful ? "leaving" : "closing", graceful);
-    this.#conns.clear();
+    for (const c of [...this.#stats.conns]) c.close(graceful ? "leaving" : "closing", graceful);
+    this.#stats.conns.clear();
     this.#links.clear();
     const server = this.#server;
     this.#server = null;

@@ -1,4 +1,5 @@
 // How views change: pure functions, one per membership event, so the rules are easy to read and test.
+import { ClusterError } from "./errors.js";
 import { compareMembers, type Member, makeView, memberKey, type View, viewHas } from "./member.js";
 
 /**
@@ -72,4 +73,33 @@ export function acceptsView(current: View | null, next: View): boolean {
  */
 export function isExclusionNotice(current: View | null, next: View, self: string): boolean {
   return current !== null && !viewHas(next, self) && viewHas(next, current.id.coordinator);
+}
+
+/**
+ * Who a message goes to: `to` = null is every member but us (and us with `multicastToSelf`),
+ * our own key is only us, any other key one member of the view (a ClusterError if it is none).
+ */
+export function sendTargets(
+  view: View,
+  to: string | null,
+  self: string,
+  multicastToSelf: boolean,
+): { readonly targets: Member[]; readonly toSelf: boolean } {
+  if (to === null)
+    return { targets: view.members.filter((m) => memberKey(m) !== self), toSelf: multicastToSelf };
+  if (to === self) return { targets: [], toSelf: true };
+  const m = view.members.find((x) => memberKey(x) === to);
+  if (!m) throw new ClusterError("NOT_A_MEMBER", `${to} is not a member of view ${view.id.seq}`);
+  return { targets: [m], toSelf: false };
+}
+
+/** What a member does with a view its peer sent (see acceptsView and isExclusionNotice). */
+export type ViewDecision = "older" | "stale-coordinator" | "not-for-us" | "excluded" | "install";
+
+export function decideView(current: View | null, next: View, self: string, joined: boolean): ViewDecision {
+  if (!supersedes(next, current)) return "older";
+  if (joined && !acceptsView(current, next) && !isExclusionNotice(current, next, self))
+    return "stale-coordinator";
+  if (!viewHas(next, self)) return joined ? "excluded" : "not-for-us";
+  return "install";
 }

@@ -3,7 +3,13 @@
 // coordinator that froze and wakes up removing members from the view it remembers.
 import { expect, test } from "@jest/globals";
 import { memberKey } from "../../runtime/cluster/member.js";
-import { acceptsView, isExclusionNotice, mergeViews } from "../../runtime/cluster/view-rules.js";
+import {
+  acceptsView,
+  decideView,
+  isExclusionNotice,
+  mergeViews,
+  sendTargets,
+} from "../../runtime/cluster/view-rules.js";
 import { member, view } from "../helpers/views.js";
 
 test("our own coordinator, including when it excludes us", () => {
@@ -38,4 +44,25 @@ test("an exclusion notice: our coordinator went on without us", () => {
   // A view that keeps us, or that our coordinator is not part of, is no such notice.
   expect(isExclusionNotice(ours, view(9, [3, 4, 2]), memberKey(member(2)))).toBe(false);
   expect(isExclusionNotice(ours, view(9, [1, 3]), memberKey(member(2)))).toBe(false);
+});
+
+test("decideView: older, stale coordinator, excluded, not for us (joining), install", () => {
+  const self = memberKey(member(2));
+  const ours = view(6, [4, 5, 2]);
+  expect(decideView(ours, view(5, [4, 5, 2, 3]), self, true)).toBe("older");
+  expect(decideView(ours, view(9, [1, 5, 2]), self, true)).toBe("stale-coordinator");
+  expect(decideView(ours, view(9, [3, 4, 5]), self, true)).toBe("excluded"); // an exclusion notice
+  expect(decideView(ours, view(7, [4, 5]), self, true)).toBe("excluded"); // our coordinator dropped us
+  expect(decideView(null, view(7, [4, 5]), self, false)).toBe("not-for-us");
+  expect(decideView(ours, view(7, [4, 5, 2, 6]), self, true)).toBe("install");
+});
+
+test("sendTargets: everyone but us, only us, one member, or NOT_A_MEMBER", () => {
+  const v = view(3, [1, 2, 3]);
+  const self = memberKey(member(2));
+  expect(sendTargets(v, null, self, false).targets.map((m) => m.name)).toEqual(["nyc-1", "nyc-3"]);
+  expect(sendTargets(v, null, self, true).toSelf).toBe(true);
+  expect(sendTargets(v, self, self, false)).toEqual({ targets: [], toSelf: true });
+  expect(sendTargets(v, memberKey(member(3)), self, false).targets).toEqual([member(3)]);
+  expect(() => sendTargets(v, memberKey(member(9)), self, false)).toThrow(/not a member/);
 });
