@@ -124,6 +124,7 @@ async function startScenario(id: string, mode: Mode): Promise<Run> {
         ([n, p]) => `${n}: ${p.running ? JSON.stringify(stateOf(p)) : "exited"}`,
       );
       await w.killAll();
+      w.keepLogs();
       throw new Error(`${(err as Error).message}\nlast states:\n  ${states.join("\n  ")}\nlogs: ${w.logDir}`);
     }
   };
@@ -299,8 +300,9 @@ async function streamWithFault(
       (stalled.length ? `[${id}] streams that stopped and never recovered: ${stalled.join(", ")}\n` : "") +
       `[${id}] gaps after the fault: ${gaps.join(", ")}\n` +
       `[${id}] ${violations.length === 0 ? "every survivor got every message exactly once, in order" : `violations:\n  ${violations.join("\n  ")}`}\n` +
-      `[${id}] logs: ${run.dir} and ${run.world.logDir} (kept with E2E_KEEP_LOGS=1)\n`,
+      `[${id}] logs: ${run.dir} and ${run.world.logDir} (kept when a scenario fails, or with E2E_KEEP_LOGS=1)\n`,
   );
+  if (violations.length > 0) run.world.keepLogs();
   expect(violations).toEqual([]);
 }
 

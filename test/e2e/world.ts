@@ -418,11 +418,20 @@ export class World {
     await Promise.all([...this.#procs].map((p) => p.kill9()));
   }
 
+  #keepLogs = false;
+
+  /** Keep the log directory after destroy (a scenario failed: its logs are the evidence). */
+  keepLogs(): void {
+    this.#keepLogs = true;
+  }
+
   /** Stops everything and deletes every namespace and temporary file of this world. */
   async destroy(): Promise<void> {
     await this.killAll();
     for (const s of this.#sites.values()) await s.dns.stop();
     this.run.destroy();
-    if (process.env["E2E_KEEP_LOGS"] !== "1") rmSync(this.logDir, { recursive: true, force: true });
+    if (process.env["E2E_KEEP_LOGS"] !== "1" && !this.#keepLogs) {
+      rmSync(this.logDir, { recursive: true, force: true });
+    } else process.stderr.write(`e2e logs kept in ${this.logDir}\n`);
   }
 }
