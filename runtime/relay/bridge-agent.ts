@@ -414,6 +414,7 @@ export class BridgeAgent extends EventEmitter<BridgeAgentEvents> {
     [EnvelopeKind.ProbeResponse]: (env, _from, m) => this.#passUp(env, m),
     [EnvelopeKind.Ack]: (env, _from, m) => this.#passUp(env, m),
     [EnvelopeKind.Stable]: (env, _from, m) => this.#passUp(env, m),
+    [EnvelopeKind.LaneMark]: (env, _from, m) => this.#passUp(env, m),
   } satisfies Record<EnvelopeKind, (env: Envelope, from: BridgeMember<Address>, m: TunnelMessage) => void>;
 
   #onSiteView(env: Envelope, from: BridgeMember<Address>): void {

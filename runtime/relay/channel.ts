@@ -64,6 +64,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     [EnvelopeKind.ProbeResponse]: (env) => this.#onProbeResponse(env),
     [EnvelopeKind.Ack]: notForUs, // handled on arrival (DeliveryEngine.onAck)
     [EnvelopeKind.Stable]: (env) => this.#delivery.onStable(env),
+    [EnvelopeKind.LaneMark]: notForUs, // lane envelopes go to the engine on arrival
   } satisfies Record<EnvelopeKind, (env: Envelope) => void>;
 
   constructor(options: RelayChannelOptions) {

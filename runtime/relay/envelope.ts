@@ -43,6 +43,12 @@ export enum EnvelopeKind {
   Ack = 7,
   /** A site master tells an origin how far every member of its site has delivered (cross-site). */
   Stable = 8,
+  /**
+   * A sender's lane position without a message (lane low = its next lane seq, payload empty),
+   * repeated while the lane is idle: a member that was out of the primary view learns at once what
+   * it missed ("gap") instead of at the sender's next message, which may never come.
+   */
+  LaneMark = 9,
 }
 const KINDS: ReadonlySet<number> = new Set(
   Object.values(EnvelopeKind).filter((v): v is EnvelopeKind => typeof v === "number"),

@@ -63,6 +63,7 @@ export class Forwarding {
     [EnvelopeKind.ProbeResponse]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
     [EnvelopeKind.Ack]: (from, env) => this.#o.delivery.onAck(from, env),
     [EnvelopeKind.Stable]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
+    [EnvelopeKind.LaneMark]: (_from, env, bytes) => this.#onLocalTraffic(env, bytes),
   } satisfies Record<EnvelopeKind, (from: Member, env: Envelope, bytes: Buffer) => void>;
 
   constructor(owner: ForwardingOwner) {

@@ -111,7 +111,9 @@ describe("DeliveryEngine with a fake path", () => {
     expect(engine.stats().bufferedMessages).toBe(0);
     clock.now += 5000;
     engine.tick();
-    expect(sent).toHaveLength(5); // nothing left to re-send
+    // Nothing left to re-send; the idle lane is announced instead (a lane mark: low = next seq),
+    // so a member that was out of its primary view learns what it missed.
+    expect(sent.slice(5)).toEqual([{ site: "sfc", seq: 2, low: 3 }]);
   });
 
   test("a full buffer refuses with BUFFER_FULL and emits drain once stability frees half of it", () => {

@@ -87,6 +87,17 @@ describe("receive window", () => {
     expect(w.stats().missed).toBe(7);
   });
 
+  test("a lane mark moves an existing window and names the gap; it creates no window", () => {
+    const w = new ReceiveWindows<number>();
+    expect(w.advance(A, 50, 0)).toEqual({ outcome: "duplicate", deliver: [] }); // unknown: no state
+    expect(w.stats().origins).toBe(0);
+    feed(w, [1, 2, 3, 7]);
+    const r = w.advance(A, 6, 0); // the sender keeps nothing below 6: 4 and 5 were missed
+    expect(r.missed).toEqual({ origin: A, from: 4, to: 5 });
+    expect(w.accept(A, 6, 6, 6, 1, 0).deliver).toEqual([6, 7]);
+    expect(w.advance(A, 3, 0).missed).toBeUndefined(); // behind us: nothing
+  });
+
   test("a first envelope never reports a gap (nothing was ours before it)", () => {
     const w = new ReceiveWindows<number>();
     expect(w.accept(A, 500, 400, 500, 1, 0).missed).toBeUndefined();

@@ -19,7 +19,7 @@ import { isAddressedTo } from "../routing.js";
 import type { DeliveryGap, RelayAddress, RelayStats, SiteBacklog, SiteGone, Topology } from "../types.js";
 import { StabilityCertifier } from "./certifier.js";
 import { SiteReachability } from "./reachability.js";
-import { ReceiveWindows } from "./receive-window.js";
+import { type AcceptResult, ReceiveWindows } from "./receive-window.js";
 import { decodeAck, decodeStable, encodeAck, encodeStable, MAX_MARKS_PER_ACK, viewTag } from "./reports.js";
 import { type Outgoing, SendBuffer } from "./send-buffer.js";
 
@@ -290,7 +290,12 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   onLane(env: Envelope): void {
     const lane = env.lane!;
     const me = this.#path.origin;
-    if (lane.site !== me.site || env.kind !== EnvelopeKind.Data) return;
+    if (lane.site !== me.site) return;
+    if (env.kind === EnvelopeKind.LaneMark) {
+      this.#afterAccept(this.#windows.advance(env.origin, lane.low, this.#path.now()));
+      return;
+    }
+    if (env.kind !== EnvelopeKind.Data) return;
     // The payload may be a view into a receive buffer that is reused after this call: a message
     // that will be held back gets its own copy.
     const next = Math.max(this.#windows.nextOf(env.origin.incarnation) ?? 1, lane.low);
@@ -303,6 +308,12 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       env.payload.length,
       this.#path.now(),
     );
+    this.#afterAccept(r);
+  }
+
+  /** What a window gave back: the gap it reports (if any), then the envelopes now in order. */
+  #afterAccept(r: AcceptResult<Envelope>): void {
+    const me = this.#path.origin;
     if (r.missed) {
       const gap: DeliveryGap = {
         from: { site: r.missed.origin.site, name: r.missed.origin.name },
@@ -501,9 +512,30 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     this.#maybeDrain();
   }
 
+  /**
+   * A lane mark for every idle lane (nothing unstable in it): its next lane seq as `low`, so a
+   * member of that site that missed messages while out of its primary view hears of it now.
+   */
+  #sendLaneMarks(): void {
+    for (const lane of this.#outbox.lanes()) {
+      if (lane.messages > 0 || lane.nextSeq <= 1) continue;
+      const env: Envelope = {
+        kind: EnvelopeKind.LaneMark,
+        hops: 4,
+        origin: this.#path.origin,
+        seq: 0,
+        dest: { kind: "site", site: lane.site },
+        payload: new Uint8Array(0),
+        lane: { site: lane.site, seq: lane.nextSeq - 1, low: lane.nextSeq },
+      };
+      this.#path.sendLane(env, encodeEnvelope(env));
+    }
+  }
+
   /** Forgets the receive state of senders gone from their site, and idle stability entries. */
   #cleanup(now: number): void {
     this.#lastCleanup = now;
+    this.#sendLaneMarks();
     this.#fullReport = true; // a periodic full report repairs a lost one
     const sites = this.#path.topology().sites;
     this.#windows.retain((ref, lastHeard) => {

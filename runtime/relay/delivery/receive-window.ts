@@ -151,6 +151,25 @@ export class ReceiveWindows<T> {
     return result(deliver.length > 0 ? "delivered" : "held");
   }
 
+  /**
+   * A lane mark from `origin`: it keeps nothing below `low`. Only a window we already have moves
+   * (a jump is a gap, as in accept); an unknown origin gets no state from a mark.
+   */
+  advance(origin: OriginRef, low: number, now: number): AcceptResult<T> {
+    const w = this.#windows.get(origin.incarnation);
+    const deliver: T[] = [];
+    if (!w) return { outcome: "duplicate", deliver };
+    w.lastHeard = now;
+    if (low <= w.next) return { outcome: "duplicate", deliver };
+    for (const [s, h] of w.held) if (s < low) this.#unhold(w, s, h.size);
+    const missed = { origin: w.ref, from: w.next, to: low - 1 };
+    this.#missed += low - w.next;
+    w.next = low;
+    this.#dirty.add(origin.incarnation);
+    this.#drain(w, deliver);
+    return { outcome: deliver.length > 0 ? "delivered" : "duplicate", deliver, missed };
+  }
+
   /** Next lane seq expected from this incarnation (undefined when unknown). */
   nextOf(incarnation: string): number | undefined {
     return this.#windows.get(incarnation)?.next;

@@ -87,6 +87,10 @@ const reportState = () => {
   lastState = key;
   report("state", state);
 };
+// Messages of a remote sender that became stable while we were out of the primary view.
+channel.on("gap", (g) =>
+  report("gap", { from: `${g.from.name}:${g.from.site}`, first: g.first, last: g.last }),
+);
 channel.on("view", reportState);
 channel.on("topology", reportState);
 channel.on("site-master", reportState);
