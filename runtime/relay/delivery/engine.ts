@@ -20,7 +20,15 @@ import type { DeliveryGap, RelayAddress, RelayStats, SiteBacklog, SiteGone, Topo
 import { StabilityCertifier } from "./certifier.js";
 import { SiteReachability } from "./reachability.js";
 import { type AcceptResult, ReceiveWindows } from "./receive-window.js";
-import { decodeAck, decodeStable, encodeAck, encodeStable, MAX_MARKS_PER_ACK, viewTag } from "./reports.js";
+import {
+  ackEnvelope,
+  decodeAck,
+  decodeStable,
+  encodeStable,
+  laneMarkEnvelope,
+  MAX_MARKS_PER_ACK,
+  viewTag,
+} from "./reports.js";
 import { type Outgoing, SendBuffer } from "./send-buffer.js";
 
 /**
@@ -431,14 +439,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
           this.#certifier.report(memberKey(sm), chunk, now, tag);
           continue;
         }
-        bytes ??= encodeEnvelope({
-          kind: EnvelopeKind.Ack,
-          hops: 0,
-          origin: this.#path.origin,
-          seq: 0,
-          dest: { kind: "site", site: this.#path.origin.site },
-          payload: encodeAck(tag, chunk),
-        });
+        bytes ??= encodeEnvelope(ackEnvelope(this.#path.origin, tag, chunk));
         try {
           this.#path.sendToMember(sm, bytes);
         } catch {
@@ -519,15 +520,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   #sendLaneMarks(): void {
     for (const lane of this.#outbox.lanes()) {
       if (lane.messages > 0 || lane.nextSeq <= 1) continue;
-      const env: Envelope = {
-        kind: EnvelopeKind.LaneMark,
-        hops: 4,
-        origin: this.#path.origin,
-        seq: 0,
-        dest: { kind: "site", site: lane.site },
-        payload: new Uint8Array(0),
-        lane: { site: lane.site, seq: lane.nextSeq - 1, low: lane.nextSeq },
-      };
+      const env = laneMarkEnvelope(this.#path.origin, lane.site, lane.nextSeq);
       this.#path.sendLane(env, encodeEnvelope(env));
     }
   }

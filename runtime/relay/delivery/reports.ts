@@ -5,7 +5,7 @@
 // - Stable (site master -> origin member, across sites): {"inc": incarnation, "seq": n}; the
 //   reporting site is the envelope's origin site.
 import { isUuid } from "../../protocol/uuid.js";
-import { EnvelopeError } from "../envelope.js";
+import { type Envelope, EnvelopeError, EnvelopeKind, type Origin } from "../envelope.js";
 import type { Watermark } from "./receive-window.js";
 
 /** Watermarks per Ack envelope (a member sends several envelopes if it tracks more origins). */
@@ -79,4 +79,29 @@ export function decodeStable(payload: Uint8Array): StableReport {
   const doc = parse(payload) as { inc?: unknown; seq?: unknown };
   if (typeof doc !== "object" || doc === null || !isInc(doc.inc) || !isSeq(doc.seq)) bad("bad stable report");
   return { incarnation: doc.inc as string, seq: doc.seq as number };
+}
+
+/** The Ack envelope of a member of `origin.site` to its site masters. */
+export function ackEnvelope(origin: Origin, view: string, marks: readonly Watermark[]): Envelope {
+  return {
+    kind: EnvelopeKind.Ack,
+    hops: 0,
+    origin,
+    seq: 0,
+    dest: { kind: "site", site: origin.site },
+    payload: encodeAck(view, marks),
+  };
+}
+
+/** A lane mark: `origin` keeps nothing of its lane to `site` below `nextSeq` (an idle lane). */
+export function laneMarkEnvelope(origin: Origin, site: string, nextSeq: number): Envelope {
+  return {
+    kind: EnvelopeKind.LaneMark,
+    hops: 4,
+    origin,
+    seq: 0,
+    dest: { kind: "site", site },
+    payload: new Uint8Array(0),
+    lane: { site, seq: nextSeq - 1, low: nextSeq },
+  };
 }
