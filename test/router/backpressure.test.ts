@@ -18,7 +18,7 @@ async function pump(sender: TestClient, dest: ReturnType<typeof uuid>): Promise<
     payload.writeUInt32BE(i, 0);
     if (!sender.socket.write(messageFrame("g", dest, uuid(1), payload))) {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("sender never drained")), 20_000);
+        const timer = setTimeout(() => reject(new Error("sender never drained")), 60_000);
         sender.socket.once("drain", () => {
           clearTimeout(timer);
           resolve();
@@ -50,7 +50,7 @@ test("a non-reading receiver pauses its sender; nothing is dropped once it reads
 
   receiver.socket.resume();
   await done;
-  await receiver.waitType(GossipType.Message, FRAMES, 20_000);
+  await receiver.waitType(GossipType.Message, FRAMES, 60_000);
   const seq = receiver.ofType(GossipType.Message).map((d) => Buffer.from(d.payload).readUInt32BE(0));
   expect(seq).toEqual(Array.from({ length: FRAMES }, (_, i) => i));
   expect(h.router.stats().undelivered).toEqual({});
@@ -91,7 +91,9 @@ test("a receiver that never reads is disconnected after --slow-timeout; its unde
 });
 
 test("a sender paused by back-pressure is not expired while the router is not reading it", async () => {
-  await h.start({ maxQueueBytes: 64 * 1024, slowTimeoutMs: 60_000, expiryMs: 200 });
+  // expiryMs 1000 with heartbeats every 50 ms: the receiver must not expire even when the loop of
+  // this process (router and clients share it) stalls on a saturated machine (200 ms did).
+  await h.start({ maxQueueBytes: 64 * 1024, slowTimeoutMs: 60_000, expiryMs: 1000 });
   const [sender, receiver] = [await h.client(), await h.client()];
   sender.register("g", uuid(1));
   receiver.register("g", uuid(2));
@@ -99,7 +101,7 @@ test("a sender paused by back-pressure is not expired while the router is not re
   receiver.socket.pause();
   // The receiver does not read, but keeps talking, so it is not silent either.
   const { heartbeatFrame } = await import("../../runtime/protocol/frames.js");
-  const hb = setInterval(() => receiver.send(heartbeatFrame()), 40);
+  const hb = setInterval(() => receiver.send(heartbeatFrame()), 50);
   try {
     const done = pump(sender, uuid(2));
     // At least the sender. The receiver may be paused too: its heartbeats are answered, and the
@@ -110,11 +112,11 @@ test("a sender paused by back-pressure is not expired while the router is not re
     await waitFor("the sender to feel back-pressure", () => sender.socket.writableLength > 0, {
       timeoutMs: 10_000,
     });
-    await new Promise((r) => setTimeout(r, 700)); // > 3 expiry periods while paused
+    await new Promise((r) => setTimeout(r, 3500)); // > 3 expiry periods while paused
     expect(h.router.stats().expiries).toBe(0);
     receiver.socket.resume();
     await done;
-    await receiver.waitType(GossipType.Message, FRAMES, 20_000);
+    await receiver.waitType(GossipType.Message, FRAMES, 60_000);
   } finally {
     clearInterval(hb);
   }
