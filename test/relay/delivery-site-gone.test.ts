@@ -28,13 +28,11 @@ test("a vanished site cannot block the others, and is declared gone with its bac
     const sfcStreamDone = () => sender.events.some((e) => e.type === "sent" && e.first === 1001);
     await waitFor("the stream to sfc is sent", sfcStreamDone, { timeoutMs: 60_000, intervalMs: 25 });
     expect(sender.lastEvent("site-gone")).toBeUndefined(); // it was not waiting for lon to go
-    const gone = await (async () => {
-      await waitFor("lon declared gone", () => sender.lastEvent("site-gone") !== undefined, {
-        timeoutMs: SITE_GONE_MS + 40_000,
-        intervalMs: 25,
-      });
-      return sender.lastEvent("site-gone")!;
-    })();
+    await waitFor("lon declared gone", () => sender.lastEvent("site-gone") !== undefined, {
+      timeoutMs: SITE_GONE_MS + 40_000,
+      intervalMs: 25,
+    });
+    const gone = sender.lastEvent("site-gone")!;
     expect(gone).toMatchObject({ site: "lon" });
     expect(gone.messages as number).toBeGreaterThan(0);
     await waitFor(

@@ -106,17 +106,8 @@ export class ReceiveWindows<T> {
     w.lastHeard = now;
     const deliver: T[] = [];
     let missed: MissedRange | undefined;
-    if (low > w.next) {
-      // Behind what the origin still keeps: those messages became stable without us (see above).
-      for (const [s, h] of w.held) {
-        if (s < low) this.#unhold(w, s, h.size);
-      }
-      missed = { origin: w.ref, from: w.next, to: low - 1 };
-      this.#missed += low - w.next;
-      w.next = low;
-      this.#dirty.add(origin.incarnation);
-      this.#drain(w, deliver);
-    }
+    // Behind what the origin still keeps: those messages became stable without us (see above).
+    if (low > w.next) missed = this.#jump(w, low, deliver);
     const result = (outcome: AcceptOutcome): AcceptResult<T> =>
       missed ? { outcome, deliver, missed } : { outcome, deliver };
     if (seq < w.next) {
@@ -161,12 +152,7 @@ export class ReceiveWindows<T> {
     if (!w) return { outcome: "duplicate", deliver };
     w.lastHeard = now;
     if (low <= w.next) return { outcome: "duplicate", deliver };
-    for (const [s, h] of w.held) if (s < low) this.#unhold(w, s, h.size);
-    const missed = { origin: w.ref, from: w.next, to: low - 1 };
-    this.#missed += low - w.next;
-    w.next = low;
-    this.#dirty.add(origin.incarnation);
-    this.#drain(w, deliver);
+    const missed = this.#jump(w, low, deliver);
     return { outcome: deliver.length > 0 ? "delivered" : "duplicate", deliver, missed };
   }
 
@@ -224,6 +210,17 @@ export class ReceiveWindows<T> {
       out.push(h.item);
       w.next++;
     }
+  }
+
+  /** Moves `w` up to `low` (> next): what lies between is missed; held ones from `low` on flow. */
+  #jump(w: OriginWindow<T>, low: number, deliver: T[]): MissedRange {
+    for (const [s, h] of w.held) if (s < low) this.#unhold(w, s, h.size);
+    const missed = { origin: w.ref, from: w.next, to: low - 1 };
+    this.#missed += low - w.next;
+    w.next = low;
+    this.#dirty.add(w.ref.incarnation);
+    this.#drain(w, deliver);
+    return missed;
   }
 
   #unhold(w: OriginWindow<T>, seq: number, size: number): void {
