@@ -7,7 +7,7 @@ import type { ViewOwner } from "./join.js";
 import type { LinkPool } from "./link-pool.js";
 import { memberKey, type View, viewHas } from "./member.js";
 import type { Prober } from "./probe.js";
-import { compareForMerge, mergeViews } from "./view-rules.js";
+import { compareForMerge, mergeViews, owesExclusionNotice } from "./view-rules.js";
 
 /** What the merge needs, besides the views. */
 export interface MergeOwner extends ViewOwner {
@@ -40,13 +40,12 @@ export class Merger {
       const mine = this.#owner.coordinated();
       if (!mine) return;
       const asked = new Set<string>();
+      const answered = new Map(found.map((p) => [memberKey(p.member), p.view]));
+      const viewOf = (key: string) => answered.get(key);
       for (const p of found) {
         const other = p.view;
         if (!other) continue;
-        if (
-          !viewHas(mine, memberKey(p.member)) &&
-          (other.id.coordinator === this.#owner.key || viewHas(mine, other.id.coordinator))
-        ) {
+        if (owesExclusionNotice(mine, this.#owner.key, memberKey(p.member), other, viewOf)) {
           // It believes it is in a view whose coordinator has since moved on without it (it froze
           // through the change, or missed it), and it keeps hearing our probes, so it would wait
           // forever. Our view tells it it is excluded: it starts alone and merges back.

@@ -76,6 +76,28 @@ export function isExclusionNotice(current: View | null, next: View, self: string
 }
 
 /**
+ * Whether a coordinator (`self`, in view `mine`) should send a probed member our view as an
+ * exclusion notice (see isExclusionNotice). The member is not in our view and believes it is in
+ * `its`, coordinated either by us (we moved on without it) or by a member of our view that itself
+ * reports being in our view (`viewOf`: its probe answer this round; it merged into ours or handed
+ * over to us). A coordinator merely still *listed* in our view does not count: when we froze and
+ * have not yet removed the members that went on without us, they are not excluded — we are stale,
+ * and telling them so would break up the site's primary view.
+ */
+export function owesExclusionNotice(
+  mine: View,
+  self: string,
+  probed: string,
+  its: View,
+  viewOf: (key: string) => View | null | undefined,
+): boolean {
+  if (viewHas(mine, probed)) return false;
+  const coordinator = its.id.coordinator;
+  if (coordinator === self) return true;
+  return viewHas(mine, coordinator) && viewOf(coordinator)?.id.coordinator === self;
+}
+
+/**
  * Who a message goes to: `to` = null is every member but us (and us with `multicastToSelf`),
  * our own key is only us, any other key one member of the view (a ClusterError if it is none).
  */

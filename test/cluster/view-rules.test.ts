@@ -8,6 +8,7 @@ import {
   decideView,
   isExclusionNotice,
   mergeViews,
+  owesExclusionNotice,
   sendTargets,
 } from "../../runtime/cluster/view-rules.js";
 import { member, view } from "../helpers/views.js";
@@ -44,6 +45,23 @@ test("an exclusion notice: our coordinator went on without us", () => {
   // A view that keeps us, or that our coordinator is not part of, is no such notice.
   expect(isExclusionNotice(ours, view(9, [3, 4, 2]), memberKey(member(2)))).toBe(false);
   expect(isExclusionNotice(ours, view(9, [1, 3]), memberKey(member(2)))).toBe(false);
+});
+
+test("exclusion notices are owed only by a coordinator that the member's coordinator follows", () => {
+  const key = (i: number) => memberKey(member(i));
+  // nyc-3 merged into nyc-1's view; nyc-4 froze through that and still believes in nyc-3's view.
+  const mine = view(9, [1, 2, 3, 5]);
+  const its = view(6, [3, 4, 5]);
+  const probes = new Map([[key(3), mine]]);
+  expect(owesExclusionNotice(mine, key(1), key(4), its, (k) => probes.get(k))).toBe(true);
+  // We moved on without it ourselves.
+  expect(owesExclusionNotice(mine, key(1), key(4), view(6, [1, 4]), () => undefined)).toBe(true);
+  // We (nyc-1) froze and woke up still listing nyc-3, which went on with 3, 4, 5 without us: nyc-4
+  // is not excluded, we are stale. Telling it so once split the primary side (CI, delivery-freeze).
+  const stale = new Map([[key(3), its]]);
+  expect(owesExclusionNotice(mine, key(1), key(4), its, (k) => stale.get(k))).toBe(false);
+  expect(owesExclusionNotice(mine, key(1), key(4), its, () => undefined)).toBe(false); // no answer
+  expect(owesExclusionNotice(mine, key(1), key(5), its, (k) => probes.get(k))).toBe(false); // a member
 });
 
 test("decideView: older, stale coordinator, excluded, not for us (joining), install", () => {
