@@ -22,6 +22,8 @@ export const RELAY_ENV = {
   tlsKey: "TLS_KEY",
   tlsCa: "TLS_CA",
   tlsServerName: "TLS_SERVER_NAME",
+  clusterSecretFile: "CLUSTER_SECRET_FILE",
+  routerTokenFile: "ROUTER_TOKEN_FILE",
 } as const;
 
 export const DEFAULT_BIND_PORT = CLUSTER_PORT;
@@ -89,6 +91,16 @@ export interface RelayEnvSpec {
   readonly siteMasters?: number;
   /** @default no TLS (plain TCP to the routers) */
   readonly tls?: TlsPaths;
+  /**
+   * File holding the site's cluster secret (mounted from a Secret): members of the site prove it
+   * to each other on the cluster port. @default none (the cluster port is unauthenticated)
+   */
+  readonly clusterSecretFile?: string;
+  /**
+   * File holding the site's router token, presented to routers that run without TLS
+   * (`--auth-tokens`). @default none
+   */
+  readonly routerTokenFile?: string;
 }
 
 /** The typed configuration the runtime starts from. */
@@ -105,6 +117,10 @@ export interface RelayNodeConfig {
   readonly httpPort: number;
   readonly siteMasters: number;
   readonly tls: TlsPaths | undefined;
+  /** Path of the site's cluster secret, when the cluster port is authenticated. */
+  readonly clusterSecretFile: string | undefined;
+  /** Path of the site's router token, when routers run in token mode. */
+  readonly routerTokenFile: string | undefined;
 }
 
 /** Renders the ordered env list of a relay container. Values are passed through (tokens allowed). */
@@ -135,6 +151,12 @@ export function renderRelayEnv(spec: RelayEnvSpec): RelayEnvVar[] {
     if (spec.tls.serverName !== undefined) {
       env.push({ name: RELAY_ENV.tlsServerName, value: spec.tls.serverName });
     }
+  }
+  if (spec.clusterSecretFile !== undefined) {
+    env.push({ name: RELAY_ENV.clusterSecretFile, value: spec.clusterSecretFile });
+  }
+  if (spec.routerTokenFile !== undefined) {
+    env.push({ name: RELAY_ENV.routerTokenFile, value: spec.routerTokenFile });
   }
   return env;
 }
@@ -268,6 +290,14 @@ export function parseRelayEnv(env: Readonly<Record<string, string | undefined>>)
         }
       : undefined;
 
+  const pathVar = (name: string): string | undefined => {
+    const v = get(name);
+    if (v !== undefined && v.length > MAX_PATH) {
+      throw new ConfigError(`${name}: path longer than ${MAX_PATH} characters`);
+    }
+    return v;
+  };
+
   return {
     site,
     cluster,
@@ -279,6 +309,8 @@ export function parseRelayEnv(env: Readonly<Record<string, string | undefined>>)
     httpPort,
     siteMasters,
     tls,
+    clusterSecretFile: pathVar(RELAY_ENV.clusterSecretFile),
+    routerTokenFile: pathVar(RELAY_ENV.routerTokenFile),
   };
 }
 

@@ -39,6 +39,18 @@ export const ROUTER_FLAGS = {
     flag: "--tls-client-auth",
     description: "refuse clients without a certificate signed by --tls-ca",
   },
+  authTokens: {
+    flag: "--auth-tokens",
+    value: "<dir>",
+    description:
+      "without TLS: one file per site (file name = site, content = its token); clients must present one",
+  },
+  allowGroups: {
+    flag: "--allow-groups",
+    value: "<spec>",
+    description:
+      "which site identities may use which groups: group=site,site;group=site (default: every identity, every group)",
+  },
 } as const satisfies Record<string, RouterFlag>;
 
 export type RouterFlagName = keyof typeof ROUTER_FLAGS;
@@ -59,6 +71,9 @@ export interface RouterTlsArgs {
   readonly clientAuth: boolean;
 }
 
+/** Which site identities may register in, send to and list which groups (router authorization). */
+export type AllowGroups = Readonly<Record<string, readonly string[]>>;
+
 /** What a router container is started with. */
 export interface RouterArgsSpec {
   /** @default ROUTER_PORT (12001) */
@@ -67,6 +82,53 @@ export interface RouterArgsSpec {
   readonly httpPort?: number;
   /** @default no TLS (plain TCP) */
   readonly tls?: RouterTlsArgs;
+  /** Directory of per-site token files (token mode, without TLS). @default none */
+  readonly authTokens?: string;
+  /** @default every authenticated identity may use every group */
+  readonly allowGroups?: AllowGroups;
+}
+
+const GROUP_NAME = /^[^=;,\s]{1,256}$/;
+const SITE_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** `relay-bridge=nyc,sfc;other=nyc` for `{ "relay-bridge": ["nyc", "sfc"], other: ["nyc"] }`. */
+export function renderAllowGroups(allow: AllowGroups): string {
+  return Object.entries(allow)
+    .map(([group, sites]) => `${group}=${sites.join(",")}`)
+    .join(";");
+}
+
+/**
+ * Reads `--allow-groups`: `group=site,site;group=site`. Group names have no `=`, `;`, `,` or
+ * spaces (at most 256 characters); sites are DNS-1123 labels; each group once, with at least one
+ * site. ConfigError naming the flag and the bad entry otherwise.
+ */
+export function parseAllowGroups(spec: string): AllowGroups {
+  const flag = ROUTER_FLAGS.allowGroups.flag;
+  const out: Record<string, string[]> = {};
+  for (const entry of spec.split(";")) {
+    if (entry.trim() === "") continue;
+    const eq = entry.indexOf("=");
+    const group = eq === -1 ? "" : entry.slice(0, eq).trim();
+    if (!GROUP_NAME.test(group)) {
+      throw new ConfigError(`${flag}: "${entry.slice(0, 64)}" is not group=site,site (a group name first)`);
+    }
+    if (Object.hasOwn(out, group)) throw new ConfigError(`${flag}: group "${group}" is listed twice`);
+    const sites = entry
+      .slice(eq + 1)
+      .split(",")
+      .map((x) => x.trim());
+    for (const site of sites) {
+      if (!SITE_LABEL.test(site)) {
+        throw new ConfigError(
+          `${flag}: "${site.slice(0, 64)}" in group "${group}" is not a site name (a DNS-1123 label)`,
+        );
+      }
+    }
+    out[group] = sites;
+  }
+  if (Object.keys(out).length === 0) throw new ConfigError(`${flag}: no group=site entry`);
+  return out;
 }
 
 /** The TLS flags as they were given (any of them may be missing). */
@@ -123,6 +185,12 @@ export function renderRouterArgs(spec: RouterArgsSpec): string[] {
     if (tls.ca !== undefined) args.push(ROUTER_FLAGS.tlsCa.flag, tls.ca);
     if (tls.clientAuth) args.push(ROUTER_FLAGS.tlsClientAuth.flag);
   }
+  if (spec.authTokens !== undefined) args.push(ROUTER_FLAGS.authTokens.flag, spec.authTokens);
+  if (spec.allowGroups !== undefined) {
+    const rendered = renderAllowGroups(spec.allowGroups);
+    parseAllowGroups(rendered); // the router's own rule: a rendered spec is one it accepts
+    args.push(ROUTER_FLAGS.allowGroups.flag, rendered);
+  }
   return args;
 }
 
@@ -131,6 +199,8 @@ export interface ParsedRouterArgs {
   readonly port: number;
   readonly httpPort: number;
   readonly tls: RouterTlsArgs | undefined;
+  readonly authTokens: string | undefined;
+  readonly allowGroups: AllowGroups | undefined;
 }
 
 /** Parses a port value: an integer in 0..65535 (0 = ephemeral), as `relay router` accepts it. */
@@ -186,5 +256,7 @@ export function parseRouterArgs(argv: readonly string[]): ParsedRouterArgs {
       tlsCa: str("tlsCa"),
       tlsClientAuth: values.tlsClientAuth === true,
     }),
+    authTokens: str("authTokens"),
+    allowGroups: str("allowGroups") === undefined ? undefined : parseAllowGroups(str("allowGroups")!),
   };
 }
