@@ -29,11 +29,11 @@ RUN ["npm", "run", "build"]
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-# The CDKTF libraries are production dependencies of the repository (the IaC program synthesizes
-# with them) but the runtime never imports them; they are ~870 MB, so they are left out here.
-# `relay --help` in the image test loads every command and fails if one of them needs them.
+# The CDKTF libraries (~870 MB) are optional peer and dev dependencies: the runtime never imports
+# them, so --omit=dev leaves them out. `relay --help` in the image test loads every command and
+# fails if one of them needed them.
 RUN --mount=type=cache,target=/root/.npm \
-    ["/bin/sh", "-c", "npm ci --omit=dev --ignore-scripts --no-audit --no-fund && rm -rf node_modules/cdktf node_modules/constructs node_modules/@cdktf"]
+    ["npm", "ci", "--omit=dev", "--ignore-scripts", "--no-audit", "--no-fund"]
 
 # ---- runtime ---------------------------------------------------------------------------------
 FROM ${NODE_IMAGE}

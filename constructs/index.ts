@@ -1,0 +1,13 @@
+// The `cross-cloud-relay/constructs` entry: the CDKTF constructs for users who compose their own
+// app (see docs/API.md). cdktf, constructs and the provider packages are peer dependencies of the
+// package: install them beside it. The cloud clusters and the whole-topology builder come along.
+export { EksCluster, type EksClusterProps, type EksNodeGroupProps } from "../clouds/eks/cluster.js";
+export { ExistingCluster, type ExistingClusterProps } from "../clouds/existing/cluster.js";
+export { GkeCluster, type GkeClusterProps, type GkeNodePoolProps } from "../clouds/gke/cluster.js";
+export { buildRelayStacks, type RelayStacks, stackNames } from "../stacks/relay-app.js";
+export { defaultTopology, parseTopology, type Topology } from "../topology/index.js";
+export { GossipRouter, type GossipRouterProps } from "./gossip-router.js";
+export type { IKubeCluster } from "./kube-cluster.js";
+export { type IssuedCert, RelayPki, type RelayPkiProps, ROUTER_TLS_SERVER_NAME } from "./relay-pki.js";
+export { RelaySite, type RelaySiteProps } from "./relay-site.js";
+export { ValidationError } from "./validation-error.js";
