@@ -3,7 +3,7 @@
 // others, and stops all of it (no orphans: children are tracked, and each one also stops by itself
 // when this process dies, through the exit-with-parent preload).
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -85,6 +85,21 @@ function freePort(taken: Set<number>): Promise<number> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** How often waitReady says what it is still waiting for. */
+const PROGRESS_MS = 5_000;
+
+/** What a node still lacks to be ready, in a few words, or null when it is ready. */
+function pendingReason(
+  st: { ready: boolean; viewSize: number; sites: number } | null,
+  siteMembers: number,
+  sites: number,
+): string | null {
+  if (st === null) return "no answer on /status yet";
+  if (st.viewSize !== siteMembers) return `${st.viewSize} of ${siteMembers} members in its view`;
+  if (st.sites < sites) return `sees ${st.sites} of ${sites} sites: no route through the routers yet`;
+  if (!st.ready) return "not ready";
+  return null;
+}
 
 export class LocalTopology {
   readonly #o: LocalTopologyOptions;
@@ -97,6 +112,7 @@ export class LocalTopology {
   constructor(options: LocalTopologyOptions) {
     this.#o = options;
     this.logDir = options.logDir ?? mkdtempSync(path.join(os.tmpdir(), "relay-local-"));
+    mkdirSync(this.logDir, { recursive: true }); // --log-dir may name a directory that does not exist yet
   }
 
   get routers(): readonly RouterEndpoint[] {
@@ -134,23 +150,32 @@ export class LocalTopology {
     await Promise.all(starting);
   }
 
-  /** Waits until every node is ready, has its whole site in its view and sees every site. */
+  /**
+   * Waits until every node is ready, has its whole site in its view and sees every site. Says
+   * what is still pending every PROGRESS_MS, and gives up after `readyTimeoutMs` naming it.
+   */
   async waitReady(): Promise<number> {
     const t0 = Date.now();
     const deadline = t0 + (this.#o.readyTimeoutMs ?? 60_000);
     const nodes = this.processes.filter((p) => p.kind === "node");
     const want = new Map(this.#o.sites.map((s) => [s.site, s.members]));
+    let nextProgress = t0 + PROGRESS_MS;
     for (;;) {
       const states = await Promise.all(nodes.map((n) => this.#nodeState(n)));
-      const bad = nodes.filter((n, i) => {
-        const st = states[i];
-        return !st?.ready || st.viewSize !== want.get(n.site!) || st.sites < want.size;
+      const pending = nodes.flatMap((n, i) => {
+        const why = pendingReason(states[i] ?? null, want.get(n.site!)!, want.size);
+        return why ? [`${n.name} (${why})`] : [];
       });
-      if (bad.length === 0) return Date.now() - t0;
-      if (Date.now() > deadline) {
+      if (pending.length === 0) return Date.now() - t0;
+      const now = Date.now();
+      if (now > deadline) {
         throw new Error(
-          `not ready within the timeout: ${bad.map((b) => b.name).join(", ")} (logs in ${this.logDir})`,
+          `not ready within ${Math.round((now - t0) / 1000)} s: ${pending.join(", ")} (logs in ${this.logDir})`,
         );
+      }
+      if (now >= nextProgress) {
+        nextProgress = now + PROGRESS_MS;
+        this.#o.print(`waiting ${Math.round((now - t0) / 1000)} s: ${pending.join(", ")}`);
       }
       for (const p of this.processes) {
         if (p.child.exitCode !== null)

@@ -13,6 +13,7 @@ interface LocalOptions {
   chatSite?: string;
   chatName: string;
   logDir?: string;
+  readyTimeout: number;
 }
 
 export function registerLocalCommand(program: Command): void {
@@ -35,7 +36,21 @@ export function registerLocalCommand(program: Command): void {
     )
     .option("--chat-site <site>", "site the chat joins (default: sfc if present, else the last site)")
     .option("--chat-name <name>", "name of the chat member", "Temp")
-    .option("--log-dir <dir>", "where the processes' logs go (default: a new temp directory)")
+    .option(
+      "--log-dir <dir>",
+      "where the processes' logs go, created if missing (default: a new temp directory)",
+    )
+    .option(
+      "--ready-timeout <seconds>",
+      "give up (exit 1) when the topology is not ready after this long",
+      (v) => {
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n < 1 || n > 3600)
+          throw new InvalidArgumentError("--ready-timeout must be 1..3600 seconds.");
+        return n;
+      },
+      60,
+    )
     .action(async (o: LocalOptions) => {
       const t0 = Date.now();
       const sites = parseSites(o.sites);
@@ -50,6 +65,7 @@ export function registerLocalCommand(program: Command): void {
         routerCount: o.routerCount,
         ...(routers ? { routers } : {}),
         ...(o.logDir ? { logDir: o.logDir } : {}),
+        readyTimeoutMs: o.readyTimeout * 1000,
         print,
       });
       let exiting = false;
