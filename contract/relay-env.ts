@@ -2,6 +2,7 @@
 // parsed by the runtime at start-up. The only arrow between the IaC half and the runtime half goes
 // through this file, so it has no dependencies besides its siblings in contract/.
 
+import { isIP } from "node:net";
 import { ConfigError } from "./errors.js";
 import { parseInitialHosts, type RouterEndpoint } from "./initial-hosts.js";
 import { CLUSTER_PORT, NODE_HTTP_PORT } from "./ports.js";
@@ -231,9 +232,9 @@ export function parseRelayEnv(env: Readonly<Record<string, string | undefined>>)
     );
   }
   const bindAddr = get(RELAY_ENV.bindAddr) ?? DEFAULT_BIND_ADDR;
-  if (!NO_SPACE.test(bindAddr)) {
+  if (isIP(bindAddr) === 0) {
     throw new ConfigError(
-      `${RELAY_ENV.bindAddr}: "${clip(bindAddr)}" must be an IP address or host name without spaces`,
+      `${RELAY_ENV.bindAddr}: "${clip(bindAddr)}" is not an IP address (the pod IP; 127.0.0.1 for a local run)`,
     );
   }
 

@@ -1,4 +1,5 @@
 import { type DestinationStream, type Logger, pino } from "pino";
+import { ConfigError } from "../../contract/errors.js";
 
 /**
  * Log bytes Node may hold for a stderr reader that does not keep up (a full pipe makes Node queue
@@ -46,7 +47,17 @@ let destination: StderrDestination | null = null;
  */
 export function createLogger(name: string, bindings: Record<string, unknown> = {}): Logger {
   destination ??= new StderrDestination();
-  return pino({ name, level: process.env["LOG_LEVEL"] ?? "info", base: { ...bindings } }, destination);
+  return pino({ name, level: logLevel(), base: { ...bindings } }, destination);
+}
+
+const LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** LOG_LEVEL, checked: a ConfigError naming the variable instead of pino's own message. */
+export function logLevel(): (typeof LEVELS)[number] {
+  const v = process.env["LOG_LEVEL"]?.trim() || "info";
+  const level = LEVELS.find((l) => l === v);
+  if (!level) throw new ConfigError(`LOG_LEVEL: "${v.slice(0, 32)}" is not one of ${LEVELS.join(", ")}`);
+  return level;
 }
 
 export type { Logger };

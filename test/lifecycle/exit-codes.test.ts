@@ -37,6 +37,30 @@ test("usage and configuration mistakes exit 2", async () => {
   expect(badEnv.stderr).toContain("SITE is not set");
 });
 
+test("relay node checks its whole environment before joining: each mistake names its variable, exit 2", async () => {
+  const base = {
+    SITE: "nyc",
+    CLUSTER: "relay",
+    NODE_NAME: "nyc-1",
+    BIND_ADDR: "127.0.0.1",
+    BIND_PORT: "1",
+    HTTP_PORT: "2",
+    STATIC_MEMBERS: "127.0.0.1[1]",
+    TUNNEL_INITIAL_HOSTS: "127.0.0.1[1]",
+  };
+  const cases: [Record<string, string>, string][] = [
+    [{ TLS_CERT: path.join(tmp, "missing.crt"), TLS_KEY: tmp, TLS_CA: tmp }, "relay: TLS_CERT: cannot read"],
+    [{ CLUSTER_SECRET_FILE: path.join(tmp, "missing") }, "relay: CLUSTER_SECRET_FILE: cannot read"],
+    [{ BIND_ADDR: "localhost" }, 'relay: BIND_ADDR: "localhost" is not an IP address'],
+    [{ LOG_LEVEL: "verbose" }, 'relay: LOG_LEVEL: "verbose" is not one of'],
+  ];
+  for (const [env, line] of cases) {
+    const r = await runCli(["node"], { ...base, ...env });
+    expect({ env, code: r.code }).toEqual({ env, code: 2 });
+    expect(r.stderr).toContain(line);
+  }
+});
+
 test("a start-up failure (the gossip port in use) exits 1", async () => {
   const held = net.createServer();
   await new Promise<void>((r) => held.listen(0, "127.0.0.1", r));

@@ -5,6 +5,7 @@ import type { Command } from "commander";
 import { parseRelayEnv, RELAY_ENV } from "../../../contract/relay-env.js";
 import { createLogger } from "../../observability/log.js";
 import { RelayNode } from "../../relay/node.js";
+import { checkConfigFiles } from "../config-files.js";
 
 /** Longest a graceful stop may take before the process exits anyway (pod grace period is 30 s). */
 const STOP_GRACE_MS = 20_000;
@@ -22,6 +23,7 @@ export function registerNodeCommand(program: Command): void {
     .action(async () => {
       // A configuration mistake throws a ConfigError naming the variable: `relay` prints it, exit 2.
       const config = parseRelayEnv(process.env);
+      checkConfigFiles(config);
       const log = createLogger("relay-node", { site: config.site, node: config.nodeName });
       const node = new RelayNode(config, { logger: log });
       let stopping = false;
