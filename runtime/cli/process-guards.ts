@@ -10,6 +10,10 @@
 // - A broken stdout or stderr (the reader went away: `relay dump | head`, a killed parent) never
 //   crashes or blocks the process: the error is absorbed and Node drops later writes. When stdout
 //   breaks, a command with a graceful stop is asked to stop: nobody can see its output any more.
+// - Started by npm (`npx relay ...`, `npm exec`, `npm run`): npm runs us under `sh -c`, and a
+//   SIGTERM to npm kills that shell but not us, which left `npx relay router` running as an
+//   orphan. When our parent changes (we were re-parented), we stop as if we had been sent SIGTERM.
+//   Only under npm: `nohup relay router &` from a shell that exits must keep running.
 // This module must stay free of imports so that relay.ts can load it before everything else.
 
 const STOP_SIGNALS = ["SIGTERM", "SIGINT", "SIGHUP"] as const;
@@ -43,10 +47,25 @@ function absorbErrors(stream: NodeJS.WriteStream, onBroken: () => void): void {
   });
 }
 
-/** Installs the signal handlers and the stdout/stderr error handlers. Idempotent. */
+/** How often a process started by npm checks that its parent is still the one that started it. */
+const PARENT_CHECK_MS = 1_000;
+
+function stopWhenOrphaned(): void {
+  if (process.env["npm_command"] === undefined) return; // not started through npm
+  const parent = process.ppid;
+  const timer = setInterval(() => {
+    if (process.ppid === parent) return;
+    clearInterval(timer);
+    process.kill(process.pid, "SIGTERM");
+  }, PARENT_CHECK_MS);
+  timer.unref();
+}
+
+/** Installs the signal handlers, the stdout/stderr error handlers and the orphan check. Idempotent. */
 export function installProcessGuards(): void {
   if (installed) return;
   installed = true;
+  stopWhenOrphaned();
   for (const signal of STOP_SIGNALS) process.on(signal, onStopSignal);
   absorbErrors(process.stdout, () => {
     if (commandHandles("SIGTERM")) process.kill(process.pid, "SIGTERM");
