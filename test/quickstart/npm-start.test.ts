@@ -1,7 +1,8 @@
-// The README's first command, driven the way a person uses it: `relay local` (what `npm start`
-// runs after building) in a real terminal (tmux), typing `hello` and `topo`, then Ctrl-C.
+// The README's first command, driven the way a person uses it: `npm start` (`relay local` from the
+// build, which npm test has just made, so nothing is rebuilt) in a real terminal (tmux), typing
+// `hello` and `topo`, then Ctrl-C.
 import { execFileSync, spawnSync } from "node:child_process";
-import { RELAY_CLI, REPO_ROOT } from "../helpers/processes.js";
+import { REPO_ROOT } from "../helpers/processes.js";
 import { type WaitOptions, waitFor, waitForValue } from "../helpers/wait.js";
 
 const haveTmux = spawnSync("tmux", ["-V"]).status === 0;
@@ -48,19 +49,7 @@ describeIfTmux("npm start: the two-site topology and the chat prompt", () => {
   });
 
   test("hello gets the walkthrough's 10 lines, topo shows 2 sites and 9 members, Ctrl-C leaves no process", async () => {
-    tmux(
-      "new-session",
-      "-d",
-      "-s",
-      session,
-      "-x",
-      "160",
-      "-y",
-      "60",
-      "-c",
-      REPO_ROOT,
-      `node ${RELAY_CLI} local`,
-    );
+    tmux("new-session", "-d", "-s", session, "-x", "160", "-y", "60", "-c", REPO_ROOT, "npm start");
     await waitFor("the chat prompt", () => /joined site sfc as Temp/.test(screen()), onScreen(60_000));
 
     const started = screen();
