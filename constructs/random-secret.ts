@@ -6,7 +6,7 @@
 // dependency (docs/security/iac.md).
 
 import { PrivateKey } from "@cdktf/provider-tls/lib/private-key/index.js";
-import { Fn } from "cdktf";
+import { Fn, TerraformLocal } from "cdktf";
 import { Construct } from "constructs";
 
 /** Length of `RandomHexSecret.value`: 64 hex characters, 32 bytes of entropy. */
@@ -21,6 +21,7 @@ export class RandomHexSecret extends Construct {
   constructor(scope: Construct, id: string) {
     super(scope, id);
     this.seed = new PrivateKey(this, "seed", { algorithm: "ED25519" });
-    this.value = Fn.sha256(this.seed.privateKeyPem);
+    // A local keeps the hash in this stack: a consumer stack reads the secret, never the key.
+    this.value = new TerraformLocal(this, "value", Fn.sha256(this.seed.privateKeyPem)).asString;
   }
 }

@@ -9,6 +9,7 @@ import { SelfSignedCert } from "@cdktf/provider-tls/lib/self-signed-cert/index.j
 import { Token } from "cdktf";
 import { Construct } from "constructs";
 import { routerIdentityUri, siteIdentityUri } from "../contract/identity.js";
+import { checkSiteName } from "./labels.js";
 import { ValidationError } from "./validation-error.js";
 
 /**
@@ -25,6 +26,52 @@ export const DEFAULT_EARLY_RENEWAL_HOURS = 720;
 /** Lifetime of the CA: 10 years (rotating the CA is not automated; docs/security/iac.md). */
 export const DEFAULT_CA_VALIDITY_HOURS = 87600;
 
+/**
+ * What one leaf certificate says, independent of Terraform: RelayPki issues exactly this, and a test
+ * that makes certificates of the same shape with openssl (the network-namespace e2e) can read it
+ * from here instead of copying it.
+ */
+export interface CertProfile {
+  readonly commonName: string;
+  readonly organization: string;
+  readonly dnsNames: readonly string[];
+  /** One identity URI SAN (contract/identity.ts). */
+  readonly uris: readonly string[];
+  /** provider-tls `allowed_uses`. */
+  readonly allowedUses: readonly string[];
+}
+
+/** The organization in every subject. */
+export const PKI_ORGANIZATION = "cross-cloud-relay";
+
+/**
+ * A router's server certificate: DNS SANs ROUTER_TLS_SERVER_NAME (what relay nodes check, their
+ * TLS_SERVER_NAME) and `<site>-router`, URI SAN `spiffe://cross-cloud-relay/router/<site>`.
+ */
+export function routerCertProfile(site: string, organization = PKI_ORGANIZATION): CertProfile {
+  return {
+    commonName: `${site}-router`,
+    organization,
+    dnsNames: [ROUTER_TLS_SERVER_NAME, `${site}-router`],
+    uris: [routerIdentityUri(site)],
+    allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
+  };
+}
+
+/**
+ * A site's client certificate (shared by its relay pods): DNS SAN `<site>-relay`, URI SAN
+ * `spiffe://cross-cloud-relay/site/<site>`, the identity the routers authorize by.
+ */
+export function siteCertProfile(site: string, organization = PKI_ORGANIZATION): CertProfile {
+  return {
+    commonName: `${site}-relay`,
+    organization,
+    dnsNames: [`${site}-relay`],
+    uris: [siteIdentityUri(site)],
+    allowedUses: ["digital_signature", "key_encipherment", "client_auth"],
+  };
+}
+
 /** PEM material of one issued certificate (tokens). */
 export interface IssuedCert {
   readonly certPem: string;
@@ -36,7 +83,7 @@ export interface IssuedCert {
 }
 
 export interface RelayPkiProps {
-  /** Organization in the subjects. @default "cross-cloud-relay" */
+  /** Organization in the subjects. @default "cross-cloud-relay" (PKI_ORGANIZATION) */
   readonly organization?: string;
   /** CA lifetime in hours. @default 87600 (10 years) */
   readonly caValidityHours?: number;
@@ -61,7 +108,7 @@ export class RelayPki extends Construct {
 
   constructor(scope: Construct, id: string, props: RelayPkiProps = {}) {
     super(scope, id);
-    this.#organization = props.organization ?? "cross-cloud-relay";
+    this.#organization = props.organization ?? PKI_ORGANIZATION;
     this.#validityHours = props.validityHours ?? DEFAULT_CERT_VALIDITY_HOURS;
     this.#earlyRenewalHours = props.earlyRenewalHours ?? DEFAULT_EARLY_RENEWAL_HOURS;
     const caValidityHours = props.caValidityHours ?? DEFAULT_CA_VALIDITY_HOURS;
@@ -104,39 +151,26 @@ export class RelayPki extends Construct {
     return this.#earlyRenewalHours;
   }
 
-  /**
-   * A server certificate for one site's router (server auth). SANs: the DNS name
-   * ROUTER_TLS_SERVER_NAME (what relay nodes check, TLS_SERVER_NAME), `<site>-router`, and the
-   * router's identity URI `spiffe://cross-cloud-relay/router/<site>` (contract/identity.ts).
-   */
+  /** A server certificate for one site's router (server auth; routerCertProfile). */
   issueRouterCert(site: string): IssuedCert {
-    return this.#issue(
-      `${site}-router`,
-      `${site}-router`,
-      [ROUTER_TLS_SERVER_NAME, `${site}-router`],
-      routerIdentityUri(site),
-      ["server_auth"],
-    );
+    checkSiteName(this, "RelayPki", site);
+    return this.#issue(`${site}-router`, routerCertProfile(site, this.#organization));
   }
 
-  /**
-   * A client certificate shared by the relay pods of one site (client auth to the routers). SANs:
-   * `<site>-relay` and the site's identity URI `spiffe://cross-cloud-relay/site/<site>`, which the
-   * routers authorize by (contract/identity.ts).
-   */
+  /** A client certificate shared by the relay pods of one site (client auth; siteCertProfile). */
   issueSiteCert(site: string): IssuedCert {
-    return this.#issue(`${site}-relay`, `${site}-relay`, [`${site}-relay`], siteIdentityUri(site), [
-      "client_auth",
-    ]);
+    checkSiteName(this, "RelayPki", site);
+    return this.#issue(`${site}-relay`, siteCertProfile(site, this.#organization));
   }
 
-  #issue(id: string, commonName: string, dnsNames: string[], uri: string, uses: string[]): IssuedCert {
+  #issue(id: string, profile: CertProfile): IssuedCert {
     const key = new PrivateKey(this, `${id}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" });
     const csr = new CertRequest(this, `${id}-csr`, {
       privateKeyPem: key.privateKeyPem,
-      subject: [{ commonName, organization: this.#organization }],
-      dnsNames,
-      uris: [uri],
+      subject: [{ commonName: profile.commonName, organization: profile.organization }],
+      dnsNames: [...profile.dnsNames],
+      // Copied into the certificate by tls_locally_signed_cert, like the DNS names.
+      uris: [...profile.uris],
     });
     const cert = new LocallySignedCert(this, `${id}-cert`, {
       certRequestPem: csr.certRequestPem,
@@ -144,12 +178,12 @@ export class RelayPki extends Construct {
       caCertPem: this.#caCert.certPem,
       validityPeriodHours: this.#validityHours,
       earlyRenewalHours: this.#earlyRenewalHours,
-      allowedUses: ["digital_signature", "key_encipherment", ...uses],
+      allowedUses: [...profile.allowedUses],
     });
     return {
       certPem: cert.certPem,
       keyPem: key.privateKeyPem,
-      identityUri: uri,
+      identityUri: profile.uris[0]!,
       readyForRenewal: Token.asString(cert.readyForRenewal),
     };
   }
