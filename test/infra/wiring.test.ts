@@ -174,9 +174,9 @@ test("TLS off, routerAuth open: no pki or tokens stack, no TLS flags, no policy,
   const env = containerEnv(findNamed(stacks["sfc-site"]!, "kubernetes_deployment_v1", "sfc-relay"));
   expect([...env.keys()].filter((k) => k.startsWith("TLS_") || k === "ROUTER_TOKEN_FILE")).toEqual([]);
   // Only the mesh secret: the cluster port stays authenticated in every mode.
-  expect(resourcesOf(stacks["sfc-site"]!, "kubernetes_secret_v1").map(([, r]) => r["metadata"]["name"])).toEqual([
-    "sfc-relay-mesh",
-  ]);
+  expect(
+    resourcesOf(stacks["sfc-site"]!, "kubernetes_secret_v1").map(([, r]) => r["metadata"]["name"]),
+  ).toEqual(["sfc-relay-mesh"]);
 });
 
 test("the structural check catches a dangling reference and a missing provider", () => {
