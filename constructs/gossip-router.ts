@@ -2,18 +2,40 @@
 // exposes only the gossip port; health and metrics stay on a ClusterIP Service. The Service carries
 // the annotations the cluster's cloud needs (IKubeCluster.loadBalancerAnnotations: an NLB on EKS);
 // the cloud controllers (EKS's security groups, GKE's firewall rules) open the gossip port for
-// `loadBalancerSourceRanges` themselves, so no firewall resource here.
+// `loadBalancerSourceRanges` themselves, so no firewall resource here. Who may connect is
+// authenticated by mutual TLS (site identity in the client certificate) or, without TLS, by a
+// per-site token; what they may do is `--allow-groups` (by default: the bridge, this site only).
 
 import { DeploymentV1 } from "@cdktf/provider-kubernetes/lib/deployment-v1/index.js";
 import { ServiceV1 } from "@cdktf/provider-kubernetes/lib/service-v1/index.js";
 import { Fn, TerraformLocal, Token } from "cdktf";
 import { Construct } from "constructs";
+import { ConfigError } from "../contract/errors.js";
 import { formatEndpoint } from "../contract/initial-hosts.js";
 import { ROUTER_HTTP_PORT, ROUTER_PORT } from "../contract/ports.js";
-import { renderRouterArgs } from "../contract/router-args.js";
+import { type AllowGroups, type RouterArgsSpec, renderRouterArgs } from "../contract/router-args.js";
+import { cidrProblem } from "./cidr.js";
 import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
-import { containerSecurityContext, podSecurityContext, podVolumes, TLS_FILES } from "./pod-parts.js";
+import {
+  containerSecurityContext,
+  podSecurityContext,
+  podVolumes,
+  ROUTER_TOKENS_DIR,
+  type SecretMount,
+  TLS_FILES,
+  tlsMount,
+} from "./pod-parts.js";
+import { bridgePolicy } from "./router-policy.js";
 import { ValidationError } from "./validation-error.js";
+
+/** How clients prove who they are to the router. */
+export type RouterAuth =
+  /** Mutual TLS: a client certificate signed by the CA, the site identity in its URI SAN. */
+  | { readonly kind: "tls"; readonly secretName: string }
+  /** Plain TCP, one token per site (`--auth-tokens`): a Secret with one key per site. */
+  | { readonly kind: "tokens"; readonly secretName: string }
+  /** Plain TCP, anyone who can connect (JGroups TUNNEL clients); no policy can apply. */
+  | { readonly kind: "open" };
 
 export interface GossipRouterProps {
   /** Site the router belongs to; names the objects (`<site>-router`). */
@@ -32,12 +54,29 @@ export interface GossipRouterProps {
    * this router. @default 1
    */
   readonly replicas?: number;
-  /** CIDRs allowed to reach the LoadBalancer. @default ["0.0.0.0/0"] */
-  readonly loadBalancerSourceRanges?: string[];
+  /**
+   * CIDRs allowed to reach the LoadBalancer (entries may be tokens, e.g. other stacks' egress
+   * addresses). The stacks pass every site's egress addresses; `["0.0.0.0/0"]` opens it to
+   * anyone. @default ["0.0.0.0/0"]
+   */
+  readonly loadBalancerSourceRanges?: readonly string[];
   /** Annotations of the LoadBalancer Service (e.g. IKubeCluster.loadBalancerAnnotations). @default {} */
   readonly serviceAnnotations?: Record<string, string>;
-  /** Name of a TLS Secret (tls.crt, tls.key, ca.crt); enables mutual TLS. @default no TLS */
-  readonly tlsSecretName?: string;
+  /**
+   * How clients authenticate: mutual TLS with `--tls-client-auth` (a TLS Secret with tls.crt,
+   * tls.key, ca.crt), per-site tokens without TLS (a Secret with one key per site, mounted on
+   * ROUTER_TOKENS_DIR for `--auth-tokens`), or open. @default { kind: "open" } (plain TCP, no
+   * authentication: for local runs and JGroups TUNNEL clients only)
+   */
+  readonly auth?: RouterAuth;
+  /**
+   * Which site identities may use which groups (`--allow-groups`). "any" renders no flag (every
+   * authenticated identity may use every group); it is the only value allowed in open mode,
+   * where clients have no identity. @default { bridge: [site] } (the bridge group, this router's
+   * own site only; the stacks pass every site of the topology, `bridgePolicy(sites)`), or "any"
+   * in open mode
+   */
+  readonly allowGroups?: AllowGroups | "any";
   /** @default requests 50m/64Mi, limits 500m/256Mi */
   readonly resources?: { requests: Record<string, string>; limits: Record<string, string> };
 }
@@ -54,6 +93,14 @@ export class GossipRouter extends Construct {
   readonly deployment: DeploymentV1;
   readonly service: ServiceV1;
   readonly httpService: ServiceV1;
+  /** The rendered container args (the contract's command line). */
+  readonly args: readonly string[];
+  /** How clients authenticate. */
+  readonly auth: RouterAuth["kind"];
+  /** The rendered policy, or "any" when no `--allow-groups` is rendered. */
+  readonly allowGroups: AllowGroups | "any";
+  /** The LoadBalancer's source ranges as rendered (entries may be tokens). */
+  readonly loadBalancerSourceRanges: readonly string[];
 
   constructor(scope: Construct, id: string, props: GossipRouterProps) {
     super(scope, id);
@@ -75,13 +122,35 @@ export class GossipRouter extends Construct {
     }
     const labels = objectLabels(props.site, "router");
     const selector = selectorLabels(props.site, "router");
-    const tls = props.tlsSecretName !== undefined;
+    const auth: RouterAuth = props.auth ?? { kind: "open" };
+    this.auth = auth.kind;
+    this.allowGroups = props.allowGroups ?? (auth.kind === "open" ? "any" : bridgePolicy([props.site]));
+    if (auth.kind === "open" && this.allowGroups !== "any") {
+      throw new ValidationError(
+        this,
+        'GossipRouter: allowGroups needs authenticated clients (auth "tls" or "tokens"); in open mode clients have no identity, so use "any"',
+      );
+    }
+    this.loadBalancerSourceRanges = [...(props.loadBalancerSourceRanges ?? ["0.0.0.0/0"])];
+    checkSourceRanges(this, this.loadBalancerSourceRanges);
 
-    const args = renderRouterArgs({
+    const spec: RouterArgsSpec = {
       port: this.port,
       httpPort: this.httpPort,
-      ...(tls ? { tls: { ...TLS_FILES, clientAuth: true } } : {}),
-    });
+      // Client auth always on with TLS: a server-only TLS router would be an open door.
+      ...(auth.kind === "tls" ? { tls: { ...TLS_FILES, clientAuth: true } } : {}),
+      ...(auth.kind === "tokens" ? { authTokens: ROUTER_TOKENS_DIR } : {}),
+      ...(this.allowGroups !== "any" ? { allowGroups: this.allowGroups } : {}),
+    };
+    try {
+      this.args = renderRouterArgs(spec);
+    } catch (err) {
+      // The router's own parser refused the policy: name the prop, keep the reason.
+      if (err instanceof ConfigError)
+        throw new ValidationError(this, `GossipRouter: allowGroups: ${err.message}`);
+      throw err;
+    }
+    const args = [...this.args];
     const probe = (initialDelaySeconds: number) => ({
       httpGet: { path: "/healthz", port: String(this.httpPort) },
       initialDelaySeconds,
@@ -90,7 +159,13 @@ export class GossipRouter extends Construct {
       failureThreshold: 3,
     });
 
-    const volumes = podVolumes(props.tlsSecretName);
+    const mounts: SecretMount[] =
+      auth.kind === "tls"
+        ? [tlsMount(auth.secretName)]
+        : auth.kind === "tokens"
+          ? [{ volume: "tokens", secretName: auth.secretName, mountPath: ROUTER_TOKENS_DIR }]
+          : [];
+    const volumes = podVolumes(mounts);
     this.deployment = new DeploymentV1(this, "deployment", {
       metadata: { name: this.name, namespace, labels },
       spec: {
@@ -132,7 +207,7 @@ export class GossipRouter extends Construct {
         type: "LoadBalancer",
         selector,
         port: [{ name: "gossip", port: this.port, targetPort: "gossip", protocol: "TCP" }],
-        loadBalancerSourceRanges: props.loadBalancerSourceRanges ?? ["0.0.0.0/0"],
+        loadBalancerSourceRanges: [...this.loadBalancerSourceRanges],
         externalTrafficPolicy: "Cluster",
       },
       // The endpoint is an output: wait until the cloud has filled in the address.
@@ -158,6 +233,20 @@ export class GossipRouter extends Construct {
       formatEndpoint({ host: this.host, port: this.port }),
     ).asString;
   }
+}
+
+function checkSourceRanges(scope: Construct, ranges: readonly string[]): void {
+  if (ranges.length === 0) {
+    throw new ValidationError(
+      scope,
+      'GossipRouter: loadBalancerSourceRanges is empty; give CIDRs (["0.0.0.0/0"] admits anyone)',
+    );
+  }
+  ranges.forEach((r, i) => {
+    if (Token.isUnresolved(r)) return;
+    const problem = cidrProblem(r);
+    if (problem) throw new ValidationError(scope, `GossipRouter: loadBalancerSourceRanges[${i}]: ${problem}`);
+  });
 }
 
 function checkPort(scope: Construct, prop: string, port: number): void {

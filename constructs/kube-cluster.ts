@@ -19,6 +19,19 @@ export interface IKubeCluster {
    */
   readonly loadBalancerAnnotations: Readonly<Record<string, string>>;
   /**
+   * The addresses the cluster's pods reach the internet from, as CIDRs (`/32` per address; entries
+   * may be tokens): the NAT gateway's Elastic IP on EKS, the Cloud NAT's reserved addresses on
+   * GKE, the topology's `egressCidrs` for an existing cluster. Every router admits them.
+   */
+  readonly egressCidrs: readonly string[];
+  /**
+   * Source ranges the cluster's own pods have when they reach their own router's LoadBalancer
+   * without leaving the cluster: kube-proxy and GKE Dataplane V2 short-circuit traffic to a
+   * LoadBalancer *IP* inside the cluster, so it keeps the pod's (or node's) address. Empty where
+   * the LoadBalancer is a host name (EKS: the traffic leaves through the NAT gateway).
+   */
+  readonly inClusterCidrs: readonly string[];
+  /**
    * Creates a KubernetesProvider in `scope`, which must be in a different stack from the one that
    * created the cluster: values crossing stacks become remote-state reads, so the provider is never
    * configured from a cluster in its own state (the kubernetes provider docs warn against that).

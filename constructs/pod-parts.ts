@@ -1,6 +1,6 @@
 // Pieces of pod specs shared by the router and the relay Deployments: the hardened security
-// contexts, the volumes (writable /tmp, TLS Secret) and their mounts, the TLS Secret itself, and
-// the contract's env list in the provider's shape.
+// contexts, the volumes (writable /tmp, Secrets) and their mounts, the Secrets themselves (TLS,
+// mesh secret, router tokens), and the contract's env list in the provider's shape.
 
 import type { DeploymentV1SpecTemplateSpecContainerEnv } from "@cdktf/provider-kubernetes/lib/deployment-v1/index.js";
 import { SecretV1 } from "@cdktf/provider-kubernetes/lib/secret-v1/index.js";
@@ -16,6 +16,19 @@ export const TLS_FILES = {
   key: `${TLS_MOUNT_DIR}/tls.key`,
   ca: `${TLS_MOUNT_DIR}/ca.crt`,
 } as const;
+/** Where a relay pod's cluster secret is mounted (a Secret with the one key MESH_SECRET_KEY). */
+export const MESH_SECRET_DIR = "/etc/relay/mesh";
+export const MESH_SECRET_KEY = "cluster-secret";
+/** CLUSTER_SECRET_FILE of every relay pod. */
+export const CLUSTER_SECRET_PATH = `${MESH_SECRET_DIR}/${MESH_SECRET_KEY}`;
+/** Where a relay pod's router token is mounted (token mode: routers without TLS). */
+export const ROUTER_TOKEN_DIR = "/etc/relay/router-token";
+export const ROUTER_TOKEN_KEY = "token";
+/** ROUTER_TOKEN_FILE of every relay pod in token mode. */
+export const ROUTER_TOKEN_PATH = `${ROUTER_TOKEN_DIR}/${ROUTER_TOKEN_KEY}`;
+/** Where a router's token directory is mounted (`--auth-tokens`): one file per site. */
+export const ROUTER_TOKENS_DIR = "/etc/relay/tokens";
+
 /** UID/GID of the image's non-root user (the Dockerfile's `USER 1000:1000`). */
 export const RUN_AS_USER = 1000;
 
@@ -37,20 +50,36 @@ export function podSecurityContext() {
   return { runAsNonRoot: true, fsGroup: String(RUN_AS_USER) };
 }
 
+/** One Secret mounted as a directory: each key becomes a file. */
+export interface SecretMount {
+  /** Volume name inside the pod. */
+  readonly volume: string;
+  /** Name of the Secret (a reference, so the Deployment waits for it). */
+  readonly secretName: string;
+  /** Directory the Secret's keys appear in. */
+  readonly mountPath: string;
+}
+
+/** The TLS Secret (tls.crt, tls.key, ca.crt) on TLS_MOUNT_DIR. */
+export function tlsMount(secretName: string): SecretMount {
+  return { volume: "tls", secretName, mountPath: TLS_MOUNT_DIR };
+}
+
 /**
  * The pod's volumes and the container's mounts of them: an emptyDir on /tmp (the root filesystem
- * is read-only) and, given a TLS Secret's name, that Secret read-only on TLS_MOUNT_DIR.
+ * is read-only) and each Secret read-only on its directory. Whole directories, never `subPath`:
+ * the kubelet updates a Secret volume in place when the Secret changes (the runtime reloads
+ * certificates from there), while a subPath mount keeps the first version forever.
  */
-export function podVolumes(tlsSecretName: string | undefined) {
-  const tls = tlsSecretName !== undefined;
+export function podVolumes(secrets: readonly SecretMount[]) {
   return {
     volumeMount: [
       { name: "tmp", mountPath: "/tmp" },
-      ...(tls ? [{ name: "tls", mountPath: TLS_MOUNT_DIR, readOnly: true }] : []),
+      ...secrets.map((m) => ({ name: m.volume, mountPath: m.mountPath, readOnly: true })),
     ],
     volume: [
       { name: "tmp", emptyDir: { sizeLimit: "16Mi" } },
-      ...(tls ? [{ name: "tls", secret: { secretName: tlsSecretName, defaultMode: "0440" } }] : []),
+      ...secrets.map((m) => ({ name: m.volume, secret: { secretName: m.secretName, defaultMode: "0440" } })),
     ],
   };
 }
@@ -109,4 +138,30 @@ export function siteTlsSecret(scope: Construct, id: string, props: SiteTlsSecret
     caPem: props.caPem,
     labels: objectLabels(props.site, props.component),
   });
+}
+
+export interface OpaqueSecretProps {
+  /** Secret name. */
+  readonly name: string;
+  readonly namespace: string;
+  /** Key -> value (plain text; the provider base64-encodes it). Values may be tokens. */
+  readonly data: Readonly<Record<string, string>>;
+  readonly labels?: Record<string, string>;
+}
+
+/** An `Opaque` Secret (the mesh secret, router tokens). */
+export class OpaqueSecret extends Construct {
+  /** The Secret's name as a reference to the resource (token). */
+  readonly name: string;
+  readonly secret: SecretV1;
+
+  constructor(scope: Construct, id: string, props: OpaqueSecretProps) {
+    super(scope, id);
+    this.secret = new SecretV1(this, "secret", {
+      metadata: { name: props.name, namespace: props.namespace, labels: props.labels ?? {} },
+      type: "Opaque",
+      data: { ...props.data },
+    });
+    this.name = this.secret.metadata.name;
+  }
 }

@@ -6,7 +6,10 @@ import { CertRequest } from "@cdktf/provider-tls/lib/cert-request/index.js";
 import { LocallySignedCert } from "@cdktf/provider-tls/lib/locally-signed-cert/index.js";
 import { PrivateKey } from "@cdktf/provider-tls/lib/private-key/index.js";
 import { SelfSignedCert } from "@cdktf/provider-tls/lib/self-signed-cert/index.js";
+import { Token } from "cdktf";
 import { Construct } from "constructs";
+import { routerIdentityUri, siteIdentityUri } from "../contract/identity.js";
+import { checkSiteName } from "./labels.js";
 import { ValidationError } from "./validation-error.js";
 
 /**
@@ -16,20 +19,81 @@ import { ValidationError } from "./validation-error.js";
  */
 export const ROUTER_TLS_SERVER_NAME = "gossip-router.relay.internal";
 
+/** Lifetime of a router or site certificate: 90 days. */
+export const DEFAULT_CERT_VALIDITY_HOURS = 2160;
+/** A certificate is re-issued by the first `terraform apply` in its last 30 days. */
+export const DEFAULT_EARLY_RENEWAL_HOURS = 720;
+/** Lifetime of the CA: 10 years (rotating the CA is not automated; docs/security/iac.md). */
+export const DEFAULT_CA_VALIDITY_HOURS = 87600;
+
+/**
+ * What one leaf certificate says, independent of Terraform: RelayPki issues exactly this, and a test
+ * that makes certificates of the same shape with openssl (the network-namespace e2e) can read it
+ * from here instead of copying it.
+ */
+export interface CertProfile {
+  readonly commonName: string;
+  readonly organization: string;
+  readonly dnsNames: readonly string[];
+  /** One identity URI SAN (contract/identity.ts). */
+  readonly uris: readonly string[];
+  /** provider-tls `allowed_uses`. */
+  readonly allowedUses: readonly string[];
+}
+
+/** The organization in every subject. */
+export const PKI_ORGANIZATION = "cross-cloud-relay";
+
+/**
+ * A router's server certificate: DNS SANs ROUTER_TLS_SERVER_NAME (what relay nodes check, their
+ * TLS_SERVER_NAME) and `<site>-router`, URI SAN `spiffe://cross-cloud-relay/router/<site>`.
+ */
+export function routerCertProfile(site: string, organization = PKI_ORGANIZATION): CertProfile {
+  return {
+    commonName: `${site}-router`,
+    organization,
+    dnsNames: [ROUTER_TLS_SERVER_NAME, `${site}-router`],
+    uris: [routerIdentityUri(site)],
+    allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
+  };
+}
+
+/**
+ * A site's client certificate (shared by its relay pods): DNS SAN `<site>-relay`, URI SAN
+ * `spiffe://cross-cloud-relay/site/<site>`, the identity the routers authorize by.
+ */
+export function siteCertProfile(site: string, organization = PKI_ORGANIZATION): CertProfile {
+  return {
+    commonName: `${site}-relay`,
+    organization,
+    dnsNames: [`${site}-relay`],
+    uris: [siteIdentityUri(site)],
+    allowedUses: ["digital_signature", "key_encipherment", "client_auth"],
+  };
+}
+
 /** PEM material of one issued certificate (tokens). */
 export interface IssuedCert {
   readonly certPem: string;
   readonly keyPem: string;
+  /** The identity URI SAN the certificate carries (plain string). */
+  readonly identityUri: string;
+  /** True once `terraform apply` would re-issue it (provider-tls `ready_for_renewal`; token). */
+  readonly readyForRenewal: string;
 }
 
 export interface RelayPkiProps {
-  /** Organization in the subjects. @default "cross-cloud-relay" */
+  /** Organization in the subjects. @default "cross-cloud-relay" (PKI_ORGANIZATION) */
   readonly organization?: string;
-  /** CA lifetime. @default 87600 (10 years) */
+  /** CA lifetime in hours. @default 87600 (10 years) */
   readonly caValidityHours?: number;
-  /** Leaf lifetime. @default 8760 (1 year) */
+  /** Lifetime of each router and site certificate in hours. @default 2160 (90 days) */
   readonly validityHours?: number;
-  /** A leaf is re-issued by `terraform apply` once it has less than this left. @default 720 (30 days) */
+  /**
+   * A certificate is re-issued by the first `terraform apply` once it has less than this many
+   * hours left (provider-tls `early_renewal_hours`); the old one stays valid until it expires.
+   * @default 720 (30 days)
+   */
   readonly earlyRenewalHours?: number;
 }
 
@@ -44,13 +108,26 @@ export class RelayPki extends Construct {
 
   constructor(scope: Construct, id: string, props: RelayPkiProps = {}) {
     super(scope, id);
-    this.#organization = props.organization ?? "cross-cloud-relay";
-    this.#validityHours = props.validityHours ?? 8760;
-    this.#earlyRenewalHours = props.earlyRenewalHours ?? 720;
-    if (this.#earlyRenewalHours >= this.#validityHours) {
+    this.#organization = props.organization ?? PKI_ORGANIZATION;
+    this.#validityHours = props.validityHours ?? DEFAULT_CERT_VALIDITY_HOURS;
+    this.#earlyRenewalHours = props.earlyRenewalHours ?? DEFAULT_EARLY_RENEWAL_HOURS;
+    const caValidityHours = props.caValidityHours ?? DEFAULT_CA_VALIDITY_HOURS;
+    positiveHours(this, "validityHours", this.#validityHours, 1);
+    positiveHours(this, "earlyRenewalHours", this.#earlyRenewalHours, 0);
+    positiveHours(this, "caValidityHours", caValidityHours, 1);
+    const anyToken = [this.#validityHours, this.#earlyRenewalHours, caValidityHours].some((h) =>
+      Token.isUnresolved(h),
+    );
+    if (!anyToken && this.#earlyRenewalHours >= this.#validityHours) {
       throw new ValidationError(
         this,
         `RelayPki: earlyRenewalHours (${this.#earlyRenewalHours}) must be less than validityHours (${this.#validityHours})`,
+      );
+    }
+    if (!anyToken && this.#validityHours > caValidityHours) {
+      throw new ValidationError(
+        this,
+        `RelayPki: validityHours (${this.#validityHours}) must not exceed caValidityHours (${caValidityHours})`,
       );
     }
     this.#caKey = new PrivateKey(this, "ca-key", { algorithm: "ECDSA", ecdsaCurve: "P256" });
@@ -58,33 +135,42 @@ export class RelayPki extends Construct {
       privateKeyPem: this.#caKey.privateKeyPem,
       subject: [{ commonName: `${this.#organization} CA`, organization: this.#organization }],
       isCaCertificate: true,
-      validityPeriodHours: props.caValidityHours ?? 87600,
+      validityPeriodHours: caValidityHours,
       allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
     });
     this.caCertPem = this.#caCert.certPem;
   }
 
-  /** A server certificate for one site's router (server auth; SAN = ROUTER_TLS_SERVER_NAME). */
+  /** Lifetime of each issued certificate, in hours. */
+  get validityHours(): number {
+    return this.#validityHours;
+  }
+
+  /** Hours before expiry from which `terraform apply` re-issues a certificate. */
+  get earlyRenewalHours(): number {
+    return this.#earlyRenewalHours;
+  }
+
+  /** A server certificate for one site's router (server auth; routerCertProfile). */
   issueRouterCert(site: string): IssuedCert {
-    return this.#issue(
-      `${site}-router`,
-      `${site}-router`,
-      [ROUTER_TLS_SERVER_NAME, `${site}-router`],
-      ["server_auth"],
-    );
+    checkSiteName(this, "RelayPki", site);
+    return this.#issue(`${site}-router`, routerCertProfile(site, this.#organization));
   }
 
-  /** A client certificate shared by the relay pods of one site (client auth to the routers). */
+  /** A client certificate shared by the relay pods of one site (client auth; siteCertProfile). */
   issueSiteCert(site: string): IssuedCert {
-    return this.#issue(`${site}-relay`, `${site}-relay`, [`${site}-relay`], ["client_auth"]);
+    checkSiteName(this, "RelayPki", site);
+    return this.#issue(`${site}-relay`, siteCertProfile(site, this.#organization));
   }
 
-  #issue(id: string, commonName: string, dnsNames: string[], uses: string[]): IssuedCert {
+  #issue(id: string, profile: CertProfile): IssuedCert {
     const key = new PrivateKey(this, `${id}-key`, { algorithm: "ECDSA", ecdsaCurve: "P256" });
     const csr = new CertRequest(this, `${id}-csr`, {
       privateKeyPem: key.privateKeyPem,
-      subject: [{ commonName, organization: this.#organization }],
-      dnsNames,
+      subject: [{ commonName: profile.commonName, organization: profile.organization }],
+      dnsNames: [...profile.dnsNames],
+      // Copied into the certificate by tls_locally_signed_cert, like the DNS names.
+      uris: [...profile.uris],
     });
     const cert = new LocallySignedCert(this, `${id}-cert`, {
       certRequestPem: csr.certRequestPem,
@@ -92,8 +178,20 @@ export class RelayPki extends Construct {
       caCertPem: this.#caCert.certPem,
       validityPeriodHours: this.#validityHours,
       earlyRenewalHours: this.#earlyRenewalHours,
-      allowedUses: ["digital_signature", "key_encipherment", ...uses],
+      allowedUses: [...profile.allowedUses],
     });
-    return { certPem: cert.certPem, keyPem: key.privateKeyPem };
+    return {
+      certPem: cert.certPem,
+      keyPem: key.privateKeyPem,
+      identityUri: profile.uris[0]!,
+      readyForRenewal: Token.asString(cert.readyForRenewal),
+    };
+  }
+}
+
+function positiveHours(scope: Construct, prop: string, hours: number, min: number): void {
+  if (Token.isUnresolved(hours)) return;
+  if (!Number.isInteger(hours) || hours < min) {
+    throw new ValidationError(scope, `RelayPki: ${prop} must be an integer >= ${min} (got ${hours})`);
   }
 }

@@ -17,10 +17,16 @@ import {
 } from "../contract/relay-env.js";
 import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
 import {
+  CLUSTER_SECRET_PATH,
   containerSecurityContext,
+  MESH_SECRET_DIR,
   podSecurityContext,
   podVolumes,
+  ROUTER_TOKEN_DIR,
+  ROUTER_TOKEN_PATH,
+  type SecretMount,
   TLS_FILES,
+  tlsMount,
   toKubeEnv,
 } from "./pod-parts.js";
 import { ValidationError } from "./validation-error.js";
@@ -50,6 +56,19 @@ export interface RelaySiteProps {
   readonly tlsSecretName?: string;
   /** Server name the routers' certificates carry (TLS_SERVER_NAME). @default the dialled host */
   readonly tlsServerName?: string;
+  /**
+   * Name of a Secret whose key `cluster-secret` holds the site's cluster secret (64 hex
+   * characters, e.g. MeshSecret); mounted on /etc/relay/mesh and rendered as CLUSTER_SECRET_FILE,
+   * so members prove it to each other on the cluster port. @default none (the cluster port is
+   * guarded by the NetworkPolicy alone)
+   */
+  readonly clusterSecretName?: string;
+  /**
+   * Name of a Secret whose key `token` holds the site's router token (routers without TLS, token
+   * mode); mounted on /etc/relay/router-token and rendered as ROUTER_TOKEN_FILE. Not together with
+   * tlsSecretName. @default none
+   */
+  readonly routerTokenSecretName?: string;
   /** @default requests 50m/96Mi, limits 500m/256Mi */
   readonly resources?: { requests: Record<string, string>; limits: Record<string, string> };
 }
@@ -82,6 +101,12 @@ export class RelaySite extends Construct {
     const labels = objectLabels(props.site, "relay");
     const selector = selectorLabels(props.site, "relay");
     const tls = props.tlsSecretName !== undefined;
+    if (tls && props.routerTokenSecretName !== undefined) {
+      throw new ValidationError(
+        this,
+        "RelaySite: routerTokenSecretName is for routers without TLS; with tlsSecretName the client certificate is the site's identity",
+      );
+    }
     this.dnsQuery = `${this.name}.${namespace}.svc.${props.clusterDomain ?? "cluster.local"}`;
 
     this.headlessService = new ServiceV1(this, "headless", {
@@ -106,6 +131,8 @@ export class RelaySite extends Construct {
       ...(tls
         ? { tls: { ...TLS_FILES, ...(props.tlsServerName ? { serverName: props.tlsServerName } : {}) } }
         : {}),
+      ...(props.clusterSecretName !== undefined ? { clusterSecretFile: CLUSTER_SECRET_PATH } : {}),
+      ...(props.routerTokenSecretName !== undefined ? { routerTokenFile: ROUTER_TOKEN_PATH } : {}),
     });
 
     const probe = (path: string, initialDelaySeconds: number) => ({
@@ -116,7 +143,16 @@ export class RelaySite extends Construct {
       failureThreshold: 3,
     });
 
-    const volumes = podVolumes(props.tlsSecretName);
+    const mounts: SecretMount[] = [
+      ...(props.tlsSecretName !== undefined ? [tlsMount(props.tlsSecretName)] : []),
+      ...(props.clusterSecretName !== undefined
+        ? [{ volume: "mesh", secretName: props.clusterSecretName, mountPath: MESH_SECRET_DIR }]
+        : []),
+      ...(props.routerTokenSecretName !== undefined
+        ? [{ volume: "router-token", secretName: props.routerTokenSecretName, mountPath: ROUTER_TOKEN_DIR }]
+        : []),
+    ];
+    const volumes = podVolumes(mounts);
     this.deployment = new DeploymentV1(this, "deployment", {
       metadata: { name: this.name, namespace, labels },
       spec: {

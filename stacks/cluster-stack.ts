@@ -38,5 +38,10 @@ export class ClusterStack extends TerraformStack {
       value: this.cluster.kubeconfigCommand,
       description: "Writes this cluster's credentials into ~/.kube/config",
     });
+    new TerraformOutput(this, "egress_cidrs", {
+      value: [...this.cluster.egressCidrs],
+      description:
+        "The addresses this cluster's pods reach the internet from (/32 each); every router admits them",
+    });
   }
 }

@@ -1,15 +1,24 @@
 // One relay site, deployed through a Kubernetes provider configured from the cluster stack's
-// outputs; TUNNEL_INITIAL_HOSTS is built from every router stack's endpoint (remote state).
+// outputs; TUNNEL_INITIAL_HOSTS is built from every router stack's endpoint (remote state). The
+// site's cluster secret is generated here (nobody else reads it) and mounted as CLUSTER_SECRET_FILE.
 
+import { TlsProvider } from "@cdktf/provider-tls/lib/provider/index.js";
 import { TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 import type { GossipRouter } from "../constructs/gossip-router.js";
 import type { IKubeCluster } from "../constructs/kube-cluster.js";
 import { siteTlsSecret } from "../constructs/pod-parts.js";
 import { type IssuedCert, ROUTER_TLS_SERVER_NAME } from "../constructs/relay-pki.js";
+import { MeshSecret, siteRouterTokenSecret } from "../constructs/relay-secrets.js";
 import { RelaySite } from "../constructs/relay-site.js";
 import type { Backend } from "../topology/model.js";
 import { configureBackend } from "./backend.js";
+
+/** How the site's relay nodes authenticate to the routers. */
+export type SiteStackAuth =
+  | { readonly kind: "tls"; readonly cert: IssuedCert; readonly caPem: string }
+  | { readonly kind: "tokens"; readonly token: string }
+  | { readonly kind: "open" };
 
 export interface SiteStackProps {
   readonly site: string;
@@ -20,26 +29,40 @@ export interface SiteStackProps {
   readonly replicas: number;
   readonly clusterName: string;
   readonly namespace: string;
-  /** Client certificate and CA; undefined = plain TCP. */
-  readonly tls: { readonly cert: IssuedCert; readonly caPem: string } | undefined;
+  readonly auth: SiteStackAuth;
   readonly backend: Backend;
 }
 
 export class SiteStack extends TerraformStack {
   readonly site: RelaySite;
+  readonly meshSecret: MeshSecret;
 
   constructor(scope: Construct, id: string, props: SiteStackProps) {
     super(scope, id);
     configureBackend(this, id, props.backend);
     props.cluster.configureKubernetesProvider(this);
-    const secret =
-      props.tls &&
-      siteTlsSecret(this, "tls", {
-        site: props.site,
-        component: "relay",
-        namespace: props.namespace,
-        ...props.tls,
-      });
+    // The mesh secret is a hash of a tls_private_key seed (constructs/random-secret.ts).
+    new TlsProvider(this, "tls-provider");
+    this.meshSecret = new MeshSecret(this, "mesh", { site: props.site, namespace: props.namespace });
+    const a = props.auth;
+    const tlsSecret =
+      a.kind === "tls"
+        ? siteTlsSecret(this, "tls", {
+            site: props.site,
+            component: "relay",
+            namespace: props.namespace,
+            cert: a.cert,
+            caPem: a.caPem,
+          })
+        : undefined;
+    const tokenSecret =
+      a.kind === "tokens"
+        ? siteRouterTokenSecret(this, "router-token", {
+            site: props.site,
+            namespace: props.namespace,
+            token: a.token,
+          })
+        : undefined;
     // Each router endpoint is already `host[port]` (formatEndpoint); joined in topology order.
     const tunnelInitialHosts = props.routers.map((r) => r.endpoint).join(",");
     this.site = new RelaySite(this, "site", {
@@ -49,7 +72,9 @@ export class SiteStack extends TerraformStack {
       replicas: props.replicas,
       clusterName: props.clusterName,
       namespace: props.namespace,
-      ...(secret ? { tlsSecretName: secret.name, tlsServerName: ROUTER_TLS_SERVER_NAME } : {}),
+      clusterSecretName: this.meshSecret.secretName,
+      ...(tlsSecret ? { tlsSecretName: tlsSecret.name, tlsServerName: ROUTER_TLS_SERVER_NAME } : {}),
+      ...(tokenSecret ? { routerTokenSecretName: tokenSecret.name } : {}),
     });
     new TerraformOutput(this, "dns_query", { value: this.site.dnsQuery });
     new TerraformOutput(this, "tunnel_initial_hosts", { value: tunnelInitialHosts, sensitive: true });

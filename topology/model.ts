@@ -5,6 +5,7 @@
 import { defaultEksSite } from "../clouds/eks/site.js";
 import { defaultGkeSite } from "../clouds/gke/site.js";
 import type { Site } from "../clouds/index.js";
+import { DEFAULT_CERT_VALIDITY_HOURS, DEFAULT_EARLY_RENEWAL_HOURS } from "../constructs/relay-pki.js";
 import { CodedError } from "../contract/errors.js";
 import { ROUTER_HTTP_PORT, ROUTER_PORT } from "../contract/ports.js";
 
@@ -36,6 +37,30 @@ export interface RouterSettings {
   readonly image: string;
 }
 
+/**
+ * Who may reach the routers' LoadBalancers. `egress`: every site's egress addresses (EKS NAT
+ * gateway EIP, GKE Cloud NAT addresses, an existing site's `egressCidrs`), read from the cluster
+ * stacks; `cidrs`: literal CIDRs added to them. `{ egress: false, cidrs: ["0.0.0.0/0"] }` is the
+ * explicit opt-out (anyone may connect; authentication still applies).
+ */
+export interface SourceRanges {
+  readonly egress: boolean;
+  readonly cidrs: readonly string[];
+}
+
+/**
+ * How router clients authenticate: `tls` (mutual TLS, site identity in the client certificate;
+ * the only mode with `tls: true`), `tokens` (plain TCP, one generated token per site; the default
+ * with `tls: false`) or `open` (plain TCP, anyone who can connect: JGroups TUNNEL clients).
+ */
+export type RouterAuthMode = "tls" | "tokens" | "open";
+
+/** Lifetime and early renewal of the router and site certificates (the CA is not rotated). */
+export interface CertificateSettings {
+  readonly validityHours: number;
+  readonly earlyRenewalHours: number;
+}
+
 export interface Topology {
   readonly sites: readonly Site[];
   readonly router: RouterSettings;
@@ -45,8 +70,10 @@ export interface Topology {
   /** Kubernetes namespace of routers and relay pods. */
   readonly namespace: string;
   readonly tls: boolean;
-  /** CIDRs allowed to reach the routers' LoadBalancers. */
-  readonly loadBalancerSourceRanges: readonly string[];
+  readonly routerAuth: RouterAuthMode;
+  readonly certificates: CertificateSettings;
+  /** Who may reach the routers' LoadBalancers. */
+  readonly loadBalancerSourceRanges: SourceRanges;
   readonly backend: Backend;
 }
 
@@ -56,7 +83,10 @@ export const DEFAULT_CLUSTER_NAME = "relay";
 /** Relay pods of a site that does not say. */
 export const DEFAULT_RELAY_REPLICAS = 3;
 
-/** The seed: nyc on EKS (us-east-1, t3.small 2/1/4, 5 relay pods), sfc on GKE (2 nodes, 3 pods). */
+/**
+ * The seed: nyc on EKS (us-east-1, t3.small 2/1/4, 5 relay pods), sfc on GKE (2 nodes, 3 pods);
+ * mutual TLS, routers open only to the sites' egress addresses.
+ */
 export function defaultTopology(): Topology {
   return {
     sites: [defaultEksSite("nyc", 5), defaultGkeSite("sfc", DEFAULT_RELAY_REPLICAS)],
@@ -70,7 +100,12 @@ export function defaultTopology(): Topology {
     clusterName: DEFAULT_CLUSTER_NAME,
     namespace: DEFAULT_NAMESPACE,
     tls: true,
-    loadBalancerSourceRanges: ["0.0.0.0/0"],
+    routerAuth: "tls",
+    certificates: {
+      validityHours: DEFAULT_CERT_VALIDITY_HOURS,
+      earlyRenewalHours: DEFAULT_EARLY_RENEWAL_HOURS,
+    },
+    loadBalancerSourceRanges: { egress: true, cidrs: [] },
     backend: { kind: "local" },
   };
 }

@@ -6,13 +6,18 @@ import { AWS_REGION } from "../clouds/eks/site.js";
 import { CLOUD_KINDS, CLOUDS, type CloudKind, type CloudModule, type Site } from "../clouds/index.js";
 import {
   type Backend,
+  type CertificateSettings,
   DEFAULT_RELAY_REPLICAS,
   defaultTopology,
+  type RouterAuthMode,
   type RouterSettings,
+  type SourceRanges,
   type Topology,
   TopologyError,
 } from "./model.js";
 import { clip, describe, join, type Obj, Reader } from "./reader.js";
+
+export { cidrProblem } from "../constructs/cidr.js";
 
 const DNS_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 /** Site names become parts of cluster, node-group and Kubernetes names: keep them short. */
@@ -38,6 +43,8 @@ export function parseTopology(doc: unknown, source = "topology"): Topology {
       "clusterName",
       "namespace",
       "tls",
+      "routerAuth",
+      "certificates",
       "loadBalancerSourceRanges",
       "backend",
     ],
@@ -45,6 +52,8 @@ export function parseTopology(doc: unknown, source = "topology"): Topology {
   );
 
   let sites: Site[] = [...base.sites];
+  /** Paths of existing sites that give no egressCidrs (a problem while the egress ranges apply). */
+  const withoutEgress: string[] = [];
   if (root["sites"] !== undefined) {
     if (!Array.isArray(root["sites"])) {
       r.problem("sites", `must be a list of sites, got ${describe(root["sites"])}`);
@@ -54,6 +63,9 @@ export function parseTopology(doc: unknown, source = "topology"): Topology {
       if (list.length > MAX_SITES) r.problem("sites", `at most ${MAX_SITES} sites, got ${list.length}`);
       sites = list.slice(0, MAX_SITES).flatMap((s, i) => {
         const site = readSite(r, s, `sites[${i}]`);
+        if (site?.cloud === "existing" && (s as Obj)["egressCidrs"] === undefined) {
+          withoutEgress.push(`sites[${i}].egressCidrs`);
+        }
         return site ? [site] : [];
       });
       const seen = new Map<string, number>();
@@ -85,6 +97,17 @@ export function parseTopology(doc: unknown, source = "topology"): Topology {
   }
 
   const ranges = readSourceRanges(r, root["loadBalancerSourceRanges"], base.loadBalancerSourceRanges);
+  if (ranges.egress) {
+    for (const path of withoutEgress) {
+      r.problem(
+        path,
+        `is required while loadBalancerSourceRanges includes "${EGRESS}" (the default): the CIDRs this cluster's pods reach the internet from, e.g. [203.0.113.7/32]; or list loadBalancerSourceRanges yourself`,
+      );
+    }
+  }
+  const tls = r.bool(root, "tls", "", base.tls);
+  const routerAuth = readRouterAuth(r, root["routerAuth"], tls);
+  const certificates = readCertificates(r, root["certificates"], base.certificates);
 
   const topology: Topology = {
     sites,
@@ -106,7 +129,9 @@ export function parseTopology(doc: unknown, source = "topology"): Topology {
       /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/,
       "a DNS-1123 label",
     ),
-    tls: r.bool(root, "tls", "", base.tls),
+    tls,
+    routerAuth,
+    certificates,
     loadBalancerSourceRanges: ranges,
     backend: readBackend(r, root["backend"]) ?? base.backend,
   };
@@ -143,52 +168,64 @@ function readSite(r: Reader, value: unknown, path: string): Site | undefined {
   return module.readSite(r, s, path, { name, relayReplicas });
 }
 
-function readSourceRanges(r: Reader, value: unknown, fallback: readonly string[]): readonly string[] {
+/** The word in `loadBalancerSourceRanges` that stands for every site's egress addresses. */
+export const EGRESS = "egress";
+
+function readSourceRanges(r: Reader, value: unknown, fallback: SourceRanges): SourceRanges {
   if (value === undefined) return fallback;
-  if (!Array.isArray(value) || value.length === 0) {
+  const list = r.cidrList(value, "loadBalancerSourceRanges", [EGRESS]);
+  if (!list) return fallback;
+  return { egress: list.includes(EGRESS), cidrs: list.filter((c) => c !== EGRESS) };
+}
+
+const ROUTER_AUTH: readonly RouterAuthMode[] = ["tls", "tokens", "open"];
+
+function readRouterAuth(r: Reader, value: unknown, tls: boolean): RouterAuthMode {
+  const fallback: RouterAuthMode = tls ? "tls" : "tokens";
+  if (value === undefined) return fallback;
+  if (!(ROUTER_AUTH as unknown[]).includes(value)) {
+    r.problem("routerAuth", `unknown mode ${describe(value)}; allowed: ${ROUTER_AUTH.join(", ")}`);
+    return fallback;
+  }
+  const mode = value as RouterAuthMode;
+  if (tls && mode !== "tls") {
     r.problem(
-      "loadBalancerSourceRanges",
-      `must be a non-empty list of CIDRs such as 203.0.113.0/24, got ${describe(value)}`,
+      "routerAuth",
+      `"${mode}" is for tls: false; with tls: true clients authenticate by their certificate ("tls")`,
     );
     return fallback;
   }
-  value.forEach((v, i) => {
-    const problem = typeof v === "string" ? cidrProblem(v) : `must be a CIDR string, got ${describe(v)}`;
-    if (problem) r.problem(`loadBalancerSourceRanges[${i}]`, problem);
-  });
-  return value as string[];
+  if (!tls && mode === "tls") {
+    r.problem("routerAuth", `"tls" needs tls: true; with tls: false use "tokens" (default) or "open"`);
+    return fallback;
+  }
+  return mode;
 }
 
-/** Returns why `s` is not an IPv4/IPv6 CIDR with its host bits zero, or undefined when it is fine. */
-export function cidrProblem(s: string): string | undefined {
-  const bad = `"${clip(s)}" is not a CIDR such as 203.0.113.0/24 or 2001:db8::/32`;
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(s);
-  if (!m) return bad;
-  const addr = m[1]!;
-  const bits = Number(m[2]);
-  if (addr.includes(":")) {
-    if (!/^[0-9a-fA-F:]+$/.test(addr) || (addr.match(/::/g) ?? []).length > 1 || bits > 128) return bad;
-    const groups = addr.split(":").filter((g) => g !== "");
-    if (groups.length > 8 || groups.some((g) => g.length > 4)) return bad;
-    return undefined;
-  }
-  const parts = addr.split(".");
-  if (parts.length !== 4 || bits > 32) return bad;
-  let value = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return bad;
-    value = value * 256 + Number(p);
-  }
-  const hostBits = 32 - bits;
-  if (hostBits > 0 && value % 2 ** hostBits !== 0) {
-    return `"${s}" has host bits set; the network address of /${bits} is ${networkOf(value, bits)}`;
-  }
-  return undefined;
-}
+/** Longest certificate lifetime accepted: 5 years (the CA lives 10). */
+const MAX_CERT_HOURS = 43_800;
 
-function networkOf(value: number, bits: number): string {
-  const net = bits === 0 ? 0 : value - (value % 2 ** (32 - bits));
-  return `${[24, 16, 8, 0].map((s) => Math.floor(net / 2 ** s) % 256).join(".")}/${bits}`;
+function readCertificates(r: Reader, value: unknown, fallback: CertificateSettings): CertificateSettings {
+  const c = r.object(value, "certificates");
+  if (!c) return fallback;
+  r.unknownKeys(c, ["validityHours", "earlyRenewalHours"], "certificates");
+  const validityHours = r.int(c, "validityHours", "certificates", fallback.validityHours, 2, MAX_CERT_HOURS);
+  const earlyRenewalHours = r.int(
+    c,
+    "earlyRenewalHours",
+    "certificates",
+    fallback.earlyRenewalHours,
+    0,
+    MAX_CERT_HOURS,
+  );
+  if (earlyRenewalHours >= validityHours) {
+    r.problem(
+      "certificates.earlyRenewalHours",
+      `${earlyRenewalHours} must be less than certificates.validityHours (${validityHours})`,
+    );
+    return fallback;
+  }
+  return { validityHours, earlyRenewalHours };
 }
 
 function readBackend(r: Reader, value: unknown): Backend | undefined {

@@ -2,6 +2,8 @@
 // one line each naming its field, and every getter returns a usable fallback so reading goes on.
 // Shared by topology/parse.ts and the clouds' site parsers (clouds/<kind>/site.ts).
 
+import { cidrProblem } from "../constructs/cidr.js";
+
 /** Largest node count of any node group or pool. */
 export const MAX_NODES = 100;
 
@@ -71,6 +73,33 @@ export class Reader {
       return fallback;
     }
     return v;
+  }
+
+  /**
+   * A non-empty list of CIDRs at `path` (each checked by cidrProblem), or undefined when absent
+   * or unusable. `extra` lists words allowed besides CIDRs (e.g. "egress").
+   */
+  cidrList(value: unknown, path: string, extra: readonly string[] = []): string[] | undefined {
+    if (value === undefined) return undefined;
+    const example = extra.length > 0 ? `${extra.join(", ")} or 203.0.113.7/32` : "203.0.113.7/32";
+    if (!Array.isArray(value) || value.length === 0) {
+      this.problem(path, `must be a non-empty list of CIDRs such as ${example}, got ${describe(value)}`);
+      return undefined;
+    }
+    let ok = true;
+    value.forEach((v, i) => {
+      const problem =
+        typeof v !== "string"
+          ? `must be a CIDR string, got ${describe(v)}`
+          : extra.includes(v)
+            ? undefined
+            : cidrProblem(v);
+      if (problem) {
+        this.problem(`${path}[${i}]`, problem);
+        ok = false;
+      }
+    });
+    return ok ? (value as string[]) : undefined;
   }
 
   bool(obj: Obj, key: string, path: string, fallback: boolean): boolean {

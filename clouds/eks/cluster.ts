@@ -1,6 +1,6 @@
 // An EKS cluster with everything it needs from provider-aws alone: a VPC over two availability
 // zones (public subnets for internet-facing load balancers, private ones for the nodes), one NAT
-// gateway, the IAM roles, the control plane (API authentication, creator as admin) and one managed
+// gateway (whose Elastic IP is the cluster's only egress address, `egressCidrs`), the IAM roles, the control plane (API authentication, creator as admin) and one managed
 // node group. The AwsProvider (region) is configured by the stack that holds this construct.
 
 import { DataAwsAvailabilityZones } from "@cdktf/provider-aws/lib/data-aws-availability-zones/index.js";
@@ -84,6 +84,12 @@ export class EksCluster extends Construct implements IKubeCluster {
   /** Base64 PEM of the cluster CA (token). */
   readonly certificateAuthorityData: string;
   readonly kubeconfigCommand: string;
+  /** `<NAT Elastic IP>/32`: the nodes sit on the private subnets, so all egress leaves from it. */
+  readonly egressCidrs: readonly string[];
+  /** None: the NLB has a host name, pods reach it through the NAT gateway like anyone else. */
+  readonly inClusterCidrs: readonly string[] = [];
+  /** The NAT gateway's Elastic IP. */
+  readonly natIp: Eip;
   readonly vpc: Vpc;
   readonly cluster: AwsEksCluster;
   readonly nodeGroup: EksNodeGroup;
@@ -147,11 +153,13 @@ export class EksCluster extends Construct implements IKubeCluster {
     }
 
     // One NAT gateway keeps the bill small; a NAT per AZ survives the loss of an AZ.
-    const natIp = new Eip(this, "nat-ip", {
+    this.natIp = new Eip(this, "nat-ip", {
       domain: "vpc",
       tags: { ...tags, Name: `${name}-nat` },
       dependsOn: [igw],
     });
+    const natIp = this.natIp;
+    this.egressCidrs = [`${natIp.publicIp}/32`];
     const nat = new NatGateway(this, "nat", {
       allocationId: natIp.id,
       subnetId: publicSubnets[0]!.id,

@@ -3,6 +3,7 @@
 
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import type { Construct } from "constructs";
+import { cidrProblem } from "../../constructs/cidr.js";
 import type { IKubeCluster } from "../../constructs/kube-cluster.js";
 import { ValidationError } from "../../constructs/validation-error.js";
 
@@ -13,6 +14,12 @@ export interface ExistingClusterProps {
   readonly context?: string;
   /** Name used in outputs and messages. @default the context, or "existing" */
   readonly clusterName?: string;
+  /**
+   * CIDRs the cluster's pods reach the internet from (its NAT or firewall's public addresses), as
+   * the topology's `egressCidrs` gives them; add the pod range if its LoadBalancers are IPs that
+   * its own nodes short-circuit. @default [] (then the routers cannot admit this site by egress)
+   */
+  readonly egressCidrs?: readonly string[];
 }
 
 /** A cluster someone else created, reached through a kubeconfig file and context. */
@@ -21,6 +28,9 @@ export class ExistingCluster implements IKubeCluster {
   readonly kubeconfigCommand: string;
   /** None: the cluster's own defaults apply. */
   readonly loadBalancerAnnotations: Readonly<Record<string, string>> = {};
+  readonly egressCidrs: readonly string[];
+  /** None known: whatever is needed belongs in `egressCidrs`. */
+  readonly inClusterCidrs: readonly string[] = [];
   readonly #props: ExistingClusterProps;
 
   constructor(props: ExistingClusterProps) {
@@ -31,6 +41,11 @@ export class ExistingCluster implements IKubeCluster {
       );
     }
     this.#props = props;
+    this.egressCidrs = [...(props.egressCidrs ?? [])];
+    this.egressCidrs.forEach((c, i) => {
+      const problem = cidrProblem(c);
+      if (problem) throw new ValidationError(undefined, `ExistingCluster: egressCidrs[${i}]: ${problem}`);
+    });
     this.clusterName = props.clusterName ?? props.context ?? "existing";
     this.kubeconfigCommand = props.context
       ? `kubectl --kubeconfig ${props.kubeconfigPath} config use-context ${props.context}`

@@ -14,6 +14,7 @@ export const existing: CloudModule<ExistingSite> = {
         kubeconfigPath: site.kubeconfig.path,
         ...(site.kubeconfig.context ? { context: site.kubeconfig.context } : {}),
         clusterName: site.kubeconfig.context ?? site.name,
+        ...(site.egressCidrs ? { egressCidrs: site.egressCidrs } : {}),
       });
     },
   },

@@ -6,6 +6,11 @@ import type { SiteBase } from "../types.js";
 /** A site on a cluster that already exists, reached through a kubeconfig. */
 export interface ExistingSite extends SiteBase<"existing"> {
   readonly kubeconfig: { readonly path: string; readonly context: string | undefined };
+  /**
+   * CIDRs this cluster's pods reach the internet from; every router admits them when
+   * `loadBalancerSourceRanges` includes `egress` (the default). undefined = not given.
+   */
+  readonly egressCidrs: readonly string[] | undefined;
 }
 
 export function readExistingSite(
@@ -14,7 +19,8 @@ export function readExistingSite(
   path: string,
   common: Omit<SiteBase, "cloud">,
 ): ExistingSite | undefined {
-  r.unknownKeys(s, ["name", "cloud", "kubeconfig", "relayReplicas"], path);
+  r.unknownKeys(s, ["name", "cloud", "kubeconfig", "egressCidrs", "relayReplicas"], path);
+  const egressCidrs = r.cidrList(s["egressCidrs"], join(path, "egressCidrs"));
   const kcPath = join(path, "kubeconfig");
   const kc = r.object(s["kubeconfig"], kcPath);
   if (!kc) {
@@ -30,6 +36,7 @@ export function readExistingSite(
       path: r.requiredString(kc, "path", kcPath, undefined, "the kubeconfig file, e.g. ~/.kube/config"),
       context: r.optionalString(kc, "context", kcPath),
     },
+    egressCidrs,
     relayReplicas: common.relayReplicas,
   };
 }

@@ -1,8 +1,14 @@
 // A GKE cluster on its own VPC network: the default node pool is removed and replaced by a node
 // pool managed separately (so resizing it never touches the cluster). Dataplane V2 enforces the
-// relay pods' NetworkPolicy. The GoogleProvider (project) is configured by the holding stack.
+// relay pods' NetworkPolicy. The nodes are private (no external IPs) and reach the internet
+// through Cloud NAT on reserved static addresses, so the cluster's egress addresses are fixed and
+// known (`egressCidrs`) and the other sites' routers can admit exactly them. The GoogleProvider
+// (project) is configured by the holding stack.
 
+import { ComputeAddress } from "@cdktf/provider-google/lib/compute-address/index.js";
 import { ComputeNetwork } from "@cdktf/provider-google/lib/compute-network/index.js";
+import { ComputeRouter } from "@cdktf/provider-google/lib/compute-router/index.js";
+import { ComputeRouterNat } from "@cdktf/provider-google/lib/compute-router-nat/index.js";
 import { ComputeSubnetwork } from "@cdktf/provider-google/lib/compute-subnetwork/index.js";
 import { ContainerCluster } from "@cdktf/provider-google/lib/container-cluster/index.js";
 import { ContainerNodePool } from "@cdktf/provider-google/lib/container-node-pool/index.js";
@@ -44,7 +50,16 @@ export interface GkeClusterProps {
   readonly serviceCidr?: string;
   /** @default "REGULAR" */
   readonly releaseChannel?: "RAPID" | "REGULAR" | "STABLE";
+  /**
+   * Static external addresses of the Cloud NAT: the cluster's egress addresses. One NAT address
+   * serves 64,512 concurrent connections per destination with the default port allocation.
+   * @default 1
+   */
+  readonly natAddressCount?: number;
 }
+
+/** Most Cloud NAT addresses the construct reserves. */
+const MAX_NAT_ADDRESSES = 16;
 
 export class GkeCluster extends Construct implements IKubeCluster {
   readonly clusterName: string;
@@ -57,6 +72,14 @@ export class GkeCluster extends Construct implements IKubeCluster {
   /** Base64 PEM of the cluster CA (token). */
   readonly clusterCaCertificate: string;
   readonly kubeconfigCommand: string;
+  /** `<address>/32` of each reserved Cloud NAT address (tokens). */
+  readonly egressCidrs: readonly string[];
+  /**
+   * The node range and the pod range: a pod that connects to its own router's LoadBalancer IP is
+   * answered inside the cluster (Dataplane V2), keeping its own address.
+   */
+  readonly inClusterCidrs: readonly string[];
+  readonly natAddresses: readonly ComputeAddress[];
   readonly cluster: ContainerCluster;
   readonly nodePool: ContainerNodePool;
 
@@ -69,6 +92,16 @@ export class GkeCluster extends Construct implements IKubeCluster {
         `GkeCluster: nodePool.nodeCount must be an integer >= 1 (got ${nodeCount})`,
       );
     }
+    const natAddressCount = props.natAddressCount ?? 1;
+    if (
+      !Token.isUnresolved(natAddressCount) &&
+      (!Number.isInteger(natAddressCount) || natAddressCount < 1 || natAddressCount > MAX_NAT_ADDRESSES)
+    ) {
+      throw new ValidationError(
+        this,
+        `GkeCluster: natAddressCount must be an integer in 1..${MAX_NAT_ADDRESSES} (got ${natAddressCount})`,
+      );
+    }
     this.clusterName = props.name;
     this.location = props.location;
     this.project = props.project;
@@ -79,17 +112,54 @@ export class GkeCluster extends Construct implements IKubeCluster {
       autoCreateSubnetworks: false,
       ...project,
     });
+    const region = regionOf(props.location);
+    const nodeCidr = props.nodeCidr ?? "10.10.0.0/20";
+    const podCidr = props.podCidr ?? "10.20.0.0/16";
     const subnetwork = new ComputeSubnetwork(this, "subnetwork", {
       name: `${props.name}-subnet`,
       network: network.id,
-      region: regionOf(props.location),
-      ipCidrRange: props.nodeCidr ?? "10.10.0.0/20",
+      region,
+      ipCidrRange: nodeCidr,
       secondaryIpRange: [
-        { rangeName: "pods", ipCidrRange: props.podCidr ?? "10.20.0.0/16" },
+        { rangeName: "pods", ipCidrRange: podCidr },
         { rangeName: "services", ipCidrRange: props.serviceCidr ?? "10.30.0.0/20" },
       ],
+      // Private nodes still reach Google APIs (image pulls from Artifact Registry, logging).
+      privateIpGoogleAccess: true,
       ...project,
     });
+
+    // Cloud NAT on reserved addresses: the only way out for the private nodes.
+    const addresses: ComputeAddress[] = [];
+    for (let i = 0; i < natAddressCount; i++) {
+      addresses.push(
+        new ComputeAddress(this, `nat-ip-${i}`, {
+          name: `${props.name}-nat-${i}`,
+          region,
+          addressType: "EXTERNAL",
+          ...project,
+        }),
+      );
+    }
+    this.natAddresses = addresses;
+    const router = new ComputeRouter(this, "nat-router", {
+      name: `${props.name}-router`,
+      network: network.id,
+      region,
+      ...project,
+    });
+    new ComputeRouterNat(this, "nat", {
+      name: `${props.name}-nat`,
+      router: router.name,
+      region,
+      natIpAllocateOption: "MANUAL_ONLY",
+      natIps: addresses.map((a) => a.selfLink),
+      sourceSubnetworkIpRangesToNat: "ALL_SUBNETWORKS_ALL_IP_RANGES",
+      logConfig: { enable: true, filter: "ERRORS_ONLY" },
+      ...project,
+    });
+    this.egressCidrs = addresses.map((a) => `${a.address}/32`);
+    this.inClusterCidrs = [nodeCidr, podCidr];
 
     this.cluster = new ContainerCluster(this, "cluster", {
       name: props.name,
@@ -117,6 +187,8 @@ export class GkeCluster extends Construct implements IKubeCluster {
         machineType: props.nodePool?.machineType ?? GKE_DEFAULTS.machineType,
         oauthScopes: ["https://www.googleapis.com/auth/cloud-platform"],
       },
+      // No external IPs on the nodes: their traffic leaves through the Cloud NAT's addresses.
+      networkConfig: { enablePrivateNodes: true },
       ...project,
     });
 

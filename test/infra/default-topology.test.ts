@@ -18,14 +18,14 @@ const only = (stack: TfJson, type: string): TfJson => {
   return all[0]![1];
 };
 
-test("one state per cluster, router and site, plus pki, layered without a cycle", () => {
+test("one state per cluster, router and site, plus pki, layered without a cycle; routers read every cluster (egress)", () => {
   expect(Object.keys(stacks).sort()).toEqual(
     ["nyc-cluster", "nyc-router", "nyc-site", "pki", "sfc-cluster", "sfc-router", "sfc-site"].sort(),
   );
   expect(dependencies["pki"]).toEqual([]);
   expect(dependencies["nyc-cluster"]).toEqual([]);
-  expect([...dependencies["nyc-router"]!].sort()).toEqual(["nyc-cluster", "pki"]);
-  expect([...dependencies["sfc-router"]!].sort()).toEqual(["pki", "sfc-cluster"]);
+  expect([...dependencies["nyc-router"]!].sort()).toEqual(["nyc-cluster", "pki", "sfc-cluster"]);
+  expect([...dependencies["sfc-router"]!].sort()).toEqual(["nyc-cluster", "pki", "sfc-cluster"]);
   expect([...dependencies["nyc-site"]!].sort()).toEqual(["nyc-cluster", "nyc-router", "pki", "sfc-router"]);
   expect([...dependencies["sfc-site"]!].sort()).toEqual(["nyc-router", "pki", "sfc-cluster", "sfc-router"]);
 });
@@ -129,6 +129,8 @@ describe.each(["nyc", "sfc"])("%s router", (site) => {
       "--tls-ca",
       "/etc/relay/tls/ca.crt",
       "--tls-client-auth",
+      "--allow-groups",
+      "bridge=nyc,sfc",
     ]);
     for (const probe of ["liveness_probe", "readiness_probe"]) {
       expect(c[probe]["http_get"]).toEqual({ path: "/healthz", port: "9000" });
@@ -159,7 +161,10 @@ describe.each(["nyc", "sfc"])("%s router", (site) => {
     expect(lb["spec"]["port"]).toEqual([
       { name: "gossip", port: 12001, target_port: "gossip", protocol: "TCP" },
     ]);
-    expect(lb["spec"]["load_balancer_source_ranges"]).toEqual(["0.0.0.0/0"]);
+    // Every site's egress address, read from the cluster stacks (test/infra/egress.test.ts).
+    const ranges: string[] = lb["spec"]["load_balancer_source_ranges"];
+    expect(ranges.filter((r) => r.includes("data.terraform_remote_state."))).toHaveLength(2);
+    expect(ranges).not.toContain("0.0.0.0/0");
     expect(lb["wait_for_load_balancer"]).toBe(true);
     const nlb = lb["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-type"];
     expect(nlb).toBe(site === "nyc" ? "nlb" : undefined);
@@ -196,6 +201,7 @@ describe.each([
         ca: "/etc/relay/tls/ca.crt",
         serverName: "gossip-router.relay.internal",
       },
+      clusterSecretFile: "/etc/relay/mesh/cluster-secret",
     }).map((e) => e.name);
     expect([...env.keys()]).toEqual(expected);
     expect(env.get("SITE")!["value"]).toBe(site);

@@ -52,6 +52,10 @@ test("the seed: nyc on EKS, sfc on GKE", () => {
   expect(sfc.cloud === "gke" && sfc.nodePool.nodeCount).toBe(2);
   expect(t.router).toMatchObject({ port: 12001, httpPort: 9000, replicas: 1 });
   expect(t.tls).toBe(true);
+  expect(t.routerAuth).toBe("tls");
+  // Routers admit the sites' egress addresses unless the topology lists its own ranges.
+  expect(t.loadBalancerSourceRanges).toEqual({ egress: true, cidrs: [] });
+  expect(parseTopology({ tls: false }).routerAuth).toBe("tokens");
   expect(t.backend).toEqual({ kind: "local" });
   expect(parseTopology({})).toEqual(t);
 });
@@ -151,6 +155,23 @@ test.each([
     'relayImage: "my image" is not allowed: an image reference',
   ],
   ["a document that is not a mapping", ["a"], "(root): must be a mapping (object), got a list"],
+  [
+    "token mode beside TLS",
+    { routerAuth: "tokens" },
+    'routerAuth: "tokens" is for tls: false; with tls: true clients authenticate by their certificate',
+  ],
+  ["tls mode without TLS", { tls: false, routerAuth: "tls" }, 'routerAuth: "tls" needs tls: true'],
+  ["an unknown router auth", { tls: false, routerAuth: "none" }, 'routerAuth: unknown mode "none"'],
+  [
+    "a renewal window as long as the lifetime",
+    { certificates: { validityHours: 720, earlyRenewalHours: 720 } },
+    "certificates.earlyRenewalHours: 720 must be less than certificates.validityHours (720)",
+  ],
+  [
+    "an unknown certificates field",
+    { certificates: { validity: 1 } },
+    "certificates.validity: unknown field; allowed: validityHours, earlyRenewalHours",
+  ],
 ])("%s is rejected with a message naming the field", (_, doc, message) => {
   expect(problemsOf(doc)).toEqual(expect.arrayContaining([expect.stringContaining(message)]));
 });
@@ -199,6 +220,11 @@ test("CIDRs: IPv4 and IPv6 accepted, garbage rejected", () => {
 test("the example file and a JSON file load; YAML errors and missing files are TopologyErrors", () => {
   const example = readTopologyFile("topology/topology.example.yaml");
   expect(example.sites.map((s) => s.cloud)).toEqual(["eks", "gke", "existing"]);
+  // The example documents the defaults it shows.
+  expect(example.loadBalancerSourceRanges).toEqual(defaultTopology().loadBalancerSourceRanges);
+  expect(example.certificates).toEqual(defaultTopology().certificates);
+  const lab = example.sites[2]!;
+  expect(lab.cloud === "existing" && lab.egressCidrs).toEqual(["198.51.100.7/32"]);
   const json = join(dir, "t.json");
   writeFileSync(json, JSON.stringify({ sites: [eks, gke], tls: false }));
   expect(readTopologyFile(json).tls).toBe(false);

@@ -85,6 +85,7 @@ const threeSites = parseTopology({
       name: "lab",
       cloud: "existing",
       kubeconfig: { path: "~/.kube/config", context: "lab-admin" },
+      egressCidrs: ["198.51.100.7/32"],
       relayReplicas: 2,
     },
   ],
@@ -158,9 +159,10 @@ test("GCS backend: one prefix per stack", () => {
   });
 });
 
-test("TLS off: no pki stack, no TLS flags, env without TLS_*", () => {
-  const stacks = expectWiring(parseTopology({ tls: false }));
+test("TLS off, routerAuth open: no pki or tokens stack, no TLS flags, no policy, env without TLS_*", () => {
+  const stacks = expectWiring(parseTopology({ tls: false, routerAuth: "open" }));
   expect(stacks["pki"]).toBeUndefined();
+  expect(stacks["tokens"]).toBeUndefined();
   const router = findNamed(stacks["nyc-router"]!, "kubernetes_deployment_v1", "nyc-router");
   expect(router["spec"]["template"]["spec"]["container"][0]["args"]).toEqual([
     "router",
@@ -170,8 +172,11 @@ test("TLS off: no pki stack, no TLS flags, env without TLS_*", () => {
     "9000",
   ]);
   const env = containerEnv(findNamed(stacks["sfc-site"]!, "kubernetes_deployment_v1", "sfc-relay"));
-  expect([...env.keys()].filter((k) => k.startsWith("TLS_"))).toEqual([]);
-  expect(resourcesOf(stacks["sfc-site"]!, "kubernetes_secret_v1")).toEqual([]);
+  expect([...env.keys()].filter((k) => k.startsWith("TLS_") || k === "ROUTER_TOKEN_FILE")).toEqual([]);
+  // Only the mesh secret: the cluster port stays authenticated in every mode.
+  expect(
+    resourcesOf(stacks["sfc-site"]!, "kubernetes_secret_v1").map(([, r]) => r["metadata"]["name"]),
+  ).toEqual(["sfc-relay-mesh"]);
 });
 
 test("the structural check catches a dangling reference and a missing provider", () => {
@@ -209,7 +214,12 @@ test("4 sites, two of them EKS in different regions: every site reaches all four
           nodeGroup: { instanceType: "t3.medium", desired: 3 },
         },
         { name: "sfc", cloud: "gke", location: "us-west1" },
-        { name: "lab", cloud: "existing", kubeconfig: { path: "/etc/kube/lab.yaml" } },
+        {
+          name: "lab",
+          cloud: "existing",
+          kubeconfig: { path: "/etc/kube/lab.yaml" },
+          egressCidrs: ["203.0.113.0/28"],
+        },
       ],
     }),
   );
