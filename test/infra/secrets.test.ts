@@ -76,7 +76,10 @@ describe("seed (mutual TLS): a cluster secret per site", () => {
       expect(env.get("CLUSTER_SECRET_FILE")!["value"]).toBe(CLUSTER_SECRET_PATH);
       expect(env.has("ROUTER_TOKEN_FILE")).toBe(false);
       const parsed = parseRelayEnv({
-        ...Object.fromEntries([...env].map(([k, e]) => [k, e["value"] ?? "x"])),
+        // Downward-API entries (pod name, pod IP) as kubelet would fill them.
+        ...Object.fromEntries(
+          [...env].map(([k, e]) => [k, e["value"] ?? (k === "BIND_ADDR" ? "10.0.0.7" : "x")]),
+        ),
         TUNNEL_INITIAL_HOSTS: "a.example[12001],b.example[12001]",
       });
       expect(parsed.clusterSecretFile).toBe(CLUSTER_SECRET_PATH);
