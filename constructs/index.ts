@@ -6,8 +6,18 @@ export { ExistingCluster, type ExistingClusterProps } from "../clouds/existing/c
 export { GkeCluster, type GkeClusterProps, type GkeNodePoolProps } from "../clouds/gke/cluster.js";
 export { buildRelayStacks, type RelayStacks, stackNames } from "../stacks/relay-app.js";
 export { defaultTopology, parseTopology, type Topology } from "../topology/index.js";
-export { GossipRouter, type GossipRouterProps } from "./gossip-router.js";
+export { GossipRouter, type GossipRouterProps, type RouterAuth } from "./gossip-router.js";
 export type { IKubeCluster } from "./kube-cluster.js";
-export { type IssuedCert, RelayPki, type RelayPkiProps, ROUTER_TLS_SERVER_NAME } from "./relay-pki.js";
+export {
+  type CertProfile,
+  type IssuedCert,
+  RelayPki,
+  type RelayPkiProps,
+  ROUTER_TLS_SERVER_NAME,
+  routerCertProfile,
+  siteCertProfile,
+} from "./relay-pki.js";
+export { MeshSecret, type MeshSecretProps, RouterTokens, type RouterTokensProps } from "./relay-secrets.js";
 export { RelaySite, type RelaySiteProps } from "./relay-site.js";
+export { BRIDGE_GROUP, bridgePolicy } from "./router-policy.js";
 export { ValidationError } from "./validation-error.js";
