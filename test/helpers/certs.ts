@@ -164,9 +164,14 @@ export async function makeCa(dir: string, name: string): Promise<CertPair> {
 
 /**
  * A certificate `<name>.crt` / `<name>.key` signed by `ca`, for 127.0.0.1/localhost, usable as
- * server and client certificate (CN = `name`).
+ * server and client certificate (CN = `name`), valid `days` days (0: it expires at once).
  */
-export async function issueCert(dir: string, name: string, ca: CertPair): Promise<CertPair> {
+export async function issueCert(
+  dir: string,
+  name: string,
+  ca: CertPair,
+  days: number | string = DAYS,
+): Promise<CertPair> {
   await openssl(
     ["req", ...KEY_ARGS, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`],
     dir,
@@ -188,7 +193,7 @@ export async function issueCert(dir: string, name: string, ca: CertPair): Promis
       "-set_serial",
       serial(),
       "-days",
-      DAYS,
+      String(days),
       "-extfile",
       `${name}.ext`,
       "-out",
