@@ -16,7 +16,7 @@ import {
 } from "../protocol/frames.js";
 import { type FrameSink, FrameSplitter } from "../protocol/splitter.js";
 import { type GossipData, GossipType, type PingData, ProtocolError } from "../protocol/types.js";
-import type { TlsReloader } from "../tls/watch.js";
+import { TlsReloader } from "../tls/watch.js";
 import { backoffDelay } from "./backoff.js";
 import { TunnelError } from "./errors.js";
 import { Heartbeat } from "./heartbeat.js";
@@ -96,7 +96,8 @@ export class RouterConnection {
   ) {
     this.endpoint = endpoint;
     this.#opts = opts;
-    this.#tls = opts.tls ? tlsMaterial : null;
+    // Never plain TCP when TLS is configured, even without a shared reloader.
+    this.#tls = opts.tls ? (tlsMaterial ?? new TlsReloader({ sources: opts.tls, intervalMs: 0, log })) : null;
     this.#owner = owner;
     this.#name = `${endpoint.host}:${endpoint.port}`;
     this.#log = log.child({ router: this.#name });
@@ -307,7 +308,7 @@ export class RouterConnection {
   #openSocket(): net.Socket {
     const { host, port } = this.endpoint;
     const t = this.#opts.tls;
-    if (t === null || this.#tls === null) return net.connect({ host, port });
+    if (t === null || this.#tls === null) return net.connect({ host, port }); // both null together
     // Each connect takes the current material: files changed since the last one are checked and,
     // if good, used; bad new files leave the last good material in use (runtime/tls/watch.ts).
     // An established connection keeps the certificate it was authenticated with.

@@ -14,7 +14,7 @@ import tls from "node:tls";
 import { pino } from "pino";
 import { parseRelayEnv } from "../../contract/relay-env.js";
 import type { Discovery } from "../../runtime/cluster/discovery.js";
-import { registerFrame } from "../../runtime/protocol/frames.js";
+import { heartbeatFrame, registerFrame } from "../../runtime/protocol/frames.js";
 import { GossipType } from "../../runtime/protocol/types.js";
 import { RelayChannel } from "../../runtime/relay/channel.js";
 import { RelayNode } from "../../runtime/relay/node.js";
@@ -22,6 +22,7 @@ import type { RelayMessage } from "../../runtime/relay/types.js";
 import type { RouterTlsOptions } from "../../runtime/router/options.js";
 import { GossipRouter } from "../../runtime/router/router.js";
 import { type CertPair, issueCert, makeCa } from "../helpers/certs.js";
+import { type RouterProcess, startRouterProcess } from "../helpers/processes.js";
 import { SecretVolume } from "../helpers/secret-volume.js";
 import { waitFor } from "../helpers/wait.js";
 import { sleep, TestClient, uuid } from "../router/util.js";
@@ -283,6 +284,66 @@ test("router: a mismatched key, a half-written key or CA bundle is refused and t
   await waitFor("a's multicast echo", () => a.texts().includes("still here"), LONG);
   expect(a.closed || a.ended).toBe(false);
 });
+
+test("relay router (the built CLI, default 10 s poll): a rotated Secret admits the new CA's client without a restart", async () => {
+  const v = await volume("cli", {
+    "tls.crt": pem["server1.crt"]!,
+    "tls.key": pem["server1.key"]!,
+    "ca.crt": pem["oldCa.crt"]!,
+  });
+  const proc: RouterProcess = await startRouterProcess([
+    "--bind",
+    "127.0.0.1",
+    "--tls-cert",
+    v.file("tls.crt"),
+    "--tls-key",
+    v.file("tls.key"),
+    "--tls-ca",
+    v.file("ca.crt"),
+    "--tls-client-auth",
+  ]);
+  stops.push(() => proc.stop());
+  /** Whether a client of `pair` gets an answer to REGISTER + HEARTBEAT from the router process. */
+  const answered = async (pair: "clientOld" | "clientNew"): Promise<boolean> => {
+    const socket = tls.connect({
+      host: "127.0.0.1",
+      port: proc.port,
+      ca: bothCas(),
+      cert: pem[`${pair}.crt`]!,
+      key: pem[`${pair}.key`]!,
+    });
+    let answer = false;
+    socket.on("data", () => {
+      answer = true;
+    });
+    socket.on("error", () => {});
+    socket.on("secureConnect", () => {
+      socket.write(registerFrame("probe", uuid(7), null, null));
+      socket.write(heartbeatFrame());
+    });
+    await waitFor("an answer or a refusal", () => answer || socket.destroyed, LONG);
+    socket.destroy();
+    return answer;
+  };
+  const old = await client(proc.port, "clientOld");
+  old.register("chat", uuid(1));
+  expect(await answered("clientNew")).toBe(false);
+
+  await v.write({ "tls.crt": pem["server2.crt"]!, "tls.key": pem["server2.key"]!, "ca.crt": bothCas() });
+  await waitFor(
+    "the router process to log the reload",
+    () => proc.logs.some((l) => l.includes("TLS material reloaded")),
+    {
+      timeoutMs: 40_000,
+      intervalMs: 100,
+    },
+  );
+  expect(await metric(proc.httpPort, "relay_router_tls_reloads_total")).toBe(1);
+  expect(await answered("clientNew")).toBe(true);
+  // The link made before the rotation is still served.
+  old.message("chat", null, uuid(1), "after the reload");
+  await waitFor("the old link's echo", () => old.texts().includes("after the reload"), LONG);
+}, 90_000);
 
 class NoDiscovery implements Discovery {
   async find() {
