@@ -18,6 +18,12 @@ export interface RouterTlsOptions {
    * reload. @default DEFAULT_TLS_RELOAD_INTERVAL_MS (10 s)
    */
   readonly reloadIntervalMs?: number;
+  /**
+   * With `clientAuth`: when reloaded material's CA bundle no longer trusts the certificate an
+   * open connection authenticated with (its CA was removed), close that connection; it must
+   * reconnect with a certificate the new bundle accepts. @default true
+   */
+  readonly closeUntrustedOnReload?: boolean;
 }
 
 export interface RouterOptions {

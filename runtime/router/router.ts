@@ -15,6 +15,7 @@ import { createLogger, type Logger } from "../observability/log.js";
 import { GRACEFUL_CLOSE_FRAME, heartbeatFrame, suspectFrame } from "../protocol/frames.js";
 import type { FrameSink } from "../protocol/splitter.js";
 import { GossipType, ProtocolError } from "../protocol/types.js";
+import { chainTrustedBy, type TlsMaterial } from "../tls/material.js";
 import { DEFAULT_TLS_RELOAD_INTERVAL_MS, TlsReloader, type TlsReloadStats } from "../tls/watch.js";
 import { ClientConnection } from "./connection.js";
 import { Dispatcher } from "./dispatch.js";
@@ -175,8 +176,9 @@ export class GossipRouter {
   /**
    * The TLS listener. Certificate, key and CA are re-read every `tls.reloadIntervalMs` and a
    * changed set that passes its checks becomes the context of new handshakes
-   * (setSecureContext); established connections keep their session. Bad files never replace the
-   * material in use (runtime/tls/watch.ts; docs/security/rotation.md).
+   * (setSecureContext); established connections keep their session, unless (with client auth)
+   * the new CA bundle no longer trusts their certificate. Bad files never replace the material in
+   * use (runtime/tls/watch.ts; docs/security/rotation.md).
    */
   #tlsServer(): tls.Server {
     const t = this.options.tls!;
@@ -196,11 +198,31 @@ export class GossipRouter {
       if (!previous) return;
       try {
         server.setSecureContext(m.contextOptions);
+        if (t.clientAuth && t.closeUntrustedOnReload !== false) closeUntrusted(m);
       } catch (err) {
         // Checked material should never get here; a throw must not leave the poll timer's tick.
-        this.#log.error({ err: (err as Error).message }, "TLS reload: setSecureContext failed");
+        this.#log.error({ err: (err as Error).message }, "TLS reload: installing the new material failed");
       }
     });
+    // A CA removed from the bundle is no longer trusted: links authenticated through it are
+    // closed (GRACEFUL_CLOSE, like any lost connection) and must reconnect with a certificate the
+    // new bundle accepts. Links still anchored in the bundle keep running untouched.
+    const closeUntrusted = (m: TlsMaterial) => {
+      let closed = 0;
+      for (const conn of [...this.#connections]) {
+        if (conn.state !== "open") continue;
+        const peer = (conn.socket as tls.TLSSocket).getPeerX509Certificate();
+        if (chainTrustedBy(peer, m) !== false) continue;
+        this.#lost(conn, "tls-untrusted", peer?.subject.replace(/\n/g, ", ") ?? null);
+        closed++;
+      }
+      if (closed > 0) {
+        this.#log.warn(
+          { closed },
+          "TLS reload: closed connections whose certificate the new CA bundle does not trust",
+        );
+      }
+    };
     this.#tlsReloader = reloader.start();
     server.on("tlsClientError", (err: Error & { code?: string }, socket: tls.TLSSocket) => {
       this.counters.tlsRejected++;

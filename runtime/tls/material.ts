@@ -39,6 +39,8 @@ export interface TlsMaterial extends RawTlsMaterial {
   readonly notAfter: number | null;
   /** Certificates in the CA bundle. */
   readonly caCount: number;
+  /** The CA bundle's certificates, parsed. */
+  readonly caCerts: readonly X509Certificate[];
   /** What tls.createSecureContext / server.setSecureContext take. */
   readonly contextOptions: tls.SecureContextOptions;
   /** Built once per material, shared by every connection made with it. */
@@ -152,7 +154,7 @@ export function checkTlsMaterial(raw: RawTlsMaterial, sources: TlsSources): TlsM
       throw new TlsMaterialError("key", src, `does not belong to the certificate (${leaf.subject.trim()})`);
     }
   }
-  const caCount = raw.ca ? certificates("ca", describe(sources.ca!), raw.ca).length : 0;
+  const caCerts = raw.ca ? certificates("ca", describe(sources.ca!), raw.ca) : [];
   const contextOptions: tls.SecureContextOptions = {
     ...(raw.cert ? { cert: raw.cert } : {}),
     ...(raw.key ? { key: raw.key } : {}),
@@ -174,12 +176,31 @@ export function checkTlsMaterial(raw: RawTlsMaterial, sources: TlsSources): TlsM
     );
   }
   const notAfter = leaf ? Date.parse(leaf.validTo) : null;
-  return { ...raw, leaf, notAfter, caCount, contextOptions, secureContext };
+  return { ...raw, leaf, notAfter, caCount: caCerts.length, caCerts, contextOptions, secureContext };
 }
 
 /** Reads and checks in one go. */
 export function loadTlsMaterial(sources: TlsSources): TlsMaterial {
   return checkTlsMaterial(readTlsMaterial(sources), sources);
+}
+
+/**
+ * Whether a peer's verified certificate chain (as a TLSSocket gives it: the leaf, then
+ * `issuerCertificate` up to the root it was verified against) is still anchored in `m`'s CA
+ * bundle: one of its certificates is in the bundle, or is issued and signed by one in it (a CA
+ * re-issued with the same key keeps its links). null when there is no peer certificate.
+ */
+export function chainTrustedBy(peer: X509Certificate | undefined, m: TlsMaterial): boolean | null {
+  if (peer === undefined) return null;
+  const bundle = new Set(m.caCerts.map((c) => c.fingerprint256));
+  const seen = new Set<string>();
+  for (let c: X509Certificate | undefined = peer; c !== undefined && !seen.has(c.fingerprint256); ) {
+    seen.add(c.fingerprint256);
+    if (bundle.has(c.fingerprint256)) return true;
+    for (const ca of m.caCerts) if (c.checkIssued(ca) && c.verify(ca.publicKey)) return true;
+    c = c.issuerCertificate;
+  }
+  return false;
 }
 
 /** A short description for logs. */

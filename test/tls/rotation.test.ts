@@ -285,6 +285,56 @@ test("router: a mismatched key, a half-written key or CA bundle is refused and t
   expect(a.closed || a.ended).toBe(false);
 });
 
+test("router: a CA removed from the bundle closes the links it authenticated; the others keep running", async () => {
+  // What it guards against: after a CA rotation meant to cut a compromised or retired CA, a
+  // link authenticated through that CA stayed up (and kept its registrations) until it
+  // happened to reconnect.
+  for (const closeUntrustedOnReload of [true, false]) {
+    const v = await volume("router-untrusted", {
+      "tls.crt": pem["server1.crt"]!,
+      "tls.key": pem["server1.key"]!,
+      "ca.crt": bothCas(),
+    });
+    const router = await startRouter({ ...routerTls(v), closeUntrustedOnReload });
+    const old = await client(router.port!, "clientOld");
+    const neu = await client(router.port!, "clientNew");
+    old.register("chat", uuid(1));
+    neu.register("chat", uuid(2));
+    await waitFor("both registered", () => router.registry.size === 2, LONG);
+
+    await v.write({
+      "tls.crt": pem["server2.crt"]!,
+      "tls.key": pem["server2.key"]!,
+      "ca.crt": pem["newCa.crt"]!,
+    });
+    await waitFor("the reload", () => router.tlsReload?.reloads === 1, LONG);
+    if (closeUntrustedOnReload) {
+      await old.waitClosed(LONG.timeoutMs);
+      expect(old.gracefulCloses).toBe(1);
+      expect(router.stats().closes["tls-untrusted"]).toBe(1);
+      // The remaining member hears that the other one is gone.
+      await neu.waitType(GossipType.Suspect);
+    } else {
+      // Opt-out: the old link stays until it reconnects by itself.
+      old.message("chat", uuid(2), uuid(1), "still trusted by its session");
+      await waitFor(
+        "the old link's message",
+        () => neu.texts().includes("still trusted by its session"),
+        LONG,
+      );
+      expect(router.stats().closes["tls-untrusted"]).toBeUndefined();
+    }
+    neu.message("chat", null, uuid(2), "new link");
+    await waitFor("the new-CA link's echo", () => neu.texts().includes("new link"), LONG);
+    expect(neu.closed || neu.ended).toBe(false);
+    expect((await admitted(router, "clientOld", 5)).ok).toBe(false);
+    for (const c of clients) c.destroy();
+    clients = [];
+    await router.stop();
+    routers = [];
+  }
+});
+
 test("relay router (the built CLI, default 10 s poll): a rotated Secret admits the new CA's client without a restart", async () => {
   const v = await volume("cli", {
     "tls.crt": pem["server1.crt"]!,
@@ -440,19 +490,27 @@ test("relay node: new router connections use the rotated client certificate and 
   expect(await metric(httpPort, "relay_tls_cert_not_after_seconds")).toBe(
     Math.floor(Date.parse(new X509Certificate(pem["nycNew.crt"]!).validTo) / 1000),
   );
-  // 2. The router's Secret rotates to the new CA only: old-CA certificates are no longer accepted.
+  // The node's existing link was left alone (the router still trusts its old certificate).
+  await flowing("traffic on the existing links after the node's reload");
+  expect(router.stats().connectionsTotal).toBe(connectionsBefore);
+
+  // 2. The router's Secret rotates to the new CA only: old-CA certificates are no longer trusted.
+  //    nyc's link, authenticated with its old certificate, is closed; nyc reconnects with its new
+  //    one (the only kind accepted now) and verifies server2 with its new bundle. sfc's link
+  //    (new CA) stays up. The reliable relay layer re-sends what was in flight.
   await rv.write({
     "tls.crt": pem["server2.crt"]!,
     "tls.key": pem["server2.key"]!,
     "ca.crt": pem["newCa.crt"]!,
   });
   await waitFor("the router to reload", () => router.tlsReload?.reloads === 1, LONG);
-  // Existing links were left alone: no reconnect, traffic still flowing.
-  await flowing("traffic on the existing links after both reloads");
-  expect(router.stats().connectionsTotal).toBe(connectionsBefore);
+  await waitFor("nyc's old link to be closed", () => router.stats().closes["tls-untrusted"] === 1, LONG);
+  await waitFor("nyc back on the router", () => router.registry.size >= 2 && nyc.ready, LONG);
+  await flowing("traffic after nyc's reconnect with its new certificate");
+  expect(router.stats().connectionsTotal).toBe(connectionsBefore + 1); // nyc's new link only
+  expect(router.stats().closes["tls-untrusted"]).toBe(1);
 
-  // 3. The router restarts: the node's new connection must present the new certificate (the only
-  //    one accepted now) and verify the new server certificate with the new bundle.
+  // 3. The router restarts: every link reconnects, nyc's again with its new certificate.
   const restart = async () => {
     await router.stop();
     routers = routers.filter((r) => r !== router);
