@@ -2,6 +2,7 @@
 import type { RelayNodeConfig } from "../../contract/relay-env.js";
 import { type Discovery, DnsDiscovery, StaticDiscovery } from "../cluster/discovery.js";
 import type { Logger } from "../observability/log.js";
+import type { TlsReloader } from "../tls/watch.js";
 import type { ClusterTuning, RelayChannelOptions } from "./options.js";
 
 /** Discovery for a site: the headless Service's A records (on the site's mesh port) or a static list. */
@@ -19,6 +20,8 @@ export interface ChannelOverrides {
   readonly clusterTuning?: ClusterTuning;
   readonly pollIntervalMs?: number;
   readonly logger?: Logger;
+  /** Reloader of the TLS files shared by every router connection (RelayNode polls it). @default one per tunnel client, checked at each connect */
+  readonly tlsReloader?: TlsReloader;
 }
 
 export function channelOptionsFor(config: RelayNodeConfig, o: ChannelOverrides = {}): RelayChannelOptions {
@@ -41,6 +44,7 @@ export function channelOptionsFor(config: RelayNodeConfig, o: ChannelOverrides =
             // Router certificates carry a fixed name (issued before their LoadBalancer address
             // exists); without it, verifying the LB host name would refuse every router.
             ...(config.tls.serverName !== undefined ? { servername: config.tls.serverName } : {}),
+            ...(o.tlsReloader ? { reloader: o.tlsReloader } : {}),
           },
         }
       : {}),

@@ -6,6 +6,8 @@ import type { RelayNodeConfig } from "../../contract/relay-env.js";
 import { ObservabilityServer } from "../observability/http.js";
 import type { Logger } from "../observability/log.js";
 import { counterFrom, createMetricsRegistry, gaugeFrom } from "../observability/metrics.js";
+import { registerTlsMetrics } from "../tls/metrics.js";
+import { DEFAULT_TLS_RELOAD_INTERVAL_MS, TlsReloader } from "../tls/watch.js";
 import { describeView, RelayChannel } from "./channel.js";
 import { type ChannelOverrides, channelOptionsFor } from "./config.js";
 import { registerDeliveryMetrics } from "./delivery/metrics.js";
@@ -41,6 +43,8 @@ export interface RelayNodeOptions extends ChannelOverrides {
   readonly httpHost?: string;
   /** HTTP port (0 = ephemeral). @default HTTP_PORT */
   readonly httpPort?: number;
+  /** Period of the check of the TLS files for rotated content, ms; 0 = only at each connect. @default DEFAULT_TLS_RELOAD_INTERVAL_MS (10 s) */
+  readonly tlsReloadIntervalMs?: number;
   readonly logger: Logger;
 }
 
@@ -53,12 +57,23 @@ export class RelayNode {
   readonly #http: ObservabilityServer;
   #starting: Promise<unknown> | null = null;
   #stopping: Promise<void> | null = null;
+  /** The TLS files towards the routers, polled for rotation (null without TLS). */
+  readonly #tls: TlsReloader | null;
 
   constructor(config: RelayNodeConfig, options: RelayNodeOptions) {
     this.#config = config;
     this.#o = options;
     this.#log = options.logger;
-    this.channel = new RelayChannel(channelOptionsFor(config, options));
+    this.#tls = config.tls
+      ? new TlsReloader({
+          sources: { cert: config.tls.cert, key: config.tls.key, ca: config.tls.ca },
+          intervalMs: options.tlsReloadIntervalMs ?? DEFAULT_TLS_RELOAD_INTERVAL_MS,
+          log: this.#log,
+        })
+      : null;
+    this.channel = new RelayChannel(
+      channelOptionsFor(config, { ...options, ...(this.#tls ? { tlsReloader: this.#tls } : {}) }),
+    );
     answerBroadcasts(this.channel);
     this.channel.on("message", (m) =>
       this.#log.debug(
@@ -108,11 +123,15 @@ export class RelayNode {
       throw listenError("HTTP_PORT", port, host, err);
     }
     this.#throwIfStopping();
+    // First load now, so bad files are logged at start-up (not only at the first site-master turn).
+    this.#tls?.check();
+    this.#tls?.start();
     try {
       await this.channel.connect();
     } catch (err) {
       this.#throwIfStopping();
       // Not stop(): it waits for this start() to end. Close what was opened, then report.
+      this.#tls?.stop();
       await this.channel.close().catch(() => undefined);
       await this.#http.close();
       throw listenError("BIND_PORT", this.#config.bindPort, this.#config.bindAddr, err);
@@ -169,6 +188,7 @@ export class RelayNode {
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       this.#log.info("stopping: leaving the site and the bridge");
+      this.#tls?.stop();
       try {
         await this.channel.close();
       } finally {
@@ -206,6 +226,7 @@ export class RelayNode {
     const r = createMetricsRegistry();
     const ch = this.channel;
     registerDeliveryMetrics(r, ch);
+    registerTlsMetrics(r, "relay_", () => this.#tls?.stats ?? null);
     const stat = (k: NumericRelayStat) => () => ch.stats()[k];
     counterFrom(r, {
       name: "relay_messages_sent_total",

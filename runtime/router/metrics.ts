@@ -2,6 +2,8 @@
 // router through RouterMetricsSource, so this module does not import the router (no cycle).
 import type { Registry } from "prom-client";
 import { byLabel, counterFrom, createMetricsRegistry, gaugeFrom } from "../observability/metrics.js";
+import { registerTlsMetrics } from "../tls/metrics.js";
+import type { TlsReloadStats } from "../tls/watch.js";
 import type { Registry as MemberRegistry, RegistrationOwner } from "./registry.js";
 import type { RouterCounters, RouterStats } from "./stats.js";
 
@@ -13,6 +15,8 @@ export interface RouterMetricsSource {
   readonly registry: Pick<MemberRegistry<RegistrationOwner>, "groups">;
   stats(): RouterStats;
   flowStats(): { readonly pausedSenders: number; readonly queuedBytes: number };
+  /** TLS reload counters; null or absent without TLS. */
+  readonly tlsReload?: TlsReloadStats | null;
 }
 
 export function createRouterMetrics(router: RouterMetricsSource): Registry {
@@ -118,5 +122,6 @@ export function createRouterMetrics(router: RouterMetricsSource): Registry {
     help: "Bytes queued towards all clients",
     read: () => router.flowStats().queuedBytes,
   });
+  registerTlsMetrics(registry, P, () => router.tlsReload ?? null);
   return registry;
 }

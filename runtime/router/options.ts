@@ -13,6 +13,17 @@ export interface RouterTlsOptions {
   readonly caFile?: string;
   /** Refuse clients without a certificate signed by `caFile`. @default false */
   readonly clientAuth?: boolean;
+  /**
+   * Period of the check of the three files for new content (rotation without restart); 0 = never
+   * reload. @default DEFAULT_TLS_RELOAD_INTERVAL_MS (10 s)
+   */
+  readonly reloadIntervalMs?: number;
+  /**
+   * With `clientAuth`: when reloaded material's CA bundle no longer trusts the certificate an
+   * open connection authenticated with (its CA was removed), close that connection; it must
+   * reconnect with a certificate the new bundle accepts. @default true
+   */
+  readonly closeUntrustedOnReload?: boolean;
 }
 
 export interface RouterOptions {
@@ -69,6 +80,8 @@ export function resolveRouterOptions(o: RouterOptions = {}): ResolvedRouterOptio
   if (tls) {
     if (!tls.certFile || !tls.keyFile) throw new ConfigError("TLS needs both a certificate and a key file");
     if (tls.clientAuth && !tls.caFile) throw new ConfigError("TLS client authentication needs a CA file");
+    if (tls.reloadIntervalMs !== undefined)
+      intIn("tls.reloadIntervalMs", tls.reloadIntervalMs, 0, 2 ** 31 - 1);
   }
   const httpPort = o.httpPort === undefined ? DEFAULT_HTTP_PORT : o.httpPort;
   return {

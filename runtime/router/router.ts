@@ -8,7 +8,6 @@
 // is looked up in a per-connection cache (raw header bytes -> destination), and the frame is added
 // to the destination's batch as a slice of the chunk. After the whole chunk is routed, each
 // destination gets one socket.write. Nothing is re-encoded: forwarded bytes are the received bytes.
-import { readFileSync } from "node:fs";
 import net from "node:net";
 import tls from "node:tls";
 import { ObservabilityServer } from "../observability/http.js";
@@ -16,6 +15,8 @@ import { createLogger, type Logger } from "../observability/log.js";
 import { GRACEFUL_CLOSE_FRAME, heartbeatFrame, suspectFrame } from "../protocol/frames.js";
 import type { FrameSink } from "../protocol/splitter.js";
 import { GossipType, ProtocolError } from "../protocol/types.js";
+import { chainTrustedBy, type TlsMaterial } from "../tls/material.js";
+import { DEFAULT_TLS_RELOAD_INTERVAL_MS, TlsReloader, type TlsReloadStats } from "../tls/watch.js";
 import { ClientConnection } from "./connection.js";
 import { Dispatcher } from "./dispatch.js";
 import { Forwarder } from "./forwarding.js";
@@ -43,6 +44,8 @@ export class GossipRouter {
   #port: number | null = null;
   #httpPort: number | null = null;
   #http: ObservabilityServer | null = null;
+  /** Re-reads the TLS files (TLS only). */
+  #tlsReloader: TlsReloader | null = null;
   /** The output path: batches, writes, back-pressure. */
   readonly #out: Forwarder;
   /** What each received frame does. */
@@ -154,6 +157,7 @@ export class GossipRouter {
 
   async #stop(): Promise<void> {
     if (this.#reaper) clearInterval(this.#reaper);
+    this.#tlsReloader?.stop();
     const server = this.#server;
     const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
     const conns = [...this.#connections];
@@ -169,16 +173,57 @@ export class GossipRouter {
     this.#log.info({ port: this.#port }, "router stopped");
   }
 
+  /**
+   * The TLS listener. Certificate, key and CA are re-read every `tls.reloadIntervalMs` and a
+   * changed set that passes its checks becomes the context of new handshakes
+   * (setSecureContext); established connections keep their session, unless (with client auth)
+   * the new CA bundle no longer trusts their certificate. Bad files never replace the material in
+   * use (runtime/tls/watch.ts; docs/security/rotation.md).
+   */
   #tlsServer(): tls.Server {
     const t = this.options.tls!;
+    const reloader = new TlsReloader({
+      sources: { cert: t.certFile, key: t.keyFile, ...(t.caFile ? { ca: t.caFile } : {}) },
+      intervalMs: t.reloadIntervalMs ?? DEFAULT_TLS_RELOAD_INTERVAL_MS,
+      log: this.#log,
+    });
+    const material = reloader.material(); // throws (naming the file) when the first load fails
     const server = tls.createServer({
-      cert: readFileSync(t.certFile),
-      key: readFileSync(t.keyFile),
-      ...(t.caFile ? { ca: readFileSync(t.caFile) } : {}),
+      ...material.contextOptions,
       requestCert: !!t.clientAuth,
       rejectUnauthorized: !!t.clientAuth,
       allowHalfOpen: true,
     });
+    reloader.on("loaded", (m, previous) => {
+      if (!previous) return;
+      try {
+        server.setSecureContext(m.contextOptions);
+        if (t.clientAuth && t.closeUntrustedOnReload !== false) closeUntrusted(m);
+      } catch (err) {
+        // Checked material should never get here; a throw must not leave the poll timer's tick.
+        this.#log.error({ err: (err as Error).message }, "TLS reload: installing the new material failed");
+      }
+    });
+    // A CA removed from the bundle is no longer trusted: links authenticated through it are
+    // closed (GRACEFUL_CLOSE, like any lost connection) and must reconnect with a certificate the
+    // new bundle accepts. Links still anchored in the bundle keep running untouched.
+    const closeUntrusted = (m: TlsMaterial) => {
+      let closed = 0;
+      for (const conn of [...this.#connections]) {
+        if (conn.state !== "open") continue;
+        const peer = (conn.socket as tls.TLSSocket).getPeerX509Certificate();
+        if (chainTrustedBy(peer, m) !== false) continue;
+        this.#lost(conn, "tls-untrusted", peer?.subject.replace(/\n/g, ", ") ?? null);
+        closed++;
+      }
+      if (closed > 0) {
+        this.#log.warn(
+          { closed },
+          "TLS reload: closed connections whose certificate the new CA bundle does not trust",
+        );
+      }
+    };
+    this.#tlsReloader = reloader.start();
     server.on("tlsClientError", (err: Error & { code?: string }, socket: tls.TLSSocket) => {
       this.counters.tlsRejected++;
       this.#log.warn(
@@ -187,6 +232,11 @@ export class GossipRouter {
       );
     });
     return server;
+  }
+
+  /** Reload counters and notAfter of the TLS material in use; null without TLS (metrics). */
+  get tlsReload(): TlsReloadStats | null {
+    return this.#tlsReloader?.stats ?? null;
   }
 
   #accept(socket: net.Socket): void {

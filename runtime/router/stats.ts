@@ -25,7 +25,9 @@ export type CloseReason =
   | "decode-error"
   | "expired"
   | "slow-receiver"
-  | "shutdown";
+  | "shutdown"
+  /** After a TLS reload, the new CA bundle no longer trusts the connection's client certificate. */
+  | "tls-untrusted";
 
 /** Metric label per GossipType wire value; index 8 = the GRACEFUL_CLOSE marker. */
 export const TYPE_NAMES: readonly string[] = [

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from "../observability/log.js";
 import { addressKey } from "../protocol/codec.js";
 import { messageFrame } from "../protocol/frames.js";
 import type { Address, GossipData, PingData } from "../protocol/types.js";
+import { TlsReloader } from "../tls/watch.js";
 import { type ConnectionOwner, RouterConnection } from "./connection.js";
 import { TunnelError } from "./errors.js";
 import { type ResolvedTunnelOptions, resolveTunnelOptions, type TunnelOptions } from "./options.js";
@@ -75,7 +76,14 @@ export class TunnelClient extends EventEmitter<TunnelEvents> {
       },
       status: (event) => this.emit("status", event),
     };
-    this.#conns = this.options.routers.map((r) => new RouterConnection(r, this.options, owner, this.#log));
+    const t = this.options.tls;
+    // One reloader for all the client's connections: the material is read and checked once per change.
+    const material = t
+      ? (t.reloader ?? new TlsReloader({ sources: t, intervalMs: 0, log: this.#log }))
+      : null;
+    this.#conns = this.options.routers.map(
+      (r) => new RouterConnection(r, this.options, owner, this.#log, material),
+    );
   }
 
   /** Opens a connection to every router (registration follows on each). Idempotent; returns this. */

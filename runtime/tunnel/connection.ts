@@ -16,10 +16,11 @@ import {
 } from "../protocol/frames.js";
 import { type FrameSink, FrameSplitter } from "../protocol/splitter.js";
 import { type GossipData, GossipType, type PingData, ProtocolError } from "../protocol/types.js";
+import { TlsReloader } from "../tls/watch.js";
 import { backoffDelay } from "./backoff.js";
 import { TunnelError } from "./errors.js";
 import { Heartbeat } from "./heartbeat.js";
-import { loadPem, type ResolvedTunnelOptions } from "./options.js";
+import type { ResolvedTunnelOptions } from "./options.js";
 import type { DownReason, RouterSnapshot, RouterState, TunnelStatusEvent } from "./status.js";
 
 /** How long close() waits for the router to close its side before destroying the socket. */
@@ -56,6 +57,8 @@ interface MembersWaiter {
 export class RouterConnection {
   readonly endpoint: RouterEndpoint;
   readonly #opts: ResolvedTunnelOptions;
+  /** TLS material, checked again at every connect; null = plain TCP. */
+  readonly #tls: TlsReloader | null;
   readonly #owner: ConnectionOwner;
   readonly #log: Logger;
   readonly #heartbeat: Heartbeat;
@@ -84,9 +87,17 @@ export class RouterConnection {
   /** The socket corked until the end of the current tick, if any. */
   #corkedSocket: net.Socket | null = null;
 
-  constructor(endpoint: RouterEndpoint, opts: ResolvedTunnelOptions, owner: ConnectionOwner, log: Logger) {
+  constructor(
+    endpoint: RouterEndpoint,
+    opts: ResolvedTunnelOptions,
+    owner: ConnectionOwner,
+    log: Logger,
+    tlsMaterial: TlsReloader | null = null,
+  ) {
     this.endpoint = endpoint;
     this.#opts = opts;
+    // Never plain TCP when TLS is configured, even without a shared reloader.
+    this.#tls = opts.tls ? (tlsMaterial ?? new TlsReloader({ sources: opts.tls, intervalMs: 0, log })) : null;
     this.#owner = owner;
     this.#name = `${endpoint.host}:${endpoint.port}`;
     this.#log = log.child({ router: this.#name });
@@ -297,14 +308,16 @@ export class RouterConnection {
   #openSocket(): net.Socket {
     const { host, port } = this.endpoint;
     const t = this.#opts.tls;
-    if (t === null) return net.connect({ host, port });
+    if (t === null || this.#tls === null) return net.connect({ host, port }); // both null together
+    // Each connect takes the current material: files changed since the last one are checked and,
+    // if good, used; bad new files leave the last good material in use (runtime/tls/watch.ts).
+    // An established connection keeps the certificate it was authenticated with.
+    const material = this.#tls.material();
     // Host names are passed as given, so every reconnect resolves them again.
     return tls.connect({
       host,
       port,
-      ...(t.ca !== undefined ? { ca: loadPem(t.ca) } : {}),
-      ...(t.cert !== undefined ? { cert: loadPem(t.cert) } : {}),
-      ...(t.key !== undefined ? { key: loadPem(t.key) } : {}),
+      secureContext: material.secureContext,
       ...(t.servername !== undefined ? { servername: t.servername } : {}),
       rejectUnauthorized: true,
     });

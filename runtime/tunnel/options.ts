@@ -5,13 +5,11 @@ import type { RouterEndpoint } from "../../contract/initial-hosts.js";
 import type { Logger } from "../observability/log.js";
 import { type Address, DEFAULT_MAX_FRAME } from "../protocol/types.js";
 import { isUuid } from "../protocol/uuid.js";
+import { isPemText, type PemSource } from "../tls/material.js";
+import { TlsReloader } from "../tls/watch.js";
 import { type BackoffPolicy, DEFAULT_BACKOFF } from "./backoff.js";
 
-/**
- * A PEM value for TLS: a Buffer or a string holding PEM text ("-----BEGIN …") is used as is; any
- * other string is a file path, read again on every (re)connect so rotated certificates are picked up.
- */
-export type PemSource = string | Buffer;
+export type { PemSource };
 
 export interface TunnelTlsOptions {
   /** CA certificate(s) that sign the routers' certificates. @default the system CAs */
@@ -22,6 +20,12 @@ export interface TunnelTlsOptions {
   readonly key?: PemSource;
   /** Name checked against the router certificate (and sent as SNI). @default the router host */
   readonly servername?: string;
+  /**
+   * Where each (re)connect takes its material from: a reloader of ca/cert/key shared with its
+   * owner (the relay node polls it and exports its metrics). @default one per client, built from
+   * ca/cert/key and checked at every connect
+   */
+  readonly reloader?: TlsReloader;
 }
 
 export interface TunnelOptions {
@@ -114,14 +118,7 @@ function checkPem(option: string, value: PemSource | undefined): void {
   }
 }
 
-export function isPemText(value: string): boolean {
-  return value.includes("-----BEGIN");
-}
-
-/** Reads a PemSource (path or contents) into what tls.connect accepts. */
-export function loadPem(value: PemSource): string | Buffer {
-  return Buffer.isBuffer(value) || isPemText(value) ? value : readFileSync(value);
-}
+export { isPemText };
 
 /** Applies defaults and validates; every error is a ConfigError (code BAD_OPTION) and names the option. */
 export function resolveTunnelOptions(o: TunnelOptions): ResolvedTunnelOptions {
@@ -154,6 +151,9 @@ export function resolveTunnelOptions(o: TunnelOptions): ResolvedTunnelOptions {
         o.tls.cert === undefined ? "tls.cert" : "tls.key",
         "is required when the other of tls.cert/tls.key is given",
       );
+    }
+    if (o.tls.reloader !== undefined && !(o.tls.reloader instanceof TlsReloader)) {
+      throw bad("tls.reloader", "must be a TlsReloader (runtime/tls/watch.ts)");
     }
     checkPem("tls.ca", o.tls.ca);
     checkPem("tls.cert", o.tls.cert);

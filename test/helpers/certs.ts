@@ -127,3 +127,79 @@ export async function makeTestPki(dir: string): Promise<TestPki> {
     rogueKey: p("rogue.key"),
   };
 }
+
+// ---- rotation (test/tls): several CAs, and certificates issued by any of them ----------------
+
+/** A PEM certificate and its key, as file paths. */
+export interface CertPair {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** A CA of its own under `dir`: `<name>.crt` / `<name>.key`, subject CN=`<name>`. */
+export async function makeCa(dir: string, name: string): Promise<CertPair> {
+  await mkdir(dir, { recursive: true });
+  await openssl(
+    [
+      "req",
+      "-x509",
+      ...KEY_ARGS,
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.crt`,
+      "-days",
+      DAYS,
+      "-subj",
+      `/CN=${name}`,
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign",
+    ],
+    dir,
+  );
+  return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+}
+
+/**
+ * A certificate `<name>.crt` / `<name>.key` signed by `ca`, for 127.0.0.1/localhost, usable as
+ * server and client certificate (CN = `name`), valid `days` days (0: it expires at once).
+ */
+export async function issueCert(
+  dir: string,
+  name: string,
+  ca: CertPair,
+  days: number | string = DAYS,
+): Promise<CertPair> {
+  await openssl(
+    ["req", ...KEY_ARGS, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`],
+    dir,
+  );
+  await writeFile(
+    path.join(dir, `${name}.ext`),
+    "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+  );
+  await openssl(
+    [
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      ca.cert,
+      "-CAkey",
+      ca.key,
+      "-set_serial",
+      serial(),
+      "-days",
+      String(days),
+      "-extfile",
+      `${name}.ext`,
+      "-out",
+      `${name}.crt`,
+    ],
+    dir,
+  );
+  return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+}
