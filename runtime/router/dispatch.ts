@@ -5,19 +5,13 @@
 // mode, then the per-identity rules for REGISTER, UNREGISTER, GET_MBRS and MESSAGE.
 import type tls from "node:tls";
 import type { Logger } from "../observability/log.js";
+import { AUTH_TYPE, parseAuthFrame } from "../protocol/auth.js";
 import { addressKey, decodeBody, decodeRouteHeader } from "../protocol/codec.js";
 import { ALL_GROUPS_PREFIX, getMbrsRspFrame } from "../protocol/frames.js";
 import { type Address, type GossipData, GossipType, type PingData } from "../protocol/types.js";
 import { type ClientConnection, ROUTE_CACHE_MAX } from "./connection.js";
 import type { Forwarder } from "./forwarding.js";
-import {
-  AUTH_TYPE,
-  type Identity,
-  identityText,
-  OPEN_IDENTITY,
-  parseAuthFrame,
-  siteFromSubjectAltName,
-} from "./identity.js";
+import { type Identity, identityText, OPEN_IDENTITY, siteFromSubjectAltName } from "./identity.js";
 import type { ResolvedRouterOptions } from "./options.js";
 import type { AuthzRefusal, RouterPolicy } from "./policy.js";
 import { Group, type Registration, type Registry } from "./registry.js";

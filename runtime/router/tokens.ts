@@ -5,7 +5,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import path from "node:path";
-import { MAX_TOKEN_BYTES } from "./identity.js";
+import { MAX_TOKEN_BYTES } from "../protocol/auth.js";
 
 const SITE_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
