@@ -91,7 +91,9 @@ export class Dispatcher {
         auth.awaitingToken = true;
         return true;
       case "mtls": {
-        const cert = (conn.socket as tls.TLSSocket).getPeerCertificate?.();
+        // Only a certificate the handshake verified against --tls-ca names anyone.
+        const socket = conn.socket as tls.TLSSocket;
+        const cert = socket.authorized === true ? socket.getPeerCertificate() : undefined;
         const site = siteFromSubjectAltName(cert?.subjectaltname);
         if (site === null) {
           this.#refused(conn, "no-identity", { subject: cert?.subject?.CN ?? null });

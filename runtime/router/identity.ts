@@ -27,17 +27,41 @@ export function identityText(id: Identity | null): string {
 
 /**
  * The site named by a certificate's `subjectaltname` (Node's text form: `URI:spiffe://…, DNS:x,
- * IP Address:…`), or null when it has no site identity URI. More than one distinct site identity
- * URI is ambiguous and also null. Quoted entries (Node quotes values with a comma or quote in
- * them) never parse as a site: a DNS-1123 label has no such characters.
+ * IP Address:…`, entries separated by ", ", a value with a comma or quote in it written as a
+ * JSON string), or null when it names none. Two different site identity URIs are ambiguous and
+ * also null, and so is text that does not parse (nothing inside a quoted value can pose as an
+ * entry of its own).
  */
 export function siteFromSubjectAltName(san: string | undefined): string | null {
-  if (typeof san !== "string" || san.length === 0 || san.length > 16_384) return null;
+  if (typeof san !== "string" || san.length === 0 || san.length > 65_536) return null;
   let found: string | null = null;
-  for (const raw of san.split(", ")) {
-    const entry = raw.trim();
-    if (!entry.startsWith("URI:")) continue;
-    const site = siteFromIdentityUri(entry.slice(4));
+  let i = 0;
+  while (i < san.length) {
+    const colon = san.indexOf(":", i);
+    if (colon < 0) return null;
+    const name = san.slice(i, colon);
+    i = colon + 1;
+    let value: string;
+    if (san[i] === '"') {
+      let j = i + 1;
+      while (j < san.length && san[j] !== '"') j += san[j] === "\\" ? 2 : 1;
+      if (j >= san.length) return null;
+      try {
+        value = JSON.parse(san.slice(i, j + 1)) as string;
+      } catch {
+        return null;
+      }
+      i = j + 1;
+    } else {
+      const comma = san.indexOf(", ", i);
+      const end = comma < 0 ? san.length : comma;
+      value = san.slice(i, end);
+      i = end;
+    }
+    if (san.startsWith(", ", i)) i += 2;
+    else if (i < san.length) return null;
+    if (name !== "URI") continue;
+    const site = siteFromIdentityUri(value);
     if (site === null) continue;
     if (found !== null && found !== site) return null;
     found = site;

@@ -16,6 +16,7 @@ import { makeTestPki, siteCert, type TestPki } from "../helpers/certs.js";
 import { waitFor } from "../helpers/wait.js";
 import { arbAddress } from "../protocol/arbitraries.js";
 import { loadCaptures } from "../protocol/captures.js";
+import { requireBuild, runCli } from "../relay/cli.js";
 import { RouterHarness, type TestClient, uuid } from "./util.js";
 
 let pki: TestPki;
@@ -300,6 +301,14 @@ test("subjectaltname parsing", () => {
     ),
   ).toBeNull();
   expect(siteFromSubjectAltName(undefined)).toBeNull();
+  // A DNS name with ", URI:…" inside is quoted by Node: it must not pose as a URI entry.
+  expect(siteFromSubjectAltName('DNS:"x, URI:spiffe://cross-cloud-relay/site/nyc, y"')).toBeNull();
+  expect(
+    siteFromSubjectAltName(
+      'DNS:"a\\", URI:spiffe://cross-cloud-relay/site/nyc, b", URI:spiffe://cross-cloud-relay/site/sfc',
+    ),
+  ).toBe("sfc");
+  expect(siteFromSubjectAltName("IP Address:127.0.0.1, URI:spiffe://cross-cloud-relay/site/nyc")).toBe("nyc");
 });
 
 test("the allocation-free sender offset agrees with the codec for every address shape", () => {
@@ -333,4 +342,18 @@ test("the allocation-free sender offset agrees with the codec for every address 
   // messageFrame keeps the group first: the cached-header shortcut agrees too.
   const f = messageFrame("g", null, uuid(1) as Address, Buffer.from("p"));
   expect(senderStart(f, -1)).toBe(decodeMessageSender(f.subarray(4)).start + 4);
+});
+
+describe("relay router: --auth-tokens and --allow-groups", () => {
+  beforeAll(() => requireBuild());
+
+  test.each<[string[], RegExp]>([
+    [["--auth-tokens", "/nonexistent-token-dir"], /--auth-tokens: cannot read the directory/],
+    [["--allow-groups", "=nyc"], /--allow-groups: .* is not group=site,site/],
+    [["--allow-groups", "bridge=NYC"], /not a site name/],
+  ])("%j is refused with a message naming the flag", async (flags, message) => {
+    const r = await runCli(["router", "--port", "0", "--http-port", "0", "--bind", "127.0.0.1", ...flags]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+  });
 });
