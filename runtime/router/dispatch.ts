@@ -32,6 +32,12 @@ type RouteTarget =
 /** At most one warning per refusal reason per interval (plus how many were not logged). */
 const REFUSAL_LOG_INTERVAL_MS = 1_000;
 
+/** A remote-supplied name as logged: at most 128 characters (names may be 64 KiB long). */
+function clip(s: string | null | undefined): string | null {
+  if (s === null || s === undefined) return null;
+  return s.length <= 128 ? s : `${s.slice(0, 128)}…(${s.length})`;
+}
+
 /**
  * End of a MESSAGE route header inside `f` (a whole frame, length prefix included) when it has the
  * shapes worth caching (group string or null + null/UUID dest), else -1. Only used as a cache key:
@@ -96,7 +102,7 @@ export class Dispatcher {
         const cert = socket.authorized === true ? socket.getPeerCertificate() : undefined;
         const site = siteFromSubjectAltName(cert?.subjectaltname);
         if (site === null) {
-          this.#refused(conn, "no-identity", { subject: cert?.subject?.CN ?? null });
+          this.#refused(conn, "no-identity", { subject: clip(String(cert?.subject?.CN ?? "")) });
           return false;
         }
         auth.identity = { kind: "site", site };
@@ -133,7 +139,7 @@ export class Dispatcher {
         this.#owner.counters.ignoredFrame("auth-frame");
         return;
       }
-      this.#refuseClose(conn, "auth-conflict", { claimed: auth?.site ?? null });
+      this.#refuseClose(conn, "auth-conflict", { claimed: clip(auth?.site) });
       return;
     }
     if (!conn.auth.awaitingToken) {
@@ -247,7 +253,10 @@ export class Dispatcher {
         else {
           const held = registry.group(data.group)?.members.get(addressKey(data.addr));
           if (held && policy.unregisterRefusal(id, held) !== null) {
-            this.#refused(conn, "foreign-unregister", { group: data.group, member: held.logicalName });
+            this.#refused(conn, "foreign-unregister", {
+              group: clip(data.group),
+              member: clip(held.logicalName),
+            });
             break;
           }
           const reg = registry.unregister(data.group, data.addr);
@@ -311,8 +320,8 @@ export class Dispatcher {
     const refusal = policy.registerRefusal(id, group, addr, existing, held);
     if (refusal === null) return true;
     const detail = {
-      group,
-      member: logicalName,
+      group: clip(group),
+      member: clip(logicalName),
       holder: existing ? identityText(existing.conn.auth.identity) : null,
     };
     // Over the cap: ignored like the per-connection cap. Anything else is a client claiming what
@@ -339,7 +348,7 @@ export class Dispatcher {
       // Unknown group: JGroups answers nothing (the client hangs); we answer an empty LAST. A
       // group the identity may not use is answered like an unknown one.
       const allowed = policy.mayUseGroup(id, group);
-      if (!allowed) this.#refused(conn, "group", { group });
+      if (!allowed) this.#refused(conn, "group", { group: clip(group) });
       out(
         getMbrsRspFrame(group, allowed ? pings(registry.group(group)) : [], true),
         GossipType.GetMbrsRspLast,

@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
+import { pino } from "pino";
 import { authFrame } from "../../runtime/protocol/auth.js";
 import { decodeMessageSender, encodeFrame } from "../../runtime/protocol/codec.js";
 import { getMbrsFrame, messageFrame, unregisterFrame } from "../../runtime/protocol/frames.js";
@@ -12,6 +13,7 @@ import { type Address, GossipType, type SiteAddress } from "../../runtime/protoc
 import { siteFromSubjectAltName } from "../../runtime/router/identity.js";
 import { resolveRouterOptions } from "../../runtime/router/options.js";
 import { senderStart } from "../../runtime/router/source.js";
+import { TunnelClient } from "../../runtime/tunnel/client.js";
 import { makeTestPki, siteCert, type TestPki } from "../helpers/certs.js";
 import { waitFor } from "../helpers/wait.js";
 import { arbAddress } from "../protocol/arbitraries.js";
@@ -252,6 +254,32 @@ describe("token mode (--auth-tokens): the first frame proves the site", () => {
     sfc.register("bridge", siteUuid("nyc", "nyc-9", 9));
     await sfc.waitClosed();
     expect(refused("foreign-address")).toBe(1);
+  });
+
+  test("TunnelClient's authToken: the right token registers, a wrong one never does", async () => {
+    const opts = (token: string) => ({
+      routers: [{ host: "127.0.0.1", port: h.port }],
+      group: "bridge",
+      localAddr: siteUuid("nyc", "nyc-1", 1),
+      authToken: { site: "nyc", token },
+      reconnectInitialMs: 50,
+      logger: pino({ level: "silent" }),
+    });
+    const bad = new TunnelClient(opts("wrong"));
+    const failures: string[] = [];
+    bad.on("status", (e) => {
+      if (e.type === "connect-failed") failures.push(e.reason);
+    });
+    bad.start();
+    await waitFor("two refused attempts", () => failures.length >= 2);
+    expect(bad.status().routers[0]!.state).not.toBe("registered");
+    await bad.close();
+    const good = new TunnelClient(opts("nyc-secret-token"));
+    good.start();
+    await good.waitForRouters(1);
+    await h.registered(1);
+    await good.close();
+    expect(refused("auth-failed")).toBeGreaterThanOrEqual(2);
   });
 
   test("a rotated token file is read again", async () => {
