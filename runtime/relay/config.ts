@@ -14,16 +14,16 @@ export function discoveryFor(config: RelayNodeConfig): Discovery {
     : new StaticDiscovery(config.discovery.members);
 }
 
-/** The router token in ROUTER_TOKEN_FILE (a trailing newline is not part of it); ConfigError naming the variable. */
-export function readRouterToken(file: string): string {
+/** The router token in ROUTER_TOKEN_FILE (a trailing newline is not part of it); ConfigError naming `what`. */
+export function readRouterToken(file: string, what: string = RELAY_ENV.routerTokenFile): string {
   let token: string;
   try {
     token = readFileSync(file, "utf8").replace(/\r?\n$/, "");
   } catch (err) {
-    throw new ConfigError(`${RELAY_ENV.routerTokenFile}: cannot read ${file}: ${(err as Error).message}`);
+    throw new ConfigError(`${what}: cannot read ${file}: ${(err as Error).message}`);
   }
   if (token === "" || Buffer.byteLength(token) > 1024) {
-    throw new ConfigError(`${RELAY_ENV.routerTokenFile}: ${file} must hold a token of 1 to 1024 bytes`);
+    throw new ConfigError(`${what}: ${file} must hold a token of 1 to 1024 bytes`);
   }
   return token;
 }
