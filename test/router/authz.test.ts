@@ -282,6 +282,20 @@ describe("token mode (--auth-tokens): the first frame proves the site", () => {
     expect(refused("auth-failed")).toBeGreaterThanOrEqual(2);
   });
 
+  test("relay dump --token-file lists what that site may see; without it the router closes", async () => {
+    requireBuild();
+    const c = await h.client();
+    c.send(authFrame("sfc", "sfc-secret-token"));
+    c.register("bridge", siteUuid("sfc", "sfc-1", 2), "sfc-1");
+    await h.registered(1);
+    const target = `127.0.0.1[${h.port}]`;
+    const ok = await runCli(["dump", "--token-file", path.join(dir, "nyc"), target]);
+    expect([ok.code, ok.stdout]).toEqual([0, expect.stringContaining("sfc-1")]);
+    const no = await runCli(["dump", target]);
+    expect(no.code).toBe(1);
+    expect(no.stderr).toMatch(/needs --token-file/);
+  });
+
   test("a rotated token file is read again", async () => {
     writeFileSync(path.join(dir, "nyc"), "rotated-token-with-another-size");
     const c = await h.client();
