@@ -7,7 +7,7 @@ import path from "node:path";
 import fc from "fast-check";
 import { pino } from "pino";
 import { authFrame } from "../../runtime/protocol/auth.js";
-import { decodeMessageSender, encodeFrame } from "../../runtime/protocol/codec.js";
+import { decodeBody, decodeMessageSender, encodeFrame } from "../../runtime/protocol/codec.js";
 import { getMbrsFrame, messageFrame, unregisterFrame } from "../../runtime/protocol/frames.js";
 import { type Address, GossipType, type SiteAddress } from "../../runtime/protocol/types.js";
 import { siteFromSubjectAltName } from "../../runtime/router/identity.js";
@@ -167,6 +167,33 @@ describe("mutual TLS: the certificate's site is the identity", () => {
       });
     }
     expect(h.router.stats().refused).toEqual({});
+  });
+
+  test("JGroups RELAY2 site masters (relay2-bridge capture) pass with their own site's certificate", async () => {
+    // Each stream is one site master's connection; its site is the one of the SiteUUID it registers.
+    // Even streams went to router 12001, odd ones to 12002: replay the first router's.
+    const lines = loadCaptures()
+      .get("relay2-bridge.jsonl")!
+      .filter((l) => l.stream % 2 === 0);
+    const siteOf = new Map<number, string>();
+    for (const l of lines) {
+      if (l.dir !== "client->router" || l.bytes[4] !== GossipType.Register) continue;
+      const addr = decodeBody(l.bytes.subarray(4)).addr;
+      if (addr?.kind === "site-uuid" && addr.site) siteOf.set(l.stream, addr.site);
+    }
+    expect([...new Set(siteOf.values())].sort()).toEqual(["nyc", "sfc"]);
+    const conns = new Map<number, TestClient>();
+    const framesRead = () => Object.values(h.router.stats().framesIn).reduce((x, y) => x + y, 0);
+    let read = 0;
+    for (const l of lines) {
+      if (l.dir !== "client->router") continue;
+      if (!conns.has(l.stream)) conns.set(l.stream, await as(siteOf.get(l.stream)!));
+      conns.get(l.stream)!.send(l.bytes);
+      read++;
+      await waitFor(`frame ${l.index} read`, () => framesRead() >= read);
+    }
+    expect(h.router.stats().refused).toEqual({});
+    expect(h.router.stats().decodeErrors).toEqual({});
   });
 });
 
