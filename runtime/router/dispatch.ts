@@ -99,7 +99,12 @@ export class Dispatcher {
       case "mtls": {
         // Only a certificate the handshake verified against --tls-ca names anyone.
         const socket = conn.socket as tls.TLSSocket;
-        const cert = socket.authorized === true ? socket.getPeerCertificate() : undefined;
+        let cert: tls.PeerCertificate | undefined;
+        try {
+          cert = socket.authorized === true ? socket.getPeerCertificate() : undefined;
+        } catch {
+          cert = undefined; // a socket torn down under us: no identity
+        }
         const site = siteFromSubjectAltName(cert?.subjectaltname);
         if (site === null) {
           this.#refused(conn, "no-identity", { subject: clip(String(cert?.subject?.CN ?? "")) });

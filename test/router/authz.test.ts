@@ -8,7 +8,12 @@ import fc from "fast-check";
 import { pino } from "pino";
 import { authFrame } from "../../runtime/protocol/auth.js";
 import { decodeBody, decodeMessageSender, encodeFrame } from "../../runtime/protocol/codec.js";
-import { getMbrsFrame, messageFrame, unregisterFrame } from "../../runtime/protocol/frames.js";
+import {
+  getMbrsFrame,
+  heartbeatFrame,
+  messageFrame,
+  unregisterFrame,
+} from "../../runtime/protocol/frames.js";
 import { type Address, GossipType, type SiteAddress } from "../../runtime/protocol/types.js";
 import { siteFromSubjectAltName } from "../../runtime/router/identity.js";
 import { resolveRouterOptions } from "../../runtime/router/options.js";
@@ -321,6 +326,37 @@ describe("token mode (--auth-tokens): the first frame proves the site", () => {
     const no = await runCli(["dump", target]);
     expect(no.code).toBe(1);
     expect(no.stderr).toMatch(/needs --token-file/);
+  });
+
+  test("hostile first frames (fuzzed, AUTH-shaped or not) never authenticate and never break the router", async () => {
+    const good = authFrame("nyc", "nyc-secret-token");
+    const mutated = fc.tuple(fc.integer({ min: 4, max: good.length - 1 }), fc.integer({ min: 0, max: 255 }));
+    const frames = fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 64 }).map((b) => {
+        const f = Buffer.alloc(4 + b.length);
+        f.writeInt32BE(b.length, 0);
+        f.set(b, 4);
+        return f;
+      }),
+      mutated.map(([i, v]) => {
+        const f = Buffer.from(good);
+        f[i] = v === f[i] ? (v + 1) & 0xff : v;
+        return f;
+      }),
+    );
+    await fc.assert(
+      fc.asyncProperty(frames, async (f) => {
+        const c = await h.client();
+        c.send(f, heartbeatFrame());
+        await c.waitClosed();
+        expect(c.ofType(GossipType.Heartbeat)).toEqual([]);
+      }),
+      { numRuns: 40 },
+    );
+    // Still serving, and the right token still works.
+    const ok = await h.client();
+    ok.send(good, heartbeatFrame());
+    await ok.waitType(GossipType.Heartbeat);
   });
 
   test("a rotated token file is read again", async () => {
