@@ -49,8 +49,9 @@ export class ConnectionAuth {
   /** Token mode: the next frame must be AUTH. */
   awaitingToken = false;
   // The last MESSAGE sender verified as registered by this connection, valid for one registry
-  // generation (any registration change may have removed it).
-  readonly sourceBytes = Buffer.allocUnsafeSlow(SOURCE_CACHE_MAX);
+  // generation (any registration change may have removed it). Allocated on first use: open and
+  // unauthenticated connections never need it.
+  sourceBytes: Buffer | null = null;
   sourceLen = -1;
   sourceGeneration = -1;
 }
@@ -141,7 +142,7 @@ export class RouterPolicy {
     if (a.sourceGeneration === generation && len > 0) {
       const start = senderStart(frame, destEnd);
       if (start > 0 && start + len <= frame.length) {
-        const cache = a.sourceBytes;
+        const cache = a.sourceBytes!;
         let i = 0;
         while (i < len && frame[start + i] === cache[i]) i++;
         if (i === len) return true;
@@ -159,6 +160,7 @@ export class RouterPolicy {
     }
     if (!found) return false;
     if (end - start <= SOURCE_CACHE_MAX) {
+      a.sourceBytes ??= Buffer.allocUnsafeSlow(SOURCE_CACHE_MAX);
       frame.copy(a.sourceBytes, 0, start + 4, end + 4);
       a.sourceLen = end - start;
       a.sourceGeneration = generation;

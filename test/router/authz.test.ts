@@ -141,6 +141,13 @@ describe("mutual TLS: the certificate's site is the identity", () => {
     await waitFor("the honest one arrives", () => nyc1.texts().includes("honest"));
     expect(nyc1.texts()).toEqual(["honest"]);
     expect(refused("source")).toBe(2);
+    // The verified sender is cached per connection; its own UNREGISTER invalidates it.
+    for (let i = 0; i < 3; i++) sfc.message("bridge", nyc1Addr, sfcAddr, `again${i}`);
+    sfc.send(unregisterFrame("bridge", sfcAddr));
+    sfc.message("bridge", nyc1Addr, sfcAddr, "after unregister");
+    await waitFor("refused after its unregister", () => refused("source") === 3);
+    await waitFor("the three before it arrived", () => nyc1.texts().length === 4);
+    expect(nyc1.texts()).toEqual(["honest", "again0", "again1", "again2"]);
   });
 
   test("a verified certificate without a site identity is refused at once", async () => {
