@@ -1,14 +1,18 @@
 // `relay local`: the walkthrough's topology on loopback, as separate processes. Starts the routers
 // (unless given), every site's nodes, waits until every member is joined and every site sees the
 // others, and stops all of it (no orphans: children are tracked, and each one also stops by itself
-// when this process dies, through the exit-with-parent preload).
+// when this process dies, through the exit-with-parent preload). Routers it starts run in token
+// mode (docs/ROUTER.md): one random token per site in <logDir>/tokens, given to each node through
+// ROUTER_TOKEN_FILE, so the local default is not an open door either.
 import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { formatInitialHosts, type RouterEndpoint } from "../../contract/initial-hosts.js";
+import { RELAY_ENV } from "../../contract/relay-env.js";
 import { EXIT_WITH_PARENT_ENV } from "./exit-with-parent.js";
 
 export interface SiteSpec {
@@ -108,6 +112,8 @@ export class LocalTopology {
   #routers: RouterEndpoint[] = [];
   readonly #sitePorts = new Map<string, number[]>();
   #stopping: Promise<void> | null = null;
+  /** Directory of the per-site router tokens, when we start the routers. */
+  #tokens: string | null = null;
 
   constructor(options: LocalTopologyOptions) {
     this.#o = options;
@@ -130,6 +136,7 @@ export class LocalTopology {
       this.#routers = [...this.#o.routers];
       this.#o.print(`routers: ${formatInitialHosts(this.#routers)} (existing)`);
     } else {
+      this.#tokens = this.#writeTokens();
       for (let i = 1; i <= this.#o.routerCount; i++) {
         const p = await this.#startRouter(`router-${i}`);
         this.#routers.push({ host: "127.0.0.1", port: p.port });
@@ -204,7 +211,10 @@ export class LocalTopology {
       String(this.#o.sites.length),
       ...extra,
     ];
-    const child = spawn(process.execPath, args, { stdio: "inherit" });
+    const child = spawn(process.execPath, args, {
+      stdio: "inherit",
+      env: { ...process.env, ...this.#tokenEnv(site) },
+    });
     this.processes.push({ name, site, kind: "chat", child, port: 0, httpPort: 0 });
     return new Promise((resolve) =>
       child.once("exit", (code, signal) => resolve(code ?? (signal ? 130 : 1))),
@@ -255,8 +265,28 @@ export class LocalTopology {
     }
   }
 
+  /** One random token per site, readable by us only. */
+  #writeTokens(): string {
+    const dir = path.join(this.logDir, "tokens");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    for (const s of this.#o.sites) {
+      writeFileSync(path.join(dir, s.site), randomBytes(24).toString("base64url"), { mode: 0o600 });
+    }
+    return dir;
+  }
+
+  /** ROUTER_TOKEN_FILE of a site's members (none with routers we did not start). */
+  #tokenEnv(site: string): Record<string, string> {
+    return this.#tokens ? { [RELAY_ENV.routerTokenFile]: path.join(this.#tokens, site) } : {};
+  }
+
   async #startRouter(name: string): Promise<LocalProcess> {
-    const child = this.#spawn(name, ["router", "--port", "0", "--http-port", "0", "--bind", "127.0.0.1"], {});
+    const auth = this.#tokens ? ["--auth-tokens", this.#tokens] : [];
+    const child = this.#spawn(
+      name,
+      ["router", "--port", "0", "--http-port", "0", "--bind", "127.0.0.1", ...auth],
+      {},
+    );
     const ports = await waitForLogLine(
       child,
       this.#logPath(name),
@@ -289,6 +319,7 @@ export class LocalTopology {
       BIND_ADDR: "127.0.0.1",
       BIND_PORT: String(port),
       HTTP_PORT: String(httpPort),
+      ...this.#tokenEnv(site),
     });
     const p: LocalProcess = { name, site, kind: "node", child, port, httpPort };
     this.processes.push(p);

@@ -125,6 +125,25 @@ export function decodeRouteHeader(body: Uint8Array): RouteHeader {
   return { type, group, addr };
 }
 
+/**
+ * A MESSAGE body's sender (after type, group and dest) and where its encoding lies in `body`.
+ * Throws ProtocolError. The address encoding is self-delimiting: bytes that begin with the
+ * complete encoding of an address decode to that address (the router's source check relies on it).
+ */
+export function decodeMessageSender(body: Uint8Array): {
+  sender: Address | null;
+  start: number;
+  end: number;
+} {
+  const r = new Reader(body);
+  readType(r);
+  readString(r, "group");
+  readAddress(r, DEFAULT_LIMITS, "addr");
+  const start = r.pos;
+  const sender = readAddress(r, DEFAULT_LIMITS, "sender");
+  return { sender, start, end: r.pos };
+}
+
 function readType(r: Reader): GossipType {
   const t = r.u8("type");
   if (t > MAX_TYPE) throw new ProtocolError("bad-type", `type byte ${t} (0..${MAX_TYPE} expected)`);

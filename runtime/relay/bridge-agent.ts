@@ -42,6 +42,8 @@ export interface BridgeAgentOptions {
   readonly routers: readonly RouterEndpoint[];
   readonly group?: string;
   readonly tls?: TunnelTlsOptions;
+  /** Our site's token for routers in token mode (sent in an AUTH frame before REGISTER). */
+  readonly routerToken?: string;
   readonly heartbeatIntervalMs?: number;
   readonly pollIntervalMs?: number;
   readonly announceIntervalMs?: number;
@@ -68,7 +70,22 @@ export interface BridgeAgentEvents {
   /** Our router connections changed state. */
   status: [TunnelStatusEvent];
   undeliverable: [Undeliverable];
+  /** An envelope dropped because it did not come from the site it speaks for (see #onMessage). */
+  refused: [BridgeRefusal];
 }
+
+/** An envelope from the bridge that did not count. */
+export interface BridgeRefusal {
+  /** `site-mismatch`: its origin site is not the sender's site; `local-only`: a kind that never crosses sites. */
+  readonly reason: "site-mismatch" | "local-only";
+  readonly kind: EnvelopeKind;
+  /** The site of the SiteUUID it came from, and the site it claimed. */
+  readonly from: string;
+  readonly claimed: string;
+}
+
+/** At most one warning per interval about refused bridge envelopes (plus how many were not logged). */
+const REFUSED_LOG_INTERVAL_MS = 1_000;
 
 interface Held {
   readonly site: string;
@@ -101,6 +118,8 @@ export class BridgeAgent extends EventEmitter<BridgeAgentEvents> {
   #forwarded = 0;
   #received = 0;
   #undeliverable = 0;
+  #refused = 0;
+  #refusedLog = { at: 0, suppressed: 0 };
 
   constructor(options: BridgeAgentOptions) {
     super();
@@ -126,6 +145,9 @@ export class BridgeAgent extends EventEmitter<BridgeAgentEvents> {
       logicalName: options.name,
       physicalAddr: physical,
       ...(options.tls ? { tls: options.tls } : {}),
+      ...(options.routerToken !== undefined
+        ? { authToken: { site: options.site, token: options.routerToken } }
+        : {}),
       ...(options.heartbeatIntervalMs !== undefined
         ? { heartbeatIntervalMs: options.heartbeatIntervalMs }
         : {}),
@@ -202,12 +224,13 @@ export class BridgeAgent extends EventEmitter<BridgeAgentEvents> {
     return this.#tunnel.status().routers.map((r) => ({ endpoint: endpointText(r.endpoint), state: r.state }));
   }
 
-  stats(): { forwarded: number; received: number; undeliverable: number; held: number } {
+  stats(): { forwarded: number; received: number; undeliverable: number; held: number; refused: number } {
     return {
       forwarded: this.#forwarded,
       received: this.#received,
       undeliverable: this.#undeliverable,
       held: this.#held.length,
+      refused: this.#refused,
     };
   }
 
@@ -400,8 +423,43 @@ export class BridgeAgent extends EventEmitter<BridgeAgentEvents> {
       this.#log.warn({ from: from.name, site: from.site, code }, "bad envelope from the bridge (dropped)");
       return;
     }
+    // Binding: an envelope speaks only for the site of the SiteUUID it came from. A router with
+    // client identities lets a connection send only from addresses it registered, and register
+    // only its own site's SiteUUIDs, so `from.site` is the sender's authenticated site; a forged
+    // Stable (or ack, or site announcement) for another site is dropped here.
+    if (env.origin.site !== from.site) {
+      this.#refuse(
+        { reason: "site-mismatch", kind: env.kind, from: from.site, claimed: env.origin.site },
+        from,
+      );
+      return;
+    }
+    if (env.kind === EnvelopeKind.Ack || env.kind === EnvelopeKind.Topology) {
+      this.#refuse({ reason: "local-only", kind: env.kind, from: from.site, claimed: env.origin.site }, from);
+      return;
+    }
     this.#apply(this.#membership.heard(endpointText(m.router), from));
     this.#fromBridge[env.kind](env, from, m);
+  }
+
+  #refuse(r: BridgeRefusal, from: BridgeMember<Address>): void {
+    this.#refused++;
+    const now = Date.now();
+    if (now - this.#refusedLog.at < REFUSED_LOG_INTERVAL_MS) this.#refusedLog.suppressed++;
+    else {
+      this.#log.warn(
+        {
+          reason: r.reason,
+          kind: EnvelopeKind[r.kind],
+          from: `${from.name}:${from.site}`,
+          claimed: r.claimed,
+          suppressed: this.#refusedLog.suppressed,
+        },
+        "envelope from the bridge refused",
+      );
+      this.#refusedLog = { at: now, suppressed: 0 };
+    }
+    this.emit("refused", r);
   }
 
   /** What we do with an envelope from another site's site master, by kind. */
@@ -409,10 +467,10 @@ export class BridgeAgent extends EventEmitter<BridgeAgentEvents> {
     [EnvelopeKind.Data]: (env, _from, m) => this.#passUp(env, m),
     [EnvelopeKind.SiteView]: (env, from) => this.#onSiteView(env, from),
     [EnvelopeKind.SiteBye]: (_env, from) => this.#onSiteBye(from),
-    [EnvelopeKind.Topology]: () => {}, // local only: not for the bridge
+    [EnvelopeKind.Topology]: () => {}, // local only: refused in #onMessage
     [EnvelopeKind.ProbeRequest]: (env, _from, m) => this.#passUp(env, m),
     [EnvelopeKind.ProbeResponse]: (env, _from, m) => this.#passUp(env, m),
-    [EnvelopeKind.Ack]: (env, _from, m) => this.#passUp(env, m),
+    [EnvelopeKind.Ack]: () => {}, // local only: refused in #onMessage
     [EnvelopeKind.Stable]: (env, _from, m) => this.#passUp(env, m),
     [EnvelopeKind.LaneMark]: (env, _from, m) => this.#passUp(env, m),
   } satisfies Record<EnvelopeKind, (env: Envelope, from: BridgeMember<Address>, m: TunnelMessage) => void>;

@@ -49,6 +49,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     fromBridge: 0,
     undeliverable: 0,
     decodeErrors: 0,
+    bridgeRefused: 0,
   };
   /** The bridge while we are a site master, and what we know of the other sites. */
   readonly #role: SiteMasterRole;
@@ -358,6 +359,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     role.on("envelope", (env, bytes) => this.#routes.fromBridge(env, bytes));
     role.on("route", (r) => this.emit("route", r));
     role.on("bridge-status", (e) => this.emit("bridge-status", e));
+    role.on("bridge-refused", () => this.#stats.bridgeRefused++);
     role.on("undeliverable", (u) => {
       this.#stats.undeliverable++;
       this.emit("undeliverable", u);

@@ -1,5 +1,8 @@
-// From the env contract (contract/relay-env.ts) to RelayChannel options: discovery, routers, TLS.
-import type { RelayNodeConfig } from "../../contract/relay-env.js";
+// From the env contract (contract/relay-env.ts) to RelayChannel options: discovery, routers, TLS,
+// the router token.
+import { readFileSync } from "node:fs";
+import { ConfigError } from "../../contract/errors.js";
+import { RELAY_ENV, type RelayNodeConfig } from "../../contract/relay-env.js";
 import { type Discovery, DnsDiscovery, StaticDiscovery } from "../cluster/discovery.js";
 import type { Logger } from "../observability/log.js";
 import type { TlsReloader } from "../tls/watch.js";
@@ -10,6 +13,20 @@ export function discoveryFor(config: RelayNodeConfig): Discovery {
   return config.discovery.kind === "dns"
     ? new DnsDiscovery(config.discovery.query, config.bindPort)
     : new StaticDiscovery(config.discovery.members);
+}
+
+/** The router token in ROUTER_TOKEN_FILE (a trailing newline is not part of it); ConfigError naming `what`. */
+export function readRouterToken(file: string, what: string = RELAY_ENV.routerTokenFile): string {
+  let token: string;
+  try {
+    token = readFileSync(file, "utf8").replace(/\r?\n$/, "");
+  } catch (err) {
+    throw new ConfigError(`${what}: cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (token === "" || Buffer.byteLength(token) > 1024) {
+    throw new ConfigError(`${what}: ${file} must hold a token of 1 to 1024 bytes`);
+  }
+  return token;
 }
 
 export interface ChannelOverrides {
@@ -48,6 +65,7 @@ export function channelOptionsFor(config: RelayNodeConfig, o: ChannelOverrides =
           },
         }
       : {}),
+    ...(config.routerTokenFile !== undefined ? { routerToken: readRouterToken(config.routerTokenFile) } : {}),
     ...(o.clusterTuning ? { clusterTuning: o.clusterTuning } : {}),
     ...(o.pollIntervalMs !== undefined ? { pollIntervalMs: o.pollIntervalMs } : {}),
     ...(o.logger ? { logger: o.logger } : {}),

@@ -254,6 +254,11 @@ export class RelayNode {
       read: stat("undeliverable"),
     });
     counterFrom(r, {
+      name: "relay_bridge_refused_total",
+      help: "Envelopes from the bridge dropped: origin site not the sender's site, or a local-only kind",
+      read: stat("bridgeRefused"),
+    });
+    counterFrom(r, {
       name: "relay_decode_errors_total",
       help: "Malformed envelopes dropped",
       read: stat("decodeErrors"),

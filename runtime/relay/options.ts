@@ -38,6 +38,8 @@ export interface RelayChannelOptions {
   readonly siteMasters?: number;
   /** TLS towards the routers. @default plain TCP */
   readonly tls?: TunnelTlsOptions;
+  /** Our site's token for routers in token mode (ROUTER_TOKEN_FILE's content). @default none */
+  readonly routerToken?: string;
   /** Router group of the bridge. @default "bridge" */
   readonly bridgeGroup?: string;
   /** Heartbeat period on router connections. @default the tunnel client's (10 s) */

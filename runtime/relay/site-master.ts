@@ -6,7 +6,7 @@ import { EventEmitter } from "node:events";
 import type { Member, View } from "../cluster/member.js";
 import type { Logger } from "../observability/log.js";
 import type { TunnelStatusEvent } from "../tunnel/status.js";
-import { BridgeAgent, type Undeliverable } from "./bridge-agent.js";
+import { BridgeAgent, type BridgeRefusal, type Undeliverable } from "./bridge-agent.js";
 import {
   decodeTopology,
   encodeControl,
@@ -41,6 +41,8 @@ export interface SiteMasterEvents {
   "bridge-status": [TunnelStatusEvent];
   /** Not sent towards a site (lane copies are left out: their origin still has them). */
   undeliverable: [Undeliverable];
+  /** An envelope from the bridge that did not speak for the site it came from (dropped). */
+  "bridge-refused": [BridgeRefusal];
   "site-master": [{ readonly active: boolean }];
   /** What remote() returns may have changed. */
   changed: [];
@@ -140,6 +142,7 @@ export class SiteMasterRole extends EventEmitter<SiteMasterEvents> {
       routers: o.routers,
       ...(o.bridgeGroup ? { group: o.bridgeGroup } : {}),
       ...(o.tls ? { tls: o.tls } : {}),
+      ...(o.routerToken !== undefined ? { routerToken: o.routerToken } : {}),
       ...(o.routerHeartbeatIntervalMs !== undefined
         ? { heartbeatIntervalMs: o.routerHeartbeatIntervalMs }
         : {}),
@@ -152,6 +155,7 @@ export class SiteMasterRole extends EventEmitter<SiteMasterEvents> {
     bridge.on("route", (r) => this.emit("route", r));
     bridge.on("changed", () => this.changed());
     bridge.on("status", (e) => this.emit("bridge-status", e));
+    bridge.on("refused", (r) => this.emit("bridge-refused", r));
     bridge.on("undeliverable", (u) => {
       // A lane copy is still in its origin's send buffer and will be sent again: not lost.
       if (!u.envelope.lane) this.emit("undeliverable", u);

@@ -101,6 +101,8 @@ export interface RelayStats {
   readonly fromBridge: number;
   readonly undeliverable: number;
   readonly decodeErrors: number;
+  /** Envelopes from the bridge dropped for not coming from the site they speak for (bridge-agent.ts). */
+  readonly bridgeRefused: number;
   readonly siteMasterChanges: number;
   /** Unstable cross-site messages buffered (reliable mode). */
   readonly bufferedMessages: number;

@@ -3,6 +3,7 @@
 // links (which receivers paused this sender, which senders this receiver paused).
 import type net from "node:net";
 import { type FrameSink, FrameSplitter } from "../protocol/splitter.js";
+import { ConnectionAuth } from "./policy.js";
 import type { Registration, RegistrationOwner } from "./registry.js";
 import type { CloseReason } from "./stats.js";
 
@@ -60,6 +61,8 @@ export class ClientConnection implements RegistrationOwner {
   warnedRegistrationLimit = false;
   /** Set by the router once; the splitter calls it for every frame. */
   sink: FrameSink | null = null;
+  /** Identity and authorization state (policy.ts). */
+  readonly auth = new ConnectionAuth();
 
   // Route cache: the last MESSAGE route header seen on this connection (raw bytes after the type
   // byte up to the end of the dest address) and where it led, valid while the registry generation

@@ -112,6 +112,13 @@ export function createRouterMetrics(router: RouterMetricsSource): Registry {
     help: "TLS handshakes refused (e.g. no client certificate signed by the CA)",
     read: () => c.tlsRejected,
   });
+  // ---- authorization (policy.ts) ----
+  counterFrom(registry, {
+    name: `${P}refused_total`,
+    help: "Connections and frames refused by authentication or authorization, by reason",
+    labelNames: ["reason"],
+    read: () => byLabel("reason", stats().refused),
+  });
   gaugeFrom(registry, {
     name: `${P}paused_senders`,
     help: "Senders currently paused by back-pressure",

@@ -1,6 +1,7 @@
 // Router options: typed, documented defaults, validated once with messages that name the option.
 import { ConfigError } from "../../contract/errors.js";
 import { ROUTER_HTTP_PORT, ROUTER_PORT } from "../../contract/ports.js";
+import type { AllowGroups } from "../../contract/router-args.js";
 import { DEFAULT_MAX_FRAME } from "../protocol/types.js";
 
 /** TLS material (file paths) for the router's listening socket. */
@@ -45,12 +46,24 @@ export interface RouterOptions {
   readonly slowTimeoutMs?: number;
   /** TLS on the gossip port; plain TCP when absent. */
   readonly tls?: RouterTlsOptions;
+  /**
+   * Token mode: directory with one file per site (name = site, content = token); every client
+   * must send an AUTH frame first. Not with `tls.clientAuth` (the certificate is the identity).
+   * @default none (open mode unless `tls.clientAuth`)
+   */
+  readonly authTokens?: string;
+  /** Which site identities may use which groups. @default every identity, every group */
+  readonly allowGroups?: AllowGroups;
+  /** Registrations one site identity may hold, all its connections together. @default 16384 */
+  readonly maxRegistrationsPerIdentity?: number;
 }
 
 export const DEFAULT_ROUTER_PORT = ROUTER_PORT;
 export const DEFAULT_HTTP_PORT = ROUTER_HTTP_PORT;
 export const DEFAULT_MAX_QUEUE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_SLOW_TIMEOUT_MS = 10_000;
+/** Registrations one site identity may hold on one router (see policy.ts). */
+export const DEFAULT_MAX_REGISTRATIONS_PER_IDENTITY = 16_384;
 /** Upper bound of --max-frame: the i32 length prefix cannot say more, and Node buffers stop at 2 GiB. */
 export const MAX_MAX_FRAME = 0x7fffffff - 4;
 
@@ -65,6 +78,11 @@ export interface ResolvedRouterOptions {
   readonly maxQueueBytes: number;
   readonly slowTimeoutMs: number;
   readonly tls: RouterTlsOptions | null;
+  /** How clients are identified: mtls (tls.clientAuth), token (authTokens) or open. */
+  readonly authMode: "mtls" | "token" | "open";
+  readonly authTokens: string | null;
+  readonly allowGroups: AllowGroups | null;
+  readonly maxRegistrationsPerIdentity: number;
 }
 
 function intIn(name: string, value: number, min: number, max: number): number {
@@ -83,6 +101,15 @@ export function resolveRouterOptions(o: RouterOptions = {}): ResolvedRouterOptio
     if (tls.reloadIntervalMs !== undefined)
       intIn("tls.reloadIntervalMs", tls.reloadIntervalMs, 0, 2 ** 31 - 1);
   }
+  const authTokens = o.authTokens ?? null;
+  if (authTokens !== null && (typeof authTokens !== "string" || authTokens === "")) {
+    throw new ConfigError("authTokens must be a directory path");
+  }
+  if (authTokens !== null && tls?.clientAuth) {
+    throw new ConfigError(
+      "authTokens and tls.clientAuth exclude each other: with client authentication the certificate is the identity",
+    );
+  }
   const httpPort = o.httpPort === undefined ? DEFAULT_HTTP_PORT : o.httpPort;
   return {
     port: intIn("port", o.port ?? DEFAULT_ROUTER_PORT, 0, 65535),
@@ -94,5 +121,14 @@ export function resolveRouterOptions(o: RouterOptions = {}): ResolvedRouterOptio
     maxQueueBytes: intIn("maxQueueBytes", o.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES, 1024, 2 ** 31 - 1),
     slowTimeoutMs: intIn("slowTimeoutMs", o.slowTimeoutMs ?? DEFAULT_SLOW_TIMEOUT_MS, 1, 2 ** 31 - 1),
     tls,
+    authMode: tls?.clientAuth ? "mtls" : authTokens !== null ? "token" : "open",
+    authTokens,
+    allowGroups: o.allowGroups ?? null,
+    maxRegistrationsPerIdentity: intIn(
+      "maxRegistrationsPerIdentity",
+      o.maxRegistrationsPerIdentity ?? DEFAULT_MAX_REGISTRATIONS_PER_IDENTITY,
+      1,
+      2 ** 31 - 1,
+    ),
   };
 }

@@ -22,8 +22,10 @@ import { Dispatcher } from "./dispatch.js";
 import { Forwarder } from "./forwarding.js";
 import { createRouterMetrics } from "./metrics.js";
 import { type ResolvedRouterOptions, type RouterOptions, resolveRouterOptions } from "./options.js";
+import { type AuthzRefusal, RouterPolicy } from "./policy.js";
 import { type Registration, Registry } from "./registry.js";
 import { type CloseReason, GRACEFUL_CLOSE_INDEX, RouterCounters, type RouterStats } from "./stats.js";
+import { TokenStore } from "./tokens.js";
 
 export { MAX_REGISTRATIONS_PER_CONNECTION } from "./dispatch.js";
 
@@ -35,6 +37,8 @@ export class GossipRouter {
   readonly options: ResolvedRouterOptions;
   readonly registry = new Registry<ClientConnection>();
   readonly counters = new RouterCounters();
+  /** Identity and authorization rules (policy.ts). */
+  readonly policy: RouterPolicy;
   readonly #log: Logger;
   readonly #connections = new Set<ClientConnection>();
   #server: net.Server | null = null;
@@ -54,6 +58,12 @@ export class GossipRouter {
   constructor(options: RouterOptions = {}, logger?: Logger) {
     this.options = resolveRouterOptions(options);
     this.#log = logger ?? createLogger("router");
+    this.policy = new RouterPolicy({
+      mode: this.options.authMode,
+      allowGroups: this.options.allowGroups,
+      tokens: this.options.authTokens === null ? null : new TokenStore(this.options.authTokens),
+      maxRegistrationsPerIdentity: this.options.maxRegistrationsPerIdentity,
+    });
     this.#out = new Forwarder(
       {
         options: this.options,
@@ -143,9 +153,16 @@ export class GossipRouter {
         maxFrame: o.maxFrame,
         maxQueueBytes: o.maxQueueBytes,
         slowTimeoutMs: o.slowTimeoutMs,
+        auth: o.authMode,
+        allowGroups: o.allowGroups ? Object.keys(o.allowGroups).length : "all",
       },
       "router listening",
     );
+    if (o.authMode === "open") {
+      this.#log.warn(
+        "open mode: clients are not authenticated (no --tls-client-auth, no --auth-tokens); anyone who can connect may register any address",
+      );
+    }
     return { port: this.#port, httpPort: this.#httpPort };
   }
 
@@ -268,6 +285,13 @@ export class GossipRouter {
       this.#lost(conn, "error", err.code ?? err.message),
     );
     socket.on("close", () => this.#finalize(conn));
+    // Identity (mutual TLS: the client certificate's site URI SAN; token mode: AUTH comes first).
+    if (!this.#dispatch.admit(conn)) this.refuseConnection(conn, "no-identity");
+  }
+
+  /** Closes a connection refused by authentication or authorization (counted by the caller). */
+  refuseConnection(conn: ClientConnection, _reason: AuthzRefusal): void {
+    this.#lost(conn, "refused", null);
   }
 
   #sinkFor(conn: ClientConnection): FrameSink {

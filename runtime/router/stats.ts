@@ -16,7 +16,13 @@ export type UndeliveredReason =
   | "slow-receiver";
 
 /** Frames the router received and deliberately did not act on (metric `ignored_frames_total`). */
-export type IgnoredReason = "response-type" | "missing-group" | "missing-address" | "too-many-registrations";
+export type IgnoredReason =
+  | "response-type"
+  | "missing-group"
+  | "missing-address"
+  | "too-many-registrations"
+  /** An AUTH frame the router does not need (open mode, or the certificate's own site). */
+  | "auth-frame";
 
 export type CloseReason =
   | "graceful"
@@ -27,7 +33,9 @@ export type CloseReason =
   | "slow-receiver"
   | "shutdown"
   /** After a TLS reload, the new CA bundle no longer trusts the connection's client certificate. */
-  | "tls-untrusted";
+  | "tls-untrusted"
+  /** Authentication or authorization refused (policy.ts; counted in `refused` by reason). */
+  | "refused";
 
 /** Metric label per GossipType wire value; index 8 = the GRACEFUL_CLOSE marker. */
 export const TYPE_NAMES: readonly string[] = [
@@ -60,6 +68,8 @@ export interface RouterStats {
   readonly slowReceiverDisconnects: number;
   readonly expiries: number;
   readonly tlsRejected: number;
+  /** Authorization refusals by reason (policy.ts AuthzRefusal). */
+  readonly refused: Readonly<Record<string, number>>;
 }
 
 function bump(map: Map<string, number>, key: string, n: number): void {
@@ -103,6 +113,12 @@ export class RouterCounters {
     bump(this.closes, reason, 1);
   }
 
+  // ---- authorization (policy.ts): relay_router_refused_total{reason} ----
+  readonly refused = new Map<string, number>();
+  refusedBy(reason: string, n = 1): void {
+    bump(this.refused, reason, n);
+  }
+
   snapshot(groups: number, registrations: number): RouterStats {
     return {
       connections: this.connections,
@@ -121,6 +137,7 @@ export class RouterCounters {
       slowReceiverDisconnects: this.slowReceiverDisconnects,
       expiries: this.expiries,
       tlsRejected: this.tlsRejected,
+      refused: Object.fromEntries(this.refused),
     };
   }
 }

@@ -5,6 +5,7 @@ import net from "node:net";
 import tls from "node:tls";
 import type { RouterEndpoint } from "../../contract/initial-hosts.js";
 import type { Logger } from "../observability/log.js";
+import { authFrame } from "../protocol/auth.js";
 import { decodeBody } from "../protocol/codec.js";
 import {
   ALL_GROUPS_PREFIX,
@@ -334,6 +335,8 @@ export class RouterConnection {
     this.#setState("registering");
     const o = this.#opts;
     socket.cork();
+    // Token mode: the router reads nothing else before our AUTH frame.
+    if (o.authToken) this.#write(authFrame(o.authToken.site, o.authToken.token));
     this.#write(registerFrame(o.group, o.localAddr, o.logicalName, o.physicalAddr));
     this.#write(heartbeatFrame());
     socket.uncork();

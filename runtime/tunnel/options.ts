@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { ConfigError } from "../../contract/errors.js";
 import type { RouterEndpoint } from "../../contract/initial-hosts.js";
 import type { Logger } from "../observability/log.js";
+import { MAX_AUTH_SITE_BYTES, MAX_TOKEN_BYTES } from "../protocol/auth.js";
 import { type Address, DEFAULT_MAX_FRAME } from "../protocol/types.js";
 import { isUuid } from "../protocol/uuid.js";
 import { isPemText, type PemSource } from "../tls/material.js";
@@ -41,6 +42,12 @@ export interface TunnelOptions {
   readonly physicalAddr?: Address | null;
   /** TLS to the routers. @default plain TCP */
   readonly tls?: TunnelTlsOptions;
+  /**
+   * Token of our site for routers in token mode (`--auth-tokens`): sent as an AUTH frame right
+   * after connecting, before REGISTER. Routers in open or mutual-TLS mode ignore it; a JGroups
+   * router would close the connection (it has no such frame). @default none
+   */
+  readonly authToken?: { readonly site: string; readonly token: string };
   /** HEARTBEAT period per connection, ms; 0 = no heartbeats and no timeout. Well below the AWS NLB idle timeout (350 s). @default 10000 */
   readonly heartbeatIntervalMs?: number;
   /** Close and reconnect a connection that received nothing for this long, ms. @default 3 × heartbeatIntervalMs */
@@ -74,6 +81,7 @@ export interface ResolvedTunnelOptions {
   readonly logicalName: string | null;
   readonly physicalAddr: Address | null;
   readonly tls: TunnelTlsOptions | null;
+  readonly authToken: { readonly site: string; readonly token: string } | null;
   readonly heartbeatIntervalMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly backoff: BackoffPolicy;
@@ -164,6 +172,23 @@ export function resolveTunnelOptions(o: TunnelOptions): ResolvedTunnelOptions {
     tls = o.tls;
   }
 
+  let authToken: ResolvedTunnelOptions["authToken"] = null;
+  if (o.authToken !== undefined) {
+    const t = o.authToken as { site?: unknown; token?: unknown } | null;
+    if (typeof t !== "object" || t === null) throw bad("authToken", "must be an object { site, token }");
+    if (
+      typeof t.site !== "string" ||
+      !/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(t.site) ||
+      t.site.length > MAX_AUTH_SITE_BYTES
+    ) {
+      throw bad("authToken.site", "must be a site name (a DNS-1123 label)");
+    }
+    if (typeof t.token !== "string" || t.token === "" || Buffer.byteLength(t.token) > MAX_TOKEN_BYTES) {
+      throw bad("authToken.token", `must be a non-empty string of at most ${MAX_TOKEN_BYTES} bytes`);
+    }
+    authToken = { site: t.site, token: t.token };
+  }
+
   const DAY = 86_400_000;
   const heartbeatIntervalMs = int(
     "heartbeatIntervalMs",
@@ -210,6 +235,7 @@ export function resolveTunnelOptions(o: TunnelOptions): ResolvedTunnelOptions {
     logicalName,
     physicalAddr,
     tls,
+    authToken,
     heartbeatIntervalMs,
     heartbeatTimeoutMs,
     backoff: { initialMs, maxMs, jitter },

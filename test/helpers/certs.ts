@@ -1,6 +1,8 @@
 // A throw-away PKI for TLS tests, made with the openssl CLI: one CA, a server certificate for
-// 127.0.0.1/localhost and a client certificate signed by it, and a "rogue" self-signed pair that
-// no test CA trusts. EC P-256 keys keep generation fast (a few tens of ms per key).
+// 127.0.0.1/localhost and a client certificate signed by it (site identity `test`: URI SAN
+// spiffe://cross-cloud-relay/site/test), a CA-signed client certificate without a site identity,
+// and a "rogue" self-signed pair that no test CA trusts. siteCert issues one per site, shaped
+// like RelayPki's. EC P-256 keys keep generation fast (a few tens of ms per key).
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
@@ -16,6 +18,9 @@ export interface TestPki {
   readonly serverKey: string;
   readonly clientCert: string;
   readonly clientKey: string;
+  /** Signed by the CA, no site identity URI SAN (a router with client auth refuses it). */
+  readonly noSiteCert: string;
+  readonly noSiteKey: string;
   readonly rogueCert: string;
   readonly rogueKey: string;
 }
@@ -96,7 +101,8 @@ export async function makeTestPki(dir: string): Promise<TestPki> {
       "localhost",
       "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
     ),
-    signedBy(dir, "client", "relay-test-client", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n"),
+    signedBy(dir, "client", "relay-test-client", siteExt("test")),
+    signedBy(dir, "nosite", "relay-test-nosite", "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n"),
     openssl(
       [
         "req",
@@ -123,9 +129,23 @@ export async function makeTestPki(dir: string): Promise<TestPki> {
     serverKey: p("server.key"),
     clientCert: p("client.crt"),
     clientKey: p("client.key"),
+    noSiteCert: p("nosite.crt"),
+    noSiteKey: p("nosite.key"),
     rogueCert: p("rogue.crt"),
     rogueKey: p("rogue.key"),
   };
+}
+
+/** Extensions of a site's client certificate: its identity URI SAN (contract/identity.ts). */
+function siteExt(site: string): string {
+  return `basicConstraints=CA:FALSE\nsubjectAltName=URI:spiffe://cross-cloud-relay/site/${site}\nextendedKeyUsage=clientAuth\n`;
+}
+
+/** A client certificate of site `site` signed by the CA of `pki` (written next to it). */
+export async function siteCert(pki: TestPki, site: string): Promise<{ cert: string; key: string }> {
+  const dir = path.dirname(pki.caCert);
+  await signedBy(dir, `site-${site}`, `relay-${site}`, siteExt(site));
+  return { cert: path.join(dir, `site-${site}.crt`), key: path.join(dir, `site-${site}.key`) };
 }
 
 // ---- rotation (test/tls): several CAs, and certificates issued by any of them ----------------
@@ -164,13 +184,15 @@ export async function makeCa(dir: string, name: string): Promise<CertPair> {
 
 /**
  * A certificate `<name>.crt` / `<name>.key` signed by `ca`, for 127.0.0.1/localhost, usable as
- * server and client certificate (CN = `name`), valid `days` days (0: it expires at once).
+ * server and client certificate (CN = `name`), valid `days` days (0: it expires at once), with
+ * the identity URI SAN of `site` (a router in mutual-TLS mode refuses clients without one).
  */
 export async function issueCert(
   dir: string,
   name: string,
   ca: CertPair,
   days: number | string = DAYS,
+  site = "test",
 ): Promise<CertPair> {
   await openssl(
     ["req", ...KEY_ARGS, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`],
@@ -178,7 +200,7 @@ export async function issueCert(
   );
   await writeFile(
     path.join(dir, `${name}.ext`),
-    "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+    `basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost,URI:spiffe://cross-cloud-relay/site/${site}\nextendedKeyUsage=serverAuth,clientAuth\n`,
   );
   await openssl(
     [

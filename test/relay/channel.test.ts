@@ -12,7 +12,7 @@ import { answerBroadcasts } from "../../runtime/relay/responder.js";
 import type { RelayMessage } from "../../runtime/relay/types.js";
 import type { RouterTlsOptions } from "../../runtime/router/options.js";
 import { GossipRouter } from "../../runtime/router/router.js";
-import { makeTestPki } from "../helpers/certs.js";
+import { makeTestPki, siteCert } from "../helpers/certs.js";
 import { waitFor } from "../helpers/wait.js";
 
 const quiet = () => pino({ level: process.env["LOG_LEVEL"] ?? "silent" });
@@ -248,9 +248,10 @@ test("TLS with client certificates towards the routers", async () => {
     caFile: pki.caCert,
     clientAuth: true,
   });
-  const tls = { tls: { ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey } };
-  const nyc = await join("nyc", "nyc-1", list, tls);
-  const sfc = await join("sfc", "sfc-1", list, tls);
+  // One certificate per site: the router lets a site register only its own site's addresses.
+  const tlsOf = async (site: string) => ({ tls: { ca: pki.caCert, ...(await siteCert(pki, site)) } });
+  const nyc = await join("nyc", "nyc-1", list, await tlsOf("nyc"));
+  const sfc = await join("sfc", "sfc-1", list, await tlsOf("sfc"));
   await waitFor("both site masters registered over TLS", () => nyc.ready && sfc.ready, { timeoutMs: 8000 });
   await waitFor("sfc sees nyc", () => sfc.topology().sites.length === 2, { timeoutMs: 8000 });
   const got = collect(sfc);

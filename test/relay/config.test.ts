@@ -1,5 +1,9 @@
 // The node's configuration path: the env the constructs render, parsed by the contract, mapped to
 // RelayChannel options.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { ConfigError } from "../../contract/errors.js";
 import { parseRelayEnv } from "../../contract/relay-env.js";
 import { channelOptionsFor } from "../../runtime/relay/config.js";
 
@@ -49,4 +53,17 @@ test("routers, site, name and addresses come from the env unchanged", () => {
     "192.0.2.10",
     "192.0.2.10",
   ]);
+});
+
+test("ROUTER_TOKEN_FILE: its content (without a trailing newline) becomes the router token; unreadable is a ConfigError naming it", () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "relay-token-"));
+  const file = path.join(dir, "nyc");
+  writeFileSync(file, "s3cret\n");
+  expect(channelOptionsFor(parseRelayEnv({ ...base, ROUTER_TOKEN_FILE: file })).routerToken).toBe("s3cret");
+  expect(channelOptionsFor(parseRelayEnv(base)).routerToken).toBeUndefined();
+  expect(() =>
+    channelOptionsFor(parseRelayEnv({ ...base, ROUTER_TOKEN_FILE: path.join(dir, "none") })),
+  ).toThrow(/ROUTER_TOKEN_FILE: cannot read/);
+  writeFileSync(file, "");
+  expect(() => channelOptionsFor(parseRelayEnv({ ...base, ROUTER_TOKEN_FILE: file }))).toThrow(ConfigError);
 });

@@ -50,10 +50,11 @@ beforeAll(async () => {
   [server1, server2, clientOld, clientNew, nycNew, sfcCert] = await Promise.all([
     issueCert(dir, "server1", oldCa),
     issueCert(dir, "server2", newCa),
-    issueCert(dir, "client-old", oldCa),
-    issueCert(dir, "client-new", newCa),
-    issueCert(dir, "nyc-new", newCa),
-    issueCert(dir, "sfc", newCa),
+    // Site identities (URI SANs): the router in mutual-TLS mode authorizes by them.
+    issueCert(dir, "client-old", oldCa, undefined, "nyc"),
+    issueCert(dir, "client-new", newCa, undefined, "nyc"),
+    issueCert(dir, "nyc-new", newCa, undefined, "nyc"),
+    issueCert(dir, "sfc", newCa, undefined, "sfc"),
   ]);
   const all = { oldCa, newCa, server1, server2, clientOld, clientNew, nycNew, sfcCert };
   for (const [name, pair] of Object.entries(all)) {

@@ -3,14 +3,17 @@
 // is unreachable or does not answer in time.
 import { readFileSync } from "node:fs";
 import net from "node:net";
+import path from "node:path";
 import tls from "node:tls";
 import { type Command, InvalidArgumentError } from "commander";
 import { parseInitialHosts, type RouterEndpoint } from "../../../contract/initial-hosts.js";
 import { ROUTER_PORT } from "../../../contract/ports.js";
+import { authFrame } from "../../protocol/auth.js";
 import { decodeBody } from "../../protocol/codec.js";
 import { ALL_GROUPS_PREFIX, GRACEFUL_CLOSE_FRAME, getMbrsFrame } from "../../protocol/frames.js";
 import { FrameSplitter } from "../../protocol/splitter.js";
 import { type Address, GossipType, type PingData } from "../../protocol/types.js";
+import { readRouterToken } from "../../relay/config.js";
 import { intArg, readableFile } from "./router.js";
 
 const DEFAULT_DUMP_PORT = ROUTER_PORT;
@@ -67,12 +70,25 @@ interface DumpOptions {
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
+  /** Token mode: a site's token file (`<dir>/<site>`: the site is the file name unless --site). */
+  tokenFile?: string;
+  site?: string;
 }
 
 /** Connects, sends GET_MBRS and collects the answer until GET_MBRS_RSP_LAST. */
 export function fetchMembers(ep: RouterEndpoint, o: DumpOptions): Promise<MemberRow[]> {
   const where = `${ep.host}[${ep.port}]`;
   return new Promise((resolve, reject) => {
+    // Token mode: AUTH first (read before connecting, so a bad file is a plain error).
+    let auth: Buffer | null = null;
+    try {
+      auth = o.tokenFile
+        ? authFrame(o.site ?? path.basename(o.tokenFile), readRouterToken(o.tokenFile, "--token-file"))
+        : null;
+    } catch (err) {
+      reject(err);
+      return;
+    }
     const useTls = !!(o.tlsCa || o.tlsCert);
     const socket: net.Socket = useTls
       ? tls.connect({
@@ -111,7 +127,10 @@ export function fetchMembers(ep: RouterEndpoint, o: DumpOptions): Promise<Member
         ),
       o.timeout,
     );
-    socket.once(useTls ? "secureConnect" : "connect", () => socket.write(getMbrsFrame(o.group ?? null)));
+    socket.once(useTls ? "secureConnect" : "connect", () => {
+      if (auth) socket.write(auth);
+      socket.write(getMbrsFrame(o.group ?? null));
+    });
     socket.on("error", (err: Error & { code?: string }) =>
       finish(
         new Error(`cannot talk to ${where}: ${err.code ?? ""} ${err.message}`.replace(/\s+/g, " ").trim()),
@@ -132,7 +151,12 @@ export function fetchMembers(ep: RouterEndpoint, o: DumpOptions): Promise<Member
             if (d.type === GossipType.GetMbrsRspLast) finish(null);
           },
           gracefulClose: () =>
-            finish(new Error(`${where} closed the connection (GRACEFUL_CLOSE) before answering`)),
+            finish(
+              new Error(
+                `${where} closed the connection (GRACEFUL_CLOSE) before answering` +
+                  (o.tokenFile ? "" : " (a router in token mode needs --token-file)"),
+              ),
+            ),
         });
       } catch (err) {
         finish(new Error(`bad answer from ${where}: ${err instanceof Error ? err.message : String(err)}`));
@@ -156,6 +180,11 @@ export function registerDumpCommand(program: Command): void {
     .option("--tls-cert <file>", "PEM client certificate (routers with client authentication)")
     .option("--tls-key <file>", "PEM private key of --tls-cert")
     .option("--tls-ca <file>", "PEM CA bundle that signs the router's certificate")
+    .option(
+      "--token-file <file>",
+      "routers in token mode: a site's token file (e.g. <log dir>/tokens/nyc of relay local)",
+    )
+    .option("--site <site>", "the site of --token-file (default: its file name)")
     .action(async (ep: RouterEndpoint, o: DumpOptions) => {
       if (!!o.tlsCert !== !!o.tlsKey) throw new Error("--tls-cert and --tls-key go together");
       let rows: MemberRow[];

@@ -1,7 +1,9 @@
 // `relay router`: runs a GossipRouter until SIGTERM/SIGINT (graceful stop, exit 0).
-import { accessSync, constants } from "node:fs";
-import type { Command } from "commander";
+import { accessSync, constants, statSync } from "node:fs";
+import { type Command, InvalidArgumentError } from "commander";
 import {
+  type AllowGroups,
+  parseAllowGroups,
   ROUTER_COMMAND,
   ROUTER_FLAGS,
   routerOptionFlags,
@@ -48,6 +50,28 @@ interface RouterCliOptions {
   tlsKey?: string;
   tlsCa?: string;
   tlsClientAuth?: boolean;
+  authTokens?: string;
+  allowGroups?: AllowGroups;
+}
+
+/** `--allow-groups`: the contract's parser, as a one-line usage error. */
+function allowGroupsArg(value: string): AllowGroups {
+  try {
+    return parseAllowGroups(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+}
+
+/** Throws a one-line error unless `dir` is a readable directory (the token files are read on use). */
+function readableDir(option: string, dir: string): string {
+  try {
+    if (!statSync(dir).isDirectory()) throw new Error("not a directory");
+    accessSync(dir, constants.R_OK | constants.X_OK);
+  } catch {
+    throw new Error(`${option}: cannot read the directory ${dir}`);
+  }
+  return dir;
 }
 
 /** Builds the TLS part of the router options (what the flags mean: contract/router-args.ts). */
@@ -108,8 +132,12 @@ export function registerRouterCommand(program: Command): void {
     .option(routerOptionFlags("tlsKey"), ROUTER_FLAGS.tlsKey.description)
     .option(routerOptionFlags("tlsCa"), ROUTER_FLAGS.tlsCa.description)
     .option(routerOptionFlags("tlsClientAuth"), ROUTER_FLAGS.tlsClientAuth.description)
+    .option(routerOptionFlags("authTokens"), ROUTER_FLAGS.authTokens.description)
+    .option(routerOptionFlags("allowGroups"), ROUTER_FLAGS.allowGroups.description, allowGroupsArg)
     .action(async (o: RouterCliOptions) => {
       const tls = tlsOptions(o);
+      const authTokens =
+        o.authTokens === undefined ? undefined : readableDir(ROUTER_FLAGS.authTokens.flag, o.authTokens);
       const log = createLogger("router");
       const router = new GossipRouter(
         {
@@ -122,6 +150,8 @@ export function registerRouterCommand(program: Command): void {
           maxQueueBytes: o.maxQueue,
           slowTimeoutMs: o.slowTimeout,
           ...(tls ? { tls } : {}),
+          ...(authTokens !== undefined ? { authTokens } : {}),
+          ...(o.allowGroups ? { allowGroups: o.allowGroups } : {}),
         },
         log,
       );
