@@ -12,21 +12,35 @@
 // the RelaySite construct renders (contract/relay-env.ts), with the downward-API entries resolved
 // the way kubelet would (metadata.name -> pod name, status.podIP -> pod IP).
 import { type ChildProcess, spawnSync } from "node:child_process";
-import { createWriteStream, mkdtempSync, rmSync, type WriteStream } from "node:fs";
+import { randomBytes } from "node:crypto";
+import {
+  copyFileSync,
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  type WriteStream,
+  writeFileSync,
+} from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { App, TerraformStack } from "cdktf";
 import { GossipRouter } from "../../constructs/gossip-router.js";
+import { CLUSTER_SECRET_PATH, TLS_FILES } from "../../constructs/pod-parts.js";
+import { ROUTER_TLS_SERVER_NAME, routerCertProfile, siteCertProfile } from "../../constructs/relay-pki.js";
 import { RelaySite } from "../../constructs/relay-site.js";
+import { bridgePolicy } from "../../constructs/router-policy.js";
 import { formatEndpoint } from "../../contract/initial-hosts.js";
 import { POD_IP_FIELD, POD_NAME_FIELD, type RelayEnvVar } from "../../contract/relay-env.js";
+import { type CertPair, issueShapedCert, makeShapedCa } from "../helpers/certs.js";
 import { DnsServer, ensureDnsmasq } from "../helpers/dnsmasq.js";
 import { type Netns, NetnsRun, netnsUnavailableReason, sweepStaleNamespaces } from "../helpers/netns.js";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 export const RELAY_CLI = path.join(REPO_ROOT, "dist/runtime/cli/relay.js");
 export const MEMBER_APP = path.join(REPO_ROOT, "test/e2e/apps/member.ts");
+export const ATTACKER_APP = path.join(REPO_ROOT, "test/e2e/apps/attacker.ts");
 
 export type SiteName = "nyc" | "sfc";
 
@@ -65,9 +79,21 @@ export function e2eUnavailableReason(): string | null {
   return null;
 }
 
+/**
+ * How the world is deployed: `cloud` is the cloud topology's default (mutual TLS on every router
+ * link with certificates shaped like RelayPki's, `--allow-groups bridge=nyc,sfc`, TLS_SERVER_NAME,
+ * a cluster secret per site), `plain` the local default (plain TCP, open routers, no secret).
+ */
+export type WorldMode = "cloud" | "plain";
+
+/** Sites in router order: router-1 is nyc's, router-2 sfc's. */
+export const ROUTER_SITES: readonly SiteName[] = ["nyc", "sfc"];
+
 /** What the constructs render for both sites, from the real GossipRouter and RelaySite constructs. */
 export interface RenderedDeployment {
-  readonly routerArgs: readonly string[];
+  readonly mode: WorldMode;
+  /** The container args of each router (index as ROUTER_ADDRS), paths as inside the container. */
+  readonly routerArgs: readonly (readonly string[])[];
   readonly routerPort: number;
   readonly tunnelInitialHosts: string;
   readonly sites: Readonly<
@@ -75,10 +101,28 @@ export interface RenderedDeployment {
   >;
 }
 
-export function renderDeployment(replicas: Readonly<Record<SiteName, number>>): RenderedDeployment {
+/** Secret names the constructs get; only their mount paths matter here (see World.#volumes). */
+const secretName = (owner: string, what: string) => `${owner}-${what}`;
+
+export function renderDeployment(
+  replicas: Readonly<Record<SiteName, number>>,
+  mode: WorldMode = "cloud",
+): RenderedDeployment {
   const stack = new TerraformStack(new App(), "e2e");
-  const routers = (["nyc", "sfc"] as const).map(
-    (site) => new GossipRouter(stack, `${site}-router`, { site, image: "relay:e2e" }),
+  const cloud = mode === "cloud";
+  // The same props the router and site stacks pass (stacks/router-stack.ts, stacks/site-stack.ts).
+  const routers = ROUTER_SITES.map(
+    (site) =>
+      new GossipRouter(stack, `${site}-router`, {
+        site,
+        image: "relay:e2e",
+        ...(cloud
+          ? {
+              auth: { kind: "tls", secretName: secretName(`${site}-router`, "tls") },
+              allowGroups: bridgePolicy(ROUTER_SITES),
+            }
+          : {}),
+      }),
   );
   // The load balancers' addresses are what the cloud fills in; here they are the router namespaces.
   const tunnelInitialHosts = routers
@@ -90,18 +134,27 @@ export function renderDeployment(replicas: Readonly<Record<SiteName, number>>): 
       image: "relay:e2e",
       tunnelInitialHosts,
       replicas: replicas[name],
+      ...(cloud
+        ? {
+            tlsSecretName: secretName(`${name}-relay`, "tls"),
+            tlsServerName: ROUTER_TLS_SERVER_NAME,
+            clusterSecretName: secretName(`${name}-relay`, "mesh"),
+          }
+        : {}),
     });
     return { dnsQuery: s.dnsQuery, env: s.env };
   };
-  const r = routers[0]!;
   return {
-    // The same arguments as the GossipRouter Deployment's container (plain TCP).
-    routerArgs: ["router", "--port", String(r.port), "--http-port", String(r.httpPort)],
-    routerPort: r.port,
+    mode,
+    routerArgs: routers.map((r) => r.args),
+    routerPort: routers[0]!.port,
     tunnelInitialHosts,
     sites: { nyc: site("nyc"), sfc: site("sfc") },
   };
 }
+
+/** Where every Secret volume is mounted in the containers; the world keeps them under a directory per owner. */
+export const CONTAINER_SECRETS_ROOT = "/etc/relay/";
 
 /** Resolves the downward-API entries of a rendered env as kubelet does for one pod. */
 export function podEnv(env: readonly RelayEnvVar[], podName: string, podIp: string): Record<string, string> {
@@ -258,14 +311,18 @@ export class World {
   readonly #sites = new Map<SiteName, SiteRuntime>();
   readonly #procs = new Set<PodProcess>();
 
-  constructor(replicas: Readonly<Record<SiteName, number>>) {
-    this.deployment = renderDeployment(replicas);
+  readonly mode: WorldMode;
+
+  constructor(replicas: Readonly<Record<SiteName, number>>, options: { readonly mode?: WorldMode } = {}) {
+    this.mode = options.mode ?? "cloud";
+    this.deployment = renderDeployment(replicas, this.mode);
     this.logDir = mkdtempSync(path.join(os.tmpdir(), `relay-e2e-${this.run.tag}-`));
   }
 
   /** Builds the networks, gateways, router namespaces and DNS servers (no pods yet). */
   async build(): Promise<void> {
     sweepStaleNamespaces();
+    if (this.mode === "cloud") await this.#writeSecretVolumes();
     const run = this.run;
     const pub = run.addNamespace("pub");
     const pubBr = run.addBridge(pub, "bp");
@@ -340,9 +397,60 @@ export class World {
     this.site(site).dns.setRecords(this.dnsQuery(site), ips);
   }
 
-  /** The pod's env, exactly as its container would get it. */
+  /** The pod's env, exactly as its container would get it (Secret paths mapped to the host, see secretFile). */
   envOf(pod: Pod): Record<string, string> {
-    return podEnv(this.deployment.sites[pod.site].env, pod.name, pod.ip);
+    const env = podEnv(this.deployment.sites[pod.site].env, pod.name, pod.ip);
+    for (const [k, v] of Object.entries(env)) env[k] = this.secretFile(`${pod.site}-relay`, v);
+    return env;
+  }
+
+  /**
+   * Where the world keeps a file that the container sees under /etc/relay/ (a mounted Secret):
+   * `<log dir>/volumes/<owner>/etc/relay/...`, one owner per Deployment (`nyc-router`,
+   * `nyc-relay`), as every pod of a Deployment mounts the same Secrets. Other values pass through.
+   */
+  secretFile(owner: string, containerPath: string): string {
+    if (!containerPath.startsWith(CONTAINER_SECRETS_ROOT)) return containerPath;
+    return path.join(this.logDir, "volumes", owner, containerPath);
+  }
+
+  /** The TLS files of a site's relay pods (cloud mode), e.g. for an attacker holding a stolen copy. */
+  siteTls(site: SiteName): { readonly cert: string; readonly key: string; readonly ca: string } {
+    const owner = `${site}-relay`;
+    return {
+      cert: this.secretFile(owner, TLS_FILES.cert),
+      key: this.secretFile(owner, TLS_FILES.key),
+      ca: this.secretFile(owner, TLS_FILES.ca),
+    };
+  }
+
+  /**
+   * The Secrets of the cloud default, as the pki and site stacks would fill them: one CA, a server
+   * certificate per router and a client certificate per site with RelayPki's subjects and SANs
+   * (the construct's cert profiles), and a cluster secret per site (64 hex characters).
+   */
+  async #writeSecretVolumes(): Promise<void> {
+    const pki = path.join(this.logDir, "pki");
+    const ca = await makeShapedCa(pki, "ca", routerCertProfile("nyc").organization);
+    const tlsVolume = (owner: string, pair: CertPair) => {
+      const files = { cert: pair.cert, key: pair.key, ca: ca.cert } as const;
+      for (const k of ["cert", "key", "ca"] as const) {
+        const dest = this.secretFile(owner, TLS_FILES[k]);
+        mkdirSync(path.dirname(dest), { recursive: true });
+        copyFileSync(files[k], dest);
+      }
+    };
+    for (const site of ROUTER_SITES) {
+      const [router, relay] = await Promise.all([
+        issueShapedCert(pki, `${site}-router`, ca, routerCertProfile(site)),
+        issueShapedCert(pki, `${site}-relay`, ca, siteCertProfile(site)),
+      ]);
+      tlsVolume(`${site}-router`, router);
+      tlsVolume(`${site}-relay`, relay);
+      const mesh = this.secretFile(`${site}-relay`, CLUSTER_SECRET_PATH);
+      mkdirSync(path.dirname(mesh), { recursive: true });
+      writeFileSync(mesh, randomBytes(32).toString("hex"), { mode: 0o440 });
+    }
   }
 
   /** Environment every process gets besides the contract: only PATH (the image's). */
@@ -364,7 +472,10 @@ export class World {
     const ns = this.routers[index]!;
     const child = ns.spawn(
       process.execPath,
-      [RELAY_CLI, ...this.deployment.routerArgs],
+      [
+        RELAY_CLI,
+        ...this.deployment.routerArgs[index]!.map((a) => this.secretFile(`${ROUTER_SITES[index]}-router`, a)),
+      ],
       this.#baseEnv(),
       REPO_ROOT,
     );
@@ -397,13 +508,18 @@ export class World {
 
   /** The e2e member app (test/e2e/apps/member.ts) in a pod, with the pod's env. */
   startMember(pod: Pod, args: readonly string[]): PodProcess {
+    return this.startApp(pod, MEMBER_APP, args, pod.name);
+  }
+
+  /** A TypeScript app (run with tsx) in a pod, with the pod's env; `name` names its log. */
+  startApp(pod: Pod, script: string, args: readonly string[], name: string): PodProcess {
     const child = pod.ns.spawn(
       process.execPath,
-      ["--import", "tsx", MEMBER_APP, ...args],
+      ["--import", "tsx", script, ...args],
       { ...this.#baseEnv(), ...this.envOf(pod) },
       REPO_ROOT,
     );
-    return this.#track(pod.name, child);
+    return this.#track(name, child);
   }
 
   /** Runs a short node script inside a pod (bounded) and returns its stdout parsed as JSON. */

@@ -225,3 +225,101 @@ export async function issueCert(
   );
   return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
 }
+
+// ---- deployment-shaped certificates (e2e): the subjects and SANs RelayPki issues --------------
+
+/** What a RelayPki certificate holds (constructs/relay-pki.ts CertProfile), as plain data. */
+export interface CertShape {
+  readonly commonName: string;
+  readonly organization: string;
+  readonly dnsNames: readonly string[];
+  readonly uris: readonly string[];
+  /** provider-tls `allowed_uses` names (digital_signature, key_encipherment, server_auth, client_auth). */
+  readonly allowedUses: readonly string[];
+}
+
+const KEY_USAGE: Readonly<Record<string, string>> = {
+  digital_signature: "digitalSignature",
+  key_encipherment: "keyEncipherment",
+};
+const EXTENDED_KEY_USAGE: Readonly<Record<string, string>> = {
+  server_auth: "serverAuth",
+  client_auth: "clientAuth",
+};
+
+/** A CA like RelayPki's (CN "<organization> CA", O = organization) as `<name>.crt` / `<name>.key`. */
+export async function makeShapedCa(dir: string, name: string, organization: string): Promise<CertPair> {
+  await mkdir(dir, { recursive: true });
+  await openssl(
+    [
+      "req",
+      "-x509",
+      ...KEY_ARGS,
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.crt`,
+      "-days",
+      DAYS,
+      "-subj",
+      `/CN=${organization} CA/O=${organization}`,
+      "-addext",
+      "basicConstraints=critical,CA:TRUE",
+      "-addext",
+      "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+    ],
+    dir,
+  );
+  return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+}
+
+/** A certificate of `shape` signed by `ca`, as `<name>.crt` / `<name>.key` under `dir`. */
+export async function issueShapedCert(
+  dir: string,
+  name: string,
+  ca: CertPair,
+  shape: CertShape,
+): Promise<CertPair> {
+  await openssl(
+    [
+      "req",
+      ...KEY_ARGS,
+      "-keyout",
+      `${name}.key`,
+      "-out",
+      `${name}.csr`,
+      "-subj",
+      `/CN=${shape.commonName}/O=${shape.organization}`,
+    ],
+    dir,
+  );
+  const san = [...shape.dnsNames.map((d) => `DNS:${d}`), ...shape.uris.map((u) => `URI:${u}`)].join(",");
+  const ku = shape.allowedUses.flatMap((u) => (KEY_USAGE[u] ? [KEY_USAGE[u]] : []));
+  const eku = shape.allowedUses.flatMap((u) => (EXTENDED_KEY_USAGE[u] ? [EXTENDED_KEY_USAGE[u]] : []));
+  const ext = ["basicConstraints=CA:FALSE", `subjectAltName=${san}`];
+  if (ku.length > 0) ext.push(`keyUsage=${ku.join(",")}`);
+  if (eku.length > 0) ext.push(`extendedKeyUsage=${eku.join(",")}`);
+  await writeFile(path.join(dir, `${name}.ext`), `${ext.join("\n")}\n`);
+  await openssl(
+    [
+      "x509",
+      "-req",
+      "-in",
+      `${name}.csr`,
+      "-CA",
+      ca.cert,
+      "-CAkey",
+      ca.key,
+      "-set_serial",
+      serial(),
+      "-days",
+      DAYS,
+      "-extfile",
+      `${name}.ext`,
+      "-out",
+      `${name}.crt`,
+    ],
+    dir,
+  );
+  return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+}

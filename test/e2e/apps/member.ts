@@ -1,7 +1,7 @@
 // An e2e test app: one member of a site (a pod), configured exactly like `relay node` (the
 // container env through contract/relay-env.ts, then the runtime's own channelOptionsFor), that
 // records every numbered test message it receives and, as a sender, streams numbered messages to
-// every site (or by unicast to one member with --to name:site). Run as
+// every site (or by unicast to one member with --to name:site, or to one site with --to-site). Run as
 // `node --import tsx test/e2e/apps/member.ts --record FILE [--send N --rate R [--to name:site]]`.
 //
 // stdout: one JSON report per line ({"event": "state" | "sending" | "sent" | "stopped", ...});
@@ -28,6 +28,7 @@ const { values: args } = parseArgs({
     send: { type: "string", default: "0" },
     rate: { type: "string", default: "500" },
     to: { type: "string" },
+    "to-site": { type: "string" },
     "join-on-signal": { type: "boolean", default: false },
   },
 });
@@ -54,6 +55,12 @@ if (args.to !== undefined && !to) {
   process.exit(2);
 }
 const target = to ? { name: to[1]!, site: to[2]! } : null;
+// --to-site S streams to every member of one site (held while S is not reachable yet).
+const toSite = args["to-site"] ?? null;
+if (toSite !== null && !/^[a-z0-9-]{1,63}$/.test(toSite)) {
+  process.stderr.write("member: --to-site must be a site name\n");
+  process.exit(2);
+}
 
 const config = parseRelayEnv(process.env);
 const log = createLogger("e2e-member", { site: config.site, node: config.nodeName });
@@ -105,7 +112,12 @@ let sending = false;
 async function stream(): Promise<void> {
   if (sending || sendCount === 0) return;
   sending = true;
-  report("sending", { count: sendCount, rate, to: target ? `${target.name}:${target.site}` : "all" });
+  report("sending", {
+    count: sendCount,
+    rate,
+    to: target ? `${target.name}:${target.site}` : (toSite ?? "all"),
+    incarnation: channel.incarnation,
+  });
   const start = performance.now();
   let next = 1;
   let rejected = 0;
@@ -116,6 +128,7 @@ async function stream(): Promise<void> {
       try {
         const payload = Buffer.from(`${PREFIX}${config.nodeName} ${next}`, "utf8");
         if (target) channel.sendToMember(target, payload);
+        else if (toSite) channel.sendToSite(toSite, payload);
         else channel.sendToAll(payload);
         next++;
         stuckSince = 0;
