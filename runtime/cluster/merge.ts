@@ -82,6 +82,13 @@ export class Merger {
     if (other.id.coordinator === this.#owner.key || viewHas(mine, other.id.coordinator)) return;
     if (compareForMerge(mine, other) < 0) {
       const merged = mergeViews(mine, other);
+      if (!merged) {
+        this.#log.error(
+          { seq: mine.id.seq, otherSeq: other.id.seq, other: other.id.coordinator },
+          "cannot merge: view sequence or size exhausted",
+        );
+        return;
+      }
       this.#log.info(
         { seq: merged.id.seq, size: merged.members.length, absorbed: other.id.coordinator },
         "merging views",

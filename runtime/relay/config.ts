@@ -1,6 +1,7 @@
 // From the env contract (contract/relay-env.ts) to RelayChannel options: discovery, routers, TLS.
-import type { RelayNodeConfig } from "../../contract/relay-env.js";
+import { RELAY_ENV, type RelayNodeConfig } from "../../contract/relay-env.js";
 import { type Discovery, DnsDiscovery, StaticDiscovery } from "../cluster/discovery.js";
+import { clusterSecretFromFile } from "../cluster/secret.js";
 import type { Logger } from "../observability/log.js";
 import type { ClusterTuning, RelayChannelOptions } from "./options.js";
 
@@ -42,6 +43,15 @@ export function channelOptionsFor(config: RelayNodeConfig, o: ChannelOverrides =
             // exists); without it, verifying the LB host name would refuse every router.
             ...(config.tls.serverName !== undefined ? { servername: config.tls.serverName } : {}),
           },
+        }
+      : {}),
+    // CLUSTER_SECRET_FILE: read (and validated: ConfigError naming it) now, followed afterwards.
+    ...(config.clusterSecretFile !== undefined
+      ? {
+          clusterSecret: clusterSecretFromFile(config.clusterSecretFile, {
+            setting: RELAY_ENV.clusterSecretFile,
+            ...(o.logger ? { logger: o.logger } : {}),
+          }),
         }
       : {}),
     ...(o.clusterTuning ? { clusterTuning: o.clusterTuning } : {}),
