@@ -45,6 +45,8 @@ export interface ClusterStats {
   readonly refusedHandshakes: number;
   /** Views ignored: invalid (sequence, size, members) or not sent by their coordinator. */
   readonly viewsRefused: number;
+  /** Errors caught at a socket or timer boundary instead of crashing the process (bugs; logged). */
+  readonly internalErrors: number;
   /** Messages that could not reach a peer because it was suspected or its link failed. */
   readonly messagesLostToFailedPeers: number;
   /** Bytes still in a socket's write buffer when its connection to a member was lost. */

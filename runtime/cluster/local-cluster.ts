@@ -286,6 +286,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       authFailures: this.#stats.authFailures,
       refusedHandshakes: this.#stats.refusedHandshakes,
       viewsRefused: this.#stats.viewsRefused,
+      internalErrors: this.#stats.internalErrors,
       messagesLostToFailedPeers: this.#links.messagesLost,
       bytesLostWithConnections: this.#stats.bytesLostWithConnections,
       bufferedBytes: this.#links.bufferedBytes(),
