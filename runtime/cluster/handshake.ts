@@ -33,8 +33,6 @@ export interface HandshakeOwner {
   isClosed(): boolean;
   /** A connection was made (accepted or dialed): the owner tracks it until it closes. */
   track(conn: MeshConnection): void;
-  /** `key` completed a handshake (it counts as heard from). */
-  heard(key: string): void;
   /** A frame that has no place in the handshake was received. */
   badFrame(): void;
   /** A handshake failed authentication (bad or missing proof) or was refused. */
@@ -339,9 +337,9 @@ export class Handshake {
   // Outcomes
 
   #opened(conn: MeshConnection, state: Pending, peer: Member): void {
+    // Not a sign of life for liveness (a probe completes a handshake too): see local-cluster.ts.
     conn.open(peer);
     state.settle(true);
-    this.#owner.heard(memberKey(peer));
   }
 
   #fail(conn: MeshConnection, state: Pending, reason: string): void {

@@ -77,7 +77,6 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
         local: () => this.#local,
         isClosed: () => this.#phase === "closed",
         track: (conn) => this.#stats.conns.add(conn),
-        heard: (key) => this.#liveness.heard(key),
         badFrame: () => this.#stats.badFrames++,
         failed: (kind) => {
           if (kind === "auth") this.#stats.authFailures++;
@@ -117,6 +116,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       startAlone: () => this.#installSingleton(1),
       admitted: (key) => this.#liveness.clear(key),
       joined: () => this.#phase === "joined",
+      stray: (key) => this.#suspect(key, "it follows another coordinator"),
     };
     const deps = { links: this.#links, probes: this.#probes, sleepers: this.#sleepers };
     this.#join = new Joiner(views, deps, this.#o, this.#log);
@@ -469,9 +469,15 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     }
     const peer = conn.peer!;
     const key = memberKey(peer);
-    this.#liveness.heard(key);
-    if (this.#liveness.isSuspected(key) && this.#phase === "joined" && !this.isCoordinator)
-      this.#liveness.clear(key);
+    // Signs of life are the frames a member sends to the members of its own view (heartbeats,
+    // data, views...). Probe traffic is not: a coordinator of another view probes us every round,
+    // and counting that kept a peer that left our view "alive" in it forever (its successor then
+    // never took over: a split that never healed, found by test/cluster/fuzz.test.ts).
+    if (f.type !== "info-req" && f.type !== "info") {
+      this.#liveness.heard(key);
+      if (this.#liveness.isSuspected(key) && this.#phase === "joined" && !this.isCoordinator)
+        this.#liveness.clear(key);
+    }
     switch (f.type) {
       case "heartbeat":
         return;
