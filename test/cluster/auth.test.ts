@@ -6,9 +6,11 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "@jest/globals";
+import { parseRelayEnv } from "../../contract/relay-env.js";
 import { prove } from "../../runtime/cluster/auth.js";
 import { authTranscript, CLUSTER_PROTOCOL_VERSION, type ClusterFrame } from "../../runtime/cluster/codec.js";
 import type { LocalCluster } from "../../runtime/cluster/local-cluster.js";
+import { LocalCluster as Cluster } from "../../runtime/cluster/local-cluster.js";
 import { makeView, memberKey } from "../../runtime/cluster/member.js";
 import {
   type ClusterSecret,
@@ -17,9 +19,11 @@ import {
   parseClusterSecret,
   readClusterSecretFile,
 } from "../../runtime/cluster/secret.js";
+import { channelOptionsFor } from "../../runtime/relay/config.js";
+import { siteClusterOptions } from "../../runtime/relay/options.js";
 import { waitFor } from "../helpers/wait.js";
 import { fakeMember, RawPeer, viewFrameWithSeq } from "./raw-peer.js";
-import { ListDiscovery, member, sameView } from "./util.js";
+import { ListDiscovery, member, quietLog as quiet, sameView } from "./util.js";
 
 const secretOf = (text: string): ClusterSecret => parseClusterSecret(Buffer.from(text), "test");
 const newSecret = () => secretOf(randomBytes(32).toString("base64"));
@@ -279,5 +283,61 @@ describe("authenticated mesh", () => {
       for (const s of sockets) s.destroy();
       await new Promise((r) => server.close(r));
     }
+  });
+});
+
+// The relay node's path: CLUSTER_SECRET_FILE (contract/relay-env.ts) -> channel options -> the
+// site cluster's `secret`. Two members built that way form a view; a bad file stops the start.
+describe("relay node: CLUSTER_SECRET_FILE", () => {
+  const env = {
+    SITE: "nyc",
+    CLUSTER: "chat",
+    STATIC_MEMBERS: "127.0.0.1[7800]",
+    TUNNEL_INITIAL_HOSTS: "127.0.0.1[12001]",
+    NODE_NAME: "nyc-1",
+    BIND_ADDR: "127.0.0.1",
+  };
+
+  test("the file's secret reaches the cluster; members built from it form one view", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "relay-secret-"));
+    const file = path.join(dir, "secret");
+    writeFileSync(file, `${randomBytes(32).toString("base64")}\n`);
+    const o = channelOptionsFor(parseRelayEnv({ ...env, CLUSTER_SECRET_FILE: file }));
+    expect(typeof o.clusterSecret).toBe("function");
+    const d = new ListDiscovery();
+    const cs: LocalCluster[] = [];
+    for (const name of ["nyc-1", "nyc-2"]) {
+      const so = siteClusterOptions({ ...o, name, discovery: d, bindPort: 0 }, quiet());
+      const c = new Cluster({
+        ...so,
+        heartbeatIntervalMs: 50,
+        suspectTimeoutMs: 400,
+        discoveryIntervalMs: 150,
+        joinTimeoutMs: 600,
+      });
+      live.push(c);
+      cs.push(c);
+      await c.start();
+      d.addresses.push({ host: "127.0.0.1", port: c.localMember.port });
+    }
+    await waitFor("one view of 2", () => sameView(cs), { timeoutMs: 10_000 });
+    // A member of the same site without the secret stays out.
+    const [outsider] = await site(["nyc-0"], () => undefined, d);
+    await waitFor("refused", () => cs[0]!.stats().authFailures > 0, { timeoutMs: 10_000 });
+    expect(outsider!.members.length).toBe(1);
+    expect(cs[0]!.members.length).toBe(2);
+  });
+
+  test("a missing or weak file is a ConfigError naming CLUSTER_SECRET_FILE", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "relay-secret-"));
+    const weak = path.join(dir, "weak");
+    writeFileSync(weak, "changeme\n");
+    expect(() => channelOptionsFor(parseRelayEnv({ ...env, CLUSTER_SECRET_FILE: weak }))).toThrow(
+      /CLUSTER_SECRET_FILE .*weak: line 1 is 8 bytes/,
+    );
+    expect(() =>
+      channelOptionsFor(parseRelayEnv({ ...env, CLUSTER_SECRET_FILE: path.join(dir, "absent") })),
+    ).toThrow(/CLUSTER_SECRET_FILE: cannot read/);
+    expect(channelOptionsFor(parseRelayEnv(env)).clusterSecret).toBeUndefined();
   });
 });
