@@ -9,6 +9,7 @@ import { afterEach, describe, expect, test } from "@jest/globals";
 import { parseRelayEnv } from "../../contract/relay-env.js";
 import { prove } from "../../runtime/cluster/auth.js";
 import { authTranscript, CLUSTER_PROTOCOL_VERSION, type ClusterFrame } from "../../runtime/cluster/codec.js";
+import { MAX_PENDING_HANDSHAKES } from "../../runtime/cluster/handshake.js";
 import type { LocalCluster } from "../../runtime/cluster/local-cluster.js";
 import { LocalCluster as Cluster } from "../../runtime/cluster/local-cluster.js";
 import { makeView, memberKey } from "../../runtime/cluster/member.js";
@@ -189,6 +190,31 @@ describe("authenticated mesh", () => {
     expect(cs[1]!.view!.id).toEqual(before.id);
     expect(target.stats().internalErrors).toBe(0);
   });
+
+  // "2,000 TCP connections that never send a byte stay open indefinitely" (the issue, on the
+  // router; the mesh port had the same hole before its handshake timeout): silent connections
+  // are capped while handshaking and closed when their handshake time is up.
+  test("silent connections: at most MAX_PENDING_HANDSHAKES at once, all closed in time", async () => {
+    const d = new ListDiscovery();
+    const c = member("nyc-1", d, { heartbeatIntervalMs: 500, suspectTimeoutMs: 5000 });
+    live.push(c);
+    await c.start();
+    const peers = await Promise.all(
+      Array.from({ length: MAX_PENDING_HANDSHAKES + 30 }, () => RawPeer.connect(c.localMember.port)),
+    );
+    await waitFor("the connections over the cap refused", () => c.stats().refusedHandshakes >= 30, {
+      timeoutMs: 10_000,
+    });
+    await waitFor("every silent connection closed", () => peers.every((p) => p.closed), {
+      timeoutMs: 20_000,
+    });
+    // The port still works: a member joins.
+    d.addresses.push({ host: "127.0.0.1", port: c.localMember.port });
+    const b = member("nyc-2", d);
+    live.push(b);
+    await b.start();
+    await waitFor("one view of 2", () => sameView([c, b]), { timeoutMs: 10_000 });
+  }, 40_000);
 
   // Replay and reflection: a proof recorded from a valid handshake is useless on a new connection
   // (the acceptor's nonce is fresh), and an acceptor's proof is not a dialer's (direction).
