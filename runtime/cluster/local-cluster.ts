@@ -172,7 +172,11 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       "mesh listening",
     );
     if (!auth) {
-      this.#log.warn(
+      // A warning when the port is reachable from the network; on loopback (relay local, tests)
+      // it is the expected setup, and `relay chat` prints warnings on the user's terminal.
+      const loopback = this.#o.bindAddr.startsWith("127.") || this.#o.bindAddr === "::1";
+      this.#log[loopback ? "info" : "warn"](
+        { bind: this.#o.bindAddr },
         "mesh port unauthenticated (no cluster secret): anyone who can connect to it can join the site",
       );
     }
