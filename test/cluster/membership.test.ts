@@ -2,13 +2,14 @@
 // partition + merge, bad frames. Child-process kill -9 is in crash.test.ts.
 import net from "node:net";
 import { afterEach, describe, expect, test } from "@jest/globals";
-import { encodeFrame } from "../../runtime/cluster/codec.js";
+import { CLUSTER_PROTOCOL_VERSION, encodeFrame } from "../../runtime/cluster/codec.js";
 import { StaticDiscovery } from "../../runtime/cluster/discovery.js";
 import type { CoordinatorChange } from "../../runtime/cluster/events.js";
 import type { LocalCluster } from "../../runtime/cluster/local-cluster.js";
-import { memberKey } from "../../runtime/cluster/member.js";
+import { makeView, memberKey } from "../../runtime/cluster/member.js";
 import { freePort } from "../helpers/processes.js";
 import { waitFor } from "../helpers/wait.js";
+import { fakeMember, RawPeer } from "./raw-peer.js";
 import { keysOf, ListDiscovery, member, nextEvent, sameView } from "./util.js";
 
 const live: LocalCluster[] = [];
@@ -200,6 +201,29 @@ describe("LocalCluster membership", () => {
     );
     cs[0]!.send(memberKey(cs[1]!.localMember), Buffer.from("still here"));
     expect(await got).toBe("still here");
+  });
+
+  // Open mode (no secret), found by test/cluster/fuzz.test.ts: a stranger's forged exclusion
+  // notice made nyc-3 a singleton while the coordinator kept it in its view. The coordinator's
+  // probes and nyc-3's answers counted as signs of life and each ignored the other's merge: a
+  // split that never healed. Now probe traffic is no sign of life: one merge round heals it.
+  test("a forged exclusion notice (open mode) costs one merge round, not a lasting split", async () => {
+    const { cs } = await startSequentially(["nyc-1", "nyc-2", "nyc-3"]);
+    const v = cs[2]!.view!;
+    const fake = fakeMember("nyc-0");
+    const p = await RawPeer.connect(cs[2]!.localMember.port);
+    try {
+      p.send({ type: "hello", version: CLUSTER_PROTOCOL_VERSION, cluster: "chat", member: fake });
+      // A view "from" fake listing nyc-3's coordinator but not nyc-3: an exclusion notice.
+      p.send({ type: "view", view: makeView(v.id.seq + 5, [fake, ...v.members.slice(0, 2)]) });
+      await waitFor("nyc-3 excluded", () => cs[2]!.members.length === 1, { timeoutMs: 5000 });
+    } finally {
+      p.destroy();
+    }
+    await waitFor("one view of 3 again", () => sameView(cs), {
+      timeoutMs: 15_000,
+      onTimeout: () => cs.map((c) => `${c.localMember.name}: ${c.members.map((m) => m.name)}`).join("; "),
+    });
   });
 
   test("a discovery that never answers does not stall the join: singleton after the join timeout", async () => {
