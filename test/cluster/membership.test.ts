@@ -226,6 +226,32 @@ describe("LocalCluster membership", () => {
     });
   });
 
+  // Open mode: a stranger wins a forged merge at nyc-2, then "hands over" to nyc-1 with a seq far
+  // ahead of nyc-1's own. nyc-2 then took every later view of nyc-1 for an older one (a joiner
+  // never appeared there). The coordinator now re-issues its view above a member that is ahead.
+  test("a member pushed ahead of its coordinator's seq (open mode) gets the view re-issued above", async () => {
+    const { cs, discovery } = await startSequentially(["nyc-1", "nyc-2", "nyc-3"]);
+    const v = cs[1]!.view!;
+    const fake = fakeMember("nyc-0");
+    const p = await RawPeer.connect(cs[1]!.localMember.port);
+    try {
+      p.send({ type: "hello", version: CLUSTER_PROTOCOL_VERSION, cluster: "chat", member: fake });
+      p.send({ type: "view", view: makeView(v.id.seq + 1, [fake, ...v.members]) });
+      p.send({ type: "view", view: makeView(v.id.seq + 1000, [...v.members]) });
+      await waitFor("nyc-2 ahead", () => cs[1]!.view!.id.seq === v.id.seq + 1000, { timeoutMs: 5000 });
+    } finally {
+      p.destroy();
+    }
+    const late = track(member("nyc-4", discovery));
+    await late.start();
+    const all = [...cs, late];
+    await waitFor("one view of 4", () => sameView(all), {
+      timeoutMs: 15_000,
+      onTimeout: () =>
+        all.map((c) => `${c.localMember.name}: ${c.view?.id.seq} ${c.members.map((m) => m.name)}`).join("; "),
+    });
+  });
+
   test("a discovery that never answers does not stall the join: singleton after the join timeout", async () => {
     const c = track(member("nyc-1", { find: () => new Promise(() => {}) }, { discoveryIntervalMs: 100 }));
     const view = await c.start();
