@@ -252,6 +252,32 @@ describe("LocalCluster membership", () => {
     });
   });
 
+  // Open mode, the issue's "a fake member became the nyc coordinator": a stranger wins a forged
+  // merge at nyc-3 and leaves. nyc-3 still lists nyc-1 and nyc-2 and heartbeats them, so they
+  // never suspected it, while it waited for its dead coordinator's successor. The coordinator now
+  // suspects a member of its view that follows another coordinator; the site is one view again.
+  test("a member that follows a stranger's view (open mode) is suspected and merged back", async () => {
+    const { cs } = await startSequentially(["nyc-1", "nyc-2", "nyc-3"]);
+    const v = cs[2]!.view!;
+    const fake = fakeMember("nyc-0");
+    const p = await RawPeer.connect(cs[2]!.localMember.port);
+    try {
+      p.send({ type: "hello", version: CLUSTER_PROTOCOL_VERSION, cluster: "chat", member: fake });
+      p.send({ type: "view", view: makeView(v.id.seq + 1, [fake, ...v.members]) });
+      await waitFor("nyc-3 follows the stranger", () => cs[2]!.view!.id.coordinator === memberKey(fake), {
+        timeoutMs: 5000,
+      });
+    } finally {
+      p.destroy();
+    }
+    await waitFor("one view of 3 with a real coordinator", () => sameView(cs), {
+      timeoutMs: 15_000,
+      onTimeout: () =>
+        cs.map((c) => `${c.localMember.name}: ${c.view?.id.seq} ${c.members.map((m) => m.name)}`).join("; "),
+    });
+    expect(cs[0]!.view!.id.coordinator).toBe(memberKey(cs[0]!.localMember));
+  });
+
   test("a discovery that never answers does not stall the join: singleton after the join timeout", async () => {
     const c = track(member("nyc-1", { find: () => new Promise(() => {}) }, { discoveryIntervalMs: 100 }));
     const view = await c.start();
