@@ -179,12 +179,15 @@ describe("authenticated mesh", () => {
     expect(p.frames.some((f) => f.type === "auth-ack")).toBe(false);
     expect(target.stats().authFailures).toBe(failures + 1);
 
-    // 4. Oversized junk before the handshake: cut (no 4 MiB parked on an unauthenticated socket).
+    // 4. The start of a 4 MiB frame before the handshake: cut as a bad frame once 4 KiB arrived
+    // (not parked until the handshake times out, which would not count as a bad frame).
+    const bad = target.stats().badFrames;
     p = await RawPeer.connect(target.localMember.port);
     const junk = Buffer.alloc(64 * 1024);
     junk.writeInt32BE(4 * 1024 * 1024 - 1, 0);
     p.send(junk);
     expect(await p.closedWithin(5000)).toBe(true);
+    expect(target.stats().badFrames).toBeGreaterThan(bad);
 
     expect(target.view).toBe(before);
     expect(cs[1]!.view!.id).toEqual(before.id);
