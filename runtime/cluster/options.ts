@@ -7,7 +7,7 @@ import { createLogger, type Logger } from "../observability/log.js";
 import { DEFAULT_MAX_FRAME, MIN_MAX_FRAME } from "./codec.js";
 import type { Discovery } from "./discovery.js";
 import type { Member } from "./member.js";
-import type { ClusterSecret } from "./secret.js";
+import { type ClusterSecret, MIN_SECRET_BYTES } from "./secret.js";
 
 export const DEFAULT_CLUSTER_PORT = CLUSTER_PORT;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 500;
@@ -182,9 +182,10 @@ export function resolveClusterOptions(o: LocalClusterOptions): ResolvedClusterOp
 function resolveSecret(s: LocalClusterOptions["secret"]): (() => ClusterSecret) | null {
   if (s === undefined) return null;
   if (typeof s === "function") return s;
-  if (!s || !Buffer.isBuffer(s.current) || !Array.isArray(s.accepted) || s.accepted.length === 0) {
+  const ok = (b: unknown) => Buffer.isBuffer(b) && b.length >= MIN_SECRET_BYTES;
+  if (!s || !ok(s.current) || !Array.isArray(s.accepted) || !s.accepted.every(ok) || !s.accepted.length) {
     throw new ConfigError(
-      "LocalCluster option secret must be a ClusterSecret ({ current, accepted }, see readClusterSecretFile)",
+      "LocalCluster option secret must be a ClusterSecret ({ current, accepted }, keys of at least 32 bytes: see readClusterSecretFile)",
     );
   }
   return () => s;

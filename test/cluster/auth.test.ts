@@ -6,6 +6,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, test } from "@jest/globals";
+import { pino } from "pino";
 import { parseRelayEnv } from "../../contract/relay-env.js";
 import { prove } from "../../runtime/cluster/auth.js";
 import { authTranscript, CLUSTER_PROTOCOL_VERSION, type ClusterFrame } from "../../runtime/cluster/codec.js";
@@ -218,6 +219,40 @@ describe("authenticated mesh", () => {
     await b.start();
     await waitFor("one view of 2", () => sameView([c, b]), { timeoutMs: 10_000 });
   }, 40_000);
+
+  // A stranger retrying bad proofs: each is counted, the warning (remote address, claimed member,
+  // reason) is logged once per 10 s with the number left out, and no REJECT names anything.
+  test("bad proofs: counted, logged rate-limited with the remote address", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: "warn" }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const d = new ListDiscovery();
+    const c = member("nyc-1", d, { secret: newSecret(), logger });
+    live.push(c);
+    await c.start();
+    const fake = fakeMember("nyc-0");
+    for (let i = 0; i < 20; i++) {
+      const p = await RawPeer.connect(c.localMember.port);
+      const nonce = randomBytes(32);
+      p.send({ type: "auth-hello", version: CLUSTER_PROTOCOL_VERSION, cluster: "chat", member: fake, nonce });
+      await p.next("auth-challenge");
+      p.send({ type: "auth-proof", proof: randomBytes(32) });
+      expect(await p.next("reject")).toEqual({ type: "reject", reason: "refused" });
+      p.destroy();
+    }
+    expect(c.stats().authFailures).toBe(20);
+    const warned = lines.filter((l) => l["msg"] === "mesh connection failed authentication: closing it");
+    expect(warned.length).toBe(1);
+    expect(warned[0]!["remote"]).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(warned[0]!["claimed"]).toBe(memberKey(fake));
+    expect(String(warned[0]!["reason"])).toMatch(/bad proof/);
+  });
+
+  test("a ClusterSecret built by hand is checked too", () => {
+    const d = new ListDiscovery();
+    expect(() => member("nyc-1", d, { secret: { current: Buffer.from("short"), accepted: [] } })).toThrow(
+      /option secret must be a ClusterSecret/,
+    );
+  });
 
   // Replay and reflection: a proof recorded from a valid handshake is useless on a new connection
   // (the acceptor's nonce is fresh), and an acceptor's proof is not a dialer's (direction).
