@@ -3,7 +3,9 @@
 // Frame = i32 big-endian length N (of what follows, 1..maxFrame) + type byte + fields.
 // Fields: str8 = u8 length + UTF-8 (1..255 bytes); str16 = u16 length + UTF-8 (0..1024 bytes);
 // member = str8 name, str8 site, 16 uuid bytes, str8 host, u16 port;
-// view = u32 seq, u16 count (>= 1), count x member (members[0] is the coordinator).
+// view = u32 seq (1..MAX_VIEW_SEQ), u16 count (1..MAX_VIEW_MEMBERS), count x member
+// (members[0] is the coordinator). Authenticated handshake (a cluster secret is set, auth.ts):
+// AUTH_HELLO, AUTH_CHALLENGE, AUTH_PROOF, then HELLO_ACK; nonces and proofs are raw 32 bytes.
 // A decoder error is always a ClusterCodecError: the caller closes that one connection.
 import { CodedError } from "../../contract/errors.js";
 import { Reader, type TruncatedError } from "../protocol/reader.js";
@@ -19,6 +21,17 @@ export const DEFAULT_MAX_FRAME = 4 * 1024 * 1024;
 /** Smallest allowed `maxFrame`: room for a HELLO with long names and a sizeable view. */
 export const MIN_MAX_FRAME = 1024;
 const MAX_REASON = 1024;
+/**
+ * Largest view sequence number on the wire and in any view a member creates. Views go 1, 2, ...;
+ * 2^31-1 keeps `seq + 1` exact in every language's 32-bit integers and is out of reach of real
+ * view changes (one per second for 68 years). A view outside 1..MAX_VIEW_SEQ is refused.
+ */
+export const MAX_VIEW_SEQ = 0x7fffffff;
+/** Largest view on the wire (a site has tens of members; a bigger count is refused). */
+export const MAX_VIEW_MEMBERS = 1024;
+/** Bytes of a handshake nonce and of an HMAC-SHA256 proof. */
+export const NONCE_BYTES = 32;
+export const PROOF_BYTES = 32;
 /** Bytes of a DATA frame around its payload (length prefix + type byte). */
 export const DATA_OVERHEAD = 5;
 
@@ -35,6 +48,10 @@ export const FrameType = {
   Leave: 10,
   MergeReq: 11,
   Data: 12,
+  AuthHello: 13,
+  AuthChallenge: 14,
+  AuthProof: 15,
+  AuthAck: 16,
 } as const;
 
 /** Every frame a member can send. The sender's identity comes from the connection's HELLO. */
@@ -59,7 +76,21 @@ export type ClusterFrame =
   | { readonly type: "leave" }
   /** A coordinator whose view loses the merge asks the winning coordinator to absorb it. */
   | { readonly type: "merge-req"; readonly view: View }
-  | { readonly type: "data"; readonly payload: Uint8Array };
+  | { readonly type: "data"; readonly payload: Uint8Array }
+  /** HELLO of a member that has a cluster secret: also the dialer's nonce. */
+  | {
+      readonly type: "auth-hello";
+      readonly version: number;
+      readonly cluster: string;
+      readonly member: Member;
+      readonly nonce: Uint8Array;
+    }
+  /** The acceptor's identity and nonce: the dialer proves first (AUTH_PROOF). */
+  | { readonly type: "auth-challenge"; readonly member: Member; readonly nonce: Uint8Array }
+  /** The dialer's proof (auth.ts); the acceptor answers HELLO_ACK with its own proof. */
+  | { readonly type: "auth-proof"; readonly proof: Uint8Array }
+  /** The acceptor's proof: the handshake is complete (the HELLO_ACK of an authenticated one). */
+  | { readonly type: "auth-ack"; readonly proof: Uint8Array };
 
 /** Bad bytes on a mesh connection. `code` is stable (usable as a metric label). */
 export class ClusterCodecError extends CodedError<
@@ -94,10 +125,16 @@ class FrameWriter extends Writer {
     return this.str8(m.host, "member host").u16(m.port);
   }
   view(v: View): this {
-    if (v.members.length < 1 || v.members.length > 0xffff) throw new RangeError("view size out of range");
+    if (v.members.length < 1 || v.members.length > MAX_VIEW_MEMBERS)
+      throw new RangeError("view size out of range");
+    if (!validViewSeq(v.id.seq)) throw new RangeError(`view seq ${v.id.seq} outside 1..${MAX_VIEW_SEQ}`);
     this.u32(v.id.seq).u16(v.members.length);
     for (const m of v.members) this.member(m);
     return this;
+  }
+  fixed(b: Uint8Array, n: number, field: string): this {
+    if (b.length !== n) throw new RangeError(`${field} must be ${n} bytes`);
+    return this.bytes(b);
   }
   /** The frame with its length prefix. */
   frame(): Buffer {
@@ -136,7 +173,41 @@ export function encodeFrame(f: ClusterFrame): Buffer {
       return w.u8(FrameType.MergeReq).view(f.view).frame();
     case "data":
       return w.u8(FrameType.Data).bytes(f.payload).frame();
+    case "auth-hello":
+      w.u8(FrameType.AuthHello).u8(f.version).str8(f.cluster, "cluster").member(f.member);
+      return w.fixed(f.nonce, NONCE_BYTES, "nonce").frame();
+    case "auth-challenge":
+      return w.u8(FrameType.AuthChallenge).member(f.member).fixed(f.nonce, NONCE_BYTES, "nonce").frame();
+    case "auth-proof":
+      return w.u8(FrameType.AuthProof).fixed(f.proof, PROOF_BYTES, "proof").frame();
+    case "auth-ack":
+      return w.u8(FrameType.AuthAck).fixed(f.proof, PROOF_BYTES, "proof").frame();
   }
+}
+
+/** True for a sequence number a view may carry (1..MAX_VIEW_SEQ, an integer). */
+export function validViewSeq(seq: number): boolean {
+  return Number.isInteger(seq) && seq >= 1 && seq <= MAX_VIEW_SEQ;
+}
+
+/**
+ * The bytes a handshake proof is computed over (auth.ts): a label, who proves (`dialer` or
+ * `acceptor`, so a proof cannot be reflected), the cluster, both members (each field
+ * length-prefixed, so no two transcripts share bytes) and both nonces (so none is replayed).
+ */
+export function authTranscript(
+  direction: "dialer" | "acceptor",
+  cluster: string,
+  dialer: Member,
+  acceptor: Member,
+  dialerNonce: Uint8Array,
+  acceptorNonce: Uint8Array,
+): Buffer {
+  const w = new FrameWriter();
+  w.str8("cross-cloud-relay mesh auth v1", "label").u8(direction === "dialer" ? 1 : 2);
+  w.str8(cluster, "cluster").member(dialer).member(acceptor);
+  w.fixed(dialerNonce, NONCE_BYTES, "nonce").fixed(acceptorNonce, NONCE_BYTES, "nonce");
+  return w.buf.subarray(4, w.pos);
 }
 
 /** Encodes a DATA frame without copying the payload twice (hot path). */
@@ -165,6 +236,7 @@ class FrameReader extends Reader {
   rest(): Uint8Array {
     return this.bytes(this.remaining, "payload");
   }
+
   #text(b: Uint8Array, what: string): string {
     try {
       return strictUtf8.decode(b);
@@ -192,7 +264,13 @@ class FrameReader extends Reader {
   }
   view(): View {
     const seq = this.u32("view seq");
+    // Refused here rather than later: a view at 2^32-1 made `seq + 1` unencodable (a RangeError
+    // thrown out of a socket handler killed the process).
+    if (!validViewSeq(seq))
+      throw new ClusterCodecError("BAD_FIELD", `view seq ${seq} outside 1..${MAX_VIEW_SEQ}`);
     const count = this.u16("view size");
+    if (count > MAX_VIEW_MEMBERS)
+      throw new ClusterCodecError("BAD_FIELD", `view size ${count} exceeds ${MAX_VIEW_MEMBERS}`);
     // Smallest member: 3 one-byte strings with their lengths + uuid + port = 24 bytes.
     if (count === 0 || count * 24 > this.remaining) {
       throw new ClusterCodecError("BAD_FIELD", `view size ${count} does not fit the frame`);
@@ -264,6 +342,24 @@ export function decodeFrame(body: Uint8Array): ClusterFrame {
       break;
     case FrameType.Data:
       f = { type: "data", payload: r.rest() };
+      break;
+    case FrameType.AuthHello: {
+      const version = r.u8("version");
+      const cluster = r.str8("cluster");
+      const member = r.member();
+      f = { type: "auth-hello", version, cluster, member, nonce: r.copy(NONCE_BYTES, "nonce") };
+      break;
+    }
+    case FrameType.AuthChallenge: {
+      const member = r.member();
+      f = { type: "auth-challenge", member, nonce: r.copy(NONCE_BYTES, "nonce") };
+      break;
+    }
+    case FrameType.AuthProof:
+      f = { type: "auth-proof", proof: r.copy(PROOF_BYTES, "proof") };
+      break;
+    case FrameType.AuthAck:
+      f = { type: "auth-ack", proof: r.copy(PROOF_BYTES, "proof") };
       break;
     default:
       throw new ClusterCodecError("BAD_TYPE", `unknown frame type ${t}`);

@@ -8,11 +8,20 @@ import type { Member } from "./member.js";
 
 export type ConnectionStatus = "handshaking" | "open" | "closed";
 
+/**
+ * Most bytes read from a peer before its handshake completes: the handshake frames (well under
+ * 2 KiB) and nothing else, since no side sends more before the handshake completes. A stranger
+ * cannot park a partial 4 MiB frame on an unauthenticated connection.
+ */
+export const HANDSHAKE_MAX_BYTES = 4096;
+
 export interface ConnectionHandlers {
   frame(conn: MeshConnection, frame: ClusterFrame): void;
   closed(conn: MeshConnection, reason: string): void;
   /** The socket's write buffer emptied. */
   drain(conn: MeshConnection): void;
+  /** A handler threw (a bug): the connection is closed; the owner logs and counts it. */
+  internalError(where: string, err: unknown): void;
 }
 
 export class MeshConnection {
@@ -46,7 +55,7 @@ export class MeshConnection {
     this.#log = log;
     socket.setNoDelay(true);
     socket.on("data", (chunk: Buffer) => this.#onData(chunk));
-    socket.on("drain", () => this.#handlers.drain(this));
+    socket.on("drain", () => this.#guard("drain", () => this.#handlers.drain(this)));
     socket.on("error", (err) =>
       this.#finish(`socket error: ${(err as NodeJS.ErrnoException).code ?? err.message}`),
     );
@@ -105,6 +114,15 @@ export class MeshConnection {
   #onData(chunk: Buffer): void {
     if (this.#status === "closed") return;
     this.bytesIn += chunk.length;
+    if (this.#status === "handshaking" && this.bytesIn > HANDSHAKE_MAX_BYTES) {
+      this.#badInput(
+        new ClusterCodecError(
+          "BAD_LENGTH",
+          `more than ${HANDSHAKE_MAX_BYTES} bytes before the handshake completed`,
+        ),
+      );
+      return;
+    }
     const bodies = this.#bodies;
     bodies.length = 0;
     try {
@@ -122,7 +140,7 @@ export class MeshConnection {
         this.#badInput(err);
         return;
       }
-      this.#handlers.frame(this, frame);
+      this.#guard("frame handler", () => this.#handlers.frame(this, frame));
       if (this.status === "closed") return;
     }
   }
@@ -140,6 +158,23 @@ export class MeshConnection {
     if (this.#status === "closed") return;
     this.#status = "closed";
     this.unsentBytes = this.#socket.writableLength;
-    this.#handlers.closed(this, reason);
+    this.#guard("close handler", () => this.#handlers.closed(this, reason));
+  }
+
+  /**
+   * Runs a handler so that nothing it throws leaves the socket's event handler (that would be an
+   * uncaught exception: the process dies). A throw is a bug: reported, and the connection closed.
+   */
+  #guard(where: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      try {
+        this.#handlers.internalError(where, err);
+      } catch {
+        // The report itself failed: nothing more can be done safely here.
+      }
+      if (this.#status !== "closed") this.close(`internal error in the ${where}`);
+    }
   }
 }

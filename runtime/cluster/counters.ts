@@ -7,6 +7,14 @@ export class ClusterCounters {
   messagesSent = 0;
   messagesReceived = 0;
   badFrames = 0;
+  /** Handshakes that failed authentication (bad or missing proof). */
+  authFailures = 0;
+  /** Handshakes refused (other cluster or site, not admitted, too many pending). */
+  refusedHandshakes = 0;
+  /** Views ignored as invalid or not sent by their coordinator. */
+  viewsRefused = 0;
+  /** Errors caught at a socket or timer boundary (bugs; each is logged). */
+  internalErrors = 0;
   bytesLostWithConnections = 0;
   /** Open (or opening) mesh connections, inbound and outbound. */
   readonly conns = new Set<MeshConnection>();

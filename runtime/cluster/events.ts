@@ -39,6 +39,14 @@ export interface ClusterStats {
   readonly bytesIn: number;
   readonly bytesOut: number;
   readonly badFrames: number;
+  /** Mesh handshakes that failed authentication (bad or missing proof of the cluster secret). */
+  readonly authFailures: number;
+  /** Mesh handshakes refused (other cluster or site, not admitted, too many pending). */
+  readonly refusedHandshakes: number;
+  /** Views ignored: invalid (sequence, size, members) or not sent by their coordinator. */
+  readonly viewsRefused: number;
+  /** Errors caught at a socket or timer boundary instead of crashing the process (bugs; logged). */
+  readonly internalErrors: number;
   /** Messages that could not reach a peer because it was suspected or its link failed. */
   readonly messagesLostToFailedPeers: number;
   /** Bytes still in a socket's write buffer when its connection to a member was lost. */

@@ -108,6 +108,14 @@ export class Joiner {
       return;
     }
     const next = viewWithJoiner(view, joiner);
+    if (next === null) {
+      this.#log.error(
+        { joiner: describeMember(joiner), seq: view.id.seq, size: view.members.length },
+        "cannot admit a member: view sequence or size exhausted",
+      );
+      conn.write(encodeFrame({ type: "join-reject", reason: "view full" }));
+      return;
+    }
     if (next === view) {
       this.#links.write(this.#links.link(joiner), encodeFrame({ type: "view", view }));
       return;

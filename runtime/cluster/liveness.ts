@@ -1,7 +1,8 @@
 // Liveness of the members of the installed view, kept apart from sockets so it can be tested with
 // a fake clock (modelled on runtime/tunnel/heartbeat.ts): when we last heard from each member, and
-// which members are suspected. Any frame from a member counts as life; a member nothing was heard
-// from for more than suspectTimeoutMs is overdue, and the owner decides whether to suspect it.
+// which members are suspected. Any frame from a member but probe traffic (INFO_REQ, INFO) counts
+// as life; a member nothing was heard from for more than suspectTimeoutMs is overdue, and the
+// owner decides whether to suspect it.
 import { memberKey, type View, viewHas } from "./member.js";
 
 export class Liveness {

@@ -9,6 +9,7 @@
 import { EventEmitter } from "node:events";
 import { createServer, type Server } from "node:net";
 import type { Logger } from "../observability/log.js";
+import { RateLimitedWarning } from "./auth.js";
 import { type ClusterFrame, DATA_OVERHEAD, encodeData, encodeFrame } from "./codec.js";
 import type { MeshConnection } from "./connection.js";
 import { ClusterCounters } from "./counters.js";
@@ -23,7 +24,7 @@ import { type MergeOwner, Merger } from "./merge.js";
 import { type LocalClusterOptions, type ResolvedClusterOptions, resolveClusterOptions } from "./options.js";
 import { Prober } from "./probe.js";
 import { Sleepers } from "./sleepers.js";
-import { decideView, sendTargets, viewWithout } from "./view-rules.js";
+import { decideView, nextSeq, sendTargets, viewWithout } from "./view-rules.js";
 
 /**
  * Lifecycle of a member, forward only: `idle` (constructed) -> `joining` (start(): listening,
@@ -54,6 +55,8 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   #tickTimer: NodeJS.Timeout | null = null;
   #discoveryTimer: NodeJS.Timeout | null = null;
   readonly #stats = new ClusterCounters();
+  /** Warnings a peer can trigger at will (refused views). */
+  readonly #viewWarning: RateLimitedWarning;
 
   constructor(options: LocalClusterOptions) {
     super();
@@ -67,14 +70,18 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     };
     this.#key = memberKey(this.#local);
     this.#log = this.#o.logger.child({ member: this.#key });
+    this.#viewWarning = new RateLimitedWarning(this.#log);
     this.#liveness = new Liveness(this.#o.suspectTimeoutMs);
     this.#handshake = new Handshake(
       {
         local: () => this.#local,
         isClosed: () => this.#phase === "closed",
         track: (conn) => this.#stats.conns.add(conn),
-        heard: (key) => this.#liveness.heard(key),
         badFrame: () => this.#stats.badFrames++,
+        failed: (kind) => {
+          if (kind === "auth") this.#stats.authFailures++;
+          else this.#stats.refusedHandshakes++;
+        },
       },
       this.#o,
       this.#handlers,
@@ -109,6 +116,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       startAlone: () => this.#installSingleton(1),
       admitted: (key) => this.#liveness.clear(key),
       joined: () => this.#phase === "joined",
+      stray: (key) => this.#suspect(key, "it follows another coordinator"),
     };
     const deps = { links: this.#links, probes: this.#probes, sleepers: this.#sleepers };
     this.#join = new Joiner(views, deps, this.#o, this.#log);
@@ -158,14 +166,26 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     const addr = server.address();
     const port = typeof addr === "object" && addr ? addr.port : this.#o.bindPort;
     this.#local = { ...this.#local, port };
+    const auth = this.#handshake.authenticated;
     this.#log.info(
-      { bind: `${this.#o.bindAddr}:${port}`, advertise: this.#o.advertiseAddr },
+      { bind: `${this.#o.bindAddr}:${port}`, advertise: this.#o.advertiseAddr, authenticated: auth },
       "mesh listening",
     );
+    if (!auth) {
+      // A warning when the port is reachable from the network; on loopback (relay local, tests)
+      // it is the expected setup, and `relay chat` prints warnings on the user's terminal.
+      const loopback = this.#o.bindAddr.startsWith("127.") || this.#o.bindAddr === "::1";
+      this.#log[loopback ? "info" : "warn"](
+        { bind: this.#o.bindAddr },
+        "mesh port unauthenticated (no cluster secret): anyone who can connect to it can join the site",
+      );
+    }
     this.#tickTimer = setInterval(() => this.#tick(), this.#o.heartbeatIntervalMs);
     await this.#join.run();
     if (this.#isClosed() || !this.#view) throw new ClusterError("CLOSED", "closed while joining");
-    this.#discoveryTimer = setInterval(() => void this.#merge.discoveryRound(), this.#o.discoveryIntervalMs);
+    this.#discoveryTimer = setInterval(() => {
+      this.#merge.discoveryRound().catch((err: unknown) => this.#internalError("discovery round", err));
+    }, this.#o.discoveryIntervalMs);
     return this.#view;
   }
 
@@ -267,6 +287,10 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       bytesIn,
       bytesOut,
       badFrames: this.#stats.badFrames,
+      authFailures: this.#stats.authFailures,
+      refusedHandshakes: this.#stats.refusedHandshakes,
+      viewsRefused: this.#stats.viewsRefused,
+      internalErrors: this.#stats.internalErrors,
       messagesLostToFailedPeers: this.#links.messagesLost,
       bytesLostWithConnections: this.#stats.bytesLostWithConnections,
       bufferedBytes: this.#links.bufferedBytes(),
@@ -293,8 +317,18 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
 
   #onView(view: View, from: Member): void {
     if (this.#phase === "leaving" || this.#phase === "closed") return;
-    const fields = { seq: view.id.seq, from: memberKey(from), coordinator: view.id.coordinator };
-    switch (decideView(this.#view, view, this.#key, this.#phase === "joined")) {
+    const sender = memberKey(from);
+    const fields = { seq: view.id.seq, from: sender, coordinator: view.id.coordinator };
+    const joined = this.#phase === "joined";
+    switch (decideView(this.#view, view, this.#key, joined, sender, this.#o.site)) {
+      case "invalid":
+        this.#stats.viewsRefused++;
+        this.#viewWarning.warn(fields, "ignoring an invalid view (sequence, size or members)");
+        return;
+      case "not-from-coordinator":
+        this.#stats.viewsRefused++;
+        this.#viewWarning.warn(fields, "ignoring a view not sent by its coordinator");
+        return;
       case "older":
         this.#log.debug(fields, "ignoring an older view");
         return;
@@ -306,11 +340,17 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
         return;
       case "not-for-us":
         return;
-      case "excluded":
+      case "excluded": {
         // Excluded (e.g. falsely suspected): carry on alone; discovery merges the views again.
+        const seq = nextSeq(view.id.seq, this.#view?.id.seq ?? 0);
+        if (seq === null) {
+          this.#log.error(fields, "excluded from a view no view can follow (sequence exhausted): ignored");
+          return;
+        }
         this.#log.warn(fields, "excluded from the view: starting a singleton");
-        this.#install(makeView(view.id.seq + 1, [this.#local]));
+        this.#install(makeView(seq, [this.#local]));
         return;
+      }
       case "install":
         if (this.#phase === "joining") this.#setPhase("joined");
         this.#install(view);
@@ -376,6 +416,14 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
 
   /** Every heartbeat interval: one step each, on the view as it was when the tick began. */
   #tick(): void {
+    try {
+      this.#tickOnce();
+    } catch (err) {
+      this.#internalError("heartbeat tick", err);
+    }
+  }
+
+  #tickOnce(): void {
     if (this.#phase === "closed" || this.#phase === "leaving") return;
     this.#recheckAdmission();
     const now = Date.now();
@@ -415,6 +463,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       const l = c.peer ? this.#links.get(memberKey(c.peer)) : undefined;
       if (l && l.conn === c) this.#links.checkDrain(l);
     },
+    internalError: (where: string, err: unknown) => this.#internalError(where, err),
   };
 
   #onFrame(conn: MeshConnection, f: ClusterFrame): void {
@@ -424,9 +473,15 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     }
     const peer = conn.peer!;
     const key = memberKey(peer);
-    this.#liveness.heard(key);
-    if (this.#liveness.isSuspected(key) && this.#phase === "joined" && !this.isCoordinator)
-      this.#liveness.clear(key);
+    // Signs of life are the frames a member sends to the members of its own view (heartbeats,
+    // data, views...). Probe traffic is not: a coordinator of another view probes us every round,
+    // and counting that kept a peer that left our view "alive" in it forever (its successor then
+    // never took over: a split that never healed, found by test/cluster/fuzz.test.ts).
+    if (f.type !== "info-req" && f.type !== "info") {
+      this.#liveness.heard(key);
+      if (this.#liveness.isSuspected(key) && this.#phase === "joined" && !this.isCoordinator)
+        this.#liveness.clear(key);
+    }
     switch (f.type) {
       case "heartbeat":
         return;
@@ -509,6 +564,15 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     if (next === this.#phase) return;
     this.#log.debug({ from: this.#phase, to: next }, `phase ${this.#phase} -> ${next}`);
     this.#phase = next;
+  }
+
+  /** A bug, not an input: logged with its stack, never thrown out of a timer or socket handler. */
+  #internalError(where: string, err: unknown): void {
+    this.#stats.internalErrors++;
+    this.#log.error(
+      { where, err: (err as Error)?.stack ?? String(err) },
+      "internal error in the cluster member",
+    );
   }
 
   /** Reads the phase through a call so TypeScript does not narrow it across awaits and callbacks. */

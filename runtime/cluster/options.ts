@@ -7,6 +7,7 @@ import { createLogger, type Logger } from "../observability/log.js";
 import { DEFAULT_MAX_FRAME, MIN_MAX_FRAME } from "./codec.js";
 import type { Discovery } from "./discovery.js";
 import type { Member } from "./member.js";
+import { type ClusterSecret, MIN_SECRET_BYTES } from "./secret.js";
 
 export const DEFAULT_CLUSTER_PORT = CLUSTER_PORT;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 500;
@@ -82,14 +83,24 @@ export interface LocalClusterOptions {
    * @default every peer of the same cluster is admitted
    */
   readonly admit?: (peer: Member) => boolean;
+  /**
+   * The site's cluster secret (secret.ts: `readClusterSecretFile`, or `clusterSecretFromFile` to
+   * follow a mounted file). With it every mesh connection is authenticated both ways
+   * (challenge-response, docs/security/cluster-port.md) and peers without it are refused; every
+   * member of the site must have it. A function is asked once per handshake (rotation).
+   * @default none: the mesh port is unauthenticated (anyone who can connect may join); logged at start
+   */
+  readonly secret?: ClusterSecret | (() => ClusterSecret);
   /** @default a pino logger named `cluster` */
   readonly logger?: Logger;
 }
 
 /** Options with every default applied. */
 export interface ResolvedClusterOptions
-  extends Required<Omit<LocalClusterOptions, "admit" | "advertiseAddr">> {
+  extends Required<Omit<LocalClusterOptions, "admit" | "advertiseAddr" | "secret">> {
   readonly advertiseAddr: string;
+  /** The secret of each handshake; null = unauthenticated. */
+  readonly secret: (() => ClusterSecret) | null;
   readonly admit: (peer: Member) => boolean;
   readonly uuid: string;
 }
@@ -143,6 +154,7 @@ export function resolveClusterOptions(o: LocalClusterOptions): ResolvedClusterOp
   const maxFrame = positiveInt("maxFrame", o.maxFrame ?? DEFAULT_MAX_FRAME, MIN_MAX_FRAME);
   if (maxFrame > 0x7fffffff) throw new ConfigError("LocalCluster option maxFrame must be at most 2^31-1");
   return {
+    secret: resolveSecret(o.secret),
     site,
     cluster,
     name,
@@ -165,4 +177,16 @@ export function resolveClusterOptions(o: LocalClusterOptions): ResolvedClusterOp
     logger: o.logger ?? createLogger("cluster", { site, node: name }),
     uuid: randomUUID(),
   };
+}
+
+function resolveSecret(s: LocalClusterOptions["secret"]): (() => ClusterSecret) | null {
+  if (s === undefined) return null;
+  if (typeof s === "function") return s;
+  const ok = (b: unknown) => Buffer.isBuffer(b) && b.length >= MIN_SECRET_BYTES;
+  if (!s || !ok(s.current) || !Array.isArray(s.accepted) || !s.accepted.every(ok) || !s.accepted.length) {
+    throw new ConfigError(
+      "LocalCluster option secret must be a ClusterSecret ({ current, accepted }, keys of at least 32 bytes: see readClusterSecretFile)",
+    );
+  }
+  return () => s;
 }

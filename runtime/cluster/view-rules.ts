@@ -1,23 +1,41 @@
 // How views change: pure functions, one per membership event, so the rules are easy to read and test.
+import { MAX_VIEW_MEMBERS, MAX_VIEW_SEQ, validViewSeq } from "./codec.js";
 import { ClusterError } from "./errors.js";
 import { compareMembers, type Member, makeView, memberKey, type View, viewHas } from "./member.js";
 
 /**
- * The coordinator admits a joiner: appended at the end (youngest). An older incarnation with the
- * same name and site is dropped, since a restarted pod reuses its name but not its uuid.
+ * The sequence number of a view that follows views `seqs` (their max + 1), or null when it would
+ * exceed MAX_VIEW_SEQ: no view can follow, and the callers make none rather than one that cannot
+ * be encoded (2^31 view changes: out of reach of a real site).
  */
-export function viewWithJoiner(view: View, joiner: Member): View {
+export function nextSeq(...seqs: number[]): number | null {
+  const next = Math.max(...seqs) + 1;
+  return validViewSeq(next) ? next : null;
+}
+
+/**
+ * The coordinator admits a joiner: appended at the end (youngest). An older incarnation with the
+ * same name and site is dropped, since a restarted pod reuses its name but not its uuid. Null
+ * when no view can follow (sequence exhausted, or MAX_VIEW_MEMBERS reached).
+ */
+export function viewWithJoiner(view: View, joiner: Member): View | null {
   const key = memberKey(joiner);
   if (view.members.some((m) => memberKey(m) === key)) return view;
   const kept = view.members.filter((m) => !(m.name === joiner.name && m.site === joiner.site));
-  return makeView(view.id.seq + 1, [...kept, joiner]);
+  const seq = nextSeq(view.id.seq);
+  if (seq === null || kept.length >= MAX_VIEW_MEMBERS) return null;
+  return makeView(seq, [...kept, joiner]);
 }
 
-/** A view without the given members (left or suspected); null when nobody would remain. */
+/**
+ * A view without the given members (left or suspected); null when nobody would remain or no view
+ * can follow (sequence exhausted).
+ */
 export function viewWithout(view: View, gone: ReadonlySet<string>): View | null {
   const kept = view.members.filter((m) => !gone.has(memberKey(m)));
   if (kept.length === view.members.length) return view;
-  return kept.length === 0 ? null : makeView(view.id.seq + 1, kept);
+  const seq = nextSeq(view.id.seq);
+  return kept.length === 0 || seq === null ? null : makeView(seq, kept);
 }
 
 /**
@@ -33,10 +51,12 @@ export function compareForMerge(a: View, b: View): number {
  * loser's members not already present are appended in their order. No member is lost. The
  * sequence number exceeds both, so every member of both views accepts the result.
  */
-export function mergeViews(winner: View, loser: View): View {
+export function mergeViews(winner: View, loser: View): View | null {
   const seen = new Set(winner.members.map((m) => memberKey(m)));
   const added = loser.members.filter((m) => !seen.has(memberKey(m)));
-  return makeView(Math.max(winner.id.seq, loser.id.seq) + 1, [...winner.members, ...added]);
+  const seq = nextSeq(winner.id.seq, loser.id.seq);
+  if (seq === null || winner.members.length + added.length > MAX_VIEW_MEMBERS) return null;
+  return makeView(seq, [...winner.members, ...added]);
 }
 
 /** True when `next` should replace `current` at a member (higher sequence numbers win). */
@@ -115,10 +135,58 @@ export function sendTargets(
   return { targets: [m], toSelf: false };
 }
 
-/** What a member does with a view its peer sent (see acceptsView and isExclusionNotice). */
-export type ViewDecision = "older" | "stale-coordinator" | "not-for-us" | "excluded" | "install";
+/**
+ * Whether `sender` may send `next`: a view comes from its own coordinator, or from our
+ * coordinator handing over as it leaves (its view without itself, taken over by a member of our
+ * view). So the coordinator of any view we install is the peer that sent it over a connection
+ * whose handshake it completed (authenticated, with a cluster secret), or a member of our view:
+ * a peer cannot name a stranger coordinator, nor forge an exclusion notice from our coordinator.
+ */
+export function fromItsCoordinator(current: View | null, next: View, sender: string): boolean {
+  if (sender === next.id.coordinator) return true;
+  return (
+    current !== null &&
+    current.id.coordinator === sender &&
+    !viewHas(next, sender) &&
+    viewHas(current, next.id.coordinator)
+  );
+}
 
-export function decideView(current: View | null, next: View, self: string, joined: boolean): ViewDecision {
+/** Why a view is unusable whoever sent it (a wire-valid view can still be one), or null. */
+export function invalidView(next: View, site: string): string | null {
+  if (!validViewSeq(next.id.seq)) return `seq ${next.id.seq} outside 1..${MAX_VIEW_SEQ}`;
+  if (next.members.length === 0 || next.members.length > MAX_VIEW_MEMBERS) return "size out of range";
+  if (next.id.coordinator !== memberKey(next.members[0]!)) return "coordinator is not its first member";
+  const foreign = next.members.find((m) => m.site !== site);
+  if (foreign) return `member ${memberKey(foreign)} of site "${foreign.site}"`;
+  if (new Set(next.members.map((m) => memberKey(m))).size !== next.members.length) return "a member twice";
+  return null;
+}
+
+/** What a member does with a view its peer sent (see acceptsView and isExclusionNotice). */
+export type ViewDecision =
+  | "invalid"
+  | "not-from-coordinator"
+  | "older"
+  | "stale-coordinator"
+  | "not-for-us"
+  | "excluded"
+  | "install";
+
+/**
+ * `sender` (memberKey of the peer the view came from) and `site` (ours) are checked first:
+ * invalidView, fromItsCoordinator. Total: any view and sender yield a decision.
+ */
+export function decideView(
+  current: View | null,
+  next: View,
+  self: string,
+  joined: boolean,
+  sender: string,
+  site: string,
+): ViewDecision {
+  if (invalidView(next, site) !== null) return "invalid";
+  if (!fromItsCoordinator(current, next, sender)) return "not-from-coordinator";
   if (!supersedes(next, current)) return "older";
   if (joined && !acceptsView(current, next) && !isExclusionNotice(current, next, self))
     return "stale-coordinator";

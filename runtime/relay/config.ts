@@ -1,9 +1,10 @@
 // From the env contract (contract/relay-env.ts) to RelayChannel options: discovery, routers, TLS,
-// the router token.
+// the router token, the cluster secret.
 import { readFileSync } from "node:fs";
 import { ConfigError } from "../../contract/errors.js";
 import { RELAY_ENV, type RelayNodeConfig } from "../../contract/relay-env.js";
 import { type Discovery, DnsDiscovery, StaticDiscovery } from "../cluster/discovery.js";
+import { clusterSecretFromFile } from "../cluster/secret.js";
 import type { Logger } from "../observability/log.js";
 import type { TlsReloader } from "../tls/watch.js";
 import type { ClusterTuning, RelayChannelOptions } from "./options.js";
@@ -66,6 +67,15 @@ export function channelOptionsFor(config: RelayNodeConfig, o: ChannelOverrides =
         }
       : {}),
     ...(config.routerTokenFile !== undefined ? { routerToken: readRouterToken(config.routerTokenFile) } : {}),
+    // CLUSTER_SECRET_FILE: read (and validated: ConfigError naming it) now, followed afterwards.
+    ...(config.clusterSecretFile !== undefined
+      ? {
+          clusterSecret: clusterSecretFromFile(config.clusterSecretFile, {
+            setting: RELAY_ENV.clusterSecretFile,
+            ...(o.logger ? { logger: o.logger } : {}),
+          }),
+        }
+      : {}),
     ...(o.clusterTuning ? { clusterTuning: o.clusterTuning } : {}),
     ...(o.pollIntervalMs !== undefined ? { pollIntervalMs: o.pollIntervalMs } : {}),
     ...(o.logger ? { logger: o.logger } : {}),

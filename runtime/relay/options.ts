@@ -2,6 +2,7 @@
 // the defaults of both (docs/RUNTIME.md, docs/DELIVERY.md).
 import type { RouterEndpoint } from "../../contract/initial-hosts.js";
 import type { Discovery } from "../cluster/discovery.js";
+import type { ClusterSecret } from "../cluster/secret.js";
 import type { Logger } from "../observability/log.js";
 import type { TunnelTlsOptions } from "../tunnel/options.js";
 import type { ReceiveLimits } from "./delivery/receive-window.js";
@@ -52,6 +53,11 @@ export interface RelayChannelOptions {
   readonly maxPayload?: number;
   /** Timings of the local cluster (failure detection, discovery). @default LocalCluster's defaults */
   readonly clusterTuning?: ClusterTuning;
+  /**
+   * The site's cluster secret: authenticates the mesh port (LocalClusterOptions.secret).
+   * @default none (unauthenticated mesh port, logged at start)
+   */
+  readonly clusterSecret?: ClusterSecret | (() => ClusterSecret);
   /** Creates the local cluster. @default a LocalCluster */
   readonly createCluster?: (options: SiteClusterOptions) => SiteCluster;
   readonly logger?: Logger;
@@ -97,6 +103,7 @@ export interface SiteClusterOptions extends ClusterTuning {
   readonly bindAddr: string;
   readonly bindPort: number;
   readonly advertiseAddr?: string;
+  readonly secret?: ClusterSecret | (() => ClusterSecret);
   readonly logger: Logger;
 }
 
@@ -110,6 +117,7 @@ export function siteClusterOptions(o: RelayChannelOptions, logger: Logger): Site
     bindAddr: o.bindAddr ?? "127.0.0.1",
     bindPort: o.bindPort ?? 7800,
     ...(o.advertiseAddr ? { advertiseAddr: o.advertiseAddr } : {}),
+    ...(o.clusterSecret ? { secret: o.clusterSecret } : {}),
     ...o.clusterTuning,
     logger,
   };

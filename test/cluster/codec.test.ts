@@ -4,6 +4,8 @@ import {
   type ClusterFrame,
   decodeFrame,
   encodeFrame,
+  MAX_VIEW_MEMBERS,
+  MAX_VIEW_SEQ,
   meshSplitter,
 } from "../../runtime/cluster/codec.js";
 import { type Member, makeView } from "../../runtime/cluster/member.js";
@@ -18,7 +20,8 @@ const member: fc.Arbitrary<Member> = fc.record({
 });
 const view = fc
   .uniqueArray(member, { minLength: 1, maxLength: 6, selector: (m) => `${m.name}/${m.uuid}` })
-  .chain((ms) => fc.integer({ min: 0, max: 0xffffffff }).map((seq) => makeView(seq, ms)));
+  .chain((ms) => fc.integer({ min: 1, max: MAX_VIEW_SEQ }).map((seq) => makeView(seq, ms)));
+const bytes32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
 const reason = fc.string({ maxLength: 50 });
 
 const frame: fc.Arbitrary<ClusterFrame> = fc.oneof(
@@ -39,6 +42,16 @@ const frame: fc.Arbitrary<ClusterFrame> = fc.oneof(
   fc.constant({ type: "leave" as const }),
   fc.record({ type: fc.constant("merge-req" as const), view }),
   fc.record({ type: fc.constant("data" as const), payload: fc.uint8Array({ maxLength: 200 }) }),
+  fc.record({
+    type: fc.constant("auth-hello" as const),
+    version: fc.integer({ min: 0, max: 255 }),
+    cluster: ident,
+    member,
+    nonce: bytes32,
+  }),
+  fc.record({ type: fc.constant("auth-challenge" as const), member, nonce: bytes32 }),
+  fc.record({ type: fc.constant("auth-proof" as const), proof: bytes32 }),
+  fc.record({ type: fc.constant("auth-ack" as const), proof: bytes32 }),
 );
 
 /** Decoded frames compare structurally; DATA payloads become plain arrays for toEqual. */
@@ -151,6 +164,27 @@ describe("cluster codec", () => {
     const twice = Buffer.from(dup);
     twice.writeUInt16BE(2, 5);
     expect(code(Buffer.concat([twice, dup.subarray(7)]))).toBe("BAD_FIELD");
+  });
+
+  // The issue's attack: a VIEW with seq 2^32-1 ended in an uncaught RangeError (seq + 1 cannot be
+  // encoded). Seq outside 1..MAX_VIEW_SEQ and oversized counts are refused by the decoder.
+  test("view seq outside 1..MAX_VIEW_SEQ and counts over MAX_VIEW_MEMBERS are BAD_FIELD", () => {
+    const body = Buffer.from(encodeFrame({ type: "view", view: makeView(5, [a]) }).subarray(4));
+    const withSeq = (seq: number) => {
+      const b = Buffer.from(body);
+      b.writeUInt32BE(seq, 1);
+      return b;
+    };
+    expect(decodeFrame(withSeq(MAX_VIEW_SEQ))).toMatchObject({ view: { id: { seq: MAX_VIEW_SEQ } } });
+    for (const seq of [0, MAX_VIEW_SEQ + 1, 0xfffffffe, 0xffffffff]) {
+      expect(() => decodeFrame(withSeq(seq))).toThrow(/view seq/);
+    }
+    const many = Buffer.from(body);
+    many.writeUInt16BE(MAX_VIEW_MEMBERS + 1, 5);
+    expect(() => decodeFrame(Buffer.concat([many, Buffer.alloc(30 * 1100)]))).toThrow(/exceeds/);
+    // The encoder refuses what the decoder would (a RangeError, for code that builds bad views).
+    expect(() => encodeFrame({ type: "view", view: makeView(0, [a]) })).toThrow(RangeError);
+    expect(() => encodeFrame({ type: "view", view: makeView(Number.NaN, [a]) })).toThrow(RangeError);
   });
 
   test("splitter refuses lengths outside 1..maxFrame without buffering them", () => {

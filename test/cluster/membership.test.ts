@@ -2,13 +2,14 @@
 // partition + merge, bad frames. Child-process kill -9 is in crash.test.ts.
 import net from "node:net";
 import { afterEach, describe, expect, test } from "@jest/globals";
-import { encodeFrame } from "../../runtime/cluster/codec.js";
+import { CLUSTER_PROTOCOL_VERSION, encodeFrame } from "../../runtime/cluster/codec.js";
 import { StaticDiscovery } from "../../runtime/cluster/discovery.js";
 import type { CoordinatorChange } from "../../runtime/cluster/events.js";
 import type { LocalCluster } from "../../runtime/cluster/local-cluster.js";
-import { memberKey } from "../../runtime/cluster/member.js";
+import { makeView, memberKey } from "../../runtime/cluster/member.js";
 import { freePort } from "../helpers/processes.js";
 import { waitFor } from "../helpers/wait.js";
+import { fakeMember, RawPeer } from "./raw-peer.js";
 import { keysOf, ListDiscovery, member, nextEvent, sameView } from "./util.js";
 
 const live: LocalCluster[] = [];
@@ -173,7 +174,8 @@ describe("LocalCluster membership", () => {
     await exchange(Buffer.from([0x7f, 0xff, 0xff, 0xff, 1, 2, 3]));
     await exchange(Buffer.from([0, 0, 0, 1, 0xee]));
     await exchange(Buffer.from("GET / HTTP/1.1\r\n\r\n"));
-    // A HELLO from another cluster gets a REJECT naming the reason.
+    // A HELLO from another cluster gets a REJECT that names nothing a stranger can use (issue 13:
+    // it named the expected cluster and site); the reason is only logged.
     const reply = await exchange(
       encodeFrame({
         type: "hello",
@@ -188,7 +190,9 @@ describe("LocalCluster membership", () => {
         },
       }),
     );
-    expect(reply.subarray(5).toString()).toContain("someone-else");
+    expect(reply.subarray(4, 5)[0]).toBe(3); // REJECT
+    expect(reply.subarray(7).toString()).toBe("refused");
+    expect(cs[0]!.stats().refusedHandshakes).toBeGreaterThanOrEqual(1);
     expect(cs[0]!.stats().badFrames).toBeGreaterThanOrEqual(3);
     // The mesh is untouched: same view, messages still flow.
     expect(cs[0]!.view!.id.seq).toBe(seqBefore);
@@ -197,6 +201,81 @@ describe("LocalCluster membership", () => {
     );
     cs[0]!.send(memberKey(cs[1]!.localMember), Buffer.from("still here"));
     expect(await got).toBe("still here");
+  });
+
+  // Open mode (no secret), found by test/cluster/fuzz.test.ts: a stranger's forged exclusion
+  // notice made nyc-3 a singleton while the coordinator kept it in its view. The coordinator's
+  // probes and nyc-3's answers counted as signs of life and each ignored the other's merge: a
+  // split that never healed. Now probe traffic is no sign of life: one merge round heals it.
+  test("a forged exclusion notice (open mode) costs one merge round, not a lasting split", async () => {
+    const { cs } = await startSequentially(["nyc-1", "nyc-2", "nyc-3"]);
+    const v = cs[2]!.view!;
+    const fake = fakeMember("nyc-0");
+    const p = await RawPeer.connect(cs[2]!.localMember.port);
+    try {
+      p.send({ type: "hello", version: CLUSTER_PROTOCOL_VERSION, cluster: "chat", member: fake });
+      // A view "from" fake listing nyc-3's coordinator but not nyc-3: an exclusion notice.
+      p.send({ type: "view", view: makeView(v.id.seq + 5, [fake, ...v.members.slice(0, 2)]) });
+      await waitFor("nyc-3 excluded", () => cs[2]!.members.length === 1, { timeoutMs: 5000 });
+    } finally {
+      p.destroy();
+    }
+    await waitFor("one view of 3 again", () => sameView(cs), {
+      timeoutMs: 15_000,
+      onTimeout: () => cs.map((c) => `${c.localMember.name}: ${c.members.map((m) => m.name)}`).join("; "),
+    });
+  });
+
+  // Open mode: a stranger wins a forged merge at nyc-2, then "hands over" to nyc-1 with a seq far
+  // ahead of nyc-1's own. nyc-2 then took every later view of nyc-1 for an older one (a joiner
+  // never appeared there). The coordinator now re-issues its view above a member that is ahead.
+  test("a member pushed ahead of its coordinator's seq (open mode) gets the view re-issued above", async () => {
+    const { cs, discovery } = await startSequentially(["nyc-1", "nyc-2", "nyc-3"]);
+    const v = cs[1]!.view!;
+    const fake = fakeMember("nyc-0");
+    const p = await RawPeer.connect(cs[1]!.localMember.port);
+    try {
+      p.send({ type: "hello", version: CLUSTER_PROTOCOL_VERSION, cluster: "chat", member: fake });
+      p.send({ type: "view", view: makeView(v.id.seq + 1, [fake, ...v.members]) });
+      p.send({ type: "view", view: makeView(v.id.seq + 1000, [...v.members]) });
+      await waitFor("nyc-2 ahead", () => cs[1]!.view!.id.seq === v.id.seq + 1000, { timeoutMs: 5000 });
+    } finally {
+      p.destroy();
+    }
+    const late = track(member("nyc-4", discovery));
+    await late.start();
+    const all = [...cs, late];
+    await waitFor("one view of 4", () => sameView(all), {
+      timeoutMs: 15_000,
+      onTimeout: () =>
+        all.map((c) => `${c.localMember.name}: ${c.view?.id.seq} ${c.members.map((m) => m.name)}`).join("; "),
+    });
+  });
+
+  // Open mode, the issue's "a fake member became the nyc coordinator": a stranger wins a forged
+  // merge at nyc-3 and leaves. nyc-3 still lists nyc-1 and nyc-2 and heartbeats them, so they
+  // never suspected it, while it waited for its dead coordinator's successor. The coordinator now
+  // suspects a member of its view that follows another coordinator; the site is one view again.
+  test("a member that follows a stranger's view (open mode) is suspected and merged back", async () => {
+    const { cs } = await startSequentially(["nyc-1", "nyc-2", "nyc-3"]);
+    const v = cs[2]!.view!;
+    const fake = fakeMember("nyc-0");
+    const p = await RawPeer.connect(cs[2]!.localMember.port);
+    try {
+      p.send({ type: "hello", version: CLUSTER_PROTOCOL_VERSION, cluster: "chat", member: fake });
+      p.send({ type: "view", view: makeView(v.id.seq + 1, [fake, ...v.members]) });
+      await waitFor("nyc-3 follows the stranger", () => cs[2]!.view!.id.coordinator === memberKey(fake), {
+        timeoutMs: 5000,
+      });
+    } finally {
+      p.destroy();
+    }
+    await waitFor("one view of 3 with a real coordinator", () => sameView(cs), {
+      timeoutMs: 15_000,
+      onTimeout: () =>
+        cs.map((c) => `${c.localMember.name}: ${c.view?.id.seq} ${c.members.map((m) => m.name)}`).join("; "),
+    });
+    expect(cs[0]!.view!.id.coordinator).toBe(memberKey(cs[0]!.localMember));
   });
 
   test("a discovery that never answers does not stall the join: singleton after the join timeout", async () => {

@@ -2,14 +2,18 @@
 // older member is gone, or a merge winner keeping all of the member's view — never a stale
 // coordinator that froze and wakes up removing members from the view it remembers.
 import { expect, test } from "@jest/globals";
+import { encodeFrame, MAX_VIEW_SEQ } from "../../runtime/cluster/codec.js";
 import { memberKey } from "../../runtime/cluster/member.js";
 import {
   acceptsView,
   decideView,
   isExclusionNotice,
   mergeViews,
+  nextSeq,
   owesExclusionNotice,
   sendTargets,
+  viewWithJoiner,
+  viewWithout,
 } from "../../runtime/cluster/view-rules.js";
 import { member, view } from "../helpers/views.js";
 
@@ -26,7 +30,7 @@ test("a member taking over once every older member is gone", () => {
 
 test("a merge winner whose view keeps all of ours", () => {
   const ours = view(5, [4, 5, 3, 2]);
-  expect(acceptsView(ours, mergeViews(view(2, [1]), ours))).toBe(true);
+  expect(acceptsView(ours, mergeViews(view(2, [1]), ours)!)).toBe(true);
 });
 
 test("a stale coordinator that froze: its shrinking views are refused", () => {
@@ -67,12 +71,51 @@ test("exclusion notices are owed only by a coordinator that the member's coordin
 test("decideView: older, stale coordinator, excluded, not for us (joining), install", () => {
   const self = memberKey(member(2));
   const ours = view(6, [4, 5, 2]);
-  expect(decideView(ours, view(5, [4, 5, 2, 3]), self, true)).toBe("older");
-  expect(decideView(ours, view(9, [1, 5, 2]), self, true)).toBe("stale-coordinator");
-  expect(decideView(ours, view(9, [3, 4, 5]), self, true)).toBe("excluded"); // an exclusion notice
-  expect(decideView(ours, view(7, [4, 5]), self, true)).toBe("excluded"); // our coordinator dropped us
-  expect(decideView(null, view(7, [4, 5]), self, false)).toBe("not-for-us");
-  expect(decideView(ours, view(7, [4, 5, 2, 6]), self, true)).toBe("install");
+  // Each view as its coordinator (members[0]) sends it.
+  const decide = (cur: typeof ours | null, next: typeof ours, joined = true) =>
+    decideView(cur, next, self, joined, next.id.coordinator, "nyc");
+  expect(decide(ours, view(5, [4, 5, 2, 3]))).toBe("older");
+  expect(decide(ours, view(9, [1, 5, 2]))).toBe("stale-coordinator");
+  expect(decide(ours, view(9, [3, 4, 5]))).toBe("excluded"); // an exclusion notice
+  expect(decide(ours, view(7, [4, 5]))).toBe("excluded"); // our coordinator dropped us
+  expect(decide(null, view(7, [4, 5]), false)).toBe("not-for-us");
+  expect(decide(ours, view(7, [4, 5, 2, 6]))).toBe("install");
+});
+
+// The issue's attack (a fake member's VIEW made it coordinator) and its variants: a view counts
+// only from its own coordinator (or ours handing over), and only when valid for our site.
+test("decideView: a view relayed by another peer, forged notices, foreign members, bad seq", () => {
+  const self = memberKey(member(2));
+  const ours = view(6, [4, 5, 2]);
+  const k = (i: number) => memberKey(member(i));
+  // Member 9 sends a view naming 1 coordinator: refused, whoever 1 is.
+  expect(decideView(ours, view(7, [1, 4, 5, 2]), self, true, k(9), "nyc")).toBe("not-from-coordinator");
+  // A forged exclusion notice "from" our coordinator 4, sent by 9: refused.
+  expect(decideView(ours, view(7, [4, 5]), self, true, k(9), "nyc")).toBe("not-from-coordinator");
+  // Our coordinator 4 handing over as it leaves: the view without it, 5 takes over.
+  expect(decideView(ours, view(7, [5, 2]), self, true, k(4), "nyc")).toBe("install");
+  // ...but not to someone outside our view, and not by a member that is not our coordinator.
+  expect(decideView(ours, view(7, [9, 5, 2]), self, true, k(4), "nyc")).toBe("not-from-coordinator");
+  expect(decideView(ours, view(7, [4, 2]), self, true, k(5), "nyc")).toBe("not-from-coordinator");
+  // A member of another site, a seq out of range: invalid whoever sends it.
+  const foreign = { ...view(7, [4, 5, 2]), members: [...ours.members, { ...member(7), site: "sfc" }] };
+  expect(decideView(ours, foreign, self, true, k(4), "nyc")).toBe("invalid");
+  for (const seq of [0, -1, Number.NaN, 2 ** 31, 2 ** 32 - 1, 1.5, Number.POSITIVE_INFINITY]) {
+    expect(decideView(ours, view(seq, [4, 5, 2]), self, true, k(4), "nyc")).toBe("invalid");
+  }
+  // Joining (no view yet): only a view's own coordinator counts.
+  expect(decideView(null, view(3, [1, 2]), self, false, k(9), "nyc")).toBe("not-from-coordinator");
+  expect(decideView(null, view(3, [1, 2]), self, false, k(1), "nyc")).toBe("install");
+});
+
+test("no view follows MAX_VIEW_SEQ: the rules return null instead of an unencodable view", () => {
+  const top = view(MAX_VIEW_SEQ, [1, 2]);
+  expect(nextSeq(MAX_VIEW_SEQ)).toBeNull();
+  expect(nextSeq(3, 7)).toBe(8);
+  expect(viewWithJoiner(top, member(3))).toBeNull();
+  expect(viewWithout(top, new Set([memberKey(member(2))]))).toBeNull();
+  expect(mergeViews(view(1, [0]), top)).toBeNull();
+  expect(() => encodeFrame({ type: "view", view: top })).not.toThrow();
 });
 
 test("sendTargets: everyone but us, only us, one member, or NOT_A_MEMBER", () => {
