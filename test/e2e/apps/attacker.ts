@@ -6,10 +6,12 @@
 //   hijack --victim-site S       find S's site master on the bridge (GET_MBRS) and REGISTER its
 //                                address as ours, as a hijacker wanting its unicasts would
 //   forge-stable --claim-site C --target-site T --sender NAME --incarnation I --seq N
-//                                register an address of our own site T, then send T's site
-//                                master a Stable report and an ack that claim to come from site C
-//                                and to cover sender NAME (incarnation I) up to N, so that it
-//                                would drop what C has not received
+//                                register an address of our own site T (allowed), then send T's
+//                                site master, from a forged address of site C, a Stable report
+//                                and an ack that claim to be C's and to cover sender NAME
+//                                (incarnation I) up to N, so that it would drop what C has not
+//                                received; only the router's sender check can tell the address
+//                                is not ours (T's own addresses are not listened to on the bridge)
 //   connect                      only the TLS handshake and one GET_MBRS (a stranger's probe)
 //
 // TLS: --cert/--key (optional: a client without a certificate) --ca --servername.
@@ -168,6 +170,8 @@ async function main(): Promise<void> {
     };
     link.socket.write(registerFrame(BRIDGE, me, me.name, null));
     const claimed = { site: o["claim-site"]!, name: `${o["claim-site"]}-1`, incarnation: randomUUID() };
+    // The forged sender: an address of site C (what C's site master would send from).
+    const forgedSender: SiteAddress = { ...me, uuid: randomUUID(), site: claimed.site, name: claimed.name };
     const incarnation = o.incarnation!;
     const seq = Number(o.seq);
     const stable = encodeEnvelope({
@@ -182,10 +186,9 @@ async function main(): Promise<void> {
       ackEnvelope(claimed, "forged", [{ site: ourSite, name: o.sender!, incarnation, seq }]),
     );
     for (let i = 0; i < 5; i++) {
-      link.socket.write(messageFrame(BRIDGE, target, me, stable));
-      link.socket.write(messageFrame(BRIDGE, target, me, ack));
+      link.socket.write(messageFrame(BRIDGE, target, forgedSender, stable));
+      link.socket.write(messageFrame(BRIDGE, target, forgedSender, ack));
     }
-    // The router does not refuse this (our own site's address); only the relay layer can.
     const closed = await link.until(() => link.closed);
     print({ connected: true, found: true, target: target.name, sent: 10, closedByRouter: closed });
   }
