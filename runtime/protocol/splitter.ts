@@ -116,6 +116,25 @@ export class FrameSplitter {
     return this.#have;
   }
 
+  /** Bytes of the reassembly buffer (held while a frame is incomplete, kept after up to 64 KiB). */
+  get capacity(): number {
+    return this.#pending.length;
+  }
+
+  /** Drops the reassembly buffer kept between frames (no frame is incomplete). True if it did. */
+  releaseIdle(): boolean {
+    if (this.#have > 0 || this.#pending.length === 0) return false;
+    this.#pending = NO_BYTES;
+    return true;
+  }
+
+  /** Forgets everything held, an incomplete frame included (the stream is abandoned). */
+  discard(): void {
+    this.#have = 0;
+    this.#need = 0;
+    this.#pending = NO_BYTES;
+  }
+
   /** Copies bytes from chunk[off..] into the straddle buffer; emits the frame when complete. */
   #fill(chunk: Buffer, off: number, sink: FrameSink): number {
     const n = chunk.length;

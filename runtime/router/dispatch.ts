@@ -7,12 +7,12 @@ import { ALL_GROUPS_PREFIX, getMbrsRspFrame } from "../protocol/frames.js";
 import { type GossipData, GossipType, type PingData } from "../protocol/types.js";
 import { type ClientConnection, ROUTE_CACHE_MAX } from "./connection.js";
 import type { Forwarder } from "./forwarding.js";
+import type { RegistrationGate } from "./limits.js";
 import type { ResolvedRouterOptions } from "./options.js";
 import { Group, type Registration, type Registry } from "./registry.js";
 import type { RouterCounters, UndeliveredReason } from "./stats.js";
 
-/** Registrations one connection may hold (TUNNEL holds one per group; RELAY site masters a few). */
-export const MAX_REGISTRATIONS_PER_CONNECTION = 4096;
+export { MAX_REGISTRATIONS_PER_CONNECTION } from "./limits.js";
 
 type RouteTarget = Registration<ClientConnection> | Group<ClientConnection> | UndeliveredReason;
 
@@ -42,6 +42,8 @@ export interface DispatchOwner {
   readonly options: ResolvedRouterOptions;
   readonly registry: Registry<ClientConnection>;
   readonly counters: RouterCounters;
+  /** Per-connection and router-wide limits of REGISTER (limits.ts). */
+  readonly registrationGate: RegistrationGate;
 }
 
 export class Dispatcher {
@@ -85,7 +87,7 @@ export class Dispatcher {
     } else if (target instanceof Group) {
       // One copy per registration, as JGroups does (a connection holding two registrations in the
       // group gets the frame twice), the sender included.
-      for (const reg of target.members.values()) this.#out.enqueueSlice(reg.conn, frame, GossipType.Message);
+      for (const reg of target.members.values()) this.#out.enqueueMulticast(reg.conn, frame);
     } else {
       this.#out.enqueueSlice(target.conn, frame, GossipType.Message);
     }
@@ -151,20 +153,7 @@ export class Dispatcher {
       counters.ignoredFrame("missing-address");
       return;
     }
-    if (conn.registrations.size >= MAX_REGISTRATIONS_PER_CONNECTION) {
-      const existing = registry.group(data.group)?.members.get(addressKey(data.addr));
-      if (existing?.conn !== conn) {
-        // Bounded memory: a client cannot grow the registry without limit.
-        counters.ignoredFrame("too-many-registrations");
-        if (conn.warnedRegistrationLimit) return;
-        conn.warnedRegistrationLimit = true; // once per connection: a flood must not flood the log
-        this.#log.warn(
-          { conn: conn.id, remote: conn.remote, limit: MAX_REGISTRATIONS_PER_CONNECTION },
-          "REGISTER ignored: too many registrations on one connection",
-        );
-        return;
-      }
-    }
+    if (this.#owner.registrationGate.refuses(conn, data)) return;
     registry.register(data.group, data.addr, conn, data.logicalName, data.physicalAddr);
     this.#log.debug({ conn: conn.id, group: data.group, member: data.logicalName }, "registered");
   }

@@ -13,10 +13,32 @@ export type UndeliveredReason =
   /** Queued for a connection that was then lost (in-flight frames at close time). */
   | "receiver-lost"
   /** Queued for a receiver disconnected for staying over --max-queue too long. */
-  | "slow-receiver";
+  | "slow-receiver"
+  /** A multicast copy for a receiver over --max-queue for longer than --congestion-grace. */
+  | "receiver-congested";
 
 /** Frames the router received and deliberately did not act on (metric `ignored_frames_total`). */
-export type IgnoredReason = "response-type" | "missing-group" | "missing-address" | "too-many-registrations";
+export type IgnoredReason = "response-type" | "missing-group" | "missing-address";
+
+/**
+ * Why a connection or a REGISTER was refused (metric `refused_total{reason}`). The limits of
+ * limits.ts; authorization adds its own reasons.
+ */
+export type RefusedReason =
+  /** Accept: --max-connections open already (or the open-file limit's share of it). */
+  | "max-connections"
+  /** Accept: --max-connections-per-address open from that address already. */
+  | "max-connections-per-address"
+  /** REGISTER: the connection holds MAX_REGISTRATIONS_PER_CONNECTION already. */
+  | "too-many-registrations"
+  /** REGISTER: it would create a group beyond --max-groups. */
+  | "max-groups"
+  /** REGISTER: the router holds --max-registrations already. */
+  | "max-registrations"
+  /** REGISTER: group name longer than --max-group-name. */
+  | "group-name-too-long"
+  /** REGISTER: logical name longer than --max-logical-name. */
+  | "logical-name-too-long";
 
 export type CloseReason =
   | "graceful"
@@ -25,7 +47,13 @@ export type CloseReason =
   | "decode-error"
   | "expired"
   | "slow-receiver"
-  | "shutdown";
+  | "shutdown"
+  /** No complete frame within --first-frame-timeout of the accept. */
+  | "first-frame-timeout"
+  /** A frame not complete within --frame-timeout of its first byte (slowloris). */
+  | "frame-timeout"
+  /** Held the most partial-frame bytes when all of them together went over --max-partial-bytes. */
+  | "partial-frame-memory";
 
 /** Metric label per GossipType wire value; index 8 = the GRACEFUL_CLOSE marker. */
 export const TYPE_NAMES: readonly string[] = [
@@ -54,7 +82,10 @@ export interface RouterStats {
   readonly ignored: Readonly<Record<string, number>>;
   readonly decodeErrors: Readonly<Record<string, number>>;
   readonly closes: Readonly<Record<string, number>>;
+  readonly refused: Readonly<Record<string, number>>;
   readonly backpressurePauses: number;
+  readonly congestionSheds: number;
+  readonly tlsHandshakeTimeouts: number;
   readonly slowReceiverDisconnects: number;
   readonly expiries: number;
   readonly tlsRejected: number;
@@ -81,9 +112,13 @@ export class RouterCounters {
   readonly ignored = new Map<string, number>();
   readonly decodeErrors = new Map<string, number>();
   readonly closes = new Map<string, number>();
+  readonly refusals = new Map<string, number>();
   connections = 0;
   connectionsTotal = 0;
   backpressurePauses = 0;
+  /** Receivers that stayed congested past --congestion-grace (multicast copies to them dropped). */
+  congestionSheds = 0;
+  tlsHandshakeTimeouts = 0;
   slowReceiverDisconnects = 0;
   expiries = 0;
   tlsRejected = 0;
@@ -100,6 +135,9 @@ export class RouterCounters {
   closed(reason: CloseReason): void {
     bump(this.closes, reason, 1);
   }
+  refused(reason: RefusedReason): void {
+    bump(this.refusals, reason, 1);
+  }
 
   snapshot(groups: number, registrations: number): RouterStats {
     return {
@@ -115,7 +153,10 @@ export class RouterCounters {
       ignored: Object.fromEntries(this.ignored),
       decodeErrors: Object.fromEntries(this.decodeErrors),
       closes: Object.fromEntries(this.closes),
+      refused: Object.fromEntries(this.refusals),
       backpressurePauses: this.backpressurePauses,
+      congestionSheds: this.congestionSheds,
+      tlsHandshakeTimeouts: this.tlsHandshakeTimeouts,
       slowReceiverDisconnects: this.slowReceiverDisconnects,
       expiries: this.expiries,
       tlsRejected: this.tlsRejected,
