@@ -115,7 +115,8 @@ export class ClientConnection implements RegistrationOwner {
     /** "ip:port" captured at the TCP accept (a TLS socket may have lost it by the time it errs). */
     remote?: string,
   ) {
-    this.splitter = new FrameSplitter(maxFrame);
+    // Exact buffers: the router's PartialFrameBudget bounds what they hold together.
+    this.splitter = new FrameSplitter({ maxFrame, exactReserve: true });
     this.remote = remote ?? `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
   }
 

@@ -1,8 +1,11 @@
 // Memory held by frames received in part, across all connections. Each connection's splitter
 // holds at most one incomplete frame (so at most 4 + --max-frame bytes); together they may hold
-// --max-partial-bytes. Over it, buffers kept between frames are dropped first (nobody loses
-// anything), then connections are cut, worst first: those that registered nothing before those
-// that did, the largest holder first. Accounting is one subtraction per read.
+// --max-partial-bytes. A frame that straddles reads reserves its announced size at once (the
+// splitter's exactReserve: no growth garbage, untouched pages cost nothing), so a frame that does
+// not fit is seen at its first read. Over the cap, buffers kept between frames are dropped first
+// (nobody loses anything), then connections are cut, worst first: those that registered nothing
+// before those that did, then the largest holder, then the newest (the frame that did not fit,
+// which has received the least). Accounting is one subtraction per read.
 import type { ClientConnection } from "./connection.js";
 
 export class PartialFrameBudget {
@@ -36,7 +39,9 @@ export class PartialFrameBudget {
     if (this.#total <= this.maxBytes) return [];
     holders.sort(
       (a, b) =>
-        Number(a.registrations.size > 0) - Number(b.registrations.size > 0) || b.heldBytes - a.heldBytes,
+        Number(a.registrations.size > 0) - Number(b.registrations.size > 0) ||
+        b.heldBytes - a.heldBytes ||
+        b.id - a.id,
     );
     const victims: ClientConnection[] = [];
     let total = this.#total;
