@@ -245,3 +245,42 @@ test("a client that connects and registers at once is never hit by the limits", 
     socket.destroy();
   }
 });
+
+test("partial frames over --max-partial-bytes: the unregistered holder is cut first, members keep their frames", async () => {
+  const MiB = 1024 * 1024;
+  const r = await start({ maxFrame: MiB, maxPartialBytes: 3 * MiB, firstFrameTimeoutMs: 0 });
+  const [member, stranger, other] = await open(3, r.port);
+  member!.socket.write(registerFrame("chat", uuid(1), "m", null));
+  other!.socket.write(registerFrame("chat", uuid(2), "o", null));
+  await waitFor("registrations", () => r.router.registry.size === 2);
+  /** The length prefix of a MESSAGE of `body` bytes and its first `sent` body bytes. */
+  const partial = (body: number, sent: number) => {
+    const b = Buffer.alloc(4 + sent, 0x61);
+    b.writeInt32BE(body, 0);
+    b[4] = 4;
+    return b;
+  };
+  // 1 MiB reserved by each as soon as its frame straddles reads: 2 MiB, under the cap.
+  member!.socket.write(partial(MiB, 1000));
+  stranger!.socket.write(partial(MiB, 1000));
+  await waitFor("2 MiB reserved", () => r.router.limitStats().partialFrameBytes === 2 * (MiB + 4));
+  // A third and a fourth: over 3 MiB. The stranger (no registration) goes first.
+  other!.socket.write(partial(MiB, 1000));
+  await sleep(100);
+  const [late] = await open(1, r.port);
+  late!.socket.write(partial(MiB, 1000));
+  await waitFor("the stranger cut", () => stranger!.closed);
+  await waitFor("back under the cap", () => r.router.limitStats().partialFrameBytes <= 3 * MiB);
+  expect(r.router.stats().closes["partial-frame-memory"]).toBeGreaterThanOrEqual(1);
+  expect(member!.closed || other!.closed).toBe(false);
+  const line = r.lines(
+    "partial frames over --max-partial-bytes: closing the connection holding the most",
+  )[0]!;
+  expect(line.remote).toBe(`127.0.0.1:${stranger!.localPort}`);
+  // The member's frame still completes and is delivered to the group.
+  member!.socket.write(Buffer.alloc(MiB - 1000, 0x61));
+  await waitFor("the member's frame complete", () => r.router.stats().framesIn["MESSAGE"] === 1, {
+    onTimeout: () => JSON.stringify([r.router.stats(), r.router.limitStats(), member!.closed]),
+    timeoutMs: 10_000,
+  });
+});
