@@ -49,7 +49,10 @@ export interface RouterOptions {
   readonly maxConnections?: number;
   /** Open connections from one source address (IPv6: one /64). @default 256 */
   readonly maxConnectionsPerAddress?: number;
-  /** A TLS handshake not finished within this many ms: the socket is destroyed. @default 10000 */
+  /**
+   * A TLS handshake not finished within this many ms: the socket is destroyed. Node's own
+   * `handshakeTimeout` (120 s) still ends longer ones, as a TLS error. @default 10000
+   */
   readonly tlsHandshakeTimeoutMs?: number;
   /** A connection that completed no frame within this many ms of being accepted is closed. @default 10000 */
   readonly firstFrameTimeoutMs?: number;
