@@ -51,6 +51,70 @@ export const ROUTER_FLAGS = {
     description:
       "which site identities may use which groups: group=site,site;group=site (default: every identity, every group)",
   },
+  // Connection hygiene and memory limits (runtime/router/options.ts has the defaults).
+  expiry: {
+    flag: "--expiry",
+    value: "<ms>",
+    description: "idle timeout: close connections silent for this long (0 = never)",
+  },
+  maxConnections: {
+    flag: "--max-connections",
+    value: "<n>",
+    description: "open connections in total (lowered to fit the open-file limit)",
+  },
+  maxConnectionsPerAddress: {
+    flag: "--max-connections-per-address",
+    value: "<n>",
+    description: "open connections from one source address (IPv6: per /64)",
+  },
+  tlsHandshakeTimeout: {
+    flag: "--tls-handshake-timeout",
+    value: "<ms>",
+    description: "close TLS connections that have not finished the handshake this long after connecting",
+  },
+  firstFrameTimeout: {
+    flag: "--first-frame-timeout",
+    value: "<ms>",
+    description: "close connections that sent no complete frame this long after connecting (0 = never)",
+  },
+  frameTimeout: {
+    flag: "--frame-timeout",
+    value: "<ms>",
+    description: "close connections whose frame is not complete this long after its first byte (0 = never)",
+  },
+  maxPartialBytes: {
+    flag: "--max-partial-bytes",
+    value: "<bytes>",
+    description:
+      "bytes of partly received frames all connections together may hold; over it the largest holder is closed",
+  },
+  maxGroups: { flag: "--max-groups", value: "<n>", description: "groups the router holds" },
+  maxRegistrations: {
+    flag: "--max-registrations",
+    value: "<n>",
+    description: "registrations the router holds, all connections together",
+  },
+  maxGroupName: {
+    flag: "--max-group-name",
+    value: "<chars>",
+    description: "longest group name a REGISTER may carry",
+  },
+  maxLogicalName: {
+    flag: "--max-logical-name",
+    value: "<chars>",
+    description: "longest logical name a REGISTER may carry",
+  },
+  metricsGroups: {
+    flag: "--metrics-groups",
+    value: "<n>",
+    description: "groups with their own registrations{group} series in /metrics, the largest (0 = none)",
+  },
+  congestionGrace: {
+    flag: "--congestion-grace",
+    value: "<ms>",
+    description:
+      "a receiver over --max-queue this long stops pausing its senders; multicast copies for it are dropped until it drains",
+  },
 } as const satisfies Record<string, RouterFlag>;
 
 export type RouterFlagName = keyof typeof ROUTER_FLAGS;

@@ -5,7 +5,8 @@
 // Hot path of the router. Frames that lie wholly inside one chunk are handed out as subarrays of
 // that chunk (zero copy). Only a frame that straddles chunks is copied, into one reusable buffer
 // that grows with the bytes actually received (never to the announced length up front, so a
-// peer cannot make us reserve 10 MiB by sending 4 bytes).
+// peer cannot make us reserve 10 MiB by sending 4 bytes) — unless the owner bounds the total
+// itself and asks for exact buffers (`exactReserve`, the router).
 import { ConfigError } from "../../contract/errors.js";
 import { DEFAULT_MAX_FRAME, GRACEFUL_CLOSE_LENGTH, ProtocolError } from "./types.js";
 
@@ -33,6 +34,13 @@ export interface FrameSplitterOptions {
    * instead of the reused one (for consumers that keep what they are handed). @default false
    */
   readonly stableFrames?: boolean;
+  /**
+   * A frame that straddles reads gets a buffer of its announced size at once, instead of one that
+   * grows with the bytes received (no copies, no garbage; pages not yet written cost no memory).
+   * Only for an owner that bounds what all its splitters hold (the router's PartialFrameBudget
+   * reads `capacity`). @default false
+   */
+  readonly exactReserve?: boolean;
   /**
    * The error thrown for a length outside minFrame..maxFrame.
    * @default ProtocolError "bad-length" (negative) or "frame-too-large"
@@ -65,6 +73,7 @@ export class FrameSplitter {
   readonly minFrame: number;
   readonly #graceful: boolean;
   readonly #stable: boolean;
+  readonly #exact: boolean;
   readonly #lengthError: NonNullable<FrameSplitterOptions["lengthError"]>;
 
   /** `options` as a number is the maxFrame of a GossipRouter stream. Throws ConfigError on bad limits. */
@@ -82,6 +91,7 @@ export class FrameSplitter {
     this.minFrame = minFrame;
     this.#graceful = o.gracefulClose ?? true;
     this.#stable = o.stableFrames ?? false;
+    this.#exact = o.exactReserve ?? false;
     this.#lengthError = o.lengthError ?? protocolLengthError;
   }
 
@@ -114,6 +124,25 @@ export class FrameSplitter {
   /** Bytes held for an incomplete frame. */
   get buffered(): number {
     return this.#have;
+  }
+
+  /** Bytes of the reassembly buffer (held while a frame is incomplete, kept after up to 64 KiB). */
+  get capacity(): number {
+    return this.#pending.length;
+  }
+
+  /** Drops the reassembly buffer kept between frames (no frame is incomplete). True if it did. */
+  releaseIdle(): boolean {
+    if (this.#have > 0 || this.#pending.length === 0) return false;
+    this.#pending = NO_BYTES;
+    return true;
+  }
+
+  /** Forgets everything held, an incomplete frame included (the stream is abandoned). */
+  discard(): void {
+    this.#have = 0;
+    this.#need = 0;
+    this.#pending = NO_BYTES;
   }
 
   /** Copies bytes from chunk[off..] into the straddle buffer; emits the frame when complete. */
@@ -155,7 +184,8 @@ export class FrameSplitter {
     const cap = this.#pending.length;
     if (cap >= min) return;
     const limit = Math.max(this.#need, 4);
-    const next = Math.min(limit, Math.max(min, cap * 2, MIN_CAPACITY));
+    const next =
+      this.#exact && this.#need > 0 ? this.#need : Math.min(limit, Math.max(min, cap * 2, MIN_CAPACITY));
     // allocUnsafeSlow: a buffer kept per connection must not pin an 8 KiB slab of the shared pool.
     const grown = Buffer.allocUnsafeSlow(next);
     this.#pending.copy(grown, 0, 0, this.#have);

@@ -57,8 +57,14 @@ export class ClientConnection implements RegistrationOwner {
   #closeReason: CloseReason | null = null;
   /** Date.now() of the last bytes received (expiry). */
   lastSeen = Date.now();
-  /** The "too many registrations" warning was logged for this connection. */
-  warnedRegistrationLimit = false;
+  /** Date.now() of the accept (first-frame timeout). */
+  readonly acceptedAt = this.lastSeen;
+  /** Complete frames received. */
+  framesReceived = 0;
+  /** Date.now() of the first byte of the frame being reassembled; 0 when none is (frame timeout). */
+  partialSince = 0;
+  /** Bytes of the splitter's buffer counted in the router's PartialFrameBudget. */
+  heldBytes = 0;
   /** Set by the router once; the splitter calls it for every frame. */
   sink: FrameSink | null = null;
   /** Identity and authorization state (policy.ts). */
@@ -88,6 +94,8 @@ export class ClientConnection implements RegistrationOwner {
   // Back-pressure. A receiver over the queue limit is "congested"; the senders that wrote to it
   // meanwhile are paused until its queue is back under half the limit.
   congested = false;
+  /** Congested past --congestion-grace: multicast copies for it are dropped, its senders not paused. */
+  shedding = false;
   slowTimer: NodeJS.Timeout | null = null;
   /** Senders paused because of this receiver. */
   readonly pausedSenders = new Set<ClientConnection>();
@@ -107,9 +115,12 @@ export class ClientConnection implements RegistrationOwner {
     readonly id: number,
     readonly socket: net.Socket,
     maxFrame: number,
+    /** "ip:port" captured at the TCP accept (a TLS socket may have lost it by the time it errs). */
+    remote?: string,
   ) {
-    this.splitter = new FrameSplitter(maxFrame);
-    this.remote = `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
+    // Exact buffers: the router's PartialFrameBudget bounds what they hold together.
+    this.splitter = new FrameSplitter({ maxFrame, exactReserve: true });
+    this.remote = remote ?? `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`;
   }
 
   get state(): ConnectionState {

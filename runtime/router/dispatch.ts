@@ -12,13 +12,13 @@ import { type Address, type GossipData, GossipType, type PingData } from "../pro
 import { type ClientConnection, ROUTE_CACHE_MAX } from "./connection.js";
 import type { Forwarder } from "./forwarding.js";
 import { type Identity, identityText, OPEN_IDENTITY, siteFromSubjectAltName } from "./identity.js";
+import type { RegistrationGate } from "./limits.js";
 import type { ResolvedRouterOptions } from "./options.js";
 import type { AuthzRefusal, RouterPolicy } from "./policy.js";
 import { Group, type Registration, type Registry } from "./registry.js";
 import type { RouterCounters, UndeliveredReason } from "./stats.js";
 
-/** Registrations one connection may hold (TUNNEL holds one per group; RELAY site masters a few). */
-export const MAX_REGISTRATIONS_PER_CONNECTION = 4096;
+export { MAX_REGISTRATIONS_PER_CONNECTION } from "./limits.js";
 
 /** Route target of a MESSAGE to a group the sender's identity may not use (cached like the others). */
 const REFUSED_GROUP: unique symbol = Symbol("refused-group");
@@ -67,6 +67,8 @@ export interface DispatchOwner {
   readonly policy: RouterPolicy;
   /** Closes a connection whose authentication or authorization was refused (already counted). */
   refuseConnection(conn: ClientConnection, reason: AuthzRefusal): void;
+  /** Per-connection and router-wide limits of REGISTER (limits.ts). */
+  readonly registrationGate: RegistrationGate;
 }
 
 export class Dispatcher {
@@ -217,7 +219,7 @@ export class Dispatcher {
     } else if (target instanceof Group) {
       // One copy per registration, as JGroups does (a connection holding two registrations in the
       // group gets the frame twice), the sender included.
-      for (const reg of target.members.values()) this.#out.enqueueSlice(reg.conn, frame, GossipType.Message);
+      for (const reg of target.members.values()) this.#out.enqueueMulticast(reg.conn, frame);
     } else {
       this.#out.enqueueSlice(target.conn, frame, GossipType.Message);
     }
@@ -293,20 +295,7 @@ export class Dispatcher {
       return;
     }
     if (!this.#authorizeRegister(conn, id, data.group, data.addr, data.logicalName)) return;
-    if (conn.registrations.size >= MAX_REGISTRATIONS_PER_CONNECTION) {
-      const existing = registry.group(data.group)?.members.get(addressKey(data.addr));
-      if (existing?.conn !== conn) {
-        // Bounded memory: a client cannot grow the registry without limit.
-        counters.ignoredFrame("too-many-registrations");
-        if (conn.warnedRegistrationLimit) return;
-        conn.warnedRegistrationLimit = true; // once per connection: a flood must not flood the log
-        this.#log.warn(
-          { conn: conn.id, remote: conn.remote, limit: MAX_REGISTRATIONS_PER_CONNECTION },
-          "REGISTER ignored: too many registrations on one connection",
-        );
-        return;
-      }
-    }
+    if (this.#owner.registrationGate.refuses(conn, data)) return;
     registry.register(data.group, data.addr, conn, data.logicalName, data.physicalAddr);
     this.#log.debug({ conn: conn.id, group: data.group, member: data.logicalName }, "registered");
   }

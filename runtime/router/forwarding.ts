@@ -1,9 +1,13 @@
 // The router's output path: frames queued per destination while one read is routed, one write per
 // destination when it is done (flush), and back-pressure: a receiver over --max-queue pauses the
 // senders that fill it until it is back under half, and is disconnected if it stays over for
-// --slow-timeout. Undelivered frames are counted (and logged at most once a second per reason).
+// --slow-timeout. A receiver congested for longer than --congestion-grace stops pausing senders:
+// multicast copies for it are dropped (counted) until it drains, so one member that does not read
+// cannot stall its group for --slow-timeout; unicast senders to it stay paused (a unicast is never
+// dropped for congestion). Undelivered frames are counted (and logged at most once a second per
+// reason).
 import type { Logger } from "../observability/log.js";
-import type { GossipType } from "../protocol/types.js";
+import { GossipType } from "../protocol/types.js";
 import type { ClientConnection } from "./connection.js";
 import type { ResolvedRouterOptions } from "./options.js";
 import type { RouterCounters, UndeliveredReason } from "./stats.js";
@@ -55,6 +59,15 @@ export class Forwarder {
     }
     dest.addSlice(chunk, start, start + frame.length);
     this.#counted(dest, type, frame.length);
+  }
+
+  /** Queues one copy of a received multicast for `dest`, unless `dest` is shedding them. */
+  enqueueMulticast(dest: ClientConnection, frame: Buffer): void {
+    if (dest.shedding) {
+      this.undelivered("receiver-congested", 1, dest);
+      return;
+    }
+    this.enqueueSlice(dest, frame, GossipType.Message);
   }
 
   /** Queues a frame the router owns (an encoded reply) for `dest`. */
@@ -135,7 +148,7 @@ export class Forwarder {
   #congested(dest: ClientConnection, sender: ClientConnection | null): void {
     if (!dest.congested) {
       dest.congested = true;
-      dest.slowTimer = setTimeout(() => this.#slowReceiver(dest), this.#owner.options.slowTimeoutMs);
+      dest.slowTimer = setTimeout(() => this.#graceOver(dest), this.#owner.options.congestionGraceMs);
       dest.slowTimer.unref();
       this.#log.debug({ conn: dest.id, remote: dest.remote, queued: dest.queuedBytes }, "receiver congested");
     }
@@ -159,12 +172,44 @@ export class Forwarder {
 
   #release(dest: ClientConnection): void {
     dest.congested = false;
+    dest.shedding = false;
     if (dest.slowTimer) clearTimeout(dest.slowTimer);
     dest.slowTimer = null;
+    this.#resumeSenders(dest);
+  }
+
+  /**
+   * Still congested after --congestion-grace: its senders resume and multicast copies for it are
+   * dropped from now on; unicasts to it pause their senders again. It is disconnected if it is
+   * still congested at --slow-timeout.
+   */
+  #graceOver(dest: ClientConnection): void {
+    dest.slowTimer = null;
+    if (!dest.congested || dest.state !== "open") return;
+    const o = this.#owner.options;
+    dest.shedding = true;
+    this.#owner.counters.congestionSheds++;
+    this.#log.debug(
+      {
+        conn: dest.id,
+        remote: dest.remote,
+        queued: dest.queuedBytes,
+        congestionGraceMs: o.congestionGraceMs,
+      },
+      "receiver still congested: multicast copies for it are dropped until it drains",
+    );
+    this.#resumeSenders(dest);
+    dest.slowTimer = setTimeout(() => this.#slowReceiver(dest), o.slowTimeoutMs - o.congestionGraceMs);
+    dest.slowTimer.unref();
+  }
+
+  #resumeSenders(dest: ClientConnection): void {
     for (const s of dest.pausedSenders) {
       s.blockedBy.delete(dest);
       if (s.blockedBy.size === 0 && s.state === "open") {
-        s.lastSeen = Date.now(); // the expiry clock restarts when we listen again
+        // The expiry and frame clocks restart when we listen again.
+        s.lastSeen = Date.now();
+        if (s.partialSince > 0) s.partialSince = s.lastSeen;
         s.socket.resume();
       }
     }

@@ -1,10 +1,14 @@
 // The router's Prometheus metrics, read from its plain counters at scrape time. They read the
 // router through RouterMetricsSource, so this module does not import the router (no cycle).
+// Cardinality is bounded: label values come from fixed sets (types, reasons, codes), except the
+// group of `registrations{group}`, which exists only for the --metrics-groups largest groups; the
+// rest are summed in `registrations_unlisted`. So /metrics stays small whatever clients register.
 import type { Registry } from "prom-client";
 import { byLabel, counterFrom, createMetricsRegistry, gaugeFrom } from "../observability/metrics.js";
 import { registerTlsMetrics } from "../tls/metrics.js";
 import type { TlsReloadStats } from "../tls/watch.js";
-import type { Registry as MemberRegistry, RegistrationOwner } from "./registry.js";
+import type { ResolvedRouterOptions } from "./options.js";
+import type { Group, Registry as MemberRegistry, RegistrationOwner } from "./registry.js";
 import type { RouterCounters, RouterStats } from "./stats.js";
 
 const P = "relay_router_";
@@ -13,10 +17,39 @@ const P = "relay_router_";
 export interface RouterMetricsSource {
   readonly counters: RouterCounters;
   readonly registry: Pick<MemberRegistry<RegistrationOwner>, "groups">;
+  readonly options: Pick<ResolvedRouterOptions, "metricsGroups">;
   stats(): RouterStats;
   flowStats(): { readonly pausedSenders: number; readonly queuedBytes: number };
   /** TLS reload counters; null or absent without TLS. */
   readonly tlsReload?: TlsReloadStats | null;
+  limitStats(): {
+    readonly maxConnections: number;
+    readonly openSockets: number;
+    readonly handshaking: number;
+    readonly partialFrameBytes: number;
+  };
+}
+
+/** The `n` groups with the most members (ties: the name), largest first, in one pass. */
+export function largestGroups<G extends Pick<Group, "name" | "members">>(
+  groups: Iterable<G>,
+  n: number,
+): G[] {
+  const top: G[] = [];
+  if (n <= 0) return top;
+  const before = (a: G, b: G) =>
+    a.members.size > b.members.size || (a.members.size === b.members.size && a.name < b.name);
+  for (const g of groups) {
+    if (top.length === n && !before(g, top[n - 1]!)) continue;
+    let i = top.length === n ? n - 1 : top.length;
+    if (top.length < n) top.push(g);
+    while (i > 0 && before(g, top[i - 1]!)) {
+      top[i] = top[i - 1]!;
+      i--;
+    }
+    top[i] = g;
+  }
+  return top;
 }
 
 export function createRouterMetrics(router: RouterMetricsSource): Registry {
@@ -46,9 +79,46 @@ export function createRouterMetrics(router: RouterMetricsSource): Registry {
   });
   gaugeFrom(registry, {
     name: `${P}registrations`,
-    help: "Registered members per group",
+    help: "Registered members per group, for the largest groups only (--metrics-groups)",
     labelNames: ["group"],
-    read: () => [...router.registry.groups.values()].map((g) => [{ group: g.name }, g.members.size] as const),
+    read: () =>
+      largestGroups(router.registry.groups.values(), router.options.metricsGroups).map(
+        (g) => [{ group: g.name }, g.members.size] as const,
+      ),
+  });
+  gaugeFrom(registry, {
+    name: `${P}registrations_unlisted`,
+    help: "Registered members of the groups without a registrations{group} series",
+    read: () => {
+      const listed = largestGroups(router.registry.groups.values(), router.options.metricsGroups);
+      return stats().registrations - listed.reduce((sum, g) => sum + g.members.size, 0);
+    },
+  });
+  counterFrom(registry, {
+    name: `${P}refused_total`,
+    help: "Connections, REGISTERs and frames refused, by reason (limits, authentication, authorization)",
+    labelNames: ["reason"],
+    read: () => byLabel("reason", stats().refused),
+  });
+  gaugeFrom(registry, {
+    name: `${P}max_connections`,
+    help: "Connection limit in force (--max-connections, lowered to fit the open-file limit)",
+    read: () => router.limitStats().maxConnections,
+  });
+  gaugeFrom(registry, {
+    name: `${P}open_sockets`,
+    help: "Open TCP connections counted against --max-connections (TLS handshakes included)",
+    read: () => router.limitStats().openSockets,
+  });
+  gaugeFrom(registry, {
+    name: `${P}tls_handshakes_in_progress`,
+    help: "TLS handshakes under way",
+    read: () => router.limitStats().handshaking,
+  });
+  gaugeFrom(registry, {
+    name: `${P}partial_frame_bytes`,
+    help: "Bytes held in reassembly buffers of frames received in part (--max-partial-bytes)",
+    read: () => router.limitStats().partialFrameBytes,
   });
   counterFrom(registry, {
     name: `${P}frames_in_total`,
@@ -98,26 +168,29 @@ export function createRouterMetrics(router: RouterMetricsSource): Registry {
     read: () => c.backpressurePauses,
   });
   counterFrom(registry, {
+    name: `${P}congestion_sheds_total`,
+    help: "Receivers congested past --congestion-grace: senders resumed, multicast copies for them dropped",
+    read: () => c.congestionSheds,
+  });
+  counterFrom(registry, {
+    name: `${P}tls_handshake_timeouts_total`,
+    help: "TLS connections closed for not finishing the handshake within --tls-handshake-timeout",
+    read: () => c.tlsHandshakeTimeouts,
+  });
+  counterFrom(registry, {
     name: `${P}slow_receiver_disconnects_total`,
     help: "Receivers disconnected for staying over --max-queue longer than --slow-timeout",
     read: () => c.slowReceiverDisconnects,
   });
   counterFrom(registry, {
     name: `${P}expired_connections_total`,
-    help: "Connections closed by --expiry",
+    help: "Connections closed by --expiry (silent for that long)",
     read: () => c.expiries,
   });
   counterFrom(registry, {
     name: `${P}tls_rejected_total`,
     help: "TLS handshakes refused (e.g. no client certificate signed by the CA)",
     read: () => c.tlsRejected,
-  });
-  // ---- authorization (policy.ts) ----
-  counterFrom(registry, {
-    name: `${P}refused_total`,
-    help: "Connections and frames refused by authentication or authorization, by reason",
-    labelNames: ["reason"],
-    read: () => byLabel("reason", stats().refused),
   });
   gaugeFrom(registry, {
     name: `${P}paused_senders`,

@@ -38,12 +38,23 @@ export interface RouterOptions {
   readonly maxFrame?: number;
   /** Send SUSPECT(group, member) to the remaining members when a connection is lost. @default true */
   readonly suspect?: boolean;
-  /** Close connections silent for this many ms (not even a heartbeat); 0 = never. @default 0 */
+  /**
+   * Idle timeout: close connections silent for this many ms (not even a heartbeat); 0 = never.
+   * Our tunnel clients heartbeat every 10 s; JGroups TUNNEL clients only with `heartbeat_interval`
+   * set (it is 0 by default): run those with their heartbeat on, or with 0 here.
+   * @default DEFAULT_EXPIRY_MS (35000)
+   */
   readonly expiryMs?: number;
   /** Output bytes queued for one connection above which its senders are paused. @default 4 MiB */
   readonly maxQueueBytes?: number;
   /** A receiver that stays over `maxQueueBytes` this long is disconnected. @default 10000 */
   readonly slowTimeoutMs?: number;
+  /**
+   * A receiver over `maxQueueBytes` for this long stops pausing its senders: multicast frames to
+   * it are dropped (counted) until it drains, so one stuck member cannot stall a group for
+   * `slowTimeoutMs`; unicast senders stay paused. @default DEFAULT_CONGESTION_GRACE_MS (1000)
+   */
+  readonly congestionGraceMs?: number;
   /** TLS on the gossip port; plain TCP when absent. */
   readonly tls?: RouterTlsOptions;
   /**
@@ -56,6 +67,35 @@ export interface RouterOptions {
   readonly allowGroups?: AllowGroups;
   /** Registrations one site identity may hold, all its connections together. @default 16384 */
   readonly maxRegistrationsPerIdentity?: number;
+  /** Open connections (TCP, TLS handshakes included); clamped to the open-file limit. @default 10000 */
+  readonly maxConnections?: number;
+  /** Open connections from one source address (IPv6: one /64). @default 256 */
+  readonly maxConnectionsPerAddress?: number;
+  /**
+   * A TLS handshake not finished within this many ms: the socket is destroyed. Node's own
+   * `handshakeTimeout` (120 s) still ends longer ones, as a TLS error. @default 10000
+   */
+  readonly tlsHandshakeTimeoutMs?: number;
+  /** A connection that completed no frame within this many ms of being accepted is closed. @default 10000 */
+  readonly firstFrameTimeoutMs?: number;
+  /** A frame must be complete within this many ms of its first byte (slowloris). @default 30000 */
+  readonly frameTimeoutMs?: number;
+  /**
+   * Bytes all connections together may hold in reassembly buffers (frames received in part);
+   * over it, the connection holding the most is closed. Per connection the bound is `maxFrame`.
+   * @default 64 MiB
+   */
+  readonly maxPartialBytes?: number;
+  /** Groups the router holds; REGISTERs that would create more are refused. @default 10000 */
+  readonly maxGroups?: number;
+  /** Registrations the router holds (all connections); more are refused. @default 25000 */
+  readonly maxRegistrations?: number;
+  /** Longest group name a REGISTER may carry, in characters. @default 256 */
+  readonly maxGroupNameLength?: number;
+  /** Longest logical name a REGISTER may carry, in characters. @default 256 */
+  readonly maxLogicalNameLength?: number;
+  /** Groups with their own `relay_router_registrations{group}` series (the largest); 0 = none. @default 20 */
+  readonly metricsGroups?: number;
 }
 
 export const DEFAULT_ROUTER_PORT = ROUTER_PORT;
@@ -64,6 +104,20 @@ export const DEFAULT_MAX_QUEUE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_SLOW_TIMEOUT_MS = 10_000;
 /** Registrations one site identity may hold on one router (see policy.ts). */
 export const DEFAULT_MAX_REGISTRATIONS_PER_IDENTITY = 16_384;
+export const DEFAULT_CONGESTION_GRACE_MS = 1_000;
+/** 3.5 heartbeats of our tunnel clients (10 s each). */
+export const DEFAULT_EXPIRY_MS = 35_000;
+export const DEFAULT_MAX_CONNECTIONS = 10_000;
+export const DEFAULT_MAX_CONNECTIONS_PER_ADDRESS = 256;
+export const DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_FIRST_FRAME_TIMEOUT_MS = 10_000;
+export const DEFAULT_FRAME_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_PARTIAL_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_GROUPS = 10_000;
+export const DEFAULT_MAX_REGISTRATIONS = 25_000;
+export const DEFAULT_MAX_NAME_LENGTH = 256;
+export const DEFAULT_METRICS_GROUPS = 20;
+const MAX_MS = 2 ** 31 - 1;
 /** Upper bound of --max-frame: the i32 length prefix cannot say more, and Node buffers stop at 2 GiB. */
 export const MAX_MAX_FRAME = 0x7fffffff - 4;
 
@@ -77,12 +131,24 @@ export interface ResolvedRouterOptions {
   readonly expiryMs: number;
   readonly maxQueueBytes: number;
   readonly slowTimeoutMs: number;
+  readonly congestionGraceMs: number;
   readonly tls: RouterTlsOptions | null;
   /** How clients are identified: mtls (tls.clientAuth), token (authTokens) or open. */
   readonly authMode: "mtls" | "token" | "open";
   readonly authTokens: string | null;
   readonly allowGroups: AllowGroups | null;
   readonly maxRegistrationsPerIdentity: number;
+  readonly maxConnections: number;
+  readonly maxConnectionsPerAddress: number;
+  readonly tlsHandshakeTimeoutMs: number;
+  readonly firstFrameTimeoutMs: number;
+  readonly frameTimeoutMs: number;
+  readonly maxPartialBytes: number;
+  readonly maxGroups: number;
+  readonly maxRegistrations: number;
+  readonly maxGroupNameLength: number;
+  readonly maxLogicalNameLength: number;
+  readonly metricsGroups: number;
 }
 
 function intIn(name: string, value: number, min: number, max: number): number {
@@ -111,15 +177,37 @@ export function resolveRouterOptions(o: RouterOptions = {}): ResolvedRouterOptio
     );
   }
   const httpPort = o.httpPort === undefined ? DEFAULT_HTTP_PORT : o.httpPort;
+  const maxFrame = intIn("maxFrame", o.maxFrame ?? DEFAULT_MAX_FRAME, 16, MAX_MAX_FRAME);
+  const maxConnections = intIn("maxConnections", o.maxConnections ?? DEFAULT_MAX_CONNECTIONS, 1, 1_000_000);
+  const perAddress = intIn(
+    "maxConnectionsPerAddress",
+    o.maxConnectionsPerAddress ?? Math.min(DEFAULT_MAX_CONNECTIONS_PER_ADDRESS, maxConnections),
+    1,
+    maxConnections,
+  );
+  // One frame of the largest size must fit, or large frames could never be received.
+  const maxPartialBytes = intIn(
+    "maxPartialBytes",
+    o.maxPartialBytes ?? Math.max(DEFAULT_MAX_PARTIAL_BYTES, maxFrame + 4),
+    maxFrame + 4,
+    Number.MAX_SAFE_INTEGER,
+  );
+  const slowTimeoutMs = intIn("slowTimeoutMs", o.slowTimeoutMs ?? DEFAULT_SLOW_TIMEOUT_MS, 1, MAX_MS);
   return {
     port: intIn("port", o.port ?? DEFAULT_ROUTER_PORT, 0, 65535),
     bind: o.bind ?? "0.0.0.0",
     httpPort: httpPort === null ? null : intIn("httpPort", httpPort, 0, 65535),
-    maxFrame: intIn("maxFrame", o.maxFrame ?? DEFAULT_MAX_FRAME, 16, MAX_MAX_FRAME),
+    maxFrame,
     suspect: o.suspect ?? true,
-    expiryMs: intIn("expiryMs", o.expiryMs ?? 0, 0, 2 ** 31 - 1),
+    expiryMs: intIn("expiryMs", o.expiryMs ?? DEFAULT_EXPIRY_MS, 0, MAX_MS),
     maxQueueBytes: intIn("maxQueueBytes", o.maxQueueBytes ?? DEFAULT_MAX_QUEUE_BYTES, 1024, 2 ** 31 - 1),
-    slowTimeoutMs: intIn("slowTimeoutMs", o.slowTimeoutMs ?? DEFAULT_SLOW_TIMEOUT_MS, 1, 2 ** 31 - 1),
+    slowTimeoutMs,
+    congestionGraceMs: intIn(
+      "congestionGraceMs",
+      o.congestionGraceMs ?? Math.min(DEFAULT_CONGESTION_GRACE_MS, slowTimeoutMs),
+      1,
+      slowTimeoutMs,
+    ),
     tls,
     authMode: tls?.clientAuth ? "mtls" : authTokens !== null ? "token" : "open",
     authTokens,
@@ -130,5 +218,41 @@ export function resolveRouterOptions(o: RouterOptions = {}): ResolvedRouterOptio
       1,
       2 ** 31 - 1,
     ),
+    maxConnections,
+    maxConnectionsPerAddress: perAddress,
+    tlsHandshakeTimeoutMs: intIn(
+      "tlsHandshakeTimeoutMs",
+      o.tlsHandshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
+      1,
+      MAX_MS,
+    ),
+    firstFrameTimeoutMs: intIn(
+      "firstFrameTimeoutMs",
+      o.firstFrameTimeoutMs ?? DEFAULT_FIRST_FRAME_TIMEOUT_MS,
+      0,
+      MAX_MS,
+    ),
+    frameTimeoutMs: intIn("frameTimeoutMs", o.frameTimeoutMs ?? DEFAULT_FRAME_TIMEOUT_MS, 0, MAX_MS),
+    maxPartialBytes,
+    maxGroups: intIn("maxGroups", o.maxGroups ?? DEFAULT_MAX_GROUPS, 1, 10_000_000),
+    maxRegistrations: intIn(
+      "maxRegistrations",
+      o.maxRegistrations ?? DEFAULT_MAX_REGISTRATIONS,
+      1,
+      10_000_000,
+    ),
+    maxGroupNameLength: intIn(
+      "maxGroupNameLength",
+      o.maxGroupNameLength ?? DEFAULT_MAX_NAME_LENGTH,
+      1,
+      maxFrame,
+    ),
+    maxLogicalNameLength: intIn(
+      "maxLogicalNameLength",
+      o.maxLogicalNameLength ?? DEFAULT_MAX_NAME_LENGTH,
+      1,
+      maxFrame,
+    ),
+    metricsGroups: intIn("metricsGroups", o.metricsGroups ?? DEFAULT_METRICS_GROUPS, 0, 10_000),
   };
 }

@@ -17,11 +17,15 @@ import type { FrameSink } from "../protocol/splitter.js";
 import { GossipType, ProtocolError } from "../protocol/types.js";
 import { chainTrustedBy, type TlsMaterial } from "../tls/material.js";
 import { DEFAULT_TLS_RELOAD_INTERVAL_MS, TlsReloader, type TlsReloadStats } from "../tls/watch.js";
+import { ConnectionAdmission, fdBoundedMaxConnections, openFileLimit, sourceKey } from "./admission.js";
 import { ClientConnection } from "./connection.js";
 import { Dispatcher } from "./dispatch.js";
 import { Forwarder } from "./forwarding.js";
+import { RegistrationGate } from "./limits.js";
+import { clip, RateLimitedLog } from "./log-limit.js";
 import { createRouterMetrics } from "./metrics.js";
 import { type ResolvedRouterOptions, type RouterOptions, resolveRouterOptions } from "./options.js";
+import { PartialFrameBudget } from "./partial-memory.js";
 import { type AuthzRefusal, RouterPolicy } from "./policy.js";
 import { type Registration, Registry } from "./registry.js";
 import { type CloseReason, GRACEFUL_CLOSE_INDEX, RouterCounters, type RouterStats } from "./stats.js";
@@ -33,14 +37,51 @@ export { MAX_REGISTRATIONS_PER_CONNECTION } from "./dispatch.js";
 const CLOSE_GRACE_MS = 2_000;
 const SHUTDOWN_GRACE_MS = 500;
 
+/** Ends that hostile peers can cause in bulk: destroyed at once, logged at most once a second. */
+const HOSTILE_CLOSES: ReadonlySet<CloseReason> = new Set<CloseReason>([
+  "first-frame-timeout",
+  "frame-timeout",
+  "partial-frame-memory",
+]);
+/** Registrations named in a "connection closed" line (a connection may hold thousands). */
+const LOGGED_REGISTRATIONS = 16;
+
+/** What the accept path remembers of a TCP socket (the raw one under TLS). */
+interface SocketInfo {
+  /** "ip:port", captured at the accept: a TLS socket that failed may no longer know it. */
+  readonly remote: string;
+  /** Closed by us before or during the TLS handshake: its TLS error is not the client's. */
+  refused: boolean;
+  handshakeTimer: NodeJS.Timeout | null;
+}
+
+/** A readable reason for a failed TLS handshake. */
+function tlsFailureReason(err: Error & { code?: string; reason?: string }): string {
+  if (err.code === "ECONNRESET" || err.code === "EPIPE") {
+    return "the client closed the connection during the handshake";
+  }
+  if (err.code === "ERR_TLS_HANDSHAKE_TIMEOUT") return "handshake not finished in time";
+  return err.reason ?? err.message.split("\n")[0]!.slice(0, 200);
+}
+
 export class GossipRouter {
   readonly options: ResolvedRouterOptions;
   readonly registry = new Registry<ClientConnection>();
   readonly counters = new RouterCounters();
   /** Identity and authorization rules (policy.ts). */
   readonly policy: RouterPolicy;
+  /** The limits of REGISTER (the dispatcher asks it before storing one). */
+  readonly registrationGate: RegistrationGate;
   readonly #log: Logger;
+  /** For what hostile peers can trigger in bulk. */
+  readonly #limitedLog: RateLimitedLog;
   readonly #connections = new Set<ClientConnection>();
+  /** Raw sockets by the accept path (the TLS socket maps to its parent). */
+  readonly #sockets = new WeakMap<net.Socket, SocketInfo>();
+  /** Raw sockets whose TLS handshake is under way (destroyed at stop). */
+  readonly #handshaking = new Set<net.Socket>();
+  #admission: ConnectionAdmission | null = null;
+  readonly #partial: PartialFrameBudget;
   #server: net.Server | null = null;
   #nextId = 1;
   #reaper: NodeJS.Timeout | null = null;
@@ -64,6 +105,14 @@ export class GossipRouter {
       tokens: this.options.authTokens === null ? null : new TokenStore(this.options.authTokens),
       maxRegistrationsPerIdentity: this.options.maxRegistrationsPerIdentity,
     });
+    this.#limitedLog = new RateLimitedLog(this.#log);
+    this.#partial = new PartialFrameBudget(this.options.maxPartialBytes);
+    this.registrationGate = new RegistrationGate(
+      this.options,
+      this.registry,
+      this.counters,
+      this.#limitedLog,
+    );
     this.#out = new Forwarder(
       {
         options: this.options,
@@ -101,14 +150,42 @@ export class GossipRouter {
     return { pausedSenders: paused, queuedBytes: queued, congestedReceivers: congested };
   }
 
+  /** The connection limits in force and what they count now. */
+  limitStats(): {
+    maxConnections: number;
+    openSockets: number;
+    sources: number;
+    handshaking: number;
+    partialFrameBytes: number;
+  } {
+    const a = this.#admission;
+    return {
+      maxConnections: a?.maxConnections ?? this.options.maxConnections,
+      openSockets: a?.open ?? 0,
+      sources: a?.sources ?? 0,
+      handshaking: this.#handshaking.size,
+      partialFrameBytes: this.#partial.total,
+    };
+  }
+
   /** Starts listening (and the HTTP server unless httpPort is null). */
   async start(): Promise<{ port: number; httpPort: number | null }> {
     if (this.#server) throw new Error("router already started");
     const o = this.options;
     const server = o.tls ? this.#tlsServer() : net.createServer({ allowHalfOpen: true, noDelay: true });
     this.#server = server;
+    const maxConnections = fdBoundedMaxConnections(o.maxConnections);
+    if (maxConnections < o.maxConnections) {
+      this.#log.warn(
+        { maxConnections: o.maxConnections, effective: maxConnections, openFileLimit: openFileLimit() },
+        "--max-connections lowered to fit the open-file limit (descriptors kept free for /metrics)",
+      );
+    }
+    this.#admission = new ConnectionAdmission(maxConnections, o.maxConnectionsPerAddress);
+    // Before TLS wraps it (and for plain TCP before #accept): count, refuse, remember the peer.
+    server.prependListener("connection", (socket: net.Socket) => this.#admit(socket));
     server.on(o.tls ? "secureConnection" : "connection", (socket: net.Socket) => this.#accept(socket));
-    server.on("error", (err) => this.#log.error({ err: err.message }, "server error"));
+    server.on("error", (err: Error & { code?: string }) => this.#serverError(err));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(o.port, o.bind, () => {
@@ -137,8 +214,9 @@ export class GossipRouter {
         throw err;
       }
     }
-    if (o.expiryMs > 0) {
-      const interval = Math.max(10, Math.min(1_000, Math.floor(o.expiryMs / 4)));
+    const timeouts = [o.expiryMs, o.firstFrameTimeoutMs, o.frameTimeoutMs].filter((t) => t > 0);
+    if (timeouts.length > 0) {
+      const interval = Math.max(10, Math.min(1_000, Math.floor(Math.min(...timeouts) / 4)));
       this.#reaper = setInterval(() => this.#reap(), interval);
       this.#reaper.unref();
     }
@@ -155,6 +233,15 @@ export class GossipRouter {
         slowTimeoutMs: o.slowTimeoutMs,
         auth: o.authMode,
         allowGroups: o.allowGroups ? Object.keys(o.allowGroups).length : "all",
+        congestionGraceMs: o.congestionGraceMs,
+        maxConnections,
+        maxConnectionsPerAddress: o.maxConnectionsPerAddress,
+        firstFrameTimeoutMs: o.firstFrameTimeoutMs,
+        frameTimeoutMs: o.frameTimeoutMs,
+        ...(o.tls ? { tlsHandshakeTimeoutMs: o.tlsHandshakeTimeoutMs } : {}),
+        maxPartialBytes: o.maxPartialBytes,
+        maxGroups: o.maxGroups,
+        maxRegistrations: o.maxRegistrations,
       },
       "router listening",
     );
@@ -186,6 +273,7 @@ export class GossipRouter {
         }),
     );
     for (const c of conns) this.#close(c, "shutdown", null, SHUTDOWN_GRACE_MS);
+    for (const raw of this.#handshaking) raw.destroy();
     await Promise.all([closed, ...gone, this.#http?.close()]);
     this.#log.info({ port: this.#port }, "router stopped");
   }
@@ -241,14 +329,107 @@ export class GossipRouter {
       }
     };
     this.#tlsReloader = reloader.start();
-    server.on("tlsClientError", (err: Error & { code?: string }, socket: tls.TLSSocket) => {
-      this.counters.tlsRejected++;
-      this.#log.warn(
-        { remote: `${socket.remoteAddress}:${socket.remotePort}`, code: err.code, err: err.message },
-        "TLS handshake refused",
-      );
-    });
+    server.on("tlsClientError", (err: Error & { code?: string }, socket: tls.TLSSocket) =>
+      this.#tlsFailure(err, socket),
+    );
     return server;
+  }
+
+  // ---- accept -----------------------------------------------------------------------------
+
+  /** Every TCP connection, first: the connection limits, the peer's address, the TLS deadline. */
+  #admit(raw: net.Socket): void {
+    const address = raw.remoteAddress;
+    const info: SocketInfo = {
+      remote: `${address ?? "?"}:${raw.remotePort ?? "?"}`,
+      refused: true,
+      handshakeTimer: null,
+    };
+    this.#sockets.set(raw, info);
+    if (this.#stopping || address === undefined || !this.#admission) {
+      raw.destroy();
+      return;
+    }
+    const source = sourceKey(address);
+    const refusal = this.#admission.admit(source);
+    if (refusal !== null) {
+      this.counters.refused(refusal);
+      this.#limitedLog.warn(
+        `accept:${refusal}`,
+        {
+          remote: info.remote,
+          reason: refusal,
+          open: this.#admission.open,
+          limit:
+            refusal === "max-connections" ? this.#admission.maxConnections : this.#admission.maxPerSource,
+        },
+        "connection refused",
+      );
+      raw.destroy();
+      return;
+    }
+    info.refused = false;
+    raw.once("close", () => {
+      this.#admission?.release(source);
+      this.#handshaking.delete(raw);
+      if (info.handshakeTimer) clearTimeout(info.handshakeTimer);
+    });
+    if (this.options.tls) {
+      this.#handshaking.add(raw);
+      info.handshakeTimer = setTimeout(
+        () => this.#handshakeTimeout(raw, info),
+        this.options.tlsHandshakeTimeoutMs,
+      );
+      info.handshakeTimer.unref();
+    }
+  }
+
+  /** The accept-path record of `socket`, or of the raw socket under it (TLS). */
+  #socketInfo(socket: net.Socket): SocketInfo | undefined {
+    return this.#sockets.get(socket) ?? this.#sockets.get((socket as { _parent?: net.Socket })._parent!);
+  }
+
+  #handshakeTimeout(raw: net.Socket, info: SocketInfo): void {
+    info.handshakeTimer = null;
+    if (raw.destroyed || !this.#handshaking.has(raw)) return;
+    info.refused = true;
+    this.counters.tlsHandshakeTimeouts++;
+    this.#limitedLog.warn(
+      "tls:handshake-timeout",
+      { remote: info.remote, tlsHandshakeTimeoutMs: this.options.tlsHandshakeTimeoutMs },
+      "TLS handshake not finished in time: connection closed",
+    );
+    raw.destroy();
+  }
+
+  /** A TLS handshake failed: logged with the peer's address and a reason, counted, destroyed. */
+  #tlsFailure(err: Error & { code?: string; reason?: string }, socket: tls.TLSSocket): void {
+    const info = this.#socketInfo(socket);
+    socket.destroy();
+    if (info?.refused) return; // closed by us (limit or timeout), counted there
+    this.counters.tlsRejected++;
+    this.#limitedLog.warn(
+      `tls:${err.code ?? "error"}`,
+      {
+        remote: info?.remote ?? `${socket.remoteAddress ?? "?"}:${socket.remotePort ?? "?"}`,
+        code: err.code,
+        reason: tlsFailureReason(err),
+      },
+      "TLS handshake refused",
+    );
+  }
+
+  #serverError(err: Error & { code?: string }): void {
+    if (err.code === "EMFILE" || err.code === "ENFILE") {
+      // libuv closes the pending connection itself; nothing else to shed but the log volume.
+      this.#limitedLog.warn(
+        `server:${err.code}`,
+        { code: err.code, connections: this.counters.connections },
+        "accept failed: out of file descriptors (lower --max-connections or raise the open-file limit)",
+      );
+      return;
+    }
+    this.#log.error({ err: err.message, code: err.code }, "server error");
   }
 
   /** Reload counters and notAfter of the TLS material in use; null without TLS (metrics). */
@@ -257,12 +438,23 @@ export class GossipRouter {
   }
 
   #accept(socket: net.Socket): void {
-    if (this.#stopping) {
+    if (this.#stopping || socket.destroyed) {
       socket.destroy();
       return;
     }
+    const info = this.#socketInfo(socket);
+    if (info?.refused) {
+      socket.destroy();
+      return;
+    }
+    if (info?.handshakeTimer) {
+      clearTimeout(info.handshakeTimer);
+      info.handshakeTimer = null;
+    }
+    const parent = (socket as { _parent?: net.Socket })._parent;
+    if (parent) this.#handshaking.delete(parent);
     socket.setNoDelay(true);
-    const conn = new ClientConnection(this.#nextId++, socket, this.options.maxFrame);
+    const conn = new ClientConnection(this.#nextId++, socket, this.options.maxFrame, info?.remote);
     conn.sink = this.#sinkFor(conn);
     conn.onWritten = (c) => this.#out.checkDrained(c);
     this.#connections.add(conn);
@@ -305,7 +497,9 @@ export class GossipRouter {
 
   #onData(conn: ClientConnection, chunk: Buffer): void {
     if (conn.state !== "open") return;
-    conn.lastSeen = Date.now();
+    const now = Date.now();
+    conn.lastSeen = now;
+    const framesBefore = conn.framesReceived;
     this.#out.chunk = chunk;
     try {
       conn.splitter.push(chunk, conn.sink!);
@@ -317,6 +511,36 @@ export class GossipRouter {
     }
     this.#out.chunk = null;
     this.#out.flush(conn);
+    this.#afterRead(conn, framesBefore, now);
+  }
+
+  /** The frame clock (slowloris) and the partial-frame memory after one read. */
+  #afterRead(conn: ClientConnection, framesBefore: number, now: number): void {
+    const splitter = conn.splitter;
+    if (conn.state !== "open") {
+      splitter.discard();
+      if (conn.heldBytes !== 0) this.#partial.update(conn, 0);
+      return;
+    }
+    if (splitter.buffered === 0) conn.partialSince = 0;
+    else if (conn.partialSince === 0 || conn.framesReceived !== framesBefore) conn.partialSince = now;
+    const held = splitter.capacity;
+    if (held !== conn.heldBytes && this.#partial.update(conn, held)) {
+      for (const victim of this.#partial.relieve(this.#connections)) {
+        this.#limitedLog.warn(
+          "close:partial-frame-memory",
+          {
+            conn: victim.id,
+            remote: victim.remote,
+            held: victim.heldBytes,
+            total: this.#partial.total,
+            maxPartialBytes: this.options.maxPartialBytes,
+          },
+          "partial frames over --max-partial-bytes: closing the connection holding the most",
+        );
+        this.#lost(victim, "partial-frame-memory", null);
+      }
+    }
   }
 
   #inputFailure(conn: ClientConnection, err: unknown): void {
@@ -339,6 +563,7 @@ export class GossipRouter {
 
   #onFrame(conn: ClientConnection, frame: Buffer): void {
     if (conn.state !== "open") return;
+    conn.framesReceived++;
     this.#dispatch.onFrame(conn, frame);
   }
 
@@ -380,20 +605,29 @@ export class GossipRouter {
     this.counters.closed(reason);
     if (reason === "expired") this.counters.expiries++;
     const removed = this.registry.removeConnection(conn);
-    const level = reason === "graceful" || reason === "shutdown" || reason === "eof" ? "debug" : "info";
-    this.#log[level](
-      {
-        conn: conn.id,
-        remote: conn.remote,
-        reason,
-        ...(detail ? { detail } : {}),
-        registrations: removed.map((r) => `${r.group.name}/${r.logicalName ?? r.key}`),
-      },
-      "connection closed",
-    );
+    conn.splitter.discard();
+    if (conn.heldBytes !== 0) this.#partial.update(conn, 0);
+    const fields = {
+      conn: conn.id,
+      remote: conn.remote,
+      reason,
+      ...(detail ? { detail } : {}),
+      registrations: removed
+        .slice(0, LOGGED_REGISTRATIONS)
+        .map((r) => `${clip(r.group.name)}/${clip(r.logicalName) ?? r.key}`),
+      ...(removed.length > LOGGED_REGISTRATIONS
+        ? { moreRegistrations: removed.length - LOGGED_REGISTRATIONS }
+        : {}),
+    };
+    const hostile = HOSTILE_CLOSES.has(reason) || reason === "expired";
+    if (hostile) this.#limitedLog.info(`close:${reason}`, fields, "connection closed");
+    else {
+      const level = reason === "graceful" || reason === "shutdown" || reason === "eof" ? "debug" : "info";
+      this.#log[level](fields, "connection closed");
+    }
     this.#out.unlink(conn);
     const socket = conn.socket;
-    if (reason === "slow-receiver" || reason === "error" || socket.destroyed) {
+    if (reason === "slow-receiver" || reason === "error" || HOSTILE_CLOSES.has(reason) || socket.destroyed) {
       socket.destroy();
     } else {
       // Writing after the peer's EOF is fine (allowHalfOpen); a dead peer makes it fail quietly.
@@ -422,18 +656,35 @@ export class GossipRouter {
     }
     this.#connections.delete(conn);
     this.counters.connections--;
+    conn.splitter.discard();
+    if (conn.heldBytes !== 0) this.#partial.update(conn, 0);
   }
 
+  /** The timeouts: first frame, frame completion (slowloris), silence (expiry). */
   #reap(): void {
-    const deadline = Date.now() - this.options.expiryMs;
+    const o = this.options;
+    const now = Date.now();
     for (const conn of this.#connections) {
-      // A sender paused by back-pressure is not silent: we are not reading it.
-      if (conn.state === "open" && conn.blockedBy.size === 0 && conn.lastSeen < deadline) {
-        this.#log.info(
-          { conn: conn.id, remote: conn.remote, expiryMs: this.options.expiryMs },
-          "connection expired",
+      // A sender paused by back-pressure is neither silent nor slow: we are not reading it.
+      if (conn.state !== "open" || conn.blockedBy.size > 0) continue;
+      if (
+        o.firstFrameTimeoutMs > 0 &&
+        conn.framesReceived === 0 &&
+        now - conn.acceptedAt > o.firstFrameTimeoutMs
+      ) {
+        this.#lost(conn, "first-frame-timeout", `no complete frame within ${o.firstFrameTimeoutMs} ms`);
+      } else if (
+        o.frameTimeoutMs > 0 &&
+        conn.partialSince > 0 &&
+        now - conn.partialSince > o.frameTimeoutMs
+      ) {
+        this.#lost(
+          conn,
+          "frame-timeout",
+          `frame incomplete after ${o.frameTimeoutMs} ms (${conn.splitter.buffered} bytes)`,
         );
-        this.#lost(conn, "expired", null);
+      } else if (o.expiryMs > 0 && now - conn.lastSeen > o.expiryMs) {
+        this.#lost(conn, "expired", `silent for ${o.expiryMs} ms`);
       }
     }
   }

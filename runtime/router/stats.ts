@@ -13,16 +13,37 @@ export type UndeliveredReason =
   /** Queued for a connection that was then lost (in-flight frames at close time). */
   | "receiver-lost"
   /** Queued for a receiver disconnected for staying over --max-queue too long. */
-  | "slow-receiver";
+  | "slow-receiver"
+  /** A multicast copy for a receiver over --max-queue for longer than --congestion-grace. */
+  | "receiver-congested";
 
 /** Frames the router received and deliberately did not act on (metric `ignored_frames_total`). */
 export type IgnoredReason =
   | "response-type"
   | "missing-group"
   | "missing-address"
-  | "too-many-registrations"
   /** An AUTH frame the router does not need (open mode, or the certificate's own site). */
   | "auth-frame";
+
+/**
+ * Why a connection or a REGISTER was refused by a limit (metric `refused_total{reason}`, shared with
+ * authorization, whose reasons are policy.ts AuthzRefusal).
+ */
+export type RefusedReason =
+  /** Accept: --max-connections open already (or the open-file limit's share of it). */
+  | "max-connections"
+  /** Accept: --max-connections-per-address open from that address already. */
+  | "max-connections-per-address"
+  /** REGISTER: the connection holds MAX_REGISTRATIONS_PER_CONNECTION already. */
+  | "too-many-registrations"
+  /** REGISTER: it would create a group beyond --max-groups. */
+  | "max-groups"
+  /** REGISTER: the router holds --max-registrations already. */
+  | "max-registrations"
+  /** REGISTER: group name longer than --max-group-name. */
+  | "group-name-too-long"
+  /** REGISTER: logical name longer than --max-logical-name. */
+  | "logical-name-too-long";
 
 export type CloseReason =
   | "graceful"
@@ -35,7 +56,13 @@ export type CloseReason =
   /** After a TLS reload, the new CA bundle no longer trusts the connection's client certificate. */
   | "tls-untrusted"
   /** Authentication or authorization refused (policy.ts; counted in `refused` by reason). */
-  | "refused";
+  | "refused"
+  /** No complete frame within --first-frame-timeout of the accept. */
+  | "first-frame-timeout"
+  /** A frame not complete within --frame-timeout of its first byte (slowloris). */
+  | "frame-timeout"
+  /** Held the most partial-frame bytes when all of them together went over --max-partial-bytes. */
+  | "partial-frame-memory";
 
 /** Metric label per GossipType wire value; index 8 = the GRACEFUL_CLOSE marker. */
 export const TYPE_NAMES: readonly string[] = [
@@ -64,12 +91,14 @@ export interface RouterStats {
   readonly ignored: Readonly<Record<string, number>>;
   readonly decodeErrors: Readonly<Record<string, number>>;
   readonly closes: Readonly<Record<string, number>>;
+  /** Refusals by reason: limits (RefusedReason) and authorization (policy.ts AuthzRefusal). */
+  readonly refused: Readonly<Record<string, number>>;
   readonly backpressurePauses: number;
+  readonly congestionSheds: number;
+  readonly tlsHandshakeTimeouts: number;
   readonly slowReceiverDisconnects: number;
   readonly expiries: number;
   readonly tlsRejected: number;
-  /** Authorization refusals by reason (policy.ts AuthzRefusal). */
-  readonly refused: Readonly<Record<string, number>>;
 }
 
 function bump(map: Map<string, number>, key: string, n: number): void {
@@ -93,9 +122,13 @@ export class RouterCounters {
   readonly ignored = new Map<string, number>();
   readonly decodeErrors = new Map<string, number>();
   readonly closes = new Map<string, number>();
+  readonly refusals = new Map<string, number>();
   connections = 0;
   connectionsTotal = 0;
   backpressurePauses = 0;
+  /** Receivers that stayed congested past --congestion-grace (multicast copies to them dropped). */
+  congestionSheds = 0;
+  tlsHandshakeTimeouts = 0;
   slowReceiverDisconnects = 0;
   expiries = 0;
   tlsRejected = 0;
@@ -112,11 +145,13 @@ export class RouterCounters {
   closed(reason: CloseReason): void {
     bump(this.closes, reason, 1);
   }
-
-  // ---- authorization (policy.ts): relay_router_refused_total{reason} ----
-  readonly refused = new Map<string, number>();
+  /** A limit refused a connection or a REGISTER. */
+  refused(reason: RefusedReason): void {
+    bump(this.refusals, reason, 1);
+  }
+  /** Authorization refused something (policy.ts AuthzRefusal); the same metric. */
   refusedBy(reason: string, n = 1): void {
-    bump(this.refused, reason, n);
+    bump(this.refusals, reason, n);
   }
 
   snapshot(groups: number, registrations: number): RouterStats {
@@ -133,11 +168,13 @@ export class RouterCounters {
       ignored: Object.fromEntries(this.ignored),
       decodeErrors: Object.fromEntries(this.decodeErrors),
       closes: Object.fromEntries(this.closes),
+      refused: Object.fromEntries(this.refusals),
       backpressurePauses: this.backpressurePauses,
+      congestionSheds: this.congestionSheds,
+      tlsHandshakeTimeouts: this.tlsHandshakeTimeouts,
       slowReceiverDisconnects: this.slowReceiverDisconnects,
       expiries: this.expiries,
       tlsRejected: this.tlsRejected,
-      refused: Object.fromEntries(this.refused),
     };
   }
 }

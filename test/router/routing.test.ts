@@ -223,7 +223,7 @@ test("registrations per connection are bounded; re-registering at the limit stil
   greedy.send(Buffer.concat(frames));
   await waitFor(
     "10 REGISTERs ignored",
-    () => (h.router.stats().ignored["too-many-registrations"] ?? 0) === 10,
+    () => (h.router.stats().refused["too-many-registrations"] ?? 0) === 10,
   );
   expect(h.router.registry.size).toBe(max);
   greedy.register("g", uuid(100), "renamed");

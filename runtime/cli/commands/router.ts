@@ -12,10 +12,22 @@ import {
 import { createLogger } from "../../observability/log.js";
 import { DEFAULT_MAX_FRAME } from "../../protocol/types.js";
 import {
+  DEFAULT_CONGESTION_GRACE_MS,
+  DEFAULT_EXPIRY_MS,
+  DEFAULT_FIRST_FRAME_TIMEOUT_MS,
+  DEFAULT_FRAME_TIMEOUT_MS,
   DEFAULT_HTTP_PORT,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+  DEFAULT_MAX_GROUPS,
+  DEFAULT_MAX_NAME_LENGTH,
+  DEFAULT_MAX_PARTIAL_BYTES,
   DEFAULT_MAX_QUEUE_BYTES,
+  DEFAULT_MAX_REGISTRATIONS,
+  DEFAULT_METRICS_GROUPS,
   DEFAULT_ROUTER_PORT,
   DEFAULT_SLOW_TIMEOUT_MS,
+  DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
   MAX_MAX_FRAME,
 } from "../../router/options.js";
 import { GossipRouter } from "../../router/router.js";
@@ -46,6 +58,18 @@ interface RouterCliOptions {
   expiry: number;
   maxQueue: number;
   slowTimeout: number;
+  congestionGrace: number;
+  maxConnections: number;
+  maxConnectionsPerAddress: number;
+  tlsHandshakeTimeout: number;
+  firstFrameTimeout: number;
+  frameTimeout: number;
+  maxPartialBytes: number;
+  maxGroups: number;
+  maxRegistrations: number;
+  maxGroupName: number;
+  maxLogicalName: number;
+  metricsGroups: number;
   tlsCert?: string;
   tlsKey?: string;
   tlsCa?: string;
@@ -111,10 +135,10 @@ export function registerRouterCommand(program: Command): void {
     )
     .option("--no-suspect", "do not send SUSPECT to the other members when a connection is lost")
     .option(
-      "--expiry <ms>",
-      "close connections silent for this long (0 = never)",
-      durationArg("--expiry", 0, MAX_TIMER_MS),
-      0,
+      routerOptionFlags("expiry"),
+      ROUTER_FLAGS.expiry.description,
+      durationArg(ROUTER_FLAGS.expiry.flag, 0, MAX_TIMER_MS),
+      DEFAULT_EXPIRY_MS,
     )
     .option(
       "--max-queue <bytes>",
@@ -127,6 +151,78 @@ export function registerRouterCommand(program: Command): void {
       "disconnect a receiver that stays over --max-queue this long",
       durationArg("--slow-timeout", 1, MAX_TIMER_MS),
       DEFAULT_SLOW_TIMEOUT_MS,
+    )
+    .option(
+      routerOptionFlags("congestionGrace"),
+      ROUTER_FLAGS.congestionGrace.description,
+      durationArg(ROUTER_FLAGS.congestionGrace.flag, 1, MAX_TIMER_MS),
+      DEFAULT_CONGESTION_GRACE_MS,
+    )
+    .option(
+      routerOptionFlags("maxConnections"),
+      ROUTER_FLAGS.maxConnections.description,
+      intArg(ROUTER_FLAGS.maxConnections.flag, 1, 1_000_000),
+      DEFAULT_MAX_CONNECTIONS,
+    )
+    .option(
+      routerOptionFlags("maxConnectionsPerAddress"),
+      ROUTER_FLAGS.maxConnectionsPerAddress.description,
+      intArg(ROUTER_FLAGS.maxConnectionsPerAddress.flag, 1, 1_000_000),
+      DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
+    )
+    .option(
+      routerOptionFlags("tlsHandshakeTimeout"),
+      ROUTER_FLAGS.tlsHandshakeTimeout.description,
+      durationArg(ROUTER_FLAGS.tlsHandshakeTimeout.flag, 1, MAX_TIMER_MS),
+      DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
+    )
+    .option(
+      routerOptionFlags("firstFrameTimeout"),
+      ROUTER_FLAGS.firstFrameTimeout.description,
+      durationArg(ROUTER_FLAGS.firstFrameTimeout.flag, 0, MAX_TIMER_MS),
+      DEFAULT_FIRST_FRAME_TIMEOUT_MS,
+    )
+    .option(
+      routerOptionFlags("frameTimeout"),
+      ROUTER_FLAGS.frameTimeout.description,
+      durationArg(ROUTER_FLAGS.frameTimeout.flag, 0, MAX_TIMER_MS),
+      DEFAULT_FRAME_TIMEOUT_MS,
+    )
+    .option(
+      routerOptionFlags("maxPartialBytes"),
+      ROUTER_FLAGS.maxPartialBytes.description,
+      intArg(ROUTER_FLAGS.maxPartialBytes.flag, 20, Number.MAX_SAFE_INTEGER),
+      DEFAULT_MAX_PARTIAL_BYTES,
+    )
+    .option(
+      routerOptionFlags("maxGroups"),
+      ROUTER_FLAGS.maxGroups.description,
+      intArg(ROUTER_FLAGS.maxGroups.flag, 1, 10_000_000),
+      DEFAULT_MAX_GROUPS,
+    )
+    .option(
+      routerOptionFlags("maxRegistrations"),
+      ROUTER_FLAGS.maxRegistrations.description,
+      intArg(ROUTER_FLAGS.maxRegistrations.flag, 1, 10_000_000),
+      DEFAULT_MAX_REGISTRATIONS,
+    )
+    .option(
+      routerOptionFlags("maxGroupName"),
+      ROUTER_FLAGS.maxGroupName.description,
+      intArg(ROUTER_FLAGS.maxGroupName.flag, 1, MAX_MAX_FRAME),
+      DEFAULT_MAX_NAME_LENGTH,
+    )
+    .option(
+      routerOptionFlags("maxLogicalName"),
+      ROUTER_FLAGS.maxLogicalName.description,
+      intArg(ROUTER_FLAGS.maxLogicalName.flag, 1, MAX_MAX_FRAME),
+      DEFAULT_MAX_NAME_LENGTH,
+    )
+    .option(
+      routerOptionFlags("metricsGroups"),
+      ROUTER_FLAGS.metricsGroups.description,
+      intArg(ROUTER_FLAGS.metricsGroups.flag, 0, 10_000),
+      DEFAULT_METRICS_GROUPS,
     )
     .option(routerOptionFlags("tlsCert"), ROUTER_FLAGS.tlsCert.description)
     .option(routerOptionFlags("tlsKey"), ROUTER_FLAGS.tlsKey.description)
@@ -149,6 +245,19 @@ export function registerRouterCommand(program: Command): void {
           expiryMs: o.expiry,
           maxQueueBytes: o.maxQueue,
           slowTimeoutMs: o.slowTimeout,
+          congestionGraceMs: Math.min(o.congestionGrace, o.slowTimeout),
+          maxConnections: o.maxConnections,
+          maxConnectionsPerAddress: Math.min(o.maxConnectionsPerAddress, o.maxConnections),
+          tlsHandshakeTimeoutMs: o.tlsHandshakeTimeout,
+          firstFrameTimeoutMs: o.firstFrameTimeout,
+          frameTimeoutMs: o.frameTimeout,
+          // A single frame of --max-frame must always fit.
+          maxPartialBytes: Math.max(o.maxPartialBytes, o.maxFrame + 4),
+          maxGroups: o.maxGroups,
+          maxRegistrations: o.maxRegistrations,
+          maxGroupNameLength: o.maxGroupName,
+          maxLogicalNameLength: o.maxLogicalName,
+          metricsGroups: o.metricsGroups,
           ...(tls ? { tls } : {}),
           ...(authTokens !== undefined ? { authTokens } : {}),
           ...(o.allowGroups ? { allowGroups: o.allowGroups } : {}),
