@@ -133,10 +133,16 @@ export class Router {
   #logDir;
   #nodeArgs;
 
-  constructor(name, logDir = null, { nodeArgs = [] } = {}) {
+  #cli;
+  #args;
+
+  /** `cli`: another build's relay.js (e.g. an older commit); `args`: more `relay router` flags. */
+  constructor(name, logDir = null, { nodeArgs = [], cli = CLI, args = [] } = {}) {
     this.name = name;
     this.#logDir = logDir;
     this.#nodeArgs = nodeArgs;
+    this.#cli = cli;
+    this.#args = args;
   }
 
   get pid() {
@@ -152,7 +158,7 @@ export class Router {
       process.execPath,
       [
         ...this.#nodeArgs,
-        CLI,
+        this.#cli,
         "router",
         "--port",
         String(this.port),
@@ -160,6 +166,7 @@ export class Router {
         String(this.httpPort),
         "--bind",
         "127.0.0.1",
+        ...this.#args,
       ],
       { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, LOG_LEVEL: "info" } },
     );

@@ -11,6 +11,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { ConfigError } from "../../contract/errors.js";
 import { formatInitialHosts, type RouterEndpoint } from "../../contract/initial-hosts.js";
 import { RELAY_ENV } from "../../contract/relay-env.js";
 import { EXIT_WITH_PARENT_ENV } from "./exit-with-parent.js";
@@ -60,13 +61,14 @@ export function parseSites(text: string): SiteSpec[] {
     .map((s) => s.trim())
     .filter(Boolean)) {
     const m = /^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)=(\d{1,3})$/.exec(part);
-    if (!m) throw new Error(`--sites: "${part}" is not site=count (e.g. nyc=5,sfc=3)`);
+    if (!m) throw new ConfigError(`--sites: "${part}" is not site=count (e.g. nyc=5,sfc=3)`);
     const members = Number(m[3]);
-    if (members < 1 || members > 50) throw new Error(`--sites: ${m[1]} needs 1..50 members, got ${members}`);
-    if (out.some((s) => s.site === m[1])) throw new Error(`--sites: ${m[1]} is listed twice`);
+    if (members < 1 || members > 50)
+      throw new ConfigError(`--sites: ${m[1]} needs 1..50 members, got ${members}`);
+    if (out.some((s) => s.site === m[1])) throw new ConfigError(`--sites: ${m[1]} is listed twice`);
     out.push({ site: m[1]!, members });
   }
-  if (out.length === 0) throw new Error("--sites: no site given (e.g. nyc=5,sfc=3)");
+  if (out.length === 0) throw new ConfigError("--sites: no site given (e.g. nyc=5,sfc=3)");
   return out;
 }
 

@@ -33,7 +33,7 @@ describe("bad configuration: one clear line naming the variable, exit code 2", (
     ["no discovery", { STATIC_MEMBERS: undefined }, /^relay: neither DNS_QUERY nor STATIC_MEMBERS is set/],
     ["bad BIND_PORT", { BIND_PORT: "70000" }, /^relay: BIND_PORT: 70000 is outside 1\.\.65535/],
     ["half TLS", { TLS_CERT: "/tmp/c.pem" }, /^relay: TLS is half configured/],
-    ["BIND_ADDR not an IP", { BIND_ADDR: "my-host" }, /bindAddr "my-host" is not an IP address/],
+    ["BIND_ADDR not an IP", { BIND_ADDR: "my-host" }, /^relay: BIND_ADDR: "my-host" is not an IP address/],
   ])("%s", async (_what, change, message) => {
     const r = await runCli(["node"], { ...CLEAN, ...GOOD, ...change }, 15_000);
     expect(r.code).toBe(2);

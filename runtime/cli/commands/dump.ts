@@ -1,11 +1,13 @@
 // `relay dump HOST[PORT]`: asks a GossipRouter (ours or JGroups') for its members with GET_MBRS and
 // prints one member per line, like JGroups' RouterStubGet. Output on stdout; exit 1 when the router
 // is unreachable or does not answer in time.
+
 import { readFileSync } from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import tls from "node:tls";
 import { type Command, InvalidArgumentError } from "commander";
+import { ConfigError } from "../../../contract/errors.js";
 import { parseInitialHosts, type RouterEndpoint } from "../../../contract/initial-hosts.js";
 import { ROUTER_PORT } from "../../../contract/ports.js";
 import { authFrame } from "../../protocol/auth.js";
@@ -186,7 +188,7 @@ export function registerDumpCommand(program: Command): void {
     )
     .option("--site <site>", "the site of --token-file (default: its file name)")
     .action(async (ep: RouterEndpoint, o: DumpOptions) => {
-      if (!!o.tlsCert !== !!o.tlsKey) throw new Error("--tls-cert and --tls-key go together");
+      if (!!o.tlsCert !== !!o.tlsKey) throw new ConfigError("--tls-cert and --tls-key go together");
       let rows: MemberRow[];
       try {
         rows = await fetchMembers(ep, o);

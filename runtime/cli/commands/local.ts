@@ -1,6 +1,8 @@
 // `relay local`: the embedded default (`npm start`). Two routers, nyc with 5 members and sfc with
 // 3, as separate processes on loopback, then `relay chat` as Temp in sfc on this terminal.
+
 import { type Command, InvalidArgumentError } from "commander";
+import { ConfigError } from "../../../contract/errors.js";
 import { parseInitialHosts } from "../../../contract/initial-hosts.js";
 import { LocalTopology, parseSites } from "../local-topology.js";
 import { onStopSignal } from "../process-lifecycle.js";
@@ -58,7 +60,7 @@ export function registerLocalCommand(program: Command): void {
       const chatSite =
         o.chatSite ?? (sites.some((s) => s.site === "sfc") ? "sfc" : sites[sites.length - 1]!.site);
       if (!sites.some((s) => s.site === chatSite))
-        throw new Error(`--chat-site: ${chatSite} is not in --sites`);
+        throw new ConfigError(`--chat-site: ${chatSite} is not in --sites`);
       const print = (line: string) => process.stdout.write(`${line}\n`);
       const topo = new LocalTopology({
         sites,

@@ -1,6 +1,8 @@
 // `relay probe`: asks every member of a site (or of every site) for its state and prints it like
 // the walkthrough's probe.sh. It joins the site as a short-lived member to ask, then leaves.
+
 import type { Command } from "commander";
+import { ConfigError } from "../../../contract/errors.js";
 import { createLogger } from "../../observability/log.js";
 import { RelayChannel } from "../../relay/channel.js";
 import { channelOptionsFor } from "../../relay/config.js";
@@ -32,7 +34,7 @@ export function registerProbeCommand(program: Command): void {
     .action(async (o: ProbeOptions) => {
       process.env["LOG_LEVEL"] ??= "warn";
       if (!Number.isInteger(o.timeout) || o.timeout < 1 || o.timeout > 600_000) {
-        throw new Error("--timeout must be an integer between 1 and 600000");
+        throw new ConfigError("--timeout must be an integer between 1 and 600000");
       }
       const name = `probe-${process.pid}`;
       const joinSite = o.joinSite ?? process.env["SITE"] ?? o.site;

@@ -1,6 +1,8 @@
 // `relay router`: runs a GossipRouter until SIGTERM/SIGINT (graceful stop, exit 0).
+
 import { accessSync, constants, statSync } from "node:fs";
 import { type Command, InvalidArgumentError } from "commander";
+import { ConfigError } from "../../../contract/errors.js";
 import {
   type AllowGroups,
   parseAllowGroups,
@@ -44,7 +46,7 @@ export function readableFile(option: string, file: string): string {
   try {
     accessSync(file, constants.R_OK);
   } catch {
-    throw new Error(`${option}: cannot read ${file}`);
+    throw new ConfigError(`${option}: cannot read ${file}`);
   }
   return file;
 }
@@ -93,7 +95,7 @@ function readableDir(option: string, dir: string): string {
     if (!statSync(dir).isDirectory()) throw new Error("not a directory");
     accessSync(dir, constants.R_OK | constants.X_OK);
   } catch {
-    throw new Error(`${option}: cannot read the directory ${dir}`);
+    throw new ConfigError(`${option}: cannot read the directory ${dir}`);
   }
   return dir;
 }
