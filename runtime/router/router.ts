@@ -297,7 +297,11 @@ export class GossipRouter {
       ...material.contextOptions,
       requestCert: !!t.clientAuth,
       rejectUnauthorized: !!t.clientAuth,
-      allowHalfOpen: true,
+      // Not half-open (unlike plain TCP): a TLS 1.3 client that closes right after its side of the
+      // handshake left a server socket that never closed (no 'secureConnection', no 'end'), holding
+      // an admission slot until the handshake timeout; 8 clients reconnecting in a loop filled
+      // --max-connections-per-address in a second (bench/router-auth.mjs).
+      allowHalfOpen: false,
     });
     reloader.on("loaded", (m, previous) => {
       if (!previous) return;

@@ -123,3 +123,31 @@ test("many frames over TLS arrive intact and in order (forwarded slices of decry
   await b.waitType(GossipType.Message, n, 20_000);
   expect(b.received.map((r) => r.hex)).toEqual(sent);
 });
+
+test("clients that close right after their handshake free their connection slot at once", async () => {
+  // TLS 1.3 lets a client finish (and close) before the server has processed its certificate. With
+  // a half-open TLS server such a socket never closed, so 8 clients reconnecting in a loop used up
+  // --max-connections-per-address within a second and everyone after them was refused.
+  await h.teardown();
+  await h.start({
+    tls: { certFile: pki.serverCert, keyFile: pki.serverKey, caFile: pki.caCert, clientAuth: true },
+    maxConnectionsPerAddress: 8,
+    // Only the close frees a slot here, not the handshake deadline.
+    tlsHandshakeTimeoutMs: 120_000,
+  });
+  const once = () =>
+    new Promise<boolean>((resolve) => {
+      const s = tls.connect({ host: "127.0.0.1", port: h.port, ...good() }, () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once("error", () => resolve(false));
+    });
+  const outcomes: boolean[] = [];
+  for (let i = 0; i < 40; i++) {
+    outcomes.push(await once());
+    // Each slot is released when the router sees the socket close; give it that moment.
+    await waitFor("the slot released", () => h.router.limitStats().openSockets < 8, { timeoutMs: 10_000 });
+  }
+  expect(outcomes.filter((ok) => !ok)).toEqual([]);
+});
