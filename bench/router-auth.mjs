@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // What identity, authorization and the limits cost the router (issue 13): the same load (4 pairs,
 // unicast MESSAGE frames, bench/lib/auth-load.mjs) against, interleaved in one run,
-//   before   an older build (`--old DIST`, e.g. the commit before issue 13), open mode
+//   before   an older build (`--old DIST`, e.g. the commit before issue 13), open mode, and
+//            before-mtls, the same with mutual TLS (what TLS alone costs)
 //   open     this build, open mode (limits on, no identity)
 //   token    this build, token mode + `--allow-groups bench=bench` (AUTH frame, sender check)
 //   mtls     this build, mutual TLS + the same policy (identity from the certificate's URI SAN)
@@ -84,7 +85,16 @@ const policy = ["--allow-groups", "bench=bench"];
 
 const configs = [
   ...(oldDist
-    ? [{ name: "before", cli: path.join(oldDist, "runtime/cli/relay.js"), args: [], load: [] }]
+    ? [
+        { name: "before", cli: path.join(oldDist, "runtime/cli/relay.js"), args: [], load: [] },
+        // The older build with mutual TLS (no identity, no policy): what TLS alone costs.
+        {
+          name: "before-mtls",
+          cli: path.join(oldDist, "runtime/cli/relay.js"),
+          args: tlsArgs,
+          load: ["--tls", dir],
+        },
+      ]
     : []),
   { name: "open", cli: CLI, args: [], load: [] },
   {
@@ -139,6 +149,9 @@ try {
     for (const c of configs) {
       row[c.name].vsOpen = +(row[c.name].msgsPerSec / row.open.msgsPerSec).toFixed(2);
       if (row.before) row[c.name].vsBefore = +(row[c.name].msgsPerSec / row.before.msgsPerSec).toFixed(2);
+    }
+    if (row["before-mtls"]) {
+      row.mtls.vsBeforeMtls = +(row.mtls.msgsPerSec / row["before-mtls"].msgsPerSec).toFixed(2);
     }
     out.results[`${size}B`] = row;
     console.error(`[router-auth] ${size} B: ${JSON.stringify(row)}`);
