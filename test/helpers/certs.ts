@@ -156,8 +156,8 @@ export interface CertPair {
   readonly key: string;
 }
 
-/** A CA of its own under `dir`: `<name>.crt` / `<name>.key`, subject CN=`<name>`. */
-export async function makeCa(dir: string, name: string): Promise<CertPair> {
+/** A CA of its own under `dir`: `<name>.crt` / `<name>.key`, subject CN=`<name>` unless given. */
+export async function makeCa(dir: string, name: string, subject = `/CN=${name}`): Promise<CertPair> {
   await mkdir(dir, { recursive: true });
   await openssl(
     [
@@ -171,37 +171,28 @@ export async function makeCa(dir: string, name: string): Promise<CertPair> {
       "-days",
       DAYS,
       "-subj",
-      `/CN=${name}`,
+      subject,
       "-addext",
       "basicConstraints=critical,CA:TRUE",
       "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign",
+      "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
     ],
     dir,
   );
   return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
 }
 
-/**
- * A certificate `<name>.crt` / `<name>.key` signed by `ca`, for 127.0.0.1/localhost, usable as
- * server and client certificate (CN = `name`), valid `days` days (0: it expires at once), with
- * the identity URI SAN of `site` (a router in mutual-TLS mode refuses clients without one).
- */
-export async function issueCert(
+/** A key and a certificate `<name>.*` with `subject` and the extensions `ext`, signed by `ca`. */
+async function signedByCa(
   dir: string,
   name: string,
   ca: CertPair,
-  days: number | string = DAYS,
-  site = "test",
+  subject: string,
+  ext: string,
+  days: number | string,
 ): Promise<CertPair> {
-  await openssl(
-    ["req", ...KEY_ARGS, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${name}`],
-    dir,
-  );
-  await writeFile(
-    path.join(dir, `${name}.ext`),
-    `basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost,URI:spiffe://cross-cloud-relay/site/${site}\nextendedKeyUsage=serverAuth,clientAuth\n`,
-  );
+  await openssl(["req", ...KEY_ARGS, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", subject], dir);
+  await writeFile(path.join(dir, `${name}.ext`), ext);
   await openssl(
     [
       "x509",
@@ -226,6 +217,28 @@ export async function issueCert(
   return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
 }
 
+/**
+ * A certificate `<name>.crt` / `<name>.key` signed by `ca`, for 127.0.0.1/localhost, usable as
+ * server and client certificate (CN = `name`), valid `days` days (0: it expires at once), with
+ * the identity URI SAN of `site` (a router in mutual-TLS mode refuses clients without one).
+ */
+export async function issueCert(
+  dir: string,
+  name: string,
+  ca: CertPair,
+  days: number | string = DAYS,
+  site = "test",
+): Promise<CertPair> {
+  return signedByCa(
+    dir,
+    name,
+    ca,
+    `/CN=${name}`,
+    `basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost,URI:spiffe://cross-cloud-relay/site/${site}\nextendedKeyUsage=serverAuth,clientAuth\n`,
+    days,
+  );
+}
+
 // ---- deployment-shaped certificates (e2e): the subjects and SANs RelayPki issues --------------
 
 /** What a RelayPki certificate holds (constructs/relay-pki.ts CertProfile), as plain data. */
@@ -248,78 +261,29 @@ const EXTENDED_KEY_USAGE: Readonly<Record<string, string>> = {
 };
 
 /** A CA like RelayPki's (CN "<organization> CA", O = organization) as `<name>.crt` / `<name>.key`. */
-export async function makeShapedCa(dir: string, name: string, organization: string): Promise<CertPair> {
-  await mkdir(dir, { recursive: true });
-  await openssl(
-    [
-      "req",
-      "-x509",
-      ...KEY_ARGS,
-      "-keyout",
-      `${name}.key`,
-      "-out",
-      `${name}.crt`,
-      "-days",
-      DAYS,
-      "-subj",
-      `/CN=${organization} CA/O=${organization}`,
-      "-addext",
-      "basicConstraints=critical,CA:TRUE",
-      "-addext",
-      "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
-    ],
-    dir,
-  );
-  return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
+export function makeShapedCa(dir: string, name: string, organization: string): Promise<CertPair> {
+  return makeCa(dir, name, `/CN=${organization} CA/O=${organization}`);
 }
 
 /** A certificate of `shape` signed by `ca`, as `<name>.crt` / `<name>.key` under `dir`. */
-export async function issueShapedCert(
+export function issueShapedCert(
   dir: string,
   name: string,
   ca: CertPair,
   shape: CertShape,
 ): Promise<CertPair> {
-  await openssl(
-    [
-      "req",
-      ...KEY_ARGS,
-      "-keyout",
-      `${name}.key`,
-      "-out",
-      `${name}.csr`,
-      "-subj",
-      `/CN=${shape.commonName}/O=${shape.organization}`,
-    ],
-    dir,
-  );
   const san = [...shape.dnsNames.map((d) => `DNS:${d}`), ...shape.uris.map((u) => `URI:${u}`)].join(",");
   const ku = shape.allowedUses.flatMap((u) => (KEY_USAGE[u] ? [KEY_USAGE[u]] : []));
   const eku = shape.allowedUses.flatMap((u) => (EXTENDED_KEY_USAGE[u] ? [EXTENDED_KEY_USAGE[u]] : []));
   const ext = ["basicConstraints=CA:FALSE", `subjectAltName=${san}`];
   if (ku.length > 0) ext.push(`keyUsage=${ku.join(",")}`);
   if (eku.length > 0) ext.push(`extendedKeyUsage=${eku.join(",")}`);
-  await writeFile(path.join(dir, `${name}.ext`), `${ext.join("\n")}\n`);
-  await openssl(
-    [
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      ca.cert,
-      "-CAkey",
-      ca.key,
-      "-set_serial",
-      serial(),
-      "-days",
-      DAYS,
-      "-extfile",
-      `${name}.ext`,
-      "-out",
-      `${name}.crt`,
-    ],
+  return signedByCa(
     dir,
+    name,
+    ca,
+    `/CN=${shape.commonName}/O=${shape.organization}`,
+    `${ext.join("\n")}\n`,
+    DAYS,
   );
-  return { cert: path.join(dir, `${name}.crt`), key: path.join(dir, `${name}.key`) };
 }
