@@ -127,7 +127,17 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   stats(): RelayStats {
     const d = this.#delivery.stats();
     const decodeErrors = this.#stats.decodeErrors + d.decodeErrors;
-    return { ...this.#stats, siteMasterChanges: this.#role.changes, ...d, decodeErrors };
+    const c = this.#cluster.stats?.();
+    return {
+      ...this.#stats,
+      siteMasterChanges: this.#role.changes,
+      ...d,
+      decodeErrors,
+      clusterAuthFailures: c?.authFailures ?? 0,
+      clusterHandshakesRefused: c?.refusedHandshakes ?? 0,
+      clusterViewsRefused: c?.viewsRefused ?? 0,
+      clusterInternalErrors: c?.internalErrors ?? 0,
+    };
   }
 
   /** Whether we are reliable (docs/DELIVERY.md). */

@@ -258,6 +258,30 @@ export class RelayNode {
       help: "Envelopes from the bridge dropped: origin site not the sender's site, or a local-only kind",
       read: stat("bridgeRefused"),
     });
+    for (const [name, key, help] of [
+      [
+        "relay_cluster_auth_failures_total",
+        "clusterAuthFailures",
+        "Mesh handshakes that failed the cluster secret (CLUSTER_SECRET_FILE)",
+      ],
+      [
+        "relay_cluster_handshakes_refused_total",
+        "clusterHandshakesRefused",
+        "Mesh handshakes refused (other cluster or site, not admitted, too many pending)",
+      ],
+      [
+        "relay_cluster_views_refused_total",
+        "clusterViewsRefused",
+        "Views ignored: invalid, or not sent by their coordinator",
+      ],
+      [
+        "relay_cluster_internal_errors_total",
+        "clusterInternalErrors",
+        "Errors caught at a socket or timer boundary of the cluster (bugs; logged)",
+      ],
+    ] as const) {
+      counterFrom(r, { name, help, read: stat(key) });
+    }
     counterFrom(r, {
       name: "relay_decode_errors_total",
       help: "Malformed envelopes dropped",

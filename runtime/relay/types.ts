@@ -126,4 +126,9 @@ export interface RelayStats {
   readonly droppedForGoneSites: number;
   /** Whether our site's current view is primary (only a primary view certifies stability). */
   readonly primaryView: boolean;
+  /** The cluster port: handshakes that failed the cluster secret, refused handshakes, views refused, caught errors. */
+  readonly clusterAuthFailures: number;
+  readonly clusterHandshakesRefused: number;
+  readonly clusterViewsRefused: number;
+  readonly clusterInternalErrors: number;
 }
