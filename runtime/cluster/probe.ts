@@ -35,6 +35,7 @@ export class Prober {
   readonly #log: Logger;
   /** Probes waiting for an INFO on a connection, oldest first. */
   readonly #waiters = new Map<MeshConnection, Array<(v: View | null) => void>>();
+  #nothingFoundLogged = false;
 
   constructor(owner: ProbeOwner, links: LinkPool, options: ProbeOptions, log: Logger) {
     this.#owner = owner;
@@ -52,6 +53,16 @@ export class Prober {
       this.#log.warn({ err: (err as Error).message }, "discovery failed");
       return [];
     }
+    // Nothing at all, not even ourselves: a DNS_QUERY that does not resolve (yet), or an empty
+    // list. Said once per stretch, so a typo in DNS_QUERY is not a silent singleton.
+    if (addrs.length === 0 && !this.#nothingFoundLogged) {
+      const query = (this.#o.discovery as { readonly name?: unknown }).name;
+      this.#log.warn(
+        typeof query === "string" ? { query } : {},
+        "discovery found no address (a DNS name that does not resolve, or no endpoints yet): alone until it does",
+      );
+    }
+    this.#nothingFoundLogged = addrs.length === 0;
     const local = this.#owner.local();
     const seen = new Set<string>();
     const unique = addrs.filter((a) => {

@@ -6,6 +6,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, expect, jest, test } from "@jest/globals";
+import { freePort } from "../helpers/processes.js";
 import { REPO_ROOT, requireBuild, runCli } from "../relay/cli.js";
 
 jest.setTimeout(120_000);
@@ -97,4 +98,29 @@ test("relay local: a --log-dir that does not exist is created; unreachable route
   expect(r.code).toBe(1);
   expect(r.stdout).toMatch(/waiting \d+ s: .*nyc-1 \(sees 1 of 2 sites: no route through the routers yet\)/);
   expect(r.stderr).toMatch(/not ready within \d+ s: .*sfc-1 \(sees 1 of 2 sites/);
+});
+
+test("relay node with a DNS_QUERY that resolves to nothing says so in its log instead of a silent singleton", async () => {
+  const r = await runCli(
+    ["node"],
+    {
+      SITE: "nyc",
+      CLUSTER: "relay",
+      NODE_NAME: "nyc-1",
+      BIND_ADDR: "127.0.0.1",
+      BIND_PORT: String(await freePort()),
+      HTTP_PORT: String(await freePort()),
+      DNS_QUERY: "no-such-service.invalid",
+      TUNNEL_INITIAL_HOSTS: "127.0.0.1[1]",
+      LOG_LEVEL: "warn",
+      STATIC_MEMBERS: undefined,
+    },
+    // Stopped by runCli's timeout; the log line comes at the first discovery round.
+    8_000,
+  );
+  // NXDOMAIN (the usual answer) gives the new line; a resolver that times out instead was
+  // already logged as "discovery failed".
+  expect(r.stderr).toMatch(
+    /"query":"no-such-service\.invalid".*discovery found no address|"msg":"discovery failed"/,
+  );
 });
