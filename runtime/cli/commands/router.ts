@@ -8,6 +8,7 @@ import {
   parseAllowGroups,
   ROUTER_COMMAND,
   ROUTER_FLAGS,
+  type RouterFlagName,
   routerOptionFlags,
   routerTlsFromFlags,
 } from "../../../contract/router-args.js";
@@ -112,8 +113,24 @@ function tlsOptions(o: RouterCliOptions) {
   };
 }
 
+/** The limit flags (docs/ROUTER.md "Limits"): which parser, its bounds, and the default. */
+const LIMIT_FLAGS: readonly [RouterFlagName, "ms" | "int", number, number, number][] = [
+  ["congestionGrace", "ms", 1, MAX_TIMER_MS, DEFAULT_CONGESTION_GRACE_MS],
+  ["maxConnections", "int", 1, 1_000_000, DEFAULT_MAX_CONNECTIONS],
+  ["maxConnectionsPerAddress", "int", 1, 1_000_000, DEFAULT_MAX_CONNECTIONS_PER_ADDRESS],
+  ["tlsHandshakeTimeout", "ms", 1, MAX_TIMER_MS, DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS],
+  ["firstFrameTimeout", "ms", 0, MAX_TIMER_MS, DEFAULT_FIRST_FRAME_TIMEOUT_MS],
+  ["frameTimeout", "ms", 0, MAX_TIMER_MS, DEFAULT_FRAME_TIMEOUT_MS],
+  ["maxPartialBytes", "int", 20, Number.MAX_SAFE_INTEGER, DEFAULT_MAX_PARTIAL_BYTES],
+  ["maxGroups", "int", 1, 10_000_000, DEFAULT_MAX_GROUPS],
+  ["maxRegistrations", "int", 1, 10_000_000, DEFAULT_MAX_REGISTRATIONS],
+  ["maxGroupName", "int", 1, MAX_MAX_FRAME, DEFAULT_MAX_NAME_LENGTH],
+  ["maxLogicalName", "int", 1, MAX_MAX_FRAME, DEFAULT_MAX_NAME_LENGTH],
+  ["metricsGroups", "int", 0, 10_000, DEFAULT_METRICS_GROUPS],
+];
+
 export function registerRouterCommand(program: Command): void {
-  program
+  const command = program
     .command(ROUTER_COMMAND)
     .description("run a GossipRouter (wire-compatible with JGroups 5.x TUNNEL clients)")
     .option(
@@ -153,78 +170,6 @@ export function registerRouterCommand(program: Command): void {
       "disconnect a receiver that stays over --max-queue this long",
       durationArg("--slow-timeout", 1, MAX_TIMER_MS),
       DEFAULT_SLOW_TIMEOUT_MS,
-    )
-    .option(
-      routerOptionFlags("congestionGrace"),
-      ROUTER_FLAGS.congestionGrace.description,
-      durationArg(ROUTER_FLAGS.congestionGrace.flag, 1, MAX_TIMER_MS),
-      DEFAULT_CONGESTION_GRACE_MS,
-    )
-    .option(
-      routerOptionFlags("maxConnections"),
-      ROUTER_FLAGS.maxConnections.description,
-      intArg(ROUTER_FLAGS.maxConnections.flag, 1, 1_000_000),
-      DEFAULT_MAX_CONNECTIONS,
-    )
-    .option(
-      routerOptionFlags("maxConnectionsPerAddress"),
-      ROUTER_FLAGS.maxConnectionsPerAddress.description,
-      intArg(ROUTER_FLAGS.maxConnectionsPerAddress.flag, 1, 1_000_000),
-      DEFAULT_MAX_CONNECTIONS_PER_ADDRESS,
-    )
-    .option(
-      routerOptionFlags("tlsHandshakeTimeout"),
-      ROUTER_FLAGS.tlsHandshakeTimeout.description,
-      durationArg(ROUTER_FLAGS.tlsHandshakeTimeout.flag, 1, MAX_TIMER_MS),
-      DEFAULT_TLS_HANDSHAKE_TIMEOUT_MS,
-    )
-    .option(
-      routerOptionFlags("firstFrameTimeout"),
-      ROUTER_FLAGS.firstFrameTimeout.description,
-      durationArg(ROUTER_FLAGS.firstFrameTimeout.flag, 0, MAX_TIMER_MS),
-      DEFAULT_FIRST_FRAME_TIMEOUT_MS,
-    )
-    .option(
-      routerOptionFlags("frameTimeout"),
-      ROUTER_FLAGS.frameTimeout.description,
-      durationArg(ROUTER_FLAGS.frameTimeout.flag, 0, MAX_TIMER_MS),
-      DEFAULT_FRAME_TIMEOUT_MS,
-    )
-    .option(
-      routerOptionFlags("maxPartialBytes"),
-      ROUTER_FLAGS.maxPartialBytes.description,
-      intArg(ROUTER_FLAGS.maxPartialBytes.flag, 20, Number.MAX_SAFE_INTEGER),
-      DEFAULT_MAX_PARTIAL_BYTES,
-    )
-    .option(
-      routerOptionFlags("maxGroups"),
-      ROUTER_FLAGS.maxGroups.description,
-      intArg(ROUTER_FLAGS.maxGroups.flag, 1, 10_000_000),
-      DEFAULT_MAX_GROUPS,
-    )
-    .option(
-      routerOptionFlags("maxRegistrations"),
-      ROUTER_FLAGS.maxRegistrations.description,
-      intArg(ROUTER_FLAGS.maxRegistrations.flag, 1, 10_000_000),
-      DEFAULT_MAX_REGISTRATIONS,
-    )
-    .option(
-      routerOptionFlags("maxGroupName"),
-      ROUTER_FLAGS.maxGroupName.description,
-      intArg(ROUTER_FLAGS.maxGroupName.flag, 1, MAX_MAX_FRAME),
-      DEFAULT_MAX_NAME_LENGTH,
-    )
-    .option(
-      routerOptionFlags("maxLogicalName"),
-      ROUTER_FLAGS.maxLogicalName.description,
-      intArg(ROUTER_FLAGS.maxLogicalName.flag, 1, MAX_MAX_FRAME),
-      DEFAULT_MAX_NAME_LENGTH,
-    )
-    .option(
-      routerOptionFlags("metricsGroups"),
-      ROUTER_FLAGS.metricsGroups.description,
-      intArg(ROUTER_FLAGS.metricsGroups.flag, 0, 10_000),
-      DEFAULT_METRICS_GROUPS,
     )
     .option(routerOptionFlags("tlsCert"), ROUTER_FLAGS.tlsCert.description)
     .option(routerOptionFlags("tlsKey"), ROUTER_FLAGS.tlsKey.description)
@@ -299,4 +244,13 @@ export function registerRouterCommand(program: Command): void {
         throw err;
       }
     });
+  for (const [name, kind, min, max, fallback] of LIMIT_FLAGS) {
+    const parse = kind === "ms" ? durationArg : intArg;
+    command.option(
+      routerOptionFlags(name),
+      ROUTER_FLAGS[name].description,
+      parse(ROUTER_FLAGS[name].flag, min, max),
+      fallback,
+    );
+  }
 }
