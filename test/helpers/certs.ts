@@ -42,33 +42,10 @@ function serial(): string {
   return "0x" + randomBytes(8).toString("hex").replace(/^./, "1");
 }
 
+/** `<name>.*` signed by the PKI's own `ca.crt` / `ca.key` in `dir` (see signedByCa). */
 async function signedBy(dir: string, name: string, cn: string, ext: string): Promise<void> {
-  await openssl(
-    ["req", ...KEY_ARGS, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/CN=${cn}`],
-    dir,
-  );
-  await writeFile(path.join(dir, `${name}.ext`), ext);
-  await openssl(
-    [
-      "x509",
-      "-req",
-      "-in",
-      `${name}.csr`,
-      "-CA",
-      "ca.crt",
-      "-CAkey",
-      "ca.key",
-      "-set_serial",
-      serial(),
-      "-days",
-      DAYS,
-      "-extfile",
-      `${name}.ext`,
-      "-out",
-      `${name}.crt`,
-    ],
-    dir,
-  );
+  const ca = { cert: path.join(dir, "ca.crt"), key: path.join(dir, "ca.key") };
+  await signedByCa(dir, name, ca, `/CN=${cn}`, ext, DAYS);
 }
 
 /** Creates the PKI under `dir` (created if needed) and returns the file paths. */

@@ -60,6 +60,16 @@ function apiExamples(): string[] {
   return [...doc.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
 }
 
+/** Type-strips `file` to JavaScript beside it with the repository's tsc (ESM, Node resolution). */
+function compileToJs(dir: string, file: string, extra: readonly string[] = []): void {
+  const args = ["--target", "ES2022", "--module", "NodeNext", "--moduleResolution", "NodeNext", ...extra];
+  sh(
+    process.execPath,
+    [TSC, ...args, "--types", "node", "--typeRoots", path.join(ROOT, "node_modules/@types"), file],
+    dir,
+  );
+}
+
 function typeCheck(dir: string, files: string[]): void {
   writeFileSync(
     path.join(dir, "tsconfig.json"),
@@ -132,24 +142,7 @@ test("without cdktf: the runtime entry installs, type-checks the API examples an
   const first = examples[0]!;
   expect(first).toContain("// run:");
   writeFileSync(path.join(dir, "run.ts"), first);
-  sh(
-    process.execPath,
-    [
-      TSC,
-      "--target",
-      "ES2022",
-      "--module",
-      "NodeNext",
-      "--moduleResolution",
-      "NodeNext",
-      "--types",
-      "node",
-      "--typeRoots",
-      path.join(ROOT, "node_modules/@types"),
-      "run.ts",
-    ],
-    dir,
-  );
+  compileToJs(dir, "run.ts");
   const out = sh(process.execPath, ["run.js"], dir, 60_000);
   expect(out.split("\n")).toContain("nyc-1@nyc: hello");
   // The CLI comes with it.
@@ -170,25 +163,7 @@ test("with the peers: ./constructs type-checks its example and synthesizes a sta
   expect(example).toBeDefined();
   writeFileSync(path.join(dir, "main.ts"), example!.replace("new App()", `new App({ outdir: "out" })`));
   typeCheck(dir, ["main.ts"]);
-  sh(
-    process.execPath,
-    [
-      TSC,
-      "--target",
-      "ES2022",
-      "--module",
-      "NodeNext",
-      "--moduleResolution",
-      "NodeNext",
-      "--skipLibCheck",
-      "--types",
-      "node",
-      "--typeRoots",
-      path.join(ROOT, "node_modules/@types"),
-      "main.ts",
-    ],
-    dir,
-  );
+  compileToJs(dir, "main.ts", ["--skipLibCheck"]);
   sh(process.execPath, ["main.js"], dir, 120_000);
   const stackDir = path.join(dir, "out/stacks/relay");
   expect(readdirSync(stackDir)).toContain("cdk.tf.json");
