@@ -14,6 +14,7 @@ test("the release workflow pushes ghcr.io/<owner>/relay, and the default relayIm
     jobs: { image: { steps: { id?: string; with?: { images?: string } }[] } };
   };
   const images = wf.jobs.image.steps.find((s) => s.id === "meta")?.with?.images;
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: GitHub Actions' own expression, not a JS template
   expect(images).toBe("ghcr.io/${{ github.repository_owner }}/relay");
   const version = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { version: string })
     .version;
