@@ -40,6 +40,8 @@ export const DEFAULT_SUSPECT_HOLD_MS = 5000;
  * such site is forgotten. Keeps the maps keyed by remote site names bounded.
  */
 export const MAX_REMEMBERED_SITES = 256;
+/** targetFor() answers kept at once (senders x sites); all forgotten when full. */
+const MAX_CACHED_TARGETS = 4096;
 
 export class BridgeMembership<A> {
   readonly #localSite: string;
@@ -49,6 +51,11 @@ export class BridgeMembership<A> {
   readonly #announced = new Map<string, readonly string[]>();
   #routers: readonly string[] = [];
   #last = new Map<string, string>();
+  /**
+   * targetFor() answers (site + sender -> member), computed once per sender and forgotten at every
+   * change of entries, routers or announcements (each such change goes through #settle or announce).
+   */
+  readonly #targets = new Map<string, BridgeMember<A> | undefined>();
 
   constructor(localSite: string, suspectHoldMs = DEFAULT_SUSPECT_HOLD_MS) {
     this.#localSite = localSite;
@@ -81,6 +88,10 @@ export class BridgeMembership<A> {
   /** A frame from `m` arrived through `router`: it is alive and registered there. */
   heard(router: string, m: BridgeMember<A>): RouteChange[] {
     if (m.site === this.#localSite) return [];
+    // The common case, once per envelope: a known member heard through a router that did not
+    // suspect it. Nothing changes, so the routes are not recomputed.
+    const known = this.#entries.get(m.key);
+    if (known && !known.suspectedVia.has(router)) return [];
     this.#upsert(m).suspectedVia.delete(router);
     return this.#settle();
   }
@@ -101,7 +112,9 @@ export class BridgeMembership<A> {
 
   /** A site master announced its site's site masters (preference order). */
   announce(site: string, siteMasters: readonly string[]): void {
-    if (site !== this.#localSite) this.#announced.set(site, [...siteMasters]);
+    if (site === this.#localSite) return;
+    this.#announced.set(site, [...siteMasters]);
+    this.#targets.clear();
   }
 
   /** Forget everything (we stopped being a site master). Returns the routes that changed. */
@@ -134,6 +147,15 @@ export class BridgeMembership<A> {
    * over several site masters while keeping each sender on one path (FIFO).
    */
   targetFor(site: string, originName: string): BridgeMember<A> | undefined {
+    const key = `${site}\0${originName}`;
+    if (this.#targets.has(key)) return this.#targets.get(key);
+    const target = this.#pickTarget(site, originName);
+    if (this.#targets.size >= MAX_CACHED_TARGETS) this.#targets.clear();
+    this.#targets.set(key, target);
+    return target;
+  }
+
+  #pickTarget(site: string, originName: string): BridgeMember<A> | undefined {
     const pool = this.#reachable(site);
     const announced = this.#announced.get(site) ?? [];
     const preferred = pool.filter((e) => announced.includes(e.member.name));
@@ -188,6 +210,7 @@ export class BridgeMembership<A> {
   }
 
   #settle(): RouteChange[] {
+    this.#targets.clear();
     const changes: RouteChange[] = [];
     const next = new Map<string, string>();
     for (const r of this.routes()) {

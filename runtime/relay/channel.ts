@@ -15,7 +15,14 @@ import { type Member, memberKey, type View } from "../cluster/member.js";
 import { createLogger, type Logger } from "../observability/log.js";
 import { decodeProbeInfo, encodeControl, type ProbeInfo, type SiteViewInfo } from "./control.js";
 import { DeliveryEngine, type DeliveryPath } from "./delivery/engine.js";
-import { DEFAULT_HOPS, type Destination, type Envelope, EnvelopeKind, encodeEnvelope } from "./envelope.js";
+import {
+  DEFAULT_HOPS,
+  type Destination,
+  type Envelope,
+  EnvelopeKind,
+  encodedSize,
+  encodeEnvelope,
+} from "./envelope.js";
 import { RelayError, toRelayError } from "./errors.js";
 import { Forwarding, type ForwardingOwner, notForUs } from "./forwarding.js";
 import { DEFAULT_CHANNEL_MAX_PAYLOAD, type RelayChannelOptions, siteClusterOptions } from "./options.js";
@@ -137,6 +144,8 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       clusterHandshakesRefused: c?.refusedHandshakes ?? 0,
       clusterViewsRefused: c?.viewsRefused ?? 0,
       clusterInternalErrors: c?.internalErrors ?? 0,
+      clusterBytesIn: c?.bytesIn ?? 0,
+      clusterBytesOut: c?.bytesOut ?? 0,
     };
   }
 
@@ -289,17 +298,31 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       dest,
       payload,
     };
-    const bytes = this.#encode(env);
-    if (reachesSite(dest, this.site)) this.#routes.sendInSite(env, bytes);
+    const inSite = reachesSite(dest, this.site);
+    const onLanes = crossesSites(dest, this.site) && this.#delivery.reliable && kind === EnvelopeKind.Data;
+    // A message only for other sites with the guarantee is encoded once per lane copy (by the
+    // engine), not also without a lane.
+    const bytes = inSite || !onLanes ? this.#encode(env) : null;
+    if (bytes === null) this.#check(env);
+    if (inSite) this.#routes.sendInSite(env, bytes!);
     if (!crossesSites(dest, this.site)) return;
-    if (this.#delivery.reliable && kind === EnvelopeKind.Data) this.#delivery.enqueue(env, bytes);
-    else this.#routes.forwardOwn(env, bytes);
+    if (onLanes) this.#delivery.enqueue(env, bytes);
+    else this.#routes.forwardOwn(env, bytes!);
   }
 
   /** An envelope we cannot write names a destination that cannot exist. */
   #encode(env: Envelope): Buffer {
     try {
       return encodeEnvelope(env);
+    } catch (err) {
+      throw new RelayError("BAD_DESTINATION", (err as Error).message);
+    }
+  }
+
+  /** #encode's checks without the encoding. */
+  #check(env: Envelope): void {
+    try {
+      encodedSize(env);
     } catch (err) {
       throw new RelayError("BAD_DESTINATION", (err as Error).message);
     }

@@ -126,21 +126,63 @@ export class EnvelopeError extends CodedError<EnvelopeErrorCode> {
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+/**
+ * Encodings of the strings and incarnations written again and again (our name and site, the sites
+ * we send to, our incarnation): computed once, not per envelope. Only valid values are kept;
+ * bounded, and emptied when full.
+ */
+const MEMO_MAX = 1024;
+const stringMemo = new Map<string, Uint8Array>();
+const uuidMemo = new Map<string, Uint8Array>();
+
+function remember(memo: Map<string, Uint8Array>, key: string, bytes: Uint8Array): Uint8Array {
+  if (memo.size >= MEMO_MAX) memo.clear();
+  memo.set(key, bytes);
+  return bytes;
+}
+
 function stringBytes(value: string, field: string): Uint8Array {
+  const known = stringMemo.get(value);
+  if (known) return known;
   const bytes = utf8.encode(value);
   if (bytes.length === 0 || bytes.length > MAX_STRING) {
     throw new EnvelopeError("bad-string", `${field} must be 1..${MAX_STRING} UTF-8 bytes`);
   }
-  return bytes;
+  return remember(stringMemo, value, bytes);
 }
 
 function uuidBytes(uuid: string): Uint8Array {
+  const known = uuidMemo.get(uuid);
+  if (known) return known;
   if (!isUuid(uuid)) throw new EnvelopeError("bad-uuid", "incarnation is not a lowercase UUID");
-  return uuidToBytes(uuid);
+  return remember(uuidMemo, uuid, uuidToBytes(uuid));
 }
 
-/** Encodes an envelope. Throws EnvelopeError if a field is out of bounds. */
-export function encodeEnvelope(env: Envelope): Buffer {
+/**
+ * `buf[start..end)` as text: ASCII (names, sites: the common case) without the UTF-8 decoder,
+ * anything else through the strict decoder. Throws on invalid UTF-8.
+ */
+function decodeText(buf: Buffer, start: number, end: number): string {
+  for (let i = start; i < end; i++) {
+    if (buf[i]! >= 0x80) return strictUtf8.decode(buf.subarray(start, end));
+  }
+  return buf.toString("latin1", start, end);
+}
+
+/** The encoded fields of an envelope and its size: what encodeEnvelope writes. */
+interface Prepared {
+  readonly site: Uint8Array;
+  readonly name: Uint8Array;
+  readonly inc: Uint8Array;
+  readonly laneSite: Uint8Array | null;
+  readonly destKind: number;
+  readonly destSite: Uint8Array | null;
+  readonly destName: Uint8Array | null;
+  readonly size: number;
+}
+
+/** Checks every field and encodes the strings. Throws EnvelopeError if a field is out of bounds. */
+function prepare(env: Envelope): Prepared {
   if (!isEnvelopeKind(env.kind)) {
     throw new EnvelopeError("bad-kind", `kind ${env.kind}`);
   }
@@ -195,6 +237,18 @@ export function encodeEnvelope(env: Envelope): Buffer {
     (destName ? 1 + destName.length : 0) +
     4 +
     env.payload.length;
+  return { site, name, inc, laneSite, destKind, destSite, destName, size };
+}
+
+/** The length of encodeEnvelope(env). Throws EnvelopeError if a field is out of bounds. */
+export function encodedSize(env: Envelope): number {
+  return prepare(env).size;
+}
+
+/** Encodes an envelope. Throws EnvelopeError if a field is out of bounds. */
+export function encodeEnvelope(env: Envelope): Buffer {
+  const { site, name, inc, laneSite, destKind, destSite, destName, size } = prepare(env);
+  const lane = env.lane;
   const out = Buffer.allocUnsafe(size);
   let o = 0;
   o = out.writeUInt16BE(ENVELOPE_MAGIC, o);
@@ -265,7 +319,7 @@ export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits
     need(len, what);
     let s: string;
     try {
-      s = strictUtf8.decode(buf.subarray(o, o + len));
+      s = decodeText(buf, o, o + len);
     } catch {
       throw new EnvelopeError("bad-string", `${what} is not valid UTF-8`);
     }

@@ -44,6 +44,8 @@ export interface ForwardingOwner {
   undeliverable(u: Undeliverable): void;
 }
 
+const EMPTY = new Uint8Array(0);
+
 /** The entry of a dispatch table for a kind that place has nothing to do with. */
 export const notForUs = (): void => {};
 
@@ -95,7 +97,8 @@ export class Forwarding {
     if (env.lane) {
       if (env.lane.site !== o.site) return;
       // Every member of the site follows the sender's lane (even for a message to one member).
-      this.relaySend(null, bytes, env);
+      if (env.dest.kind === "member" && env.kind === EnvelopeKind.Data) this.#laneToOne(env, bytes);
+      else this.relaySend(null, bytes, env);
       o.delivery.onLane(env);
       return;
     }
@@ -162,6 +165,26 @@ export class Forwarding {
       return true;
     } catch {
       return false; // e.g. the forwarder just left or its link is full: the timeout retries
+    }
+  }
+
+  /**
+   * A lane message for one member of our site: the body goes to that member only; the others get
+   * the same lane position without the payload (nothing to deliver, but their window moves on
+   * without a gap), so a unicast does not cost a multicast of its body to the whole site.
+   */
+  #laneToOne(env: Envelope, bytes: Buffer): void {
+    const view = this.#o.view();
+    if (!view) return;
+    const dest = env.dest as { readonly name: string };
+    let skip: Buffer | null = null;
+    for (const m of view.members) {
+      if (this.#o.isMe(m)) continue;
+      if (m.name === dest.name) this.relaySend(memberKey(m), bytes, env);
+      else {
+        skip ??= encodeEnvelope({ ...env, payload: EMPTY });
+        this.relaySend(memberKey(m), skip, env);
+      }
     }
   }
 

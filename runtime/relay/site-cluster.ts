@@ -18,12 +18,14 @@ export interface SiteCluster {
   send(to: string | null, payload: Uint8Array): boolean;
   /** Leaves gracefully (the next member takes over at once if we coordinate) and closes. */
   leave(): Promise<void>;
-  /** The cluster port's security counters (LocalCluster has them; a test double may not). */
+  /** The cluster port's security and traffic counters (LocalCluster has them; a test double may not). */
   stats?(): {
     readonly authFailures: number;
     readonly refusedHandshakes: number;
     readonly viewsRefused: number;
     readonly internalErrors: number;
+    readonly bytesIn: number;
+    readonly bytesOut: number;
   };
   on(event: "message", listener: (m: SiteClusterMessage) => void): unknown;
   on(event: "view", listener: (v: View) => void): unknown;

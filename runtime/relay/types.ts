@@ -131,4 +131,7 @@ export interface RelayStats {
   readonly clusterHandshakesRefused: number;
   readonly clusterViewsRefused: number;
   readonly clusterInternalErrors: number;
+  /** Bytes read from and written to the other members of our site (the mesh, framing included). */
+  readonly clusterBytesIn: number;
+  readonly clusterBytesOut: number;
 }

@@ -158,6 +158,31 @@ test("unicast to a member of another site, and to a whole site", async () => {
   expect(b).toBe(a + 1);
 });
 
+test("a cross-site unicast's body reaches only its addressee; the other members' lanes stay gap-free", async () => {
+  const { n, s } = await twoSites(2, 3);
+  const [, sfc2, sfc3] = s;
+  const atSfc2 = collect(sfc2!);
+  const atSfc3 = collect(sfc3!);
+  const sender = n[1]!;
+  const before = sfc3!.stats().clusterBytesIn;
+  const BODY = 64 * 1024;
+  for (let i = 0; i < 20; i++) sender.sendToMember({ name: "sfc-2", site: "sfc" }, Buffer.alloc(BODY, i));
+  sender.sendToSite("sfc", Buffer.from("after"));
+  await waitFor("20 unicasts at sfc-2", () => atSfc2.filter((m) => m.payload.length === BODY).length === 20, {
+    timeoutMs: 15_000,
+  });
+  // The site multicast after them is delivered at sfc-3 without a gap: its lane moved past the
+  // 20 unicasts (each a payload-less lane position there).
+  await waitFor("the site multicast at sfc-3", () => atSfc3.some((m) => text(m) === "after"), { timeoutMs: 15_000 });
+  expect(atSfc3.map(text)).toEqual(["after"]);
+  expect(atSfc2.filter((m) => m.payload.length === BODY).map((m) => m.payload[0])).toEqual(
+    Array.from({ length: 20 }, (_, i) => i),
+  );
+  // 20 x 64 KiB went to sfc-2; sfc-3 (not the site master) read far less than one of them.
+  expect(sfc3!.stats().clusterBytesIn - before).toBeLessThan(BODY);
+  expect(sfc3!.stats().missed).toBe(0);
+});
+
 test("the site master leaves: the next member takes over and cross-site traffic flows again", async () => {
   const { n, s } = await twoSites(3, 2);
   const temp = s[1]!;

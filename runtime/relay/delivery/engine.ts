@@ -7,7 +7,14 @@ import { EventEmitter } from "node:events";
 import { ConfigError } from "../../../contract/errors.js";
 import { type Member, memberKey, type View } from "../../cluster/member.js";
 import type { Logger } from "../../observability/log.js";
-import { type Destination, type Envelope, EnvelopeKind, encodeEnvelope, type Origin } from "../envelope.js";
+import {
+  type Destination,
+  type Envelope,
+  EnvelopeKind,
+  encodedSize,
+  encodeEnvelope,
+  type Origin,
+} from "../envelope.js";
 import { RelayError } from "../errors.js";
 import {
   DEFAULT_ACK_INTERVAL_MS,
@@ -221,13 +228,18 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     }
   }
 
-  /** Buffers an encoded Data envelope of ours for each target site and sends it on that site's lane. */
-  enqueue(env: Envelope, bytes: Buffer): void {
+  /**
+   * Buffers a Data envelope of ours for each target site and sends it on that site's lane. `bytes`
+   * is its encoding without a lane when the caller made one (its payload is kept from there), else
+   * null (the payload is copied: the caller may reuse its buffer).
+   */
+  enqueue(env: Envelope, bytes: Buffer | null): void {
     const now = this.#path.now();
-    // Buffered with the payload inside our own encoding (the caller may reuse its buffer).
-    const kept: Envelope = { ...env, payload: bytes.subarray(bytes.length - env.payload.length) };
+    const payload = bytes ? bytes.subarray(bytes.length - env.payload.length) : Buffer.from(env.payload);
+    const kept: Envelope = { ...env, payload };
+    const size = bytes ? bytes.length : encodedSize(env);
     for (const site of this.#targetSites(env.dest)) {
-      this.#transmit(site, this.#outbox.add(site, kept, bytes.length, now), now);
+      this.#transmit(site, this.#outbox.add(site, kept, size, now), now);
     }
   }
 
