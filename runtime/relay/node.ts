@@ -279,7 +279,11 @@ export class RelayNode {
         "clusterInternalErrors",
         "Errors caught at a socket or timer boundary of the cluster (bugs; logged)",
       ],
-      ["relay_cluster_received_bytes_total", "clusterBytesIn", "Bytes read from the other members of our site"],
+      [
+        "relay_cluster_received_bytes_total",
+        "clusterBytesIn",
+        "Bytes read from the other members of our site",
+      ],
       ["relay_cluster_sent_bytes_total", "clusterBytesOut", "Bytes written to the other members of our site"],
     ] as const) {
       counterFrom(r, { name, help, read: stat(key) });

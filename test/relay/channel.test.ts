@@ -173,7 +173,9 @@ test("a cross-site unicast's body reaches only its addressee; the other members'
   });
   // The site multicast after them is delivered at sfc-3 without a gap: its lane moved past the
   // 20 unicasts (each a payload-less lane position there).
-  await waitFor("the site multicast at sfc-3", () => atSfc3.some((m) => text(m) === "after"), { timeoutMs: 15_000 });
+  await waitFor("the site multicast at sfc-3", () => atSfc3.some((m) => text(m) === "after"), {
+    timeoutMs: 15_000,
+  });
   expect(atSfc3.map(text)).toEqual(["after"]);
   expect(atSfc2.filter((m) => m.payload.length === BODY).map((m) => m.payload[0])).toEqual(
     Array.from({ length: 20 }, (_, i) => i),
