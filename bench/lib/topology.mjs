@@ -14,6 +14,12 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 export const DIST = process.env.BENCH_DIST ?? path.join(ROOT, "dist");
 export const CLI = path.join(DIST, "runtime/cli/relay.js");
 const MEMBER_JS = path.join(path.dirname(fileURLToPath(import.meta.url)), "member.mjs");
+/**
+ * Extra node flags of every member process, e.g. BENCH_MEMBER_NODE_ARGS="--cpu-prof
+ * --cpu-prof-dir=/tmp/prof" (node refuses --cpu-prof in NODE_OPTIONS). A profile is written when a
+ * member exits on SIGTERM, i.e. at the end of the run.
+ */
+const MEMBER_NODE_ARGS = (process.env.BENCH_MEMBER_NODE_ARGS ?? "").split(" ").filter(Boolean);
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -261,6 +267,7 @@ export class Member {
   /** Starts the process; resolves once its channel is connected (in a view). */
   start(config) {
     const child = fork(MEMBER_JS, [], {
+      execArgv: [...process.execArgv, ...MEMBER_NODE_ARGS],
       env: {
         ...process.env,
         BENCH_MEMBER: JSON.stringify({

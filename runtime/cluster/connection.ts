@@ -102,8 +102,9 @@ export class MeshConnection {
   }
 
   /**
-   * Writes an encoded frame: it joins this tick's bundle, sent when the current turn of the event
-   * loop ends (no timer: batching adds no latency). The frame must not be modified afterwards.
+   * Writes an encoded frame: it joins this turn's bundle, sent once the event loop has handled
+   * the I/O of this turn (setImmediate: every chunk read in this turn adds to the same bundle; no
+   * timer, so batching adds no latency). The frame must not be modified afterwards.
    * False when the socket's buffer is over its high-water mark.
    */
   write(frame: Buffer): boolean {
@@ -118,7 +119,7 @@ export class MeshConnection {
     this.#bundleBytes += frame.length;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      process.nextTick(this.#flushSoon);
+      setImmediate(this.#flushSoon);
     }
     return this.#socket.writableLength + this.#bundleBytes < this.#socket.writableHighWaterMark;
   }

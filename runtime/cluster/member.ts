@@ -25,9 +25,21 @@ export interface View {
   readonly members: readonly Member[];
 }
 
+/**
+ * Keys of the member objects seen (members are immutable): a key is needed for every frame sent
+ * and received, and building it anew each time (a new string, hashed at each map lookup) showed in
+ * the cross-site profiles. Weak: a member object that is gone takes its key with it.
+ */
+const keys = new WeakMap<object, string>();
+
 /** Stable key of a member incarnation: `name/uuid`. */
 export function memberKey(m: Pick<Member, "name" | "uuid">): string {
-  return `${m.name}/${m.uuid}`;
+  let key = keys.get(m);
+  if (key === undefined) {
+    key = `${m.name}/${m.uuid}`;
+    keys.set(m, key);
+  }
+  return key;
 }
 
 /**

@@ -13,9 +13,31 @@ export type UuidByteOrder = "msb-first" | "lsb-first";
 
 export const UUID_BYTES = 16;
 
+/**
+ * The same few UUIDs are written and checked for every message (our address, the site masters'):
+ * their 16 bytes (msb-first) are kept, keyed by the text, so neither the pattern nor the hex
+ * parsing runs per message. Bounded (UUIDs can be remote input): emptied when full.
+ */
+const MEMO_MAX = 4096;
+const known = new Map<string, Buffer>();
+
+function bytesOf(uuid: string): Buffer {
+  let b = known.get(uuid);
+  if (b === undefined) {
+    b = Buffer.from(uuid.replaceAll("-", ""), "hex");
+    if (known.size >= MEMO_MAX) known.clear();
+    known.set(uuid, b);
+  }
+  return b;
+}
+
 /** True when `value` is a UUID in canonical text form. */
 export function isUuid(value: unknown): value is string {
-  return typeof value === "string" && UUID_PATTERN.test(value);
+  if (typeof value !== "string") return false;
+  if (known.has(value)) return true;
+  if (!UUID_PATTERN.test(value)) return false;
+  bytesOf(value);
+  return true;
 }
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
@@ -51,11 +73,13 @@ export function uuidFromBytes(buf: Uint8Array, at = 0, order: UuidByteOrder = "m
 
 /** Writes a UUID (already validated with isUuid) as 16 bytes at `buf[at..at+16)`. */
 export function writeUuid(uuid: string, buf: Buffer, at: number, order: UuidByteOrder = "msb-first"): void {
-  const hex = uuid.replaceAll("-", "");
+  const b = bytesOf(uuid);
   const msb = order === "msb-first" ? at : at + 8;
   const lsb = order === "msb-first" ? at + 8 : at;
-  buf.write(hex.slice(0, 16), msb, "hex");
-  buf.write(hex.slice(16), lsb, "hex");
+  for (let i = 0; i < 8; i++) {
+    buf[msb + i] = b[i]!;
+    buf[lsb + i] = b[8 + i]!;
+  }
 }
 
 /** A UUID (already validated with isUuid) as 16 new bytes. */

@@ -56,6 +56,8 @@ export class BridgeMembership<A> {
    * change of entries, routers or announcements (each such change goes through #settle or announce).
    */
   readonly #targets = new Map<string, BridgeMember<A> | undefined>();
+  /** sites(), forgotten at the same changes. */
+  #sites: string[] | null = null;
 
   constructor(localSite: string, suspectHoldMs = DEFAULT_SUSPECT_HOLD_MS) {
     this.#localSite = localSite;
@@ -129,11 +131,12 @@ export class BridgeMembership<A> {
     return this.#entries.has(key);
   }
 
-  /** Remote sites with at least one reachable site master. */
-  sites(): string[] {
-    return this.routes()
+  /** Remote sites with at least one reachable site master (computed once per change). */
+  sites(): readonly string[] {
+    this.#sites ??= this.routes()
       .filter((r) => r.up)
       .map((r) => r.site);
+    return this.#sites;
   }
 
   /** Reachable members of `site`, announced site masters first. */
@@ -211,6 +214,7 @@ export class BridgeMembership<A> {
 
   #settle(): RouteChange[] {
     this.#targets.clear();
+    this.#sites = null;
     const changes: RouteChange[] = [];
     const next = new Map<string, string>();
     for (const r of this.routes()) {

@@ -295,11 +295,8 @@ export interface EnvelopeLimits {
 export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits> = {}): Envelope {
   const maxPayload = limits.maxPayload ?? DEFAULT_MAX_PAYLOAD;
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let o = 0;
-  const need = (n: number, what: string) => {
-    if (buf.length - o < n) throw new EnvelopeError("truncated", `${what} needs ${n} bytes at offset ${o}`);
-  };
-  need(FIXED_HEADER, "header");
+  const c: Cursor = { buf, o: 0 };
+  need(c, FIXED_HEADER, "header");
   if (buf.readUInt16BE(0) !== ENVELOPE_MAGIC) throw new EnvelopeError("bad-magic", "not a relay envelope");
   const version = buf[2]!;
   if (version !== ENVELOPE_VERSION)
@@ -310,69 +307,85 @@ export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits
   if ((flags & ~(FLAG_LANE | FLAG_RETRY)) !== 0 || flags === FLAG_RETRY)
     throw new EnvelopeError("bad-flags", `flags ${flags} (unknown bits, or retry without a lane)`);
   const hops = buf[5]!;
-  o = FIXED_HEADER;
-  const getString = (what: string): string => {
-    need(1, what);
-    const len = buf[o]!;
-    o += 1;
-    if (len === 0) throw new EnvelopeError("bad-string", `${what} is empty`);
-    need(len, what);
-    let s: string;
-    try {
-      s = decodeText(buf, o, o + len);
-    } catch {
-      throw new EnvelopeError("bad-string", `${what} is not valid UTF-8`);
-    }
-    o += len;
-    return s;
-  };
-  const site = getString("origin.site");
-  const name = getString("origin.name");
-  need(16, "origin.incarnation");
-  const incarnation = uuidFromBytes(buf, o);
-  o += 16;
-  const getU64 = (what: string): number => {
-    need(8, what);
-    const hi = buf.readUInt32BE(o);
-    const lo = buf.readUInt32BE(o + 4);
-    o += 8;
-    if (hi > 0x1f_ffff) throw new EnvelopeError("bad-seq", `${what} beyond 2^53-1`);
-    const v = hi * 0x1_0000_0000 + lo;
-    if (v > MAX_SEQ) throw new EnvelopeError("bad-seq", `${what} beyond 2^53-1`);
-    return v;
-  };
-  const seq = getU64("seq");
+  c.o = FIXED_HEADER;
+  const site = getString(c, "origin.site");
+  const name = getString(c, "origin.name");
+  need(c, 16, "origin.incarnation");
+  const incarnation = uuidFromBytes(buf, c.o);
+  c.o += 16;
+  const seq = getU64(c, "seq");
   let lane: Lane | undefined;
   if (flags & FLAG_LANE) {
-    const laneSite = getString("lane.site");
-    const laneSeq = getU64("lane.seq");
-    const low = getU64("lane.low");
+    const laneSite = getString(c, "lane.site");
+    const laneSeq = getU64(c, "lane.seq");
+    const low = getU64(c, "lane.low");
     lane =
       flags & FLAG_RETRY
         ? { site: laneSite, seq: laneSeq, low, retry: true }
         : { site: laneSite, seq: laneSeq, low };
   }
-  need(1, "dest");
-  const destKind = buf[o]!;
-  o += 1;
+  need(c, 1, "dest");
+  const destKind = buf[c.o]!;
+  c.o += 1;
   let dest: Destination;
-  if (destKind === 0) dest = { kind: "all" };
-  else if (destKind === 1) dest = { kind: "site", site: getString("dest.site") };
+  if (destKind === 0) dest = DEST_ALL;
+  else if (destKind === 1) dest = { kind: "site", site: getString(c, "dest.site") };
   else if (destKind === 2) {
-    const dsite = getString("dest.site");
-    dest = { kind: "member", site: dsite, name: getString("dest.name") };
+    const dsite = getString(c, "dest.site");
+    dest = { kind: "member", site: dsite, name: getString(c, "dest.name") };
   } else throw new EnvelopeError("bad-dest", `destination kind ${destKind}`);
-  need(4, "payload length");
-  const plen = buf.readUInt32BE(o);
-  o += 4;
+  need(c, 4, "payload length");
+  const plen = buf.readUInt32BE(c.o);
+  c.o += 4;
   if (plen > maxPayload) throw new EnvelopeError("payload-too-large", `${plen} bytes > ${maxPayload}`);
-  need(plen, "payload");
-  const payload = buf.subarray(o, o + plen);
-  o += plen;
-  if (o !== buf.length)
-    throw new EnvelopeError("trailing-bytes", `${buf.length - o} bytes after the payload`);
-  const env: Envelope = { kind, hops, origin: { site, name, incarnation }, seq, dest, payload };
-  return lane ? { ...env, lane } : env;
+  need(c, plen, "payload");
+  const payload = buf.subarray(c.o, c.o + plen);
+  c.o += plen;
+  if (c.o !== buf.length)
+    throw new EnvelopeError("trailing-bytes", `${buf.length - c.o} bytes after the payload`);
+  const origin = { site, name, incarnation };
+  return lane ? { kind, hops, origin, seq, dest, payload, lane } : { kind, hops, origin, seq, dest, payload };
+}
+
+/** Where the decoder is in the bytes (plain functions on it: no closures made per envelope). */
+interface Cursor {
+  readonly buf: Buffer;
+  o: number;
+}
+
+/** The destination "all" carries nothing: one shared (frozen) object for every decoded envelope. */
+const DEST_ALL: Destination = Object.freeze({ kind: "all" });
+
+function need(c: Cursor, n: number, what: string): void {
+  if (c.buf.length - c.o < n)
+    throw new EnvelopeError("truncated", `${what} needs ${n} bytes at offset ${c.o}`);
+}
+
+function getString(c: Cursor, what: string): string {
+  need(c, 1, what);
+  const len = c.buf[c.o]!;
+  c.o += 1;
+  if (len === 0) throw new EnvelopeError("bad-string", `${what} is empty`);
+  need(c, len, what);
+  let s: string;
+  try {
+    s = decodeText(c.buf, c.o, c.o + len);
+  } catch {
+    throw new EnvelopeError("bad-string", `${what} is not valid UTF-8`);
+  }
+  c.o += len;
+  return s;
+}
+
+function getU64(c: Cursor, what: string): number {
+  need(c, 8, what);
+  const hi = c.buf.readUInt32BE(c.o);
+  const lo = c.buf.readUInt32BE(c.o + 4);
+  c.o += 8;
+  if (hi > 0x1f_ffff) throw new EnvelopeError("bad-seq", `${what} beyond 2^53-1`);
+  const v = hi * 0x1_0000_0000 + lo;
+  if (v > MAX_SEQ) throw new EnvelopeError("bad-seq", `${what} beyond 2^53-1`);
+  return v;
 }
 
 /** `name` for a sender of the reader's own site, `name:site` otherwise (the walkthrough's format). */
