@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-import { numberOption } from "./lib/args.mjs";
+import { numberOption, stringOption } from "./lib/args.mjs";
 // Cross-site benchmarks on loopback (issue 6), on dist/ (`npm run build` first):
 //   node bench/crosssite.mjs [--runs 3] [--msgs100 40000] [--msgs1k 30000] [--window 2000]
-//                            [--rate 1000] [--kills 3] [--fail-rate 200] [--skip-failover]
+//                            [--rates 1000,10000] [--kills 3] [--fail-rate 200] [--skip-failover]
 //                            [--max-minutes 15] [--open-loop-only]
 // Two routers (`relay router`) and two topologies on them, side by side: nyc x5 + sfc x3 with
 // the delivery guarantee (RelayChannel `reliable: true`) and the same without it (`reliable:
@@ -10,12 +10,14 @@ import { numberOption } from "./lib/args.mjs";
 // name and bridge group; the idle one only exchanges heartbeats while the other is measured.
 // The sender is the youngest nyc member (never a site master).
 // 1. throughput: --msgs numbered messages of 100 B and 1 KB from the sender to site sfc, and
-//    separately to all sites; a run ends when every receiver (the 3 sfc members; for "all" also
+//    separately to all sites and to one sfc member (a unicast: its body goes to that member only,
+//    the other sfc members get its lane position); a run ends when every receiver (the 3 sfc members; for "all" also
 //    the 4 other nyc members) has every message; counts, duplicates and per-sender order are
 //    checked. Closed loop: at most --window messages not yet delivered everywhere (credits
 //    through the parent, out of band), plus the relay's own back-pressure. Reliable and bare runs
 //    alternate (interleaved), so the ratio compares runs made under the same machine load.
-// 2. latency at a steady --rate (100 B, send timestamp in the payload, CLOCK_MONOTONIC).
+// 2. latency at steady rates, --rates (default 1000,10000 msgs/s; 100 B, send timestamp in the
+//    payload, CLOCK_MONOTONIC).
 // 3. failover (reliable topology): a steady --fail-rate stream nyc -> sfc while one of: the nyc
 //    site master, the sfc site master, router-1 is killed with kill -9; the gap in the receive
 //    timeline at each surviving sfc member; every message must arrive exactly once, in order. The
@@ -41,7 +43,7 @@ const argv = process.argv.slice(2);
 const RUNS = numberOption("runs", 3);
 const MSGS = { 100: numberOption("msgs100", 40_000), 1024: numberOption("msgs1k", 30_000) };
 const WINDOW = numberOption("window", 2000);
-const RATE = numberOption("rate", 1000);
+const RATES = stringOption("rates", "1000,10000").split(",").map(Number);
 const KILLS = numberOption("kills", 3);
 const FAIL_RATE = numberOption("fail-rate", 200);
 const SKIP_FAILOVER = argv.includes("--skip-failover");
@@ -157,7 +159,21 @@ const fmtRate = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US
 const sfcOnly = (run) => run.reports.filter((r) => r.name.startsWith("sfc-"));
 
 function receiversFor(t, sender, dest) {
+  if (dest.kind === "member") return t.alive().filter((m) => m.site === dest.site && m.name === dest.name);
   return t.alive().filter((m) => m !== sender && (dest.kind === "all" || m.site === dest.site));
+}
+
+/** The destinations of the throughput runs: site sfc, all sites, one sfc member (not its site master). */
+const DESTS = ["sfc", "all", "one"];
+const DEST_LABEL = {
+  sfc: "site sfc (3 receivers)",
+  all: "all sites (3 sfc + 4 nyc receivers)",
+  one: "one sfc member (unicast)",
+};
+async function destFor(t, destName) {
+  if (destName === "all") return { kind: "all" };
+  if (destName === "one") return { kind: "member", site: "sfc", name: (await t.youngest("sfc")).name };
+  return { kind: "site", site: "sfc" };
 }
 
 /** The youngest nyc member (last in the site's view): never the site master. */
@@ -247,12 +263,12 @@ for (const mode of ["reliable", "bare"]) {
 }
 const results = []; // {mode, size, dest, rate, mbps, p50, p99, ok}
 for (const size of [100, 1024]) {
-  for (const destName of ["sfc", "all"]) {
-    const dest = destName === "all" ? { kind: "all" } : { kind: "site", site: "sfc" };
+  for (const destName of DESTS) {
     for (let rep = 0; rep < RUNS; rep++) {
       const order = rep % 2 === 0 ? ["reliable", "bare"] : ["bare", "reliable"];
       for (const mode of order) {
         const t = topo[mode];
+        const dest = await destFor(t, destName);
         const sender = await senderOf(t);
         const receivers = receiversFor(t, sender, dest);
         const count = MSGS[size];
@@ -295,7 +311,7 @@ console.log(
 );
 console.log("|---|---|---|---|---|---|---|---|");
 for (const size of [100, 1024]) {
-  for (const dest of ["sfc", "all"]) {
+  for (const dest of DESTS) {
     const med = {};
     for (const mode of ["reliable", "bare"])
       med[mode] = median(
@@ -308,7 +324,7 @@ for (const size of [100, 1024]) {
     for (const mode of ["reliable", "bare"]) {
       const rs = results.filter((r) => r.mode === mode && r.size === size && r.dest === dest);
       console.log(
-        `| ${dest === "all" ? "all sites (3 sfc + 4 nyc receivers)" : "site sfc (3 receivers)"} | ${size === 1024 ? "1 KB" : "100 B"} | ${mode} | ${rs.map((r) => fmtRate(r.rate)).join(", ")} | ${fmtRate(med[mode])} | ${fmt((med[mode] * size) / 1e6, 2)} | ${fmt(median(rs.map((r) => r.p50)), 1)} / ${fmt(median(rs.map((r) => r.p99)), 1)} | ${mode === "reliable" ? `${fmt(median(ratios), 2)} (pairs: ${ratios.map((x) => fmt(x, 2)).join(", ")})` : ""} |`,
+        `| ${DEST_LABEL[dest]} | ${size === 1024 ? "1 KB" : "100 B"} | ${mode} | ${rs.map((r) => fmtRate(r.rate)).join(", ")} | ${fmtRate(med[mode])} | ${fmt((med[mode] * size) / 1e6, 2)} | ${fmt(median(rs.map((r) => r.p50)), 1)} / ${fmt(median(rs.map((r) => r.p99)), 1)} | ${mode === "reliable" ? `${fmt(median(ratios), 2)} (pairs: ${ratios.map((x) => fmt(x, 2)).join(", ")})` : ""} |`,
       );
     }
   }
@@ -321,47 +337,49 @@ const roleNames = ["sender", "nyc site master", "routers", "sfc site master", "o
 console.log(`| destination | size | mode | ${roleNames.join(" | ")} | total | reliable / bare (total) |`);
 console.log(`|---|---|---|${roleNames.map(() => "---|").join("")}---|---|`);
 for (const size of [100, 1024]) {
-  for (const dest of ["sfc", "all"]) {
+  for (const dest of DESTS) {
     const tot = {};
     for (const mode of ["reliable", "bare"]) {
       const rs = results.filter((r) => r.mode === mode && r.size === size && r.dest === dest);
       tot[mode] = median(rs.map((r) => r.cpu.total));
       console.log(
-        `| ${dest === "all" ? "all sites" : "site sfc"} | ${size === 1024 ? "1 KB" : "100 B"} | ${mode} | ${roleNames.map((n) => fmt(median(rs.map((r) => r.cpu[n])), 0)).join(" | ")} | ${fmt(tot[mode], 0)} | ${mode === "reliable" ? "" : fmt(tot.reliable / tot.bare, 2)} |`,
+        `| ${DEST_LABEL[dest]} | ${size === 1024 ? "1 KB" : "100 B"} | ${mode} | ${roleNames.map((n) => fmt(median(rs.map((r) => r.cpu[n])), 0)).join(" | ")} | ${fmt(tot[mode], 0)} | ${mode === "reliable" ? "" : fmt(tot.reliable / tot.bare, 2)} |`,
       );
     }
   }
 }
 
-// ---- 2. latency at a steady rate ----
-console.log(
-  `\n### Latency nyc -> sfc at a steady ${RATE} msgs/s (100 B, ${RATE * 3} msgs per run, all 3 sfc members)\n`,
-);
-console.log("| mode | p50 (ms) per run | p99 (ms) per run | max (ms) |");
-console.log("|---|---|---|---|");
-const latRows = { reliable: [], bare: [] };
-for (let rep = 0; rep < 2; rep++) {
-  for (const mode of rep % 2 === 0 ? ["reliable", "bare"] : ["bare", "reliable"]) {
-    const t = topo[mode];
-    const sender = await senderOf(t);
-    const dest = { kind: "site", site: "sfc" };
-    const receivers = receiversFor(t, sender, dest);
-    const run = await runStream({ sender, receivers, dest, count: RATE * 3, size: 100, rate: RATE });
-    const bad = check(run, RATE * 3);
-    if (bad.length) console.error(`latency run (${mode}): ${bad.join("; ")}`);
-    // p50 over all receivers' messages ~ median of the receivers' p50s; p99 = worst receiver.
-    latRows[mode].push({
-      p50: median(run.reports.map((r) => r.latency.p50)),
-      p99: Math.max(...run.reports.map((r) => r.latency.p99)),
-      max: Math.max(...run.reports.map((r) => r.latency.max)),
-    });
-  }
-}
-for (const mode of ["reliable", "bare"]) {
-  const rs = latRows[mode];
+// ---- 2. latency at steady rates ----
+for (const RATE of RATES) {
   console.log(
-    `| ${mode} | ${rs.map((r) => fmt(r.p50, 2)).join(", ")} | ${rs.map((r) => fmt(r.p99, 2)).join(", ")} | ${fmt(Math.max(...rs.map((r) => r.max)), 1)} |`,
+    `\n### Latency nyc -> sfc at a steady ${RATE} msgs/s (100 B, ${RATE * 3} msgs per run, all 3 sfc members)\n`,
   );
+  console.log("| mode | p50 (ms) per run | p99 (ms) per run | max (ms) |");
+  console.log("|---|---|---|---|");
+  const latRows = { reliable: [], bare: [] };
+  for (let rep = 0; rep < 2; rep++) {
+    for (const mode of rep % 2 === 0 ? ["reliable", "bare"] : ["bare", "reliable"]) {
+      const t = topo[mode];
+      const sender = await senderOf(t);
+      const dest = { kind: "site", site: "sfc" };
+      const receivers = receiversFor(t, sender, dest);
+      const run = await runStream({ sender, receivers, dest, count: RATE * 3, size: 100, rate: RATE });
+      const bad = check(run, RATE * 3);
+      if (bad.length) console.error(`latency run (${mode}): ${bad.join("; ")}`);
+      // p50 over all receivers' messages ~ median of the receivers' p50s; p99 = worst receiver.
+      latRows[mode].push({
+        p50: median(run.reports.map((r) => r.latency.p50)),
+        p99: Math.max(...run.reports.map((r) => r.latency.p99)),
+        max: Math.max(...run.reports.map((r) => r.latency.max)),
+      });
+    }
+  }
+  for (const mode of ["reliable", "bare"]) {
+    const rs = latRows[mode];
+    console.log(
+      `| ${mode} | ${rs.map((r) => fmt(r.p50, 2)).join(", ")} | ${rs.map((r) => fmt(r.p99, 2)).join(", ")} | ${fmt(Math.max(...rs.map((r) => r.max)), 1)} |`,
+    );
+  }
 }
 
 // ---- 3. failover ----

@@ -199,7 +199,12 @@ function waitCredit(id, need, timeoutMs) {
 
 async function stream({ id, dest, count, size, rate = 0, window = 0, stallMs = 10_000 }) {
   const body = Buffer.alloc(Math.max(size, HEADER), 0x61);
-  const d = dest.kind === "all" ? { kind: "all" } : { kind: "site", site: dest.site };
+  const d =
+    dest.kind === "all"
+      ? { kind: "all" }
+      : dest.kind === "member"
+        ? { kind: "member", site: dest.site, name: dest.name }
+        : { kind: "site", site: dest.site };
   let refused = 0;
   let blockedMs = 0;
   const t0 = nowMs();

@@ -70,7 +70,7 @@ export interface RelayChannelOptions {
   /**
    * Bounds of the buffer of unstable cross-site messages: per destination site (so one slow or
    * gone site never refuses traffic to another), in total and in number of sites.
-   * @default 32 MiB and 20000 messages per site, 128 MiB in total, 64 sites
+   * @default 32 MiB and 32768 messages per site, 128 MiB in total, 64 sites
    */
   readonly sendBuffer?: Partial<SendBufferLimits>;
   /**
