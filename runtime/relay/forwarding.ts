@@ -44,7 +44,17 @@ export interface ForwardingOwner {
   undeliverable(u: Undeliverable): void;
 }
 
-const EMPTY = new Uint8Array(0);
+/**
+ * The same envelope with an empty payload, cut from its encoding (the payload and its u32 length
+ * end every envelope), so no second encoding is made per message.
+ */
+function withoutPayload(bytes: Buffer, payloadLength: number): Buffer {
+  const head = bytes.length - payloadLength - 4;
+  const out = Buffer.allocUnsafe(head + 4);
+  bytes.copy(out, 0, 0, head);
+  out.writeUInt32BE(0, head);
+  return out;
+}
 
 /** The entry of a dispatch table for a kind that place has nothing to do with. */
 export const notForUs = (): void => {};
@@ -182,7 +192,7 @@ export class Forwarding {
       if (this.#o.isMe(m)) continue;
       if (m.name === dest.name) this.relaySend(memberKey(m), bytes, env);
       else {
-        skip ??= encodeEnvelope({ ...env, payload: EMPTY });
+        skip ??= withoutPayload(bytes, env.payload.length);
         this.relaySend(memberKey(m), skip, env);
       }
     }

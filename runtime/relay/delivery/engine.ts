@@ -255,7 +255,17 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     o.sends++;
     const low = this.#outbox.lowOf(site);
     const lane = o.sends > 1 ? { site, seq: o.laneSeq, low, retry: true } : { site, seq: o.laneSeq, low };
-    const env: Envelope = { ...o.env, lane };
+    const e = o.env;
+    // Spelled out rather than spread: this runs for every message sent.
+    const env: Envelope = {
+      kind: e.kind,
+      hops: e.hops,
+      origin: e.origin,
+      seq: e.seq,
+      dest: e.dest,
+      payload: e.payload,
+      lane,
+    };
     return this.#path.sendLane(env, encodeEnvelope(env));
   }
 
