@@ -209,13 +209,21 @@ function readAddress(r: Reader, lim: DecodeLimits, what: string): Address | null
       return { kind: "uuid", uuid: readUuid(r, what) };
     case FLAG_SITE_UUID:
     case FLAG_SITE_MASTER: {
+      const known = SITE_ADDRESSES.lookup(r.buf, r.pos - 1);
+      if (known) {
+        r.pos = known.end;
+        return known.addr;
+      }
+      const start = r.pos - 1;
       const uuid = readUuid(r, what);
       const flags = readCompressedInt(r, `${what} flags`);
       const extensions = readExtensions(r, lim, what);
       const site = readString(r, `${what} site`);
       const name = readString(r, `${what} name`);
       const kind = flag === FLAG_SITE_UUID ? "site-uuid" : "site-master";
-      return { kind, uuid, flags, extensions, site, name } satisfies SiteAddress;
+      const addr = Object.freeze({ kind, uuid, flags, extensions, site, name } satisfies SiteAddress);
+      if (extensions.length === 0) SITE_ADDRESSES.remember(r.buf, start, r.pos, addr);
+      return addr;
     }
     case FLAG_IP:
       return readIp(r, what);
@@ -232,6 +240,70 @@ function readAddress(r: Reader, lim: DecodeLimits, what: string): Address | null
     default:
       throw new ProtocolError("bad-address", `${what}: unknown address flags 0x${flag.toString(16)}`);
   }
+}
+
+/**
+ * The site addresses decoded last (without extensions), with their encodings: every MESSAGE
+ * carries its destination and sender, and on the bridge those are the same few site masters, so
+ * an encoding seen before is recognised by its bytes instead of decoded again (UUID text, two
+ * strings, an object per message). Bytes that decoded once decode the same way again, so a hit
+ * returns the same (frozen) address. A handful of entries, replaced in turn: bounded.
+ */
+class SiteAddressMemo {
+  static readonly SIZE = 8;
+  readonly #bytes: (Buffer | null)[] = new Array(SiteAddressMemo.SIZE).fill(null);
+  readonly #addrs: (SiteAddress | null)[] = new Array(SiteAddressMemo.SIZE).fill(null);
+  #next = 0;
+
+  /** The address whose encoding starts at `buf[start]` (the flag byte), if remembered. */
+  lookup(buf: Uint8Array, start: number): { addr: SiteAddress; end: number } | null {
+    const end = siteAddressEnd(buf, start);
+    if (end < 0) return null;
+    const len = end - start;
+    for (let i = 0; i < SiteAddressMemo.SIZE; i++) {
+      const b = this.#bytes[i];
+      if (!b || b.length !== len) continue;
+      let same = true;
+      for (let j = 0; j < len; j++) {
+        if (b[j] !== buf[start + j]) {
+          same = false;
+          break;
+        }
+      }
+      if (same) return { addr: this.#addrs[i]!, end };
+    }
+    return null;
+  }
+
+  remember(buf: Uint8Array, start: number, end: number, addr: SiteAddress): void {
+    const i = this.#next;
+    this.#bytes[i] = Buffer.from(buf.subarray(start, end));
+    this.#addrs[i] = addr;
+    this.#next = (i + 1) % SiteAddressMemo.SIZE;
+  }
+}
+const SITE_ADDRESSES = new SiteAddressMemo();
+
+/**
+ * Where the encoding of a site address without extensions that starts at `buf[start]` ends, or -1
+ * (extensions, or bytes missing: the full decoder handles and reports those).
+ */
+function siteAddressEnd(buf: Uint8Array, start: number): number {
+  let o = start + 1 + UUID_BYTES;
+  if (o >= buf.length) return -1;
+  o += 1 + buf[o]!; // compressed flags: count byte + bytes
+  if (o >= buf.length || buf[o] !== 0) return -1; // extensions
+  o += 1;
+  for (let k = 0; k < 2; k++) {
+    if (o >= buf.length) return -1;
+    if (buf[o] !== 1) {
+      o += 1; // null string
+      continue;
+    }
+    if (o + 3 > buf.length) return -1;
+    o += 3 + ((buf[o + 1]! << 8) | buf[o + 2]!);
+  }
+  return o <= buf.length ? o : -1;
 }
 
 function readIp(r: Reader, what: string): IpAddress {
