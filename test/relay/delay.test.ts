@@ -6,6 +6,7 @@
 // one after kill -9 of the sfc site master, has 1..1000 exactly once in order), and that the path
 // really was the delayed one (every proxy carried traffic, none released a chunk early) so the test
 // cannot pass on an undelayed path. Times are printed, never asserted.
+import { connect, createServer, type Socket } from "node:net";
 import { afterEach, describe, expect, jest, test } from "@jest/globals";
 import { type DelayProxy, startDelayProxy } from "../../bench/lib/delay-proxy.mjs";
 import { waitFor } from "../helpers/wait.js";
@@ -164,6 +165,63 @@ function expectDelayedPath(d: DelayedWorld): void {
   expect(sum("nyc", "bytesToTarget")).toBeGreaterThan(COUNT * 10);
   expect(sum("sfc", "bytesToClient")).toBeGreaterThan(COUNT * 10);
 }
+
+describe("the delay proxy", () => {
+  // What the delivery tests rely on: bytes arrive whole and in order, never early, the FIN after
+  // the data, and a sender faster than the path cannot grow the proxy's memory past its bound.
+  test("bounded, in order, FIN after the data, nothing released early", async () => {
+    const TOTAL = 16 * 1024 * 1024;
+    const BOUND = 256 * 1024;
+    let received = 0;
+    let wrong = 0;
+    let gotEnd = false;
+    let serverSide: Socket | null = null;
+    const server = createServer({ allowHalfOpen: true }, (s) => {
+      serverSide = s;
+      s.pause(); // a receiver that does not read: the proxy must stop reading its client
+      s.on("data", (b: Buffer) => {
+        for (let i = 0; i < b.length; i++) if (b[i] !== (received + i) % 251) wrong++;
+        received += b.length;
+      });
+      s.on("end", () => {
+        gotEnd = true;
+        s.end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const proxy = await startDelayProxy({
+      targetHost: "127.0.0.1",
+      targetPort: (server.address() as { port: number }).port,
+      delayMs: 50,
+      maxQueuedBytes: BOUND,
+    });
+    try {
+      const client = connect(proxy.port, "127.0.0.1");
+      client.on("error", () => {});
+      const data = Buffer.alloc(TOTAL);
+      for (let i = 0; i < TOTAL; i++) data[i] = i % 251;
+      client.end(data); // as fast as the client's side takes it, FIN at the end
+      await waitFor("the proxy pushes back", () => proxy.stats().pauses > 0, { timeoutMs: 20_000 });
+      serverSide!.resume();
+      await waitFor("everything through, then the FIN", () => gotEnd, {
+        timeoutMs: 30_000,
+        onTimeout: () => `received ${received}: ${JSON.stringify(proxy.stats())}`,
+      });
+      const st = proxy.stats();
+      expect({ received, wrong, early: st.minHeldMs < 50 }).toEqual({
+        received: TOTAL,
+        wrong: 0,
+        early: false,
+      });
+      // The bound plus at most one read (64 KiB) over it.
+      expect(st.maxQueuedBytes).toBeLessThanOrEqual(BOUND + 64 * 1024);
+      await waitFor("the pair closed", () => proxy.stats().open === 0, { timeoutMs: 10_000 });
+    } finally {
+      await proxy.close();
+      server.close();
+    }
+  });
+});
 
 describe(`delivery across ${DELAY_MS} ms per direction to each router`, () => {
   test("a stream nyc -> sfc arrives at every sfc member exactly once, in order", async () => {
