@@ -22,7 +22,8 @@
 //    members (send time in the payload, CLOCK_MONOTONIC, the same clock in every process).
 // Every stream must reach every sfc member exactly once, in order (a failed run shows FAILED and no
 // rate). CPU µs/msg = user + system time from /proc of every member and router over the run /
-// messages; the proxies' share (this process) is separate. Retransmitted = the sender's counter
+// messages; this process's own share (the proxies, plus the credits it relays in closed loop) is
+// separate. Retransmitted = the sender's counter
 // over the run (retransmissions of messages that were not stable within retransmitTimeoutMs).
 // Prints Markdown tables. Bounded: --max-minutes kills everything and exits 1.
 import { numberOption, stringOption } from "./lib/args.mjs";
