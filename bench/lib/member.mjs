@@ -5,7 +5,9 @@
 //   stream {id, dest, count, size, rate, window, stallMs}
 //                             -> sends numbered messages (see payload below), paced by `rate`
 //                                (msgs/s, 0 = as fast as back-pressure allows) and by a window
-//                                of messages not yet delivered everywhere (credits from the parent)
+//                                of messages not yet delivered everywhere (credits from the parent);
+//                                the reply has the channel's stats at the last send and the most
+//                                messages its send buffer held during the stream (maxBuffered)
 //   report {id, killAt?}      -> what this member received of stream `id`: count, duplicates, gaps,
 //                                reorders, latency percentiles, largest gap in the arrival timeline
 //   forget {id}               -> drops a stream's receive state
@@ -207,6 +209,7 @@ async function stream({ id, dest, count, size, rate = 0, window = 0, stallMs = 1
         : { kind: "site", site: dest.site };
   let refused = 0;
   let blockedMs = 0;
+  let maxBuffered = 0;
   const t0 = nowMs();
   let firstNs = 0n;
   credits.set(id, 0);
@@ -235,6 +238,8 @@ async function stream({ id, dest, count, size, rate = 0, window = 0, stallMs = 1
     payload.writeUInt32BE(MAGIC, 0);
     payload.writeUInt32BE(id, 4);
     payload.writeUInt32BE(seq, 8);
+    // The send buffer's fill (reliable mode), sampled: stats() builds an object.
+    if (seq % 64 === 0) maxBuffered = Math.max(maxBuffered, ch.stats().bufferedMessages);
     for (let attempt = 0; ; attempt++) {
       const t = nowNs();
       payload.writeBigUInt64BE(t, 12);
@@ -245,6 +250,7 @@ async function stream({ id, dest, count, size, rate = 0, window = 0, stallMs = 1
       } catch (err) {
         // Back-pressure: the relay's send buffer (reliable) or the local link (bare) is full.
         const full = err?.code === "BUFFER_FULL";
+        if (full) maxBuffered = Math.max(maxBuffered, ch.stats().bufferedMessages);
         if (!full || attempt > 100_000)
           return { id, sent: seq - 1, error: String(err?.message ?? err), refused, blockedMs };
         refused++;
@@ -255,6 +261,7 @@ async function stream({ id, dest, count, size, rate = 0, window = 0, stallMs = 1
       }
     }
   }
+  const stats = ch.stats();
   return {
     id,
     sent: count,
@@ -262,7 +269,8 @@ async function stream({ id, dest, count, size, rate = 0, window = 0, stallMs = 1
     lastSendAt: nowMs(),
     refused,
     blockedMs,
-    stats: ch.stats(),
+    stats,
+    maxBuffered: Math.max(maxBuffered, stats.bufferedMessages),
   };
 }
 

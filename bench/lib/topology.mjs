@@ -351,8 +351,11 @@ export class BenchTopology {
   #o;
 
   /** @param o {{sites: {site: string, members: number}[], routers: Router[], cluster: string,
-   *   bridgeGroup: string, reliable: boolean, logDir: string, record?: boolean}}
-   *   record: keep every arrival time and latency (percentiles, gaps); false for long runs. */
+   *   bridgeGroup: string, reliable: boolean, logDir: string, record?: boolean,
+   *   endpoints?: Record<string, {host: string, port: number}[]>}}
+   *   record: keep every arrival time and latency (percentiles, gaps); false for long runs.
+   *   endpoints: per site, the router endpoints its members dial instead of the routers' own
+   *   (e.g. delay proxies in front of them, bench/wan.mjs); a site not listed gets the routers. */
   constructor(o) {
     this.#o = o;
   }
@@ -399,7 +402,7 @@ export class BenchTopology {
       site,
       cluster: this.#o.cluster,
       members,
-      routers: this.#o.routers.map((r) => ({ host: "127.0.0.1", port: r.port })),
+      routers: this.#o.endpoints?.[site] ?? this.#o.routers.map((r) => ({ host: "127.0.0.1", port: r.port })),
       bridgeGroup: this.#o.bridgeGroup,
       reliable: this.#o.reliable,
       record: this.#o.record ?? true,
