@@ -3,7 +3,7 @@
 // script needs (percentiles, RSS, CPU time, router metrics, machine description).
 // Every wait is bounded; every child is tracked and stopped by stopAll(); members also exit when
 // this process dies (IPC disconnect), routers get SIGKILL from the exit handler.
-import { fork, spawn } from "node:child_process";
+import { fork, spawn, spawnSync } from "node:child_process";
 import { createWriteStream, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -81,22 +81,9 @@ export function machine() {
 }
 
 function gitHead() {
-  try {
-    const head = readFileSync(path.join(ROOT, ".git/HEAD"), "utf8").trim();
-    if (!head.startsWith("ref: ")) return head.slice(0, 7);
-    const ref = head.slice(5);
-    const file = path.join(ROOT, ".git", ref);
-    if (existsSync(file)) return readFileSync(file, "utf8").trim().slice(0, 7);
-    const packed = readFileSync(path.join(ROOT, ".git/packed-refs"), "utf8");
-    return (
-      packed
-        .split("\n")
-        .find((l) => l.endsWith(` ${ref}`))
-        ?.slice(0, 7) ?? "?"
-    );
-  } catch {
-    return "?";
-  }
+  // git itself: it also knows worktrees (where .git is a file) and packed refs.
+  const r = spawnSync("git", ["rev-parse", "--short=7", "HEAD"], { cwd: ROOT, encoding: "utf8" });
+  return r.status === 0 ? r.stdout.trim() : "?";
 }
 
 export function freePort() {
