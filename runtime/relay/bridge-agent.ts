@@ -94,7 +94,20 @@ interface Held {
   readonly until: number;
 }
 
-const endpointText = (r: RouterEndpoint) => `${r.host}[${r.port}]`;
+/**
+ * `host[port]` of a router. Memoized per endpoint object (one per router connection) like
+ * toBridgeMember: both run for every envelope from the bridge, and a string built anew is hashed
+ * anew at every map lookup.
+ */
+const endpointTexts = new WeakMap<RouterEndpoint, string>();
+function endpointText(r: RouterEndpoint): string {
+  let text = endpointTexts.get(r);
+  if (text === undefined) {
+    text = `${r.host}[${r.port}]`;
+    endpointTexts.set(r, text);
+  }
+  return text;
+}
 
 export class BridgeAgent extends EventEmitter<BridgeAgentEvents> {
   readonly #o: BridgeAgentOptions;
@@ -512,8 +525,17 @@ export class BridgeAgent extends EventEmitter<BridgeAgentEvents> {
   }
 }
 
+const bridgeMembers = new WeakMap<Address, BridgeMember<Address>>();
+
 /** A bridge member from a router's address, or null when it is not a site-qualified address. */
 export function toBridgeMember(addr: Address): BridgeMember<Address> | null {
   if (addr.kind !== "site-uuid" || addr.site === null || addr.name === null) return null;
-  return { key: addressKey(addr), addr, site: addr.site, name: addr.name };
+  // The codec hands out the same frozen address for the same sender (protocol/codec.ts), so this
+  // is computed once per site master, not per envelope.
+  let m = bridgeMembers.get(addr);
+  if (m === undefined) {
+    m = { key: addressKey(addr), addr, site: addr.site, name: addr.name };
+    bridgeMembers.set(addr, m);
+  }
+  return m;
 }

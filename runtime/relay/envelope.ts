@@ -322,7 +322,7 @@ export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits
   const site = getString(c, "origin.site");
   const name = getString(c, "origin.name");
   need(c, 16, "origin.incarnation");
-  const incarnation = uuidFromBytes(buf, c.o);
+  const incarnation = incarnationAt(buf, c.o);
   c.o += 16;
   const seq = getU64(c, "seq");
   let lane: Lane | undefined;
@@ -356,6 +356,31 @@ export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits
     throw new EnvelopeError("trailing-bytes", `${buf.length - c.o} bytes after the payload`);
   const origin = { site, name, incarnation };
   return lane ? { kind, hops, origin, seq, dest, payload, lane } : { kind, hops, origin, seq, dest, payload };
+}
+
+/**
+ * The incarnations decoded last, with their bytes: a receiver hears the same few senders over and
+ * over, so 16 known bytes give back the same string (no new UUID text per envelope, and the string
+ * keeps its hash for the receive windows' map). A handful of entries, replaced in turn.
+ */
+const INCARNATION_MEMO = 8;
+const incarnationBytes: (Buffer | null)[] = new Array(INCARNATION_MEMO).fill(null);
+const incarnationTexts: string[] = new Array(INCARNATION_MEMO).fill("");
+let incarnationNext = 0;
+
+function incarnationAt(buf: Buffer, at: number): string {
+  for (let i = 0; i < INCARNATION_MEMO; i++) {
+    const b = incarnationBytes[i];
+    if (!b) continue;
+    let j = 0;
+    while (j < 16 && b[j] === buf[at + j]) j++;
+    if (j === 16) return incarnationTexts[i]!;
+  }
+  const text = uuidFromBytes(buf, at);
+  incarnationBytes[incarnationNext] = Buffer.from(buf.subarray(at, at + 16));
+  incarnationTexts[incarnationNext] = text;
+  incarnationNext = (incarnationNext + 1) % INCARNATION_MEMO;
+  return text;
 }
 
 /** Where the decoder is in the bytes (plain functions on it: no closures made per envelope). */
