@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { numberOption, stringOption } from "./lib/args.mjs";
+import { runStream, streamProblems } from "./lib/stream.mjs";
 // Cross-site benchmarks on loopback (issue 6), on dist/ (`npm run build` first):
 //   node bench/crosssite.mjs [--runs 3] [--msgs100 40000] [--msgs1k 30000] [--window 2000]
 //                            [--rates 1000,10000] [--kills 3] [--fail-rate 200] [--skip-failover]
@@ -92,66 +93,7 @@ const t0 = nowMs();
 await Promise.all([topo.reliable.start(), topo.bare.start()]);
 console.log(`both topologies ready (2 x 8 members, 2 routers) in ${((nowMs() - t0) / 1000).toFixed(1)} s`);
 
-let nextStream = 1;
-
-/**
- * One stream from `sender` to `dest`, received by `receivers`; resolves once every receiver has
- * every message (or nothing moved for `stallMs`), with every receiver's report.
- */
-async function runStream({
-  sender,
-  receivers,
-  dest,
-  count,
-  size,
-  rate = 0,
-  window = 0,
-  during,
-  stallMs = 10_000,
-}) {
-  const id = nextStream++;
-  const counts = new Map(receivers.map((r) => [r.name, 0]));
-  let lastProgress = nowMs();
-  let done;
-  const allIn = new Promise((r) => {
-    done = r;
-  });
-  const onProgress = (m, p) => {
-    if (p.id !== id || !counts.has(m.name)) return;
-    counts.set(m.name, p.count);
-    lastProgress = nowMs();
-    const min = Math.min(...counts.values());
-    if (window > 0) sender.tell("credit", { id, delivered: min });
-    if (min >= count) done();
-  };
-  for (const r of receivers) r.onProgress = onProgress;
-  const sending = sender.request("stream", { id, dest, count, size, rate, window, stallMs }, 600_000);
-  const side = during ? during() : Promise.resolve(null);
-  const sent = await sending;
-  const sideResult = await side;
-  if (sent.error) console.error(`stream ${id}: sender stopped: ${sent.error}`);
-  // Wait for the receivers (bounded: no progress for stallMs ends the wait).
-  while (Math.min(...counts.values()) < count && nowMs() - lastProgress < stallMs) {
-    await Promise.race([allIn, sleep(50)]);
-  }
-  const live = receivers.filter((r) => r.alive);
-  const reports = await Promise.all(live.map((r) => r.request("report", { id, killAt: sideResult?.killAt })));
-  await Promise.all([sender, ...live].filter((m) => m.alive).map((m) => m.request("forget", { id })));
-  for (const r of receivers) r.onProgress = null;
-  return { id, sent, reports: live.map((r, i) => ({ name: r.name, ...reports[i] })), side: sideResult };
-}
-
-/** Problems of a finished stream: missing, duplicate or reordered messages at any receiver. */
-function check(run, count) {
-  const bad = [];
-  for (const r of run.reports) {
-    if (r.count !== count || r.firstSeq !== 1 || r.duplicates || r.gaps || r.missing)
-      bad.push(
-        `${r.name}: ${r.count}/${count} (missing ${r.missing}, gaps ${r.gaps}, duplicates ${r.duplicates})`,
-      );
-  }
-  return bad;
-}
+const check = streamProblems;
 
 const fmt = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : "–");
 const fmtRate = (x) => (Number.isFinite(x) ? Math.round(x).toLocaleString("en-US") : "–");

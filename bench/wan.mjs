@@ -28,6 +28,7 @@
 // Prints Markdown tables. Bounded: --max-minutes kills everything and exits 1.
 import { numberOption, stringOption } from "./lib/args.mjs";
 import { startDelayProxy } from "./lib/delay-proxy.mjs";
+import { runStream, streamProblems } from "./lib/stream.mjs";
 import {
   BenchTopology,
   cpuSeconds,
@@ -105,38 +106,12 @@ console.log(
   `ready: nyc x ${N_NYC}, sfc x ${N_SFC}, 2 routers, ${allProxies().length} delay proxies, in ${((nowMs() - t0) / 1000).toFixed(1)} s`,
 );
 
-let nextStream = 1;
-
-/** One stream sender -> site sfc; resolves once every receiver has it all (or nothing moved for stallMs). */
-async function runStream({ sender, receivers, count, size, rate = 0, window = 0, stallMs = 15_000 }) {
-  const id = nextStream++;
-  const counts = new Map(receivers.map((r) => [r.name, 0]));
-  let lastProgress = nowMs();
-  let done;
-  const allIn = new Promise((r) => {
-    done = r;
-  });
-  const onProgress = (m, p) => {
-    if (p.id !== id || !counts.has(m.name)) return;
-    counts.set(m.name, p.count);
-    lastProgress = nowMs();
-    const min = Math.min(...counts.values());
-    if (window > 0) sender.tell("credit", { id, delivered: min });
-    if (min >= count) done();
-  };
-  for (const r of receivers) r.onProgress = onProgress;
+/** One stream sender -> site sfc, with its problems and rate. */
+async function stream({ sender, receivers, count, size, rate = 0, window = 0, stallMs = 15_000 }) {
   const dest = { kind: "site", site: "sfc" };
-  const sent = await sender.request("stream", { id, dest, count, size, rate, window, stallMs }, 600_000);
-  if (sent.error) console.error(`stream ${id}: sender stopped: ${sent.error}`);
-  while (Math.min(...counts.values()) < count && nowMs() - lastProgress < stallMs)
-    await Promise.race([allIn, sleep(50)]);
-  const reports = await Promise.all(receivers.map((r) => r.request("report", { id })));
-  await Promise.all([sender, ...receivers].map((m) => m.request("forget", { id })));
-  for (const r of receivers) r.onProgress = null;
-  const bad = reports
-    .map((r, i) => ({ name: receivers[i].name, ...r }))
-    .filter((r) => r.count !== count || r.firstSeq !== 1 || r.duplicates || r.gaps || r.missing)
-    .map((r) => `${r.name}: ${r.count}/${count} (missing ${r.missing}, duplicates ${r.duplicates})`);
+  const run = await runStream({ sender, receivers, dest, count, size, rate, window, stallMs });
+  const { sent, reports } = run;
+  const bad = streamProblems(run, count);
   const secs = (Math.max(...reports.map((r) => r.lastAt)) - sent.firstAt) / 1000;
   return { sent, reports, bad, rate: bad.length ? Number.NaN : count / secs, secs };
 }
@@ -168,7 +143,7 @@ async function measured(o) {
   const c0 = cpuOf(ps);
   const s0 = selfCpu();
   const r0 = await retransmitted(o.sender);
-  const run = await runStream(o);
+  const run = await stream(o);
   return {
     ...run,
     cpu: ((cpuOf(ps) - c0) * 1e6) / o.count,
@@ -193,7 +168,7 @@ for (const delay of DELAYS) {
   const sender = await topo.youngest("nyc");
   const receivers = topo.alive("sfc");
   console.log(`\n${delay} ms per proxy hop (${2 * delay} ms one way nyc -> sfc):`);
-  const warm = await runStream({ sender, receivers, count: 2000, size: 1024, window: WINDOW });
+  const warm = await stream({ sender, receivers, count: 2000, size: 1024, window: WINDOW });
   if (warm.bad.length) console.error(`  warm-up: ${warm.bad.join("; ")}`);
   for (const size of [100, 1024]) {
     for (let rep = 0; rep < RUNS; rep++) {
