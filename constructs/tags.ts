@@ -36,8 +36,7 @@ const GCP_LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
 export function gcpLabelProblem(key: string, value: string): string | undefined {
   if (!GCP_LABEL_KEY.test(key))
     return "a GCP label key has 1..63 lower-case letters, digits, '_', '-', starting with a letter";
-  if (!GCP_LABEL_VALUE.test(value))
-    return "a GCP label value has 0..63 lower-case letters, digits, '_', '-'";
+  if (!GCP_LABEL_VALUE.test(value)) return "a GCP label value has 0..63 lower-case letters, digits, '_', '-'";
   return undefined;
 }
 

@@ -3,9 +3,9 @@
 // every problem is collected, one line each naming its field, before TopologyError is thrown.
 
 import { AWS_REGION } from "../clouds/eks/site.js";
-import { awsTagProblem, gcpLabelProblem, RESERVED_TAG_KEYS } from "../constructs/tags.js";
-import { MAX_ROUTER_REPLICAS, ROUTER_REPLICAS_WHY } from "../constructs/router-policy.js";
 import { CLOUD_KINDS, CLOUDS, type CloudKind, type CloudModule, type Site } from "../clouds/index.js";
+import { MAX_ROUTER_REPLICAS, ROUTER_REPLICAS_WHY } from "../constructs/router-policy.js";
+import { awsTagProblem, gcpLabelProblem, RESERVED_TAG_KEYS } from "../constructs/tags.js";
 import {
   type Backend,
   type CertificateSettings,
@@ -300,7 +300,10 @@ function readTags(r: Reader, value: unknown, sites: readonly Site[]): Record<str
       continue;
     }
     if (RESERVED_TAG_KEYS.includes(key)) {
-      r.problem(path, `is set by the program on every resource (${RESERVED_TAG_KEYS.join(", ")}); use another key`);
+      r.problem(
+        path,
+        `is set by the program on every resource (${RESERVED_TAG_KEYS.join(", ")}); use another key`,
+      );
       continue;
     }
     const problem = (aws ? awsTagProblem(key, v) : undefined) ?? (gcp ? gcpLabelProblem(key, v) : undefined);

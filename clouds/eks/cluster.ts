@@ -26,10 +26,10 @@ import { Vpc } from "@cdktf/provider-aws/lib/vpc/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
-import { assertOtherStack, type IKubeCluster } from "../../constructs/kube-cluster.js";
-import { ValidationError } from "../../constructs/validation-error.js";
 import { cidrProblem } from "../../constructs/cidr.js";
+import { assertOtherStack, type IKubeCluster } from "../../constructs/kube-cluster.js";
 import { AWS_LB_TAGS_ANNOTATION, awsTagProblem, lbTagsAnnotationValue } from "../../constructs/tags.js";
+import { ValidationError } from "../../constructs/validation-error.js";
 import {
   EKS_AMI_TYPES,
   EKS_DEFAULTS,
@@ -334,7 +334,11 @@ export class EksCluster extends Construct implements IKubeCluster {
         targetKeyId: this.secretsKey.keyId,
       });
     }
-    const keyArn = this.secretsKey ? this.secretsKey.arn : typeof enc === "object" ? enc.kmsKeyArn : undefined;
+    const keyArn = this.secretsKey
+      ? this.secretsKey.arn
+      : typeof enc === "object"
+        ? enc.kmsKeyArn
+        : undefined;
     const keyPolicy = keyArn
       ? new IamRolePolicy(this, "cluster-secrets-key", {
           name: `${name}-secrets-key`,
@@ -344,7 +348,13 @@ export class EksCluster extends Construct implements IKubeCluster {
             Statement: [
               {
                 Effect: "Allow",
-                Action: ["kms:Encrypt", "kms:Decrypt", "kms:ListGrants", "kms:DescribeKey", "kms:CreateGrant"],
+                Action: [
+                  "kms:Encrypt",
+                  "kms:Decrypt",
+                  "kms:ListGrants",
+                  "kms:DescribeKey",
+                  "kms:CreateGrant",
+                ],
                 Resource: keyArn,
               },
             ],
@@ -446,7 +456,10 @@ function validateNodes(scope: Construct, ng: { amiType: string; diskSize: number
     );
   }
   const [lo, hi] = EKS_DISK_SIZE_RANGE;
-  if (!Token.isUnresolved(ng.diskSize) && (!Number.isInteger(ng.diskSize) || ng.diskSize < lo || ng.diskSize > hi)) {
+  if (
+    !Token.isUnresolved(ng.diskSize) &&
+    (!Number.isInteger(ng.diskSize) || ng.diskSize < lo || ng.diskSize > hi)
+  ) {
     throw new ValidationError(
       scope,
       `EksCluster: nodeGroup.diskSize must be an integer number of GiB in ${lo}..${hi} (got ${ng.diskSize})`,

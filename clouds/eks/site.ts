@@ -155,7 +155,12 @@ export function readEksSite(
     },
     kubernetesVersion: r.optionalString(s, "kubernetesVersion", path),
     apiEndpoint: readApiEndpoint(r, s["apiEndpoint"], join(path, "apiEndpoint"), d.apiEndpoint),
-    controlPlaneLogs: readLogTypes(r, s["controlPlaneLogs"], join(path, "controlPlaneLogs"), d.controlPlaneLogs),
+    controlPlaneLogs: readLogTypes(
+      r,
+      s["controlPlaneLogs"],
+      join(path, "controlPlaneLogs"),
+      d.controlPlaneLogs,
+    ),
     secretsEncryption: r.bool(s, "secretsEncryption", path, d.secretsEncryption),
     relayReplicas,
   };
@@ -187,7 +192,12 @@ function readApiEndpoint(r: Reader, value: unknown, path: string, d: EksApiEndpo
   return { privateAccess, publicCidrs, publicFromAnywhere };
 }
 
-function readLogTypes(r: Reader, value: unknown, path: string, d: readonly EksLogType[]): readonly EksLogType[] {
+function readLogTypes(
+  r: Reader,
+  value: unknown,
+  path: string,
+  d: readonly EksLogType[],
+): readonly EksLogType[] {
   if (value === undefined) return d;
   if (!Array.isArray(value)) {
     r.problem(path, `must be a list of ${EKS_LOG_TYPES.join(", ")} ([] for none), got ${describe(value)}`);
