@@ -14,10 +14,10 @@ export const gke: CloudModule<GkeSite> = {
     inOwnStack: true,
     create(stack, site, name, options) {
       const labels = { ...baseTags(site.name), ...options.tags };
-      new GoogleProvider(stack, "google", {
-        ...(site.project ? { project: site.project } : {}),
-        defaultLabels: labels,
-      });
+      const provider = new GoogleProvider(stack, "google", site.project ? { project: site.project } : {});
+      // Not `defaultLabels`: cdktf rewrites the keys of that provider map to snake case
+      // (`part-of` -> `part_of`); an override writes them as they are.
+      provider.addOverride("default_labels", labels);
       return new GkeCluster(stack, "cluster", {
         name,
         location: site.location,
