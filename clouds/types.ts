@@ -16,11 +16,17 @@ export interface SiteBase<K extends string = string> {
   readonly relayReplicas: number;
 }
 
+/** What the topology gives every created cluster besides its site. */
+export interface ClusterOptions {
+  /** The topology's `tags:` (without `part-of` and `site`, which the cloud module adds). */
+  readonly tags: Readonly<Record<string, string>>;
+}
+
 /** A cluster the program creates: its own `<site>-cluster` stack holds the cloud provider and it. */
 export interface CreatedCluster<S extends SiteBase> {
   readonly inOwnStack: true;
   /** Configures the cloud's provider in `stack` and builds the cluster construct named `name`. */
-  create(stack: Construct, site: S, name: string): IKubeCluster;
+  create(stack: Construct, site: S, name: string, options: ClusterOptions): IKubeCluster;
 }
 
 /** A cluster that already exists: no stack of its own, only a way to reach it. */

@@ -7,6 +7,7 @@
 // per-site token; what they may do is `--allow-groups` (by default: the bridge, this site only).
 
 import { DeploymentV1 } from "@cdktf/provider-kubernetes/lib/deployment-v1/index.js";
+import { PodDisruptionBudgetV1 } from "@cdktf/provider-kubernetes/lib/pod-disruption-budget-v1/index.js";
 import { ServiceV1 } from "@cdktf/provider-kubernetes/lib/service-v1/index.js";
 import { Fn, TerraformLocal, Token } from "cdktf";
 import { Construct } from "constructs";
@@ -25,7 +26,8 @@ import {
   TLS_FILES,
   tlsMount,
 } from "./pod-parts.js";
-import { bridgePolicy } from "./router-policy.js";
+import { bridgePolicy, MAX_ROUTER_REPLICAS, ROUTER_REPLICAS_WHY } from "./router-policy.js";
+import { spreadConstraints } from "./scheduling.js";
 import { ValidationError } from "./validation-error.js";
 
 /** How clients prove who they are to the router. */
@@ -49,9 +51,10 @@ export interface GossipRouterProps {
   /** Cluster-internal HTTP port: /healthz, /metrics. @default 9000 */
   readonly httpPort?: number;
   /**
-   * Routers keep registrations in memory and do not share them; with more than one replica behind
-   * one LoadBalancer, two clients may land on different replicas and not see each other through
-   * this router. @default 1
+   * Must be 1. Routers keep registrations in memory and do not share them: with two replicas
+   * behind one LoadBalancer, two site masters may land on different replicas and not see each
+   * other through this router (the bridge splits). Availability comes from one router per site,
+   * every relay node connecting to every router. @default 1
    */
   readonly replicas?: number;
   /**
@@ -93,6 +96,11 @@ export class GossipRouter extends Construct {
   readonly deployment: DeploymentV1;
   readonly service: ServiceV1;
   readonly httpService: ServiceV1;
+  /**
+   * maxUnavailable 1: a node drain may evict the (single) router, and the sites fail over to the
+   * other sites' routers meanwhile; minAvailable 1 would block every drain and node upgrade.
+   */
+  readonly podDisruptionBudget: PodDisruptionBudgetV1;
   /** The rendered container args (the contract's command line). */
   readonly args: readonly string[];
   /** How clients authenticate. */
@@ -119,6 +127,9 @@ export class GossipRouter extends Construct {
         this,
         `GossipRouter: replicas must be an integer >= 1 (got ${this.replicas})`,
       );
+    }
+    if (!Token.isUnresolved(this.replicas) && this.replicas > MAX_ROUTER_REPLICAS) {
+      throw new ValidationError(this, `GossipRouter: replicas ${this.replicas}: ${ROUTER_REPLICAS_WHY}`);
     }
     const labels = objectLabels(props.site, "router");
     const selector = selectorLabels(props.site, "router");
@@ -176,6 +187,8 @@ export class GossipRouter extends Construct {
           spec: {
             automountServiceAccountToken: false,
             securityContext: podSecurityContext(),
+            // Across zones (preferred) and nodes (required): constructs/scheduling.ts.
+            topologySpreadConstraint: spreadConstraints(selector),
             container: [
               {
                 name: "router",
@@ -212,6 +225,11 @@ export class GossipRouter extends Construct {
       },
       // The endpoint is an output: wait until the cloud has filled in the address.
       waitForLoadBalancer: true,
+    });
+
+    this.podDisruptionBudget = new PodDisruptionBudgetV1(this, "pdb", {
+      metadata: { name: this.name, namespace, labels },
+      spec: { maxUnavailable: "1", selector: { matchLabels: selector } },
     });
 
     this.httpService = new ServiceV1(this, "http-service", {

@@ -29,6 +29,7 @@ import {
   tlsMount,
   toKubeEnv,
 } from "./pod-parts.js";
+import { spreadConstraints } from "./scheduling.js";
 import { ValidationError } from "./validation-error.js";
 
 export interface RelaySiteProps {
@@ -164,6 +165,8 @@ export class RelaySite extends Construct {
             automountServiceAccountToken: false,
             securityContext: podSecurityContext(),
             terminationGracePeriodSeconds: 30,
+            // Across zones (preferred) and nodes (required): constructs/scheduling.ts.
+            topologySpreadConstraint: spreadConstraints(selector),
             container: [
               {
                 name: "relay",

@@ -16,3 +16,9 @@ export const BRIDGE_GROUP = "bridge";
 export function bridgePolicy(sites: readonly string[]): AllowGroups {
   return { [BRIDGE_GROUP]: [...sites] };
 }
+
+/** Routers do not share registrations, so one replica per site. */
+export const MAX_ROUTER_REPLICAS = 1;
+/** Why more than one router replica is refused (constructs and the topology parser). */
+export const ROUTER_REPLICAS_WHY =
+  "a router keeps its registrations in memory and replicas do not share them, so two replicas behind one LoadBalancer split the bridge; use 1 (availability comes from one router per site: every relay node connects to every router)";

@@ -13,6 +13,8 @@ export interface ClusterStackProps {
   /** A site whose cloud creates its cluster (`cluster.inOwnStack`). */
   readonly site: Site;
   readonly backend: Backend;
+  /** The topology's tags / labels for every cloud resource. @default {} */
+  readonly tags?: Readonly<Record<string, string>>;
 }
 
 /** Name of the cloud cluster of a site. */
@@ -32,7 +34,7 @@ export class ClusterStack extends TerraformStack {
     if (!cluster.inOwnStack) {
       throw new ValidationError(this, `ClusterStack: a ${site.cloud} site has no cluster stack`);
     }
-    this.cluster = cluster.create(this, site, name);
+    this.cluster = cluster.create(this, site, name, { tags: props.tags ?? {} });
     new TerraformOutput(this, "cluster_name", { value: name });
     new TerraformOutput(this, "kubeconfig_command", {
       value: this.cluster.kubeconfigCommand,

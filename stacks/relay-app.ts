@@ -96,7 +96,11 @@ export function buildRelayStacks(scope: Construct, topology: Topology): RelaySta
     if (!cluster.inOwnStack) {
       kube.set(site.name, cluster.connect(site));
     } else {
-      const stack = new ClusterStack(scope, stackNames.cluster(site.name), { site, backend });
+      const stack = new ClusterStack(scope, stackNames.cluster(site.name), {
+        site,
+        backend,
+        tags: topology.tags,
+      });
       clusters.set(site.name, stack);
       kube.set(site.name, stack.cluster);
     }

@@ -75,6 +75,11 @@ export interface Topology {
   /** Who may reach the routers' LoadBalancers. */
   readonly loadBalancerSourceRanges: SourceRanges;
   readonly backend: Backend;
+  /**
+   * Tags (AWS) / labels (GCP) added to every cloud resource, beside `part-of` and `site`: the
+   * providers' default tags and labels, the NLBs Kubernetes creates on EKS, GKE resource labels.
+   */
+  readonly tags: Readonly<Record<string, string>>;
 }
 
 export const DEFAULT_RELAY_IMAGE = "ghcr.io/cross-cloud-relay/relay:0.1.0";
@@ -107,6 +112,7 @@ export function defaultTopology(): Topology {
     },
     loadBalancerSourceRanges: { egress: true, cidrs: [] },
     backend: { kind: "local" },
+    tags: {},
   };
 }
 

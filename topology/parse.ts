@@ -4,6 +4,8 @@
 
 import { AWS_REGION } from "../clouds/eks/site.js";
 import { CLOUD_KINDS, CLOUDS, type CloudKind, type CloudModule, type Site } from "../clouds/index.js";
+import { MAX_ROUTER_REPLICAS, ROUTER_REPLICAS_WHY } from "../constructs/router-policy.js";
+import { awsTagProblem, gcpLabelProblem, RESERVED_TAG_KEYS } from "../constructs/tags.js";
 import {
   type Backend,
   type CertificateSettings,
@@ -16,6 +18,9 @@ import {
   TopologyError,
 } from "./model.js";
 import { clip, describe, join, type Obj, Reader } from "./reader.js";
+
+/** At most this many topology tags (AWS allows 50 per resource; the program adds 2 + its own). */
+const MAX_TAGS = 40;
 
 export { cidrProblem } from "../constructs/cidr.js";
 
@@ -47,6 +52,7 @@ export function parseTopology(doc: unknown, source = "topology"): Topology {
       "certificates",
       "loadBalancerSourceRanges",
       "backend",
+      "tags",
     ],
     "",
   );
@@ -92,6 +98,9 @@ export function parseTopology(doc: unknown, source = "topology"): Topology {
     // The router is part of the relay image unless told otherwise.
     image: r.string(routerObj, "image", "router", relayImage, IMAGE, IMAGE_HINT),
   };
+  if (router.replicas > MAX_ROUTER_REPLICAS) {
+    r.problem("router.replicas", `${router.replicas} is refused: ${ROUTER_REPLICAS_WHY}`);
+  }
   if (router.port === router.httpPort) {
     r.problem("router.httpPort", `${router.httpPort} is also router.port; use two different ports`);
   }
@@ -134,6 +143,7 @@ export function parseTopology(doc: unknown, source = "topology"): Topology {
     certificates,
     loadBalancerSourceRanges: ranges,
     backend: readBackend(r, root["backend"]) ?? base.backend,
+    tags: readTags(r, root["tags"], sites),
   };
   if (r.problems.length > 0) throw new TopologyError(r.problems, source);
   return topology;
@@ -265,4 +275,43 @@ function readBackend(r: Reader, value: unknown): Backend | undefined {
       r.problem("backend.kind", `unknown backend ${describe(kind)}; allowed: local, s3, gcs`);
       return undefined;
   }
+}
+
+/**
+ * `tags:` — string keys and values, checked against the rules of every cloud the topology uses:
+ * AWS tag rules with an EKS site, GCP label rules with a GKE site (lower-case, 63 characters).
+ */
+function readTags(r: Reader, value: unknown, sites: readonly Site[]): Record<string, string> {
+  const t = r.object(value, "tags");
+  if (!t) return {};
+  const keys = Object.keys(t);
+  if (keys.length > MAX_TAGS) {
+    r.problem("tags", `at most ${MAX_TAGS} tags, got ${keys.length}`);
+    return {};
+  }
+  const aws = sites.some((s) => s.cloud === "eks");
+  const gcp = sites.some((s) => s.cloud === "gke");
+  const out: Record<string, string> = {};
+  for (const key of keys) {
+    const path = join("tags", key);
+    const v = t[key];
+    if (typeof v !== "string") {
+      r.problem(path, `must be a string (quote numbers and booleans), got ${describe(v)}`);
+      continue;
+    }
+    if (RESERVED_TAG_KEYS.includes(key)) {
+      r.problem(
+        path,
+        `is set by the program on every resource (${RESERVED_TAG_KEYS.join(", ")}); use another key`,
+      );
+      continue;
+    }
+    const problem = (aws ? awsTagProblem(key, v) : undefined) ?? (gcp ? gcpLabelProblem(key, v) : undefined);
+    if (problem) {
+      r.problem(path, `"${clip(v)}": ${problem}${gcp && aws ? " (the tags go to AWS and GCP)" : ""}`);
+      continue;
+    }
+    out[key] = v;
+  }
+  return out;
 }

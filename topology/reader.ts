@@ -102,6 +102,17 @@ export class Reader {
     return ok ? (value as string[]) : undefined;
   }
 
+  /** One of `allowed` (exact, case-sensitive). */
+  oneOf<T extends string>(obj: Obj, key: string, path: string, fallback: T, allowed: readonly T[]): T {
+    const v = obj[key];
+    if (v === undefined) return fallback;
+    if (!(allowed as readonly unknown[]).includes(v)) {
+      this.problem(join(path, key), `${describe(v)} is not allowed; allowed: ${allowed.join(", ")}`);
+      return fallback;
+    }
+    return v as T;
+  }
+
   bool(obj: Obj, key: string, path: string, fallback: boolean): boolean {
     const v = obj[key];
     if (v === undefined) return fallback;

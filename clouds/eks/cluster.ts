@@ -1,16 +1,23 @@
 // An EKS cluster with everything it needs from provider-aws alone: a VPC over two availability
 // zones (public subnets for internet-facing load balancers, private ones for the nodes), one NAT
-// gateway (whose Elastic IP is the cluster's only egress address, `egressCidrs`), the IAM roles, the control plane (API authentication, creator as admin) and one managed
-// node group. The AwsProvider (region) is configured by the stack that holds this construct.
+// gateway (whose Elastic IP is the cluster's only egress address, `egressCidrs`), the IAM roles, the
+// control plane (API authentication, creator as admin) and one managed node group. Hardened by
+// default: the API endpoint is private only, every control-plane log type goes to CloudWatch Logs,
+// and Secrets are envelope-encrypted with a KMS key of the cluster's own (docs/DEPLOY.md,
+// "Hardening"; the policy checks in test/infra/policy.test.ts). The AwsProvider (region) is configured by the stack that holds this construct.
 
+import { CloudwatchLogGroup } from "@cdktf/provider-aws/lib/cloudwatch-log-group/index.js";
 import { DataAwsAvailabilityZones } from "@cdktf/provider-aws/lib/data-aws-availability-zones/index.js";
 import { Eip } from "@cdktf/provider-aws/lib/eip/index.js";
 import { EksAddon } from "@cdktf/provider-aws/lib/eks-addon/index.js";
 import { EksCluster as AwsEksCluster } from "@cdktf/provider-aws/lib/eks-cluster/index.js";
 import { EksNodeGroup } from "@cdktf/provider-aws/lib/eks-node-group/index.js";
 import { IamRole } from "@cdktf/provider-aws/lib/iam-role/index.js";
+import { IamRolePolicy } from "@cdktf/provider-aws/lib/iam-role-policy/index.js";
 import { IamRolePolicyAttachment } from "@cdktf/provider-aws/lib/iam-role-policy-attachment/index.js";
 import { InternetGateway } from "@cdktf/provider-aws/lib/internet-gateway/index.js";
+import { KmsAlias } from "@cdktf/provider-aws/lib/kms-alias/index.js";
+import { KmsKey } from "@cdktf/provider-aws/lib/kms-key/index.js";
 import { NatGateway } from "@cdktf/provider-aws/lib/nat-gateway/index.js";
 import { RouteTable } from "@cdktf/provider-aws/lib/route-table/index.js";
 import { RouteTableAssociation } from "@cdktf/provider-aws/lib/route-table-association/index.js";
@@ -19,9 +26,20 @@ import { Vpc } from "@cdktf/provider-aws/lib/vpc/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
+import { cidrProblem } from "../../constructs/cidr.js";
 import { assertOtherStack, type IKubeCluster } from "../../constructs/kube-cluster.js";
+import { AWS_LB_TAGS_ANNOTATION, awsTagProblem, lbTagsAnnotationValue } from "../../constructs/tags.js";
 import { ValidationError } from "../../constructs/validation-error.js";
-import { EKS_DEFAULTS } from "./site.js";
+import {
+  EKS_AMI_TYPES,
+  EKS_DEFAULTS,
+  EKS_DISK_SIZE_RANGE,
+  EKS_HARDENING_DEFAULTS,
+  EKS_LOG_TYPES,
+  type EksAmiType,
+  type EksLogType,
+  isAnywhere,
+} from "./site.js";
 
 /** Number of availability zones the VPC spans (EKS requires at least two). */
 const AZ_COUNT = 2;
@@ -45,6 +63,27 @@ export interface EksNodeGroupProps {
   readonly min?: number;
   /** @default 4 */
   readonly max?: number;
+  /**
+   * AMI type of the managed nodes; must match the instance type's architecture (ARM_64 for
+   * Graviton). @default "AL2023_x86_64_STANDARD"
+   * @see https://docs.aws.amazon.com/eks/latest/APIReference/API_Nodegroup.html#AmazonEKS-Type-Nodegroup-amiType
+   */
+  readonly amiType?: EksAmiType;
+  /** Root volume of each node in GiB, 20..16384. @default 20 */
+  readonly diskSize?: number;
+}
+
+/** Who reaches the Kubernetes API endpoint. */
+export interface EksApiEndpointProps {
+  /** The endpoint inside the VPC (nodes, operators on a VPN, bastion or in-VPC CI). @default true */
+  readonly privateAccess?: boolean;
+  /**
+   * CIDRs admitted to the public endpoint; [] turns the public endpoint off. `0.0.0.0/0` or `::/0`
+   * is refused unless `publicFromAnywhere` is true. @default [] (no public endpoint)
+   */
+  readonly publicCidrs?: readonly string[];
+  /** Allow `0.0.0.0/0` / `::/0` in publicCidrs (IAM authentication is then the only guard). @default false */
+  readonly publicFromAnywhere?: boolean;
 }
 
 export interface EksClusterProps {
@@ -68,16 +107,45 @@ export interface EksClusterProps {
    * changed between provider versions and changing it replaces the cluster. @default true
    */
   readonly bootstrapClusterCreatorAdminPermissions?: boolean;
-  /** CIDRs allowed to reach the public API endpoint. @default ["0.0.0.0/0"] */
-  readonly publicAccessCidrs?: string[];
+  /**
+   * API endpoint access. @default private endpoint only ({ privateAccess: true, publicCidrs: [] })
+   * @see https://docs.aws.amazon.com/eks/latest/userguide/cluster-endpoint.html
+   */
+  readonly apiEndpoint?: EksApiEndpointProps;
+  /**
+   * Control-plane log types sent to CloudWatch Logs (`/aws/eks/<name>/cluster`); [] for none.
+   * @default all five: api, audit, authenticator, controllerManager, scheduler
+   */
+  readonly controlPlaneLogs?: readonly EksLogType[];
+  /** Retention of the control-plane log group, days. @default 90 */
+  readonly logRetentionDays?: number;
+  /**
+   * Envelope encryption of Kubernetes Secrets: `true` creates a KMS key (yearly rotation) for the
+   * cluster, `{ kmsKeyArn }` uses yours, `false` leaves Secrets with EKS's default encryption only.
+   * Cannot be turned off once on. @default true
+   */
+  readonly secretsEncryption?: boolean | { readonly kmsKeyArn: string };
   /** Tags added to every resource (on top of the provider's default tags). @default {} */
   readonly tags?: Record<string, string>;
+  /**
+   * Tags of the load balancers Kubernetes creates for the routers' Services (they get neither the
+   * provider's default tags nor `tags`), rendered into the NLB annotation
+   * `service.beta.kubernetes.io/aws-load-balancer-additional-resource-tags`. @default `tags`
+   */
+  readonly loadBalancerTags?: Readonly<Record<string, string>>;
 }
+
+/** CloudWatch Logs retention values (days) the API accepts. */
+const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+];
 
 export class EksCluster extends Construct implements IKubeCluster {
   readonly clusterName: string;
-  /** The routers' LoadBalancers are internet-facing NLBs. */
-  readonly loadBalancerAnnotations = AWS_NLB_ANNOTATIONS;
+  /** The routers' LoadBalancers are internet-facing NLBs, tagged with `loadBalancerTags`. */
+  readonly loadBalancerAnnotations: Readonly<Record<string, string>>;
+  /** The KMS key that encrypts Secrets, when this construct created it. */
+  readonly secretsKey: KmsKey | undefined;
   readonly region: string;
   /** API server URL (token). */
   readonly endpoint: string;
@@ -102,13 +170,46 @@ export class EksCluster extends Construct implements IKubeCluster {
       desired: props.nodeGroup?.desired ?? EKS_DEFAULTS.desired,
       min: props.nodeGroup?.min ?? EKS_DEFAULTS.min,
       max: props.nodeGroup?.max ?? EKS_DEFAULTS.max,
+      amiType: props.nodeGroup?.amiType ?? EKS_DEFAULTS.amiType,
+      diskSize: props.nodeGroup?.diskSize ?? EKS_DEFAULTS.diskSize,
     };
     validateScaling(this, ng);
+    validateNodes(this, ng);
+    const endpoint = {
+      privateAccess: props.apiEndpoint?.privateAccess ?? EKS_HARDENING_DEFAULTS.apiEndpoint.privateAccess,
+      publicCidrs: [...(props.apiEndpoint?.publicCidrs ?? EKS_HARDENING_DEFAULTS.apiEndpoint.publicCidrs)],
+      publicFromAnywhere: props.apiEndpoint?.publicFromAnywhere ?? false,
+    };
+    validateEndpoint(this, endpoint);
+    const logTypes = [...(props.controlPlaneLogs ?? EKS_HARDENING_DEFAULTS.controlPlaneLogs)];
+    for (const t of logTypes) {
+      if (!(EKS_LOG_TYPES as readonly string[]).includes(t))
+        throw new ValidationError(
+          this,
+          `EksCluster: controlPlaneLogs: unknown log type "${t}"; allowed: ${EKS_LOG_TYPES.join(", ")}`,
+        );
+    }
+    const retention = props.logRetentionDays ?? 90;
+    if (!Token.isUnresolved(retention) && !LOG_RETENTION_DAYS.includes(retention)) {
+      throw new ValidationError(
+        this,
+        `EksCluster: logRetentionDays ${retention} is not a CloudWatch Logs retention; allowed: ${LOG_RETENTION_DAYS.join(", ")}`,
+      );
+    }
     this.clusterName = props.name;
     this.region = props.region;
     const tags = props.tags ?? {};
     const name = props.name;
     const clusterTag = { [`kubernetes.io/cluster/${name}`]: "shared" };
+    const lbTags = props.loadBalancerTags ?? tags;
+    for (const [k, v] of Object.entries(lbTags)) {
+      const problem = awsTagProblem(k, v);
+      if (problem) throw new ValidationError(this, `EksCluster: loadBalancerTags.${k}: ${problem}`);
+    }
+    this.loadBalancerAnnotations = {
+      ...AWS_NLB_ANNOTATIONS,
+      ...(Object.keys(lbTags).length > 0 ? { [AWS_LB_TAGS_ANNOTATION]: lbTagsAnnotationValue(lbTags) } : {}),
+    };
 
     const azs = new DataAwsAvailabilityZones(this, "azs", { state: "available" });
     this.vpc = new Vpc(this, "vpc", {
@@ -215,22 +316,79 @@ export class EksCluster extends Construct implements IKubeCluster {
         }),
     );
 
+    // Secrets envelope encryption: a key of this cluster's own (or the caller's), which the
+    // cluster role may use.
+    const enc = props.secretsEncryption ?? EKS_HARDENING_DEFAULTS.secretsEncryption;
+    this.secretsKey =
+      enc === true
+        ? new KmsKey(this, "secrets-key", {
+            description: `Envelope encryption of Kubernetes Secrets of EKS cluster ${name}`,
+            enableKeyRotation: true,
+            deletionWindowInDays: 30,
+            tags: { ...tags, Name: `${name}-secrets` },
+          })
+        : undefined;
+    if (this.secretsKey) {
+      new KmsAlias(this, "secrets-key-alias", {
+        name: `alias/${name}-secrets`,
+        targetKeyId: this.secretsKey.keyId,
+      });
+    }
+    const keyArn = this.secretsKey
+      ? this.secretsKey.arn
+      : typeof enc === "object"
+        ? enc.kmsKeyArn
+        : undefined;
+    const keyPolicy = keyArn
+      ? new IamRolePolicy(this, "cluster-secrets-key", {
+          name: `${name}-secrets-key`,
+          role: clusterRole.id,
+          policy: JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [
+              {
+                Effect: "Allow",
+                Action: [
+                  "kms:Encrypt",
+                  "kms:Decrypt",
+                  "kms:ListGrants",
+                  "kms:DescribeKey",
+                  "kms:CreateGrant",
+                ],
+                Resource: keyArn,
+              },
+            ],
+          }),
+        })
+      : undefined;
+    // Created here, so its retention is ours (EKS would create it without expiry).
+    const logGroup =
+      logTypes.length > 0
+        ? new CloudwatchLogGroup(this, "control-plane-logs", {
+            name: `/aws/eks/${name}/cluster`,
+            retentionInDays: retention,
+            tags,
+          })
+        : undefined;
+
     this.cluster = new AwsEksCluster(this, "cluster", {
       name,
       roleArn: clusterRole.arn,
       ...(props.kubernetesVersion ? { version: props.kubernetesVersion } : {}),
       vpcConfig: {
         subnetIds: [...publicSubnets, ...privateSubnets].map((s) => s.id),
-        endpointPublicAccess: true,
-        endpointPrivateAccess: true,
-        publicAccessCidrs: props.publicAccessCidrs ?? ["0.0.0.0/0"],
+        endpointPrivateAccess: endpoint.privateAccess,
+        endpointPublicAccess: endpoint.publicCidrs.length > 0,
+        ...(endpoint.publicCidrs.length > 0 ? { publicAccessCidrs: endpoint.publicCidrs } : {}),
       },
+      enabledClusterLogTypes: logTypes,
+      ...(keyArn ? { encryptionConfig: { resources: ["secrets"], provider: { keyArn } } } : {}),
       accessConfig: {
         authenticationMode: props.authenticationMode ?? "API",
         bootstrapClusterCreatorAdminPermissions: props.bootstrapClusterCreatorAdminPermissions ?? true,
       },
       tags,
-      dependsOn: [clusterPolicy],
+      dependsOn: [clusterPolicy, ...(keyPolicy ? [keyPolicy] : []), ...(logGroup ? [logGroup] : [])],
     });
 
     // The VPC CNI enforces NetworkPolicy (the relay pods' 7800 rule) only when told to.
@@ -249,6 +407,8 @@ export class EksCluster extends Construct implements IKubeCluster {
       nodeRoleArn: nodeRole.arn,
       subnetIds: privateSubnets.map((s) => s.id),
       instanceTypes: [ng.instanceType],
+      amiType: ng.amiType,
+      diskSize: ng.diskSize,
       scalingConfig: { desiredSize: ng.desired, minSize: ng.min, maxSize: ng.max },
       updateConfig: { maxUnavailable: 1 },
       tags,
@@ -286,6 +446,48 @@ function assumeRolePolicy(service: string): string {
     Version: "2012-10-17",
     Statement: [{ Effect: "Allow", Principal: { Service: service }, Action: "sts:AssumeRole" }],
   });
+}
+
+function validateNodes(scope: Construct, ng: { amiType: string; diskSize: number }): void {
+  if (!Token.isUnresolved(ng.amiType) && !(EKS_AMI_TYPES as readonly string[]).includes(ng.amiType)) {
+    throw new ValidationError(
+      scope,
+      `EksCluster: nodeGroup.amiType "${ng.amiType}" is not one of ${EKS_AMI_TYPES.join(", ")}`,
+    );
+  }
+  const [lo, hi] = EKS_DISK_SIZE_RANGE;
+  if (
+    !Token.isUnresolved(ng.diskSize) &&
+    (!Number.isInteger(ng.diskSize) || ng.diskSize < lo || ng.diskSize > hi)
+  ) {
+    throw new ValidationError(
+      scope,
+      `EksCluster: nodeGroup.diskSize must be an integer number of GiB in ${lo}..${hi} (got ${ng.diskSize})`,
+    );
+  }
+}
+
+function validateEndpoint(
+  scope: Construct,
+  e: { privateAccess: boolean; publicCidrs: string[]; publicFromAnywhere: boolean },
+): void {
+  e.publicCidrs.forEach((c, i) => {
+    if (Token.isUnresolved(c)) return;
+    const problem = cidrProblem(c);
+    if (problem) throw new ValidationError(scope, `EksCluster: apiEndpoint.publicCidrs[${i}]: ${problem}`);
+    if (isAnywhere(c) && !e.publicFromAnywhere) {
+      throw new ValidationError(
+        scope,
+        `EksCluster: apiEndpoint.publicCidrs[${i}] "${c}" opens the Kubernetes API to the whole internet; list your operators' and CI's CIDRs, or set apiEndpoint.publicFromAnywhere: true to mean it`,
+      );
+    }
+  });
+  if (!e.privateAccess && e.publicCidrs.length === 0) {
+    throw new ValidationError(
+      scope,
+      "EksCluster: apiEndpoint has privateAccess: false and no publicCidrs; the Kubernetes API would be unreachable",
+    );
+  }
 }
 
 function validateScaling(scope: Construct, ng: { desired: number; min: number; max: number }): void {

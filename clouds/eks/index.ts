@@ -2,7 +2,7 @@
 // site's region.
 
 import { AwsProvider } from "@cdktf/provider-aws/lib/provider/index.js";
-import { PART_OF } from "../../constructs/labels.js";
+import { baseTags } from "../../constructs/tags.js";
 import type { CloudModule } from "../types.js";
 import { EksCluster } from "./cluster.js";
 import { type EksSite, readEksSite } from "./site.js";
@@ -12,16 +12,20 @@ export const eks: CloudModule<EksSite> = {
   readSite: readEksSite,
   cluster: {
     inOwnStack: true,
-    create(stack, site, name) {
-      new AwsProvider(stack, "aws", {
-        region: site.region,
-        defaultTags: [{ tags: { "part-of": PART_OF, site: site.name } }],
-      });
+    create(stack, site, name, options) {
+      // Every AWS resource of the stack gets these; the NLBs Kubernetes creates get them through
+      // their Service annotation (EksCluster.loadBalancerTags).
+      const tags = { ...baseTags(site.name), ...options.tags };
+      new AwsProvider(stack, "aws", { region: site.region, defaultTags: [{ tags }] });
       return new EksCluster(stack, "cluster", {
         name,
         region: site.region,
         nodeGroup: site.nodeGroup,
         ...(site.kubernetesVersion ? { kubernetesVersion: site.kubernetesVersion } : {}),
+        apiEndpoint: site.apiEndpoint,
+        controlPlaneLogs: site.controlPlaneLogs,
+        secretsEncryption: site.secretsEncryption,
+        loadBalancerTags: tags,
       });
     },
   },

@@ -2,8 +2,11 @@
 // pool managed separately (so resizing it never touches the cluster). Dataplane V2 enforces the
 // relay pods' NetworkPolicy. The nodes are private (no external IPs) and reach the internet
 // through Cloud NAT on reserved static addresses, so the cluster's egress addresses are fixed and
-// known (`egressCidrs`) and the other sites' routers can admit exactly them. The GoogleProvider
-// (project) is configured by the holding stack.
+// known (`egressCidrs`) and the other sites' routers can admit exactly them. Hardened by default:
+// the nodes run as a dedicated service account with logging/monitoring roles only (no
+// cloud-platform scope), Workload Identity, shielded nodes (secure boot, integrity monitoring),
+// legacy ABAC off (docs/DEPLOY.md, "Hardening"). The GoogleProvider (project) is configured by the
+// holding stack.
 
 import { ComputeAddress } from "@cdktf/provider-google/lib/compute-address/index.js";
 import { ComputeNetwork } from "@cdktf/provider-google/lib/compute-network/index.js";
@@ -13,20 +16,47 @@ import { ComputeSubnetwork } from "@cdktf/provider-google/lib/compute-subnetwork
 import { ContainerCluster } from "@cdktf/provider-google/lib/container-cluster/index.js";
 import { ContainerNodePool } from "@cdktf/provider-google/lib/container-node-pool/index.js";
 import { DataGoogleClientConfig } from "@cdktf/provider-google/lib/data-google-client-config/index.js";
+import { ProjectIamMember } from "@cdktf/provider-google/lib/project-iam-member/index.js";
 import { GoogleProvider } from "@cdktf/provider-google/lib/provider/index.js";
+import { ServiceAccount } from "@cdktf/provider-google/lib/service-account/index.js";
 import { KubernetesProvider } from "@cdktf/provider-kubernetes/lib/provider/index.js";
 import { Fn, Token } from "cdktf";
 import { Construct } from "constructs";
 import { assertOtherStack, type IKubeCluster } from "../../constructs/kube-cluster.js";
+import { gcpLabelProblem } from "../../constructs/tags.js";
 import { ValidationError } from "../../constructs/validation-error.js";
 import { GKE_DEFAULTS } from "./site.js";
 
 export interface GkeNodePoolProps {
   /** @default "e2-medium" */
   readonly machineType?: string;
-  /** Nodes per zone of the cluster's location. @default 2 */
+  /** Nodes per zone of the cluster's location (the initial count with autoscaling). @default 2 */
   readonly nodeCount?: number;
+  /**
+   * Cluster autoscaler bounds, nodes per zone; nodeCount must lie within them. @default none
+   * (a fixed nodeCount)
+   */
+  readonly autoscaling?: { readonly min: number; readonly max: number };
 }
+
+/**
+ * Roles of the dedicated node service account: what a node needs to write logs and metrics and
+ * nothing else (GKE hardening guide, "least privilege service account").
+ * @see https://cloud.google.com/kubernetes-engine/docs/how-to/hardening-your-cluster#use_least_privilege_sa
+ */
+export const GKE_NODE_ROLES = [
+  "roles/logging.logWriter",
+  "roles/monitoring.metricWriter",
+  "roles/monitoring.viewer",
+  "roles/stackdriver.resourceMetadata.writer",
+] as const;
+
+/** OAuth scopes of the nodes: logging, monitoring, read-only storage (image pulls), never cloud-platform. */
+export const GKE_NODE_SCOPES = [
+  "https://www.googleapis.com/auth/logging.write",
+  "https://www.googleapis.com/auth/monitoring",
+  "https://www.googleapis.com/auth/devstorage.read_only",
+] as const;
 
 export interface GkeClusterProps {
   /** Cluster name (also names the network, subnetwork and node pool). */
@@ -56,6 +86,18 @@ export interface GkeClusterProps {
    * @default 1
    */
   readonly natAddressCount?: number;
+  /**
+   * Email of the service account the nodes run as. @default a dedicated account
+   * `<name>-nodes` created here with GKE_NODE_ROLES only (never the Compute Engine default account)
+   */
+  readonly nodeServiceAccount?: string;
+  /**
+   * Workload Identity (`<project>.svc.id.goog`) on the cluster and the GKE metadata server on the
+   * nodes: pods cannot read the node's credentials from the metadata server. @default true
+   */
+  readonly workloadIdentity?: boolean;
+  /** Labels of the cluster and of the nodes' VMs and disks (GCP label rules). @default {} */
+  readonly labels?: Readonly<Record<string, string>>;
 }
 
 /** Most Cloud NAT addresses the construct reserves. */
@@ -80,6 +122,8 @@ export class GkeCluster extends Construct implements IKubeCluster {
    */
   readonly inClusterCidrs: readonly string[];
   readonly natAddresses: readonly ComputeAddress[];
+  /** The nodes' dedicated service account, when this construct created it. */
+  readonly nodeServiceAccount: ServiceAccount | undefined;
   readonly cluster: ContainerCluster;
   readonly nodePool: ContainerNodePool;
 
@@ -102,10 +146,43 @@ export class GkeCluster extends Construct implements IKubeCluster {
         `GkeCluster: natAddressCount must be an integer in 1..${MAX_NAT_ADDRESSES} (got ${natAddressCount})`,
       );
     }
+    const autoscaling = props.nodePool?.autoscaling;
+    if (autoscaling) validateAutoscaling(this, autoscaling, nodeCount);
+    const labels = { ...(props.labels ?? {}) };
+    for (const [k, v] of Object.entries(labels)) {
+      const problem = gcpLabelProblem(k, v);
+      if (problem) throw new ValidationError(this, `GkeCluster: labels.${k}: "${v}": ${problem}`);
+    }
     this.clusterName = props.name;
     this.location = props.location;
     this.project = props.project;
     const project = props.project ? { project: props.project } : {};
+    // The project id for IAM bindings and the workload pool: given, or the provider's.
+    const projectId = props.project ?? new DataGoogleClientConfig(this, "client").project;
+
+    // A node service account with the logging and monitoring roles only.
+    const accountId = `${props.name.slice(0, 23).replace(/-+$/, "")}-nodes`;
+    this.nodeServiceAccount =
+      props.nodeServiceAccount === undefined
+        ? new ServiceAccount(this, "node-sa", {
+            accountId,
+            displayName: `GKE nodes of ${props.name} (logging and monitoring only)`,
+            ...project,
+          })
+        : undefined;
+    const nodeSa = this.nodeServiceAccount;
+    const nodeRoles = nodeSa
+      ? GKE_NODE_ROLES.map(
+          (role) =>
+            new ProjectIamMember(this, `node-sa-${role.split("/")[1]!.replace(/\./g, "-")}`, {
+              project: projectId,
+              role,
+              member: `serviceAccount:${nodeSa.email}`,
+            }),
+        )
+      : [];
+    const nodeSaEmail = nodeSa ? nodeSa.email : props.nodeServiceAccount!;
+    const workloadIdentity = props.workloadIdentity ?? true;
 
     const network = new ComputeNetwork(this, "network", {
       name: `${props.name}-net`,
@@ -174,6 +251,10 @@ export class GkeCluster extends Construct implements IKubeCluster {
       initialNodeCount: 1,
       deletionProtection: props.deletionProtection ?? GKE_DEFAULTS.deletionProtection,
       releaseChannel: { channel: props.releaseChannel ?? "REGULAR" },
+      enableLegacyAbac: false,
+      enableShieldedNodes: true,
+      ...(workloadIdentity ? { workloadIdentityConfig: { workloadPool: `${projectId}.svc.id.goog` } } : {}),
+      resourceLabels: labels,
       ...project,
     });
 
@@ -181,14 +262,26 @@ export class GkeCluster extends Construct implements IKubeCluster {
       name: `${props.name}-pool`,
       cluster: this.cluster.id,
       location: props.location,
-      nodeCount,
+      ...(autoscaling
+        ? {
+            initialNodeCount: nodeCount,
+            autoscaling: { minNodeCount: autoscaling.min, maxNodeCount: autoscaling.max },
+          }
+        : { nodeCount }),
       management: { autoRepair: true, autoUpgrade: true },
       nodeConfig: {
         machineType: props.nodePool?.machineType ?? GKE_DEFAULTS.machineType,
-        oauthScopes: ["https://www.googleapis.com/auth/cloud-platform"],
+        serviceAccount: nodeSaEmail,
+        oauthScopes: [...GKE_NODE_SCOPES],
+        shieldedInstanceConfig: { enableSecureBoot: true, enableIntegrityMonitoring: true },
+        // GKE_METADATA hides the node's credentials from pods (needs Workload Identity on).
+        ...(workloadIdentity ? { workloadMetadataConfig: { mode: "GKE_METADATA" } } : {}),
+        metadata: { "disable-legacy-endpoints": "true" },
+        resourceLabels: labels,
       },
       // No external IPs on the nodes: their traffic leaves through the Cloud NAT's addresses.
       networkConfig: { enablePrivateNodes: true },
+      dependsOn: nodeRoles,
       ...project,
     });
 
@@ -213,6 +306,22 @@ export class GkeCluster extends Construct implements IKubeCluster {
       clusterCaCertificate: Fn.base64decode(this.clusterCaCertificate),
       token: client.accessToken,
     });
+  }
+}
+
+function validateAutoscaling(scope: Construct, a: { min: number; max: number }, nodeCount: number): void {
+  if ([a.min, a.max, nodeCount].some((v) => Token.isUnresolved(v))) return;
+  if (!Number.isInteger(a.min) || !Number.isInteger(a.max) || a.min < 0 || a.max < 1) {
+    throw new ValidationError(
+      scope,
+      `GkeCluster: nodePool.autoscaling needs integers min >= 0 and max >= 1 (got min ${a.min}, max ${a.max})`,
+    );
+  }
+  if (!(a.min <= nodeCount && nodeCount <= a.max)) {
+    throw new ValidationError(
+      scope,
+      `GkeCluster: nodePool.autoscaling needs min <= nodeCount <= max (got min ${a.min}, nodeCount ${nodeCount}, max ${a.max})`,
+    );
   }
 }
 

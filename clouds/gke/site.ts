@@ -9,7 +9,13 @@ export interface GkeSite extends SiteBase<"gke"> {
   readonly location: string;
   /** Google Cloud project; undefined = the provider's default (GOOGLE_PROJECT). */
   readonly project: string | undefined;
-  readonly nodePool: { readonly machineType: string; readonly nodeCount: number };
+  readonly nodePool: {
+    readonly machineType: string;
+    /** Nodes per zone (the initial count with autoscaling). */
+    readonly nodeCount: number;
+    /** Cluster autoscaler bounds per zone; undefined = a fixed nodeCount. */
+    readonly autoscaling: { readonly min: number; readonly max: number } | undefined;
+  };
   readonly deletionProtection: boolean;
 }
 
@@ -29,7 +35,7 @@ export function defaultGkeSite(name: string, relayReplicas: number): GkeSite {
     cloud: "gke",
     location,
     project: undefined,
-    nodePool: { machineType, nodeCount },
+    nodePool: { machineType, nodeCount, autoscaling: undefined },
     deletionProtection,
     relayReplicas,
   };
@@ -52,7 +58,28 @@ export function readGkeSite(
   );
   const npPath = join(path, "nodePool");
   const np = r.object(s["nodePool"], npPath) ?? {};
-  r.unknownKeys(np, ["machineType", "nodeCount"], npPath);
+  r.unknownKeys(np, ["machineType", "nodeCount", "autoscaling"], npPath);
+  const nodeCount = r.int(np, "nodeCount", npPath, d.nodePool.nodeCount, 1, MAX_NODES);
+  const asPath = join(npPath, "autoscaling");
+  const as = r.object(np["autoscaling"], asPath);
+  let autoscaling: { min: number; max: number } | undefined;
+  if (as) {
+    r.unknownKeys(as, ["min", "max"], asPath);
+    if (as["min"] === undefined || as["max"] === undefined) r.problem(asPath, "needs both min and max");
+    const min = r.int(as, "min", asPath, 0, 0, MAX_NODES);
+    const max = r.int(as, "max", asPath, Math.max(nodeCount, min, 1), 1, MAX_NODES);
+    if (min > nodeCount)
+      r.problem(
+        join(asPath, "min"),
+        `${min} is greater than nodeCount (${nodeCount}); need min <= nodeCount <= max`,
+      );
+    if (nodeCount > max)
+      r.problem(
+        join(asPath, "max"),
+        `${max} is less than nodeCount (${nodeCount}); need min <= nodeCount <= max`,
+      );
+    autoscaling = { min, max };
+  }
   return {
     name,
     cloud: "gke",
@@ -74,7 +101,8 @@ export function readGkeSite(
         /^[a-z0-9-]+$/,
         "a machine type such as e2-medium",
       ),
-      nodeCount: r.int(np, "nodeCount", npPath, d.nodePool.nodeCount, 1, MAX_NODES),
+      nodeCount,
+      autoscaling,
     },
     deletionProtection: r.bool(s, "deletionProtection", path, d.deletionProtection),
     relayReplicas,

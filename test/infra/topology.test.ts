@@ -46,6 +46,8 @@ test("the seed: nyc on EKS, sfc on GKE", () => {
     desired: 2,
     min: 1,
     max: 4,
+    amiType: "AL2023_x86_64_STANDARD",
+    diskSize: 20,
   });
   expect(nyc.cloud === "eks" && nyc.region).toBe("us-east-1");
   const sfc = t.sites[1]!;
@@ -93,6 +95,58 @@ test.each([
     "sites[0].relayReplicas: 0 is outside 1..100",
   ],
   ["router replicas < 1", { router: { replicas: 0 } }, "router.replicas: 0 is outside 1..100"],
+  [
+    "router replicas > 1 (they do not share registrations)",
+    { router: { replicas: 2 } },
+    "router.replicas: 2 is refused: a router keeps its registrations in memory and replicas do not share them, so two replicas behind one LoadBalancer split the bridge",
+  ],
+  [
+    "an EKS API open to the internet without the opt-in",
+    { sites: [{ ...eks, apiEndpoint: { publicCidrs: ["0.0.0.0/0"] } }, gke] },
+    "sites[0].apiEndpoint.publicCidrs[0]: \"0.0.0.0/0\" opens the Kubernetes API to the whole internet; list your operators' and CI's addresses, or set sites[0].apiEndpoint.publicFromAnywhere: true",
+  ],
+  [
+    "an EKS API nobody can reach",
+    { sites: [{ ...eks, apiEndpoint: { privateAccess: false } }, gke] },
+    "sites[0].apiEndpoint: privateAccess: false with no publicCidrs leaves no way to reach the Kubernetes API",
+  ],
+  [
+    "an unknown control-plane log type",
+    { sites: [{ ...eks, controlPlaneLogs: ["api", "kubelet"] }, gke] },
+    'sites[0].controlPlaneLogs[1]: unknown log type "kubelet"; allowed: api, audit, authenticator, controllerManager, scheduler',
+  ],
+  [
+    "an unknown AMI type",
+    { sites: [{ ...eks, nodeGroup: { amiType: "AL2_x86_64" } }, gke] },
+    'sites[0].nodeGroup.amiType: "AL2_x86_64" is not allowed; allowed: AL2023_x86_64_STANDARD',
+  ],
+  [
+    "a node disk too small",
+    { sites: [{ ...eks, nodeGroup: { diskSize: 8 } }, gke] },
+    "sites[0].nodeGroup.diskSize: 8 is outside 20..16384",
+  ],
+  [
+    "GKE autoscaling bounds around nodeCount",
+    { sites: [eks, { ...gke, nodePool: { nodeCount: 2, autoscaling: { min: 3, max: 5 } } }] },
+    "sites[1].nodePool.autoscaling.min: 3 is greater than nodeCount (2)",
+  ],
+  [
+    "a tag that is not a GCP label",
+    { tags: { Team: "relay" } },
+    'tags.Team: "relay": a GCP label key has 1..63 lower-case letters',
+  ],
+  [
+    "a tag value that is not a GCP label value",
+    { tags: { team: "Relay Ops" } },
+    'tags.team: "Relay Ops": a GCP label value has 0..63 lower-case letters, digits',
+  ],
+  ["a tag that is not a string", { tags: { cost: 12 } }, "tags.cost: must be a string (quote numbers"],
+  ["a reserved tag", { tags: { site: "x" } }, "tags.site: is set by the program on every resource"],
+  [
+    "an AWS-reserved tag key",
+    { sites: [eks, { ...eks, name: "b" }], tags: { "aws:owner": "me" } },
+    'tags.aws:owner: "me": AWS reserves tag keys starting with aws:',
+  ],
   [
     "a fractional count",
     { sites: [eks, { ...gke, nodePool: { nodeCount: 1.5 } }] },
@@ -290,5 +344,48 @@ describe("app/main.ts as cdktf runs it", () => {
       "sfc-router",
       "sfc-site",
     ]);
+  });
+});
+
+test("hardening fields: the defaults, and each opt-out read back", () => {
+  const seed = defaultTopology();
+  const nyc = seed.sites[0]!;
+  expect(nyc.cloud === "eks" && nyc.apiEndpoint).toEqual({
+    privateAccess: true,
+    publicCidrs: [],
+    publicFromAnywhere: false,
+  });
+  expect(nyc.cloud === "eks" && nyc.controlPlaneLogs).toEqual([
+    "api",
+    "audit",
+    "authenticator",
+    "controllerManager",
+    "scheduler",
+  ]);
+  expect(nyc.cloud === "eks" && nyc.secretsEncryption).toBe(true);
+  expect(seed.tags).toEqual({});
+  const t = parseTopology({
+    sites: [
+      {
+        ...eks,
+        apiEndpoint: { publicCidrs: ["0.0.0.0/0"], publicFromAnywhere: true },
+        controlPlaneLogs: [],
+        secretsEncryption: false,
+        nodeGroup: { amiType: "BOTTLEROCKET_ARM_64", diskSize: 50, instanceType: "t4g.small" },
+      },
+      { ...gke, nodePool: { nodeCount: 2, autoscaling: { min: 1, max: 5 } } },
+    ],
+    tags: { team: "relay", "cost-center": "cc-42" },
+  });
+  const [a, b] = t.sites;
+  expect(a!.cloud === "eks" && a!.apiEndpoint.publicCidrs).toEqual(["0.0.0.0/0"]);
+  expect(a!.cloud === "eks" && a!.controlPlaneLogs).toEqual([]);
+  expect(a!.cloud === "eks" && a!.secretsEncryption).toBe(false);
+  expect(a!.cloud === "eks" && a!.nodeGroup).toMatchObject({ amiType: "BOTTLEROCKET_ARM_64", diskSize: 50 });
+  expect(b!.cloud === "gke" && b!.nodePool.autoscaling).toEqual({ min: 1, max: 5 });
+  expect(t.tags).toEqual({ team: "relay", "cost-center": "cc-42" });
+  // Only AWS rules when no site is on GKE.
+  expect(parseTopology({ sites: [eks, { ...eks, name: "b" }], tags: { Team: "Relay Ops" } }).tags).toEqual({
+    Team: "Relay Ops",
   });
 });
