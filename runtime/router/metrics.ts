@@ -3,8 +3,10 @@
 // Cardinality is bounded: label values come from fixed sets (types, reasons, codes), except the
 // group of `registrations{group}`, which exists only for the --metrics-groups largest groups; the
 // rest are summed in `registrations_unlisted`. So /metrics stays small whatever clients register.
+import { hostname } from "node:os";
 import type { Registry } from "prom-client";
 import { byLabel, counterFrom, createMetricsRegistry, gaugeFrom } from "../observability/metrics.js";
+import { RELAY_VERSION } from "../relay/version.js";
 import { registerTlsMetrics } from "../tls/metrics.js";
 import type { TlsReloadStats } from "../tls/watch.js";
 import type { ResolvedRouterOptions } from "./options.js";
@@ -56,6 +58,12 @@ export function createRouterMetrics(router: RouterMetricsSource): Registry {
   const registry = createMetricsRegistry();
   const c = router.counters;
   const stats = () => router.stats();
+  gaugeFrom(registry, {
+    name: "relay_build_info",
+    help: "Always 1; the labels name the version of the relay and this router (its host name: the pod name)",
+    labelNames: ["version", "node"],
+    read: () => [[{ version: RELAY_VERSION, node: hostname() }, 1]],
+  });
   gaugeFrom(registry, {
     name: `${P}connections`,
     help: "Open client connections",
