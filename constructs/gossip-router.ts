@@ -16,6 +16,7 @@ import { ROUTER_HTTP_PORT, ROUTER_PORT } from "../contract/ports.js";
 import { type AllowGroups, type RouterArgsSpec, renderRouterArgs } from "../contract/router-args.js";
 import { cidrProblem } from "./cidr.js";
 import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
+import { MetricsService, type MonitoringProps } from "./metrics-service.js";
 import {
   containerSecurityContext,
   podSecurityContext,
@@ -79,6 +80,11 @@ export interface GossipRouterProps {
   readonly allowGroups?: AllowGroups | "any";
   /** @default requests 50m/64Mi, limits 500m/256Mi */
   readonly resources?: { requests: Record<string, string>; limits: Record<string, string> };
+  /**
+   * Scraping: the metrics Service `<site>-router-metrics` and an optional ServiceMonitor
+   * (metrics-service.ts). @default no ServiceMonitor
+   */
+  readonly monitoring?: MonitoringProps;
 }
 
 export class GossipRouter extends Construct {
@@ -93,6 +99,8 @@ export class GossipRouter extends Construct {
   readonly deployment: DeploymentV1;
   readonly service: ServiceV1;
   readonly httpService: ServiceV1;
+  /** The metrics Service (and ServiceMonitor, when enabled). */
+  readonly metrics: MetricsService;
   /** The rendered container args (the contract's command line). */
   readonly args: readonly string[];
   /** How clients authenticate. */
@@ -221,6 +229,15 @@ export class GossipRouter extends Construct {
         selector,
         port: [{ name: "http", port: this.httpPort, targetPort: "http", protocol: "TCP" }],
       },
+    });
+
+    this.metrics = new MetricsService(this, "metrics", {
+      name: `${this.name}-metrics`,
+      namespace,
+      labels,
+      selector,
+      port: this.httpPort,
+      ...(props.monitoring ? { monitoring: props.monitoring } : {}),
     });
 
     // EKS fills `hostname`, GKE fills `ip`: coalesce skips the empty one. A local keeps the

@@ -125,6 +125,7 @@ export function buildRelayStacks(scope: Construct, topology: Topology): RelaySta
         allowGroups,
         backend,
         outputKubeconfigCommand: !clusters.has(site.name),
+        monitoring: topology.monitoring,
       }),
     );
   }
@@ -150,6 +151,7 @@ export function buildRelayStacks(scope: Construct, topology: Topology): RelaySta
         namespace: topology.namespace,
         auth,
         backend,
+        monitoring: topology.monitoring,
       }),
     );
   }
