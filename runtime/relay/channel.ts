@@ -178,6 +178,11 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     return this.#delivery.latency;
   }
 
+  /** Destination sites of our send buffer and whether each is unreachable now. */
+  siteReachability(): { site: string; unreachable: boolean }[] {
+    return this.#delivery.reachability();
+  }
+
   /** The send buffer's limits in force. */
   sendBufferLimits(): SendBufferLimits {
     return this.#delivery.sendBufferLimits;

@@ -197,6 +197,13 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     return this.#outbox.lanes().map((l) => ({ site: l.site, messages: l.messages, bytes: l.bytes }));
   }
 
+  /** Destination sites with a lane, and whether each is unreachable now ("site-unreachable" told). */
+  reachability(): { site: string; unreachable: boolean }[] {
+    return this.#outbox
+      .sites()
+      .map((site) => ({ site, unreachable: this.#reachability.isUnreachable(site) }));
+  }
+
   stats(): DeliveryStats {
     const w = this.#windows.stats();
     return {

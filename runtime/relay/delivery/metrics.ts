@@ -33,6 +33,12 @@ export function registerDeliveryMetrics(r: Registry, ch: RelayChannel): void {
     help: "Bytes the send buffer holds per destination site before it refuses sends (sendBuffer.maxBytes)",
     read: () => ch.sendBufferLimits().maxBytes,
   });
+  gaugeFrom(r, {
+    name: "relay_site_unreachable",
+    help: "1 while a destination site our messages wait for is unreachable (between the site-unreachable and site-reachable events)",
+    labelNames: ["site"],
+    read: () => ch.siteReachability().map((x) => [{ site: x.site }, x.unreachable ? 1 : 0] as const),
+  });
   histogramFrom(r, {
     name: "relay_cross_site_stable_seconds",
     help: "Time from send() to the Stable report of the destination site (delivered by all its members), as the sender sees it",
