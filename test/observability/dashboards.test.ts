@@ -178,6 +178,12 @@ describe("against a running router and relay nodes", () => {
     expect(nodeText).toContain("# TYPE relay_route_down_seconds histogram");
   });
 
+  test("the router counted its output batches (the messages went through it)", () => {
+    const count = routerText.split("\n").find((l) => l.startsWith("relay_router_flush_frames_count "));
+    expect(Number(count?.split(" ")[1])).toBeGreaterThan(0);
+    expect(routerText).toMatch(/^relay_router_flush_frames_bucket\{le="1"\} \d+$/m);
+  });
+
   test("every metric the dashboard and the alerts name is exported", () => {
     const exported = new Set([...exportedNames(nodeText), ...exportedNames(routerText)]);
     const exprs = [...dashboardExprs(), ...alertExprs()];
@@ -194,6 +200,7 @@ describe("against a running router and relay nodes", () => {
       "relay_router_max_connections",
       "relay_cluster_auth_failures_total",
       "relay_build_info",
+      "relay_router_flush_frames_bucket",
     ]) {
       expect(named).toContain(n);
     }

@@ -8,6 +8,7 @@ import { StableLatency } from "../../runtime/relay/delivery/latency.js";
 import { SendBuffer } from "../../runtime/relay/delivery/send-buffer.js";
 import { type Envelope, EnvelopeKind } from "../../runtime/relay/envelope.js";
 import { observeInto, RouteGaps } from "../../runtime/relay/route-gaps.js";
+import { FLUSH_FRAME_BOUNDS, RouterCounters } from "../../runtime/router/stats.js";
 
 const INC = "0b9c4a52-3f5e-4d0a-9a57-1d2f3c4b5a69";
 
@@ -127,5 +128,16 @@ describe("RouteGaps", () => {
     g.route("sfc", false, 0);
     g.route("sfc", true, 2500);
     expect(await r.metrics()).toContain('gap_seconds_sum{site="sfc"} 2.5');
+  });
+});
+
+describe("router flush batches (RouterCounters.flushed)", () => {
+  test("power-of-two buckets, the largest batches in the overflow bucket", () => {
+    const c = new RouterCounters();
+    for (const n of [1, 2, 3, 4, 5, 1024, 1025, 100_000]) c.flushed(n);
+    const at = (bound: number) => c.flushFrames[FLUSH_FRAME_BOUNDS.indexOf(bound)];
+    expect([at(1), at(2), at(4), at(8), at(1024)]).toEqual([1, 1, 2, 1, 1]);
+    expect(c.flushFrames[FLUSH_FRAME_BOUNDS.length]).toBe(2);
+    expect(c.flushFramesSum).toBe(1 + 2 + 3 + 4 + 5 + 1024 + 1025 + 100_000);
   });
 });
