@@ -145,7 +145,7 @@ export class RouterCounters {
   /** One batch of `frames` (>= 1) written: a power-of-two bucket, no search. */
   flushed(frames: number): void {
     const i = frames <= 1 ? 0 : 32 - Math.clz32(frames - 1);
-    this.flushFrames[i < FLUSH_FRAME_BOUNDS.length ? i : FLUSH_FRAME_BOUNDS.length]!++;
+    this.flushFrames[Math.min(i, FLUSH_FRAME_BOUNDS.length)]!++;
     this.flushFramesSum += frames;
   }
 
