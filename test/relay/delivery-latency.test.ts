@@ -5,6 +5,7 @@ import { describe, expect, test } from "@jest/globals";
 import { Histogram, Registry } from "prom-client";
 import { histogramFrom } from "../../runtime/observability/metrics.js";
 import { StableLatency } from "../../runtime/relay/delivery/latency.js";
+import { SiteReachability } from "../../runtime/relay/delivery/reachability.js";
 import { SendBuffer } from "../../runtime/relay/delivery/send-buffer.js";
 import { type Envelope, EnvelopeKind } from "../../runtime/relay/envelope.js";
 import { observeInto, RouteGaps } from "../../runtime/relay/route-gaps.js";
@@ -139,5 +140,29 @@ describe("router flush batches (RouterCounters.flushed)", () => {
     expect([at(1), at(2), at(4), at(8), at(1024)]).toEqual([1, 1, 2, 1, 1]);
     expect(c.flushFrames[FLUSH_FRAME_BOUNDS.length]).toBe(2);
     expect(c.flushFramesSum).toBe(1 + 2 + 3 + 4 + 5 + 1024 + 1025 + 100_000);
+  });
+});
+
+describe("SiteReachability.isUnreachable (relay_site_unreachable)", () => {
+  test("true from the unreachable verdict until reachable again", () => {
+    const r = new SiteReachability(1000, 60_000);
+    const lane = {
+      site: "sfc",
+      messages: 1,
+      bytes: 10,
+      nextSeq: 2,
+      stable: 0,
+      oldestSentAt: 0,
+      oldestCreatedAt: 0,
+    };
+    const route = (up: boolean) => ({ site: "sfc", up, routers: [], siteMasters: [] });
+    expect(r.assess(lane, route(true), 0).kind).toBe("up");
+    expect(r.isUnreachable("sfc")).toBe(false);
+    expect(r.assess(lane, route(false), 10).kind).toBe("unreachable");
+    expect(r.isUnreachable("sfc")).toBe(true);
+    expect(r.assess(lane, route(false), 20).kind).toBe("down");
+    expect(r.isUnreachable("sfc")).toBe(true);
+    expect(r.assess(lane, route(true), 30).kind).toBe("reachable");
+    expect(r.isUnreachable("sfc")).toBe(false);
   });
 });
