@@ -17,6 +17,7 @@ import { ROUTER_HTTP_PORT, ROUTER_PORT } from "../contract/ports.js";
 import { type AllowGroups, type RouterArgsSpec, renderRouterArgs } from "../contract/router-args.js";
 import { cidrProblem } from "./cidr.js";
 import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
+import { MetricsService, type MonitoringProps } from "./metrics-service.js";
 import {
   containerSecurityContext,
   podSecurityContext,
@@ -82,6 +83,11 @@ export interface GossipRouterProps {
   readonly allowGroups?: AllowGroups | "any";
   /** @default requests 50m/64Mi, limits 500m/256Mi */
   readonly resources?: { requests: Record<string, string>; limits: Record<string, string> };
+  /**
+   * Scraping: the metrics Service `<site>-router-metrics` and an optional ServiceMonitor
+   * (metrics-service.ts). @default no ServiceMonitor
+   */
+  readonly monitoring?: MonitoringProps;
 }
 
 export class GossipRouter extends Construct {
@@ -101,6 +107,8 @@ export class GossipRouter extends Construct {
    * other sites' routers meanwhile; minAvailable 1 would block every drain and node upgrade.
    */
   readonly podDisruptionBudget: PodDisruptionBudgetV1;
+  /** The metrics Service (and ServiceMonitor, when enabled). */
+  readonly metrics: MetricsService;
   /** The rendered container args (the contract's command line). */
   readonly args: readonly string[];
   /** How clients authenticate. */
@@ -239,6 +247,15 @@ export class GossipRouter extends Construct {
         selector,
         port: [{ name: "http", port: this.httpPort, targetPort: "http", protocol: "TCP" }],
       },
+    });
+
+    this.metrics = new MetricsService(this, "metrics", {
+      name: `${this.name}-metrics`,
+      namespace,
+      labels,
+      selector,
+      port: this.httpPort,
+      ...(props.monitoring ? { monitoring: props.monitoring } : {}),
     });
 
     // EKS fills `hostname`, GKE fills `ip`: coalesce skips the empty one. A local keeps the

@@ -8,6 +8,7 @@ export { buildRelayStacks, type RelayStacks, stackNames } from "../stacks/relay-
 export { defaultTopology, parseTopology, type Topology } from "../topology/index.js";
 export { GossipRouter, type GossipRouterProps, type RouterAuth } from "./gossip-router.js";
 export type { IKubeCluster } from "./kube-cluster.js";
+export { MetricsService, type MetricsServiceProps, type MonitoringProps } from "./metrics-service.js";
 export {
   type CertProfile,
   type IssuedCert,

@@ -1,6 +1,7 @@
 // One relay site in one cluster: a headless Service for member discovery (DNS A records, also for
 // pods that are not ready yet), the Deployment of relay nodes with the env the contract renders,
-// a PodDisruptionBudget and a NetworkPolicy that admits the cluster port only from the site's pods.
+// a PodDisruptionBudget, a NetworkPolicy that admits the cluster port only from the site's pods,
+// and a metrics Service for Prometheus (metrics-service.ts).
 
 import { DeploymentV1 } from "@cdktf/provider-kubernetes/lib/deployment-v1/index.js";
 import { NetworkPolicyV1 } from "@cdktf/provider-kubernetes/lib/network-policy-v1/index.js";
@@ -16,6 +17,7 @@ import {
   renderRelayEnv,
 } from "../contract/relay-env.js";
 import { checkSiteName, objectLabels, selectorLabels } from "./labels.js";
+import { MetricsService, type MonitoringProps } from "./metrics-service.js";
 import {
   CLUSTER_SECRET_PATH,
   containerSecurityContext,
@@ -72,6 +74,12 @@ export interface RelaySiteProps {
   readonly routerTokenSecretName?: string;
   /** @default requests 50m/96Mi, limits 500m/256Mi */
   readonly resources?: { requests: Record<string, string>; limits: Record<string, string> };
+  /**
+   * Scraping: the metrics Service `<site>-relay-metrics`, the monitoring namespace the
+   * NetworkPolicy admits to the HTTP port, an optional ServiceMonitor (metrics-service.ts).
+   * @default namespace "monitoring" admitted, no ServiceMonitor
+   */
+  readonly monitoring?: MonitoringProps;
 }
 
 export class RelaySite extends Construct {
@@ -85,6 +93,8 @@ export class RelaySite extends Construct {
   readonly deployment: DeploymentV1;
   readonly podDisruptionBudget: PodDisruptionBudgetV1;
   readonly networkPolicy: NetworkPolicyV1;
+  /** The metrics Service (and ServiceMonitor, when enabled). */
+  readonly metrics: MetricsService;
 
   constructor(scope: Construct, id: string, props: RelaySiteProps) {
     super(scope, id);
@@ -200,6 +210,17 @@ export class RelaySite extends Construct {
       spec: { maxUnavailable: "1", selector: { matchLabels: selector } },
     });
 
+    // Monitoring: the metrics Service, and who besides the namespace may scrape (NetworkPolicy).
+    this.metrics = new MetricsService(this, "metrics", {
+      name: `${this.name}-metrics`,
+      namespace,
+      labels,
+      selector,
+      port: httpPort,
+      ...(props.monitoring ? { monitoring: props.monitoring } : {}),
+    });
+    const scrapers = this.metrics.monitoringNamespace;
+
     this.networkPolicy = new NetworkPolicyV1(this, "network-policy", {
       metadata: { name: this.name, namespace, labels },
       spec: {
@@ -212,9 +233,14 @@ export class RelaySite extends Construct {
             ports: [{ port: String(bindPort), protocol: "TCP" }],
           },
           {
-            // Health and metrics from anything in the namespace (scrapers); kubelet probes are
-            // not subject to NetworkPolicy.
-            from: [{ podSelector: {} }],
+            // Health and metrics from anything in the namespace, and from the monitoring
+            // namespace (Prometheus); kubelet probes are not subject to NetworkPolicy.
+            from: [
+              { podSelector: {} },
+              ...(scrapers !== null
+                ? [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": scrapers } } }]
+                : []),
+            ],
             ports: [{ port: String(httpPort), protocol: "TCP" }],
           },
         ],

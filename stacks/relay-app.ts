@@ -129,6 +129,7 @@ export function buildRelayStacks(scope: Construct, topology: Topology): RelaySta
         allowGroups,
         backend,
         outputKubeconfigCommand: !clusters.has(site.name),
+        monitoring: topology.monitoring,
       }),
     );
   }
@@ -154,6 +155,7 @@ export function buildRelayStacks(scope: Construct, topology: Topology): RelaySta
         namespace: topology.namespace,
         auth,
         backend,
+        monitoring: topology.monitoring,
       }),
     );
   }

@@ -10,6 +10,7 @@ import type { Construct } from "constructs";
 import { GossipRouter, type RouterAuth } from "../constructs/gossip-router.js";
 import type { IKubeCluster } from "../constructs/kube-cluster.js";
 import { PART_OF } from "../constructs/labels.js";
+import type { MonitoringProps } from "../constructs/metrics-service.js";
 import { siteTlsSecret } from "../constructs/pod-parts.js";
 import type { IssuedCert } from "../constructs/relay-pki.js";
 import { routerTokensSecret } from "../constructs/relay-secrets.js";
@@ -36,6 +37,8 @@ export interface RouterStackProps {
   readonly backend: Backend;
   /** Output the cluster's kubeconfig command here, for a cluster without a cluster stack of its own. */
   readonly outputKubeconfigCommand: boolean;
+  /** Metrics Service, scrape access, ServiceMonitor (topology `monitoring`). @default the constructs' defaults */
+  readonly monitoring?: MonitoringProps;
 }
 
 export class RouterStack extends TerraformStack {
@@ -88,6 +91,7 @@ export class RouterStack extends TerraformStack {
       serviceAnnotations: { ...props.cluster.loadBalancerAnnotations },
       auth,
       allowGroups: props.allowGroups,
+      ...(props.monitoring ? { monitoring: props.monitoring } : {}),
     });
 
     new TerraformOutput(this, "endpoint", {

@@ -7,6 +7,7 @@ import { TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
 import type { GossipRouter } from "../constructs/gossip-router.js";
 import type { IKubeCluster } from "../constructs/kube-cluster.js";
+import type { MonitoringProps } from "../constructs/metrics-service.js";
 import { siteTlsSecret } from "../constructs/pod-parts.js";
 import { type IssuedCert, ROUTER_TLS_SERVER_NAME } from "../constructs/relay-pki.js";
 import { MeshSecret, siteRouterTokenSecret } from "../constructs/relay-secrets.js";
@@ -31,6 +32,8 @@ export interface SiteStackProps {
   readonly namespace: string;
   readonly auth: SiteStackAuth;
   readonly backend: Backend;
+  /** Metrics Service, scrape access, ServiceMonitor (topology `monitoring`). @default the constructs' defaults */
+  readonly monitoring?: MonitoringProps;
 }
 
 export class SiteStack extends TerraformStack {
@@ -75,6 +78,7 @@ export class SiteStack extends TerraformStack {
       clusterSecretName: this.meshSecret.secretName,
       ...(tlsSecret ? { tlsSecretName: tlsSecret.name, tlsServerName: ROUTER_TLS_SERVER_NAME } : {}),
       ...(tokenSecret ? { routerTokenSecretName: tokenSecret.name } : {}),
+      ...(props.monitoring ? { monitoring: props.monitoring } : {}),
     });
     new TerraformOutput(this, "dns_query", { value: this.site.dnsQuery });
     new TerraformOutput(this, "tunnel_initial_hosts", { value: tunnelInitialHosts, sensitive: true });

@@ -61,6 +61,19 @@ export interface CertificateSettings {
   readonly earlyRenewalHours: number;
 }
 
+/**
+ * Scraping by a Prometheus outside the namespace (docs/DEPLOY.md, "Monitoring"): every site and
+ * router gets a metrics Service with `prometheus.io/*` annotations; the site NetworkPolicy admits
+ * the HTTP port from `namespace` (null: only the relay namespace); `serviceMonitor` adds
+ * Prometheus Operator ServiceMonitors (off by default: they need the operator's CRDs).
+ */
+export interface MonitoringSettings {
+  readonly namespace: string | null;
+  readonly serviceMonitor: boolean;
+  readonly serviceMonitorLabels: Readonly<Record<string, string>>;
+  readonly interval: string;
+}
+
 export interface Topology {
   readonly sites: readonly Site[];
   readonly router: RouterSettings;
@@ -80,6 +93,8 @@ export interface Topology {
    * providers' default tags and labels, the NLBs Kubernetes creates on EKS, GKE resource labels.
    */
   readonly tags: Readonly<Record<string, string>>;
+  /** Metrics Services, scrape access and ServiceMonitors. */
+  readonly monitoring: MonitoringSettings;
 }
 
 export const DEFAULT_RELAY_IMAGE = "ghcr.io/cross-cloud-relay/relay:0.1.0";
@@ -113,6 +128,7 @@ export function defaultTopology(): Topology {
     loadBalancerSourceRanges: { egress: true, cidrs: [] },
     backend: { kind: "local" },
     tags: {},
+    monitoring: { namespace: "monitoring", serviceMonitor: false, serviceMonitorLabels: {}, interval: "30s" },
   };
 }
 

@@ -11,6 +11,7 @@ import {
   type CertificateSettings,
   DEFAULT_RELAY_REPLICAS,
   defaultTopology,
+  type MonitoringSettings,
   type RouterAuthMode,
   type RouterSettings,
   type SourceRanges,
@@ -53,6 +54,7 @@ export function parseTopology(doc: unknown, source = "topology"): Topology {
       "loadBalancerSourceRanges",
       "backend",
       "tags",
+      "monitoring",
     ],
     "",
   );
@@ -144,6 +146,7 @@ export function parseTopology(doc: unknown, source = "topology"): Topology {
     loadBalancerSourceRanges: ranges,
     backend: readBackend(r, root["backend"]) ?? base.backend,
     tags: readTags(r, root["tags"], sites),
+    monitoring: readMonitoring(r, root["monitoring"], base.monitoring),
   };
   if (r.problems.length > 0) throw new TopologyError(r.problems, source);
   return topology;
@@ -314,4 +317,52 @@ function readTags(r: Reader, value: unknown, sites: readonly Site[]): Record<str
     out[key] = v;
   }
   return out;
+}
+
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
+function readMonitoring(r: Reader, value: unknown, fallback: MonitoringSettings): MonitoringSettings {
+  const m = r.object(value, "monitoring");
+  if (!m) return fallback;
+  r.unknownKeys(m, ["namespace", "serviceMonitor", "serviceMonitorLabels", "interval"], "monitoring");
+  const namespace =
+    m["namespace"] === null
+      ? null
+      : r.string(
+          m,
+          "namespace",
+          "monitoring",
+          fallback.namespace ?? "monitoring",
+          /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/,
+          "a namespace name (DNS-1123 label), or null to admit only the relay namespace",
+        );
+  const labels: Record<string, string> = {};
+  const l =
+    m["serviceMonitorLabels"] === undefined
+      ? undefined
+      : r.object(m["serviceMonitorLabels"], "monitoring.serviceMonitorLabels");
+  for (const [k, v] of Object.entries(l ?? {})) {
+    if (!LABEL_KEY.test(k) || typeof v !== "string" || !LABEL_VALUE.test(v)) {
+      r.problem(
+        `monitoring.serviceMonitorLabels.${clip(k)}`,
+        "must be a Kubernetes label: a key such as release and a string value of up to 63 letters, digits, '-', '_', '.'",
+      );
+      continue;
+    }
+    labels[k] = v;
+  }
+  return {
+    namespace,
+    serviceMonitor: r.bool(m, "serviceMonitor", "monitoring", fallback.serviceMonitor),
+    serviceMonitorLabels: labels,
+    interval: r.string(
+      m,
+      "interval",
+      "monitoring",
+      fallback.interval,
+      /^[0-9]+(ms|s|m|h)$/,
+      "a duration such as 30s or 1m",
+    ),
+  };
 }

@@ -62,3 +62,52 @@ export function gaugeFrom(registry: Registry, def: MetricDef): Gauge {
 export function byLabel(label: string, values: Readonly<Record<string, number>>): MetricSample {
   return Object.entries(values).map(([k, v]) => [{ [label]: k }, v] as const);
 }
+
+/** One labelled series of a histogram kept outside prom-client: cumulative buckets by `le`. */
+export interface HistogramSeries {
+  readonly labels: Readonly<Record<string, string>>;
+  /** Cumulative counts, `le` in increasing order, "+Inf" last. */
+  readonly buckets: readonly { readonly le: string; readonly value: number }[];
+  readonly sum: number;
+  readonly count: number;
+}
+
+export interface HistogramDef {
+  readonly name: string;
+  readonly help: string;
+  /** Called at scrape time. */
+  readonly read: () => Iterable<HistogramSeries>;
+}
+
+/**
+ * A Prometheus histogram whose buckets are counted elsewhere (plain integers on a hot path) and
+ * read at scrape time: registered as a metric object of its own, since prom-client's Histogram
+ * can only be fed one observation at a time. Written as `_bucket{le}`, `_sum` and `_count`.
+ */
+export function histogramFrom(registry: Registry, def: HistogramDef): void {
+  const metric = {
+    name: def.name,
+    help: def.help,
+    type: "histogram",
+    aggregator: "sum",
+    get() {
+      const values: { metricName: string; labels: Record<string, string | number>; value: number }[] = [];
+      for (const s of def.read()) {
+        for (const b of s.buckets) {
+          values.push({
+            metricName: `${def.name}_bucket`,
+            labels: { ...s.labels, le: b.le },
+            value: b.value,
+          });
+        }
+        values.push({ metricName: `${def.name}_sum`, labels: { ...s.labels }, value: s.sum });
+        values.push({ metricName: `${def.name}_count`, labels: { ...s.labels }, value: s.count });
+      }
+      return { name: def.name, help: def.help, type: "histogram", aggregator: "sum", values };
+    },
+    reset() {
+      // the counts belong to their owner
+    },
+  };
+  registry.registerMetric(metric as unknown as Parameters<Registry["registerMetric"]>[0]);
+}

@@ -15,6 +15,8 @@ import { type Member, memberKey, type View } from "../cluster/member.js";
 import { createLogger, type Logger } from "../observability/log.js";
 import { decodeProbeInfo, encodeControl, type ProbeInfo, type SiteViewInfo } from "./control.js";
 import { DeliveryEngine, type DeliveryPath } from "./delivery/engine.js";
+import type { StableLatency } from "./delivery/latency.js";
+import type { SendBufferLimits } from "./delivery/send-buffer.js";
 import {
   DEFAULT_HOPS,
   type Destination,
@@ -170,6 +172,20 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   /** Our unstable messages per destination site (reliable mode). */
   backlog(): SiteBacklog[] {
     return this.#delivery.backlog();
+  }
+  /** Send -> Stable latency counters of our cross-site messages (the delivery metrics read them). */
+  deliveryLatency(): StableLatency {
+    return this.#delivery.latency;
+  }
+
+  /** Destination sites of our send buffer and whether each is unreachable now. */
+  siteReachability(): { site: string; unreachable: boolean }[] {
+    return this.#delivery.reachability();
+  }
+
+  /** The send buffer's limits in force. */
+  sendBufferLimits(): SendBufferLimits {
+    return this.#delivery.sendBufferLimits;
   }
 
   /** send() that waits (without bound: this is back-pressure) while the send buffer is full. */

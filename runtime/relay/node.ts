@@ -1,7 +1,7 @@
 // RelayNode: what `relay node` runs in every pod. A RelayChannel that answers chat lines like the
 // walkthrough's RelayDemo, plus the cluster-internal HTTP endpoint (the shared
 // ObservabilityServer): /healthz, /metrics, and the node's /readyz and /status.
-import type { Registry } from "prom-client";
+import { Histogram, type Registry } from "prom-client";
 import type { RelayNodeConfig } from "../../contract/relay-env.js";
 import { ObservabilityServer } from "../observability/http.js";
 import type { Logger } from "../observability/log.js";
@@ -13,6 +13,7 @@ import { type ChannelOverrides, channelOptionsFor } from "./config.js";
 import { registerDeliveryMetrics } from "./delivery/metrics.js";
 import { RelayError } from "./errors.js";
 import { answerBroadcasts } from "./responder.js";
+import { observeInto, ROUTE_DOWN_BUCKETS_S, RouteGaps } from "./route-gaps.js";
 import type { NumericRelayStat, Topology } from "./types.js";
 import { RELAY_VERSION } from "./version.js";
 
@@ -226,6 +227,7 @@ export class RelayNode {
     const r = createMetricsRegistry();
     const ch = this.channel;
     registerDeliveryMetrics(r, ch);
+    this.#registerBuildAndFailoverMetrics(r);
     registerTlsMetrics(r, "relay_", () => this.#tls?.stats ?? null);
     const stat = (k: NumericRelayStat) => () => ch.stats()[k];
     counterFrom(r, {
@@ -326,6 +328,26 @@ export class RelayNode {
       read: () => ch.topology().routes.map((x) => [{ site: x.site }, x.routers.length] as const),
     });
     return r;
+  }
+
+  /** relay_build_info, and relay_route_down_seconds fed by the channel's route events (route-gaps.ts). */
+  #registerBuildAndFailoverMetrics(r: Registry): void {
+    gaugeFrom(r, {
+      name: "relay_build_info",
+      help: "Always 1; the labels name the version of the relay and this member",
+      labelNames: ["version", "node"],
+      read: () => [[{ version: RELAY_VERSION, node: this.channel.name }, 1]],
+    });
+    const downSeconds = new Histogram({
+      name: "relay_route_down_seconds",
+      help: "Site masters only: how long a route to a remote site stayed down (route down after up, until up again)",
+      labelNames: ["site"],
+      buckets: ROUTE_DOWN_BUCKETS_S,
+      registers: [r],
+    });
+    const gaps = new RouteGaps(observeInto(downSeconds));
+    this.channel.on("route", (x) => gaps.route(x.site, x.up, Date.now()));
+    this.channel.on("site-master", () => gaps.reset());
   }
 }
 

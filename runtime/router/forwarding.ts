@@ -90,7 +90,8 @@ export class Forwarder {
         this.undelivered("receiver-closed", dest.dropBatch(), dest);
         continue;
       }
-      dest.flushBatch();
+      const frames = dest.flushBatch();
+      if (frames > 0) this.#owner.counters.flushed(frames);
       if (dest.queuedBytes > limit) this.#congested(dest, sender);
     }
     touched.length = 0;

@@ -3,13 +3,21 @@
 // Cardinality is bounded: label values come from fixed sets (types, reasons, codes), except the
 // group of `registrations{group}`, which exists only for the --metrics-groups largest groups; the
 // rest are summed in `registrations_unlisted`. So /metrics stays small whatever clients register.
+import { hostname } from "node:os";
 import type { Registry } from "prom-client";
-import { byLabel, counterFrom, createMetricsRegistry, gaugeFrom } from "../observability/metrics.js";
+import {
+  byLabel,
+  counterFrom,
+  createMetricsRegistry,
+  gaugeFrom,
+  histogramFrom,
+} from "../observability/metrics.js";
+import { RELAY_VERSION } from "../relay/version.js";
 import { registerTlsMetrics } from "../tls/metrics.js";
 import type { TlsReloadStats } from "../tls/watch.js";
 import type { ResolvedRouterOptions } from "./options.js";
 import type { Group, Registry as MemberRegistry, RegistrationOwner } from "./registry.js";
-import type { RouterCounters, RouterStats } from "./stats.js";
+import { FLUSH_FRAME_BOUNDS, type RouterCounters, type RouterStats } from "./stats.js";
 
 const P = "relay_router_";
 
@@ -56,6 +64,26 @@ export function createRouterMetrics(router: RouterMetricsSource): Registry {
   const registry = createMetricsRegistry();
   const c = router.counters;
   const stats = () => router.stats();
+  histogramFrom(registry, {
+    name: `${P}flush_frames`,
+    help: "Frames per output batch: each read's frames for one receiver go out in one socket write (forwarding batch sizes)",
+    read: () => {
+      let acc = 0;
+      const buckets = FLUSH_FRAME_BOUNDS.map((le, i) => {
+        acc += c.flushFrames[i]!;
+        return { le: String(le), value: acc };
+      });
+      acc += c.flushFrames[FLUSH_FRAME_BOUNDS.length]!;
+      buckets.push({ le: "+Inf", value: acc });
+      return [{ labels: {}, buckets, sum: c.flushFramesSum, count: acc }];
+    },
+  });
+  gaugeFrom(registry, {
+    name: "relay_build_info",
+    help: "Always 1; the labels name the version of the relay and this router (its host name: the pod name)",
+    labelNames: ["version", "node"],
+    read: () => [[{ version: RELAY_VERSION, node: hostname() }, 1]],
+  });
   gaugeFrom(registry, {
     name: `${P}connections`,
     help: "Open client connections",

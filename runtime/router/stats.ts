@@ -112,6 +112,9 @@ function byType(arr: Float64Array): Record<string, number> {
 }
 
 /** Mutable counters owned by one router. */
+/** Bounds (frames) of relay_router_flush_frames: 1, 2, 4 ... 1024 (index i = 2^i). */
+export const FLUSH_FRAME_BOUNDS: readonly number[] = Array.from({ length: 11 }, (_, i) => 2 ** i);
+
 export class RouterCounters {
   /** Indexed by GossipType; 8 = GRACEFUL_CLOSE marker. */
   readonly framesIn = new Float64Array(9);
@@ -132,6 +135,19 @@ export class RouterCounters {
   slowReceiverDisconnects = 0;
   expiries = 0;
   tlsRejected = 0;
+  /**
+   * Output batches written (one socket write per receiver per read), by frames per batch: index i
+   * counts batches of at most FLUSH_FRAME_BOUNDS[i] frames, the last one the larger ones.
+   */
+  readonly flushFrames = new Float64Array(FLUSH_FRAME_BOUNDS.length + 1);
+  flushFramesSum = 0;
+
+  /** One batch of `frames` (>= 1) written: a power-of-two bucket, no search. */
+  flushed(frames: number): void {
+    const i = frames <= 1 ? 0 : 32 - Math.clz32(frames - 1);
+    this.flushFrames[Math.min(i, FLUSH_FRAME_BOUNDS.length)]!++;
+    this.flushFramesSum += frames;
+  }
 
   undeliveredFrames(reason: UndeliveredReason, n = 1): void {
     bump(this.undelivered, reason, n);

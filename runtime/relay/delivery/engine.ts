@@ -25,6 +25,7 @@ import {
 import { isAddressedTo } from "../routing.js";
 import type { DeliveryGap, RelayAddress, RelayStats, SiteBacklog, SiteGone, Topology } from "../types.js";
 import { StabilityCertifier } from "./certifier.js";
+import { StableLatency } from "./latency.js";
 import { SiteReachability } from "./reachability.js";
 import { type AcceptResult, ReceiveWindows } from "./receive-window.js";
 import {
@@ -138,6 +139,8 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   #sitesGone = 0;
   #droppedForGoneSites = 0;
   #lastCleanup = 0;
+  /** Send -> Stable time of our cross-site messages, per destination site (latency.ts). */
+  readonly latency: StableLatency;
 
   constructor(path: DeliveryPath, options: DeliveryOptions = {}) {
     super();
@@ -145,6 +148,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     this.#certifier = new StabilityCertifier(path.log);
     this.reliable = options.reliable ?? true;
     this.#outbox = new SendBuffer(options.sendBuffer);
+    this.latency = new StableLatency(this.#outbox.limits.maxSites);
     this.#windows = new ReceiveWindows(options.receiveLimits);
     this.#retransmitTimeoutMs = options.retransmitTimeoutMs ?? DEFAULT_RETRANSMIT_TIMEOUT_MS;
     this.#ackIntervalMs = options.ackIntervalMs ?? DEFAULT_ACK_INTERVAL_MS;
@@ -183,9 +187,21 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     return this.#outbox.canTake(128, this.#targetSites(dest));
   }
 
+  /** The send buffer's limits in force (per site and in total). */
+  get sendBufferLimits(): SendBuffer["limits"] {
+    return this.#outbox.limits;
+  }
+
   /** Our unstable messages per destination site. */
   backlog(): SiteBacklog[] {
     return this.#outbox.lanes().map((l) => ({ site: l.site, messages: l.messages, bytes: l.bytes }));
+  }
+
+  /** Destination sites with a lane, and whether each is unreachable now ("site-unreachable" told). */
+  reachability(): { site: string; unreachable: boolean }[] {
+    return this.#outbox
+      .sites()
+      .map((site) => ({ site, unreachable: this.#reachability.isUnreachable(site) }));
   }
 
   stats(): DeliveryStats {
@@ -385,7 +401,9 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       return;
     }
     if (r.incarnation !== this.#path.origin.incarnation) return;
-    if (this.#outbox.stable(env.origin.site, r.seq) > 0) this.#maybeDrain();
+    const site = env.origin.site;
+    if (this.#outbox.stable(site, r.seq, this.latency.forSite(site), this.#path.now()) > 0)
+      this.#maybeDrain();
   }
 
   /** Our site's view changed (the channel has installed it). */

@@ -1,7 +1,7 @@
 // Prometheus view of the delivery guarantee (docs/DELIVERY.md), read from RelayChannel.stats() and
 // backlog() at scrape time. RelayNode registers these next to its other relay metrics.
 import type { Registry } from "prom-client";
-import { counterFrom, gaugeFrom } from "../../observability/metrics.js";
+import { counterFrom, gaugeFrom, type HistogramSeries, histogramFrom } from "../../observability/metrics.js";
 import type { RelayChannel } from "../channel.js";
 import type { NumericRelayStat } from "../types.js";
 
@@ -22,6 +22,33 @@ export function registerDeliveryMetrics(r: Registry, ch: RelayChannel): void {
     help: "Messages of this member waiting for one destination site",
     labelNames: ["site"],
     read: () => ch.backlog().map((b) => [{ site: b.site }, b.messages] as const),
+  });
+  gaugeFrom(r, {
+    name: "relay_send_buffer_limit_messages",
+    help: "Messages the send buffer holds per destination site before it refuses sends (sendBuffer.maxMessages)",
+    read: () => ch.sendBufferLimits().maxMessages,
+  });
+  gaugeFrom(r, {
+    name: "relay_send_buffer_limit_bytes",
+    help: "Bytes the send buffer holds per destination site before it refuses sends (sendBuffer.maxBytes)",
+    read: () => ch.sendBufferLimits().maxBytes,
+  });
+  gaugeFrom(r, {
+    name: "relay_site_unreachable",
+    help: "1 while a destination site our messages wait for is unreachable (between the site-unreachable and site-reachable events)",
+    labelNames: ["site"],
+    read: () => ch.siteReachability().map((x) => [{ site: x.site }, x.unreachable ? 1 : 0] as const),
+  });
+  histogramFrom(r, {
+    name: "relay_cross_site_stable_seconds",
+    help: "Time from send() to the Stable report of the destination site (delivered by all its members), as the sender sees it",
+    read: function* (): Iterable<HistogramSeries> {
+      const latency = ch.deliveryLatency();
+      for (const site of latency.sites()) {
+        const h = latency.histogramSamples(site);
+        if (h) yield { labels: { site }, buckets: h.buckets, sum: h.sumS, count: h.count };
+      }
+    },
   });
   counterFrom(r, {
     name: "relay_send_refused_total",

@@ -30,6 +30,11 @@ export class SiteReachability {
     readonly goneMs: number,
   ) {}
 
+  /** Whether `site` is unreachable (since the "unreachable" verdict, until "reachable" or forget). */
+  isUnreachable(site: string): boolean {
+    return this.#since.has(site);
+  }
+
   get anyUnreachable(): boolean {
     return this.#since.size > 0;
   }

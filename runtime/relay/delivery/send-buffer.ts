@@ -6,6 +6,7 @@
 // declares the site gone (`dropSite`). Pure: no I/O, no timers.
 import { ConfigError } from "../../../contract/errors.js";
 import type { Envelope } from "../envelope.js";
+import type { LatencyCounts } from "./latency.js";
 
 export interface SendBufferLimits {
   /** Bytes of buffered envelopes per destination site. @default 32 MiB */
@@ -188,8 +189,11 @@ export class SendBuffer {
     return lane.queue[lane.head]?.laneSeq ?? lane.nextSeq;
   }
 
-  /** `site` delivered everything up to `seq`: drops it. Returns how many messages were freed. */
-  stable(site: string, seq: number): number {
+  /**
+   * `site` delivered everything up to `seq`: drops it. Returns how many messages were freed.
+   * With `latency`, each freed message's time since it was sent (`now - createdAt`) is counted.
+   */
+  stable(site: string, seq: number, latency: LatencyCounts | null = null, now = 0): number {
     const lane = this.#lanes.get(site);
     if (!lane || seq <= lane.stable) return 0;
     lane.stable = Math.min(seq, lane.nextSeq - 1);
@@ -200,6 +204,7 @@ export class SendBuffer {
       this.#bytes -= o.size;
       this.#messages--;
       freed++;
+      latency?.record(now - o.createdAt);
     }
     if (lane.head > 1024 || lane.head === lane.queue.length) {
       lane.queue = lane.queue.slice(lane.head);
