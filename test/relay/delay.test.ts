@@ -75,7 +75,7 @@ async function startDelayedWorld(): Promise<DelayedWorld> {
         return (
           s !== undefined &&
           s.members.length === SITES[m.site as keyof typeof SITES] &&
-          Object.keys(SITES).every((x) => x === m.site || s.sites.includes(x))
+          Object.keys(SITES).every((x) => x === m.site || (s.sites.includes(x) && s.known.includes(x)))
         );
       }),
     { timeoutMs: 30_000, intervalMs: 25, onTimeout: () => describeWorld(w) },

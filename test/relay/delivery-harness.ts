@@ -82,9 +82,12 @@ export class Member {
     readonly config: AppConfig,
   ) {}
 
-  get state(): { members: string[]; sites: string[]; siteMaster: boolean } | undefined {
+  /** `sites`: routes up; `known`: sites whose view was announced (the targets of "everyone"). */
+  get state(): { members: string[]; sites: string[]; known: string[]; siteMaster: boolean } | undefined {
     const e = this.events.filter((x) => x.type === "state").at(-1);
-    return e as unknown as { members: string[]; sites: string[]; siteMaster: boolean } | undefined;
+    return e as unknown as
+      | { members: string[]; sites: string[]; known: string[]; siteMaster: boolean }
+      | undefined;
   }
 
   start(): void {
@@ -197,7 +200,7 @@ export class World {
           return (
             s !== undefined &&
             s.members.length === started(m.site) &&
-            sites.every((x) => x === m.site || s.sites.includes(x))
+            sites.every((x) => x === m.site || (s.sites.includes(x) && s.known.includes(x)))
           );
         }),
       { timeoutMs: 20_000, intervalMs: 25 },
