@@ -60,3 +60,41 @@ export class Liveness {
     this.#suspects.delete(key);
   }
 }
+
+/**
+ * When the coordinator is suspected, the oldest member not suspected takes over (it installs the
+ * view without the suspects). A member waiting for that successor times it: a successor that has
+ * not done so `graceMs` after this member started waiting is not acting as the coordinator of our
+ * view (it follows another view, e.g. one a stranger forged in open mode, or it froze), and is
+ * suspected in turn, so that the waiting stops with this member taking over.
+ */
+export class TakeoverWatch {
+  readonly #graceMs: number;
+  readonly #now: () => number;
+  #awaited: string | null = null;
+  #since = 0;
+
+  constructor(graceMs: number, now: () => number = Date.now) {
+    this.#graceMs = graceMs;
+    this.#now = now;
+  }
+
+  /**
+   * `successor`: who this member waits for now (null: nobody). Returns it once it has been the
+   * same successor for more than graceMs, else null.
+   */
+  overdue(successor: string | null): string | null {
+    const now = this.#now();
+    if (successor !== this.#awaited) {
+      this.#awaited = successor;
+      this.#since = now;
+      return null;
+    }
+    return successor !== null && now - this.#since > this.#graceMs ? successor : null;
+  }
+
+  /** A view was installed: whoever we waited for, the wait starts over. */
+  reset(): void {
+    this.#awaited = null;
+  }
+}

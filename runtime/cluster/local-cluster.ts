@@ -18,7 +18,7 @@ import type { ClusterStats, LocalClusterEvents } from "./events.js";
 import { Handshake } from "./handshake.js";
 import { Joiner, type JoinOwner } from "./join.js";
 import { LinkPool } from "./link-pool.js";
-import { Liveness } from "./liveness.js";
+import { Liveness, TakeoverWatch } from "./liveness.js";
 import { type Member, makeView, memberKey, type View, viewHas } from "./member.js";
 import { type MergeOwner, Merger } from "./merge.js";
 import { type LocalClusterOptions, type ResolvedClusterOptions, resolveClusterOptions } from "./options.js";
@@ -47,6 +47,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
   #server: Server | null = null;
   readonly #links: LinkPool;
   readonly #liveness: Liveness;
+  readonly #takeover: TakeoverWatch;
   readonly #handshake: Handshake;
   readonly #probes: Prober;
   readonly #sleepers = new Sleepers();
@@ -72,6 +73,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     this.#log = this.#o.logger.child({ member: this.#key });
     this.#viewWarning = new RateLimitedWarning(this.#log);
     this.#liveness = new Liveness(this.#o.suspectTimeoutMs);
+    this.#takeover = new TakeoverWatch(this.#o.suspectTimeoutMs);
     this.#handshake = new Handshake(
       {
         local: () => this.#local,
@@ -362,6 +364,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     this.#view = view;
     this.#stats.viewsInstalled++;
     this.#liveness.installed(view, previous);
+    this.#takeover.reset();
     this.#log.info(
       { seq: view.id.seq, coordinator: view.id.coordinator, members: view.members.map((m) => m.name) },
       "view installed",
@@ -431,6 +434,7 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
     if (view && this.#phase === "joined") {
       this.#links.heartbeat(view.members, encodeFrame({ type: "heartbeat" }), this.#key);
       this.#suspectSilent(view);
+      this.#awaitTakeover();
     }
     // Links to non-members that were not used for suspectTimeoutMs are closed.
     this.#links.dropIdle((key) => view !== null && viewHas(view, key), this.#o.suspectTimeoutMs, now);
@@ -451,6 +455,26 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
       const silent = this.#liveness.overdue(k);
       if (silent !== null) this.#suspect(k, `nothing heard for ${silent} ms`);
     }
+  }
+
+  /**
+   * While our coordinator is suspected, the oldest member not suspected should take over; one
+   * that does not within suspectTimeoutMs is suspected too (TakeoverWatch), so a site whose
+   * members disagree on the coordinator (a forged view in open mode) cannot wait forever.
+   */
+  #awaitTakeover(): void {
+    const view = this.#view;
+    const suspects = this.#liveness.suspects;
+    let successor: string | null = null;
+    if (view && suspects.has(view.id.coordinator)) {
+      const first = view.members.find((m) => !suspects.has(memberKey(m)));
+      const key = first ? memberKey(first) : null;
+      if (key !== this.#key) successor = key;
+    }
+    const late = this.#takeover.overdue(successor);
+    if (late === null) return;
+    const ms = this.#o.suspectTimeoutMs;
+    this.#suspect(late, `did not take over from the suspected coordinator within ${ms} ms`);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // The liveness tracker of a cluster member with a fake clock: no sockets, no timers.
 import { describe, expect, test } from "@jest/globals";
-import { Liveness } from "../../runtime/cluster/liveness.js";
+import { Liveness, TakeoverWatch } from "../../runtime/cluster/liveness.js";
 import { type Member, makeView, memberKey } from "../../runtime/cluster/member.js";
 
 const SUSPECT_MS = 1000;
@@ -83,5 +83,37 @@ describe("Liveness", () => {
     live.installed(makeView(3, [a, ccc, bb]), v2);
     expect(live.overdue(kb)).toBeNull();
     expect(live.overdue(kc)).toBe(5 * SUSPECT_MS);
+  });
+});
+
+describe("TakeoverWatch", () => {
+  test("the same successor awaited for more than the grace is overdue; a change restarts the wait", () => {
+    const clock = { now: 0 };
+    const watch = new TakeoverWatch(SUSPECT_MS, () => clock.now);
+    expect(watch.overdue(null)).toBeNull();
+    expect(watch.overdue("b")).toBeNull(); // the wait for b starts
+    clock.now += SUSPECT_MS;
+    expect(watch.overdue("b")).toBeNull();
+    clock.now += 1;
+    expect(watch.overdue("b")).toBe("b");
+    expect(watch.overdue("c")).toBeNull(); // b suspected, c is next: a new wait
+    clock.now += SUSPECT_MS + 1;
+    expect(watch.overdue("c")).toBe("c");
+    expect(watch.overdue(null)).toBeNull(); // nobody awaited (we took over, or c did)
+    clock.now += 10 * SUSPECT_MS;
+    expect(watch.overdue(null)).toBeNull();
+  });
+
+  test("a view installed restarts the wait, even for the same successor", () => {
+    const clock = { now: 0 };
+    const watch = new TakeoverWatch(SUSPECT_MS, () => clock.now);
+    watch.overdue("b");
+    clock.now += SUSPECT_MS;
+    watch.reset();
+    expect(watch.overdue("b")).toBeNull();
+    clock.now += SUSPECT_MS;
+    expect(watch.overdue("b")).toBeNull();
+    clock.now += 1;
+    expect(watch.overdue("b")).toBe("b");
   });
 });

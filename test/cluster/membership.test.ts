@@ -6,7 +6,7 @@ import { CLUSTER_PROTOCOL_VERSION, encodeFrame } from "../../runtime/cluster/cod
 import { StaticDiscovery } from "../../runtime/cluster/discovery.js";
 import type { CoordinatorChange } from "../../runtime/cluster/events.js";
 import type { LocalCluster } from "../../runtime/cluster/local-cluster.js";
-import { makeView, memberKey } from "../../runtime/cluster/member.js";
+import { type Member, makeView, memberKey } from "../../runtime/cluster/member.js";
 import { freePort } from "../helpers/processes.js";
 import { waitFor } from "../helpers/wait.js";
 import { fakeMember, RawPeer } from "./raw-peer.js";
@@ -276,6 +276,39 @@ describe("LocalCluster membership", () => {
         cs.map((c) => `${c.localMember.name}: ${c.view?.id.seq} ${c.members.map((m) => m.name)}`).join("; "),
     });
     expect(cs[0]!.view!.id.coordinator).toBe(memberKey(cs[0]!.localMember));
+  });
+
+  // Open mode, found by test/cluster/fuzz.test.ts in CI: the same forged merge, won at the
+  // coordinator itself. nyc-1 then waited for its successor nyc-2 to take over from the vanished
+  // stranger, while nyc-2 and nyc-3 still followed nyc-1 and heartbeated it: nobody coordinated,
+  // nobody probed, and the site never healed. A member now suspects a successor that does not
+  // take over within suspectTimeoutMs of the coordinator's suspicion, and takes over itself.
+  test("a coordinator moved into a stranger's view (open mode) takes over when its successor does not", async () => {
+    const { cs } = await startSequentially(["nyc-1", "nyc-2", "nyc-3"]);
+    const v = cs[0]!.view!;
+    const fake = fakeMember("nyc-0");
+    const [one, two, three] = v.members as [Member, Member, Member];
+    const p = await RawPeer.connect(cs[0]!.localMember.port);
+    try {
+      p.send({ type: "hello", version: CLUSTER_PROTOCOL_VERSION, cluster: "chat", member: fake });
+      // nyc-1 is third here, behind the stranger and nyc-2 (who still follows nyc-1).
+      p.send({ type: "view", view: makeView(v.id.seq + 1, [fake, two, one, three]) });
+      const followsFake = () => cs[0]!.view!.id.coordinator === memberKey(fake);
+      await waitFor("nyc-1 follows the stranger", followsFake, { timeoutMs: 5000 });
+    } finally {
+      p.destroy();
+    }
+    await waitFor("one view of 3 with a real coordinator", () => sameView(cs), {
+      timeoutMs: 15_000,
+      onTimeout: () =>
+        cs.map((c) => `${c.localMember.name}: ${c.view?.id.seq} ${c.members.map((m) => m.name)}`).join("; "),
+    });
+    expect(cs.map((c) => c.view!.id.coordinator)).not.toContain(memberKey(fake));
+    const got = new Promise<string>((r) =>
+      cs[2]!.once("message", (m) => r(Buffer.from(m.payload).toString())),
+    );
+    cs[1]!.send(memberKey(cs[2]!.localMember), Buffer.from("healed"));
+    expect(await got).toBe("healed");
   });
 
   test("a discovery that never answers does not stall the join: singleton after the join timeout", async () => {
