@@ -1,0 +1,415 @@
+// The kv wire format: the payloads of RelayChannel messages between the replicas of a map.
+// Pure: bytes in, values out. The channel frames messages, so a payload is exactly one message.
+//
+// message  = kind u8, map str8 (1..64 UTF-8 bytes), then the kind's fields:
+//   1 UPDATE      batch u32, entries
+//   2 ACK         batch u32
+//   3 DIGEST_REQ  session u32
+//   4 DIGEST_RES  session u32, root 32 bytes, count u32 (= BUCKETS), count x u64 bucket hash
+//   5 BUCKET_REQ  session u32, count u16 (1..BUCKETS), count x u16 bucket (< BUCKETS)
+//   6 BUCKET_RES  session u32, chunk u32, last u8 (0|1), entries, checksum 8 bytes
+//   7 ERROR       code str8 (a KvErrorCode), message u16 length + UTF-8 (<= 1024 bytes)
+// entries  = count u32 (<= maxEntries), count x entry
+// entry    = key u16 length + UTF-8 (<= maxKeyBytes), flag u8 (0 tombstone, 1 value),
+//            [value u32 length (<= maxValueBytes) + bytes when flag = 1],
+//            wall u64 (<= 2^53-1), logical u16, site str8, member str8 (1..255 bytes each)
+// Integers are big-endian. The BUCKET_RES checksum is the first 8 bytes of SHA-256 over every
+// byte before it, so a chunk corrupted on the way is rejected (BAD_FRAME) and requested again.
+// DIGEST_RES's root must be the root of its hashes (digest.ts). Nothing may follow a message.
+//
+// decodeKvMessage returns a message or throws KvError BAD_FRAME, never anything else; counts and
+// lengths are checked against the limits and the bytes left before anything is allocated.
+import { createHash } from "node:crypto";
+import { Reader } from "../protocol/reader.js";
+import { Writer } from "../protocol/writer.js";
+import { BUCKETS, digestRoot, ROOT_BYTES } from "./digest.js";
+import { checkEntry, DEFAULT_STORE_LIMITS, type Entry } from "./entry.js";
+import { isKvErrorCode, KvError, type KvErrorCode } from "./errors.js";
+import { MAX_LOGICAL } from "./hlc.js";
+import { isWellFormed, MAX_NAME_BYTES, type Version } from "./version.js";
+
+export const KvKind = {
+  Update: 1,
+  Ack: 2,
+  DigestReq: 3,
+  DigestRes: 4,
+  BucketReq: 5,
+  BucketRes: 6,
+  Error: 7,
+} as const;
+
+export const MAX_MAP_NAME_BYTES = 64;
+export const MAX_ERROR_MESSAGE_BYTES = 1024;
+export const CHECKSUM_BYTES = 8;
+/** Smallest entry on the wire (empty key, tombstone, 1-byte names). */
+export const MIN_ENTRY_WIRE_BYTES = 2 + 1 + 8 + 2 + 2 + 2;
+
+export type KvMessage =
+  /** Changed entries for a backup site (or a member); answered by ACK with the same batch. */
+  | {
+      readonly type: "update";
+      readonly map: string;
+      readonly batch: number;
+      readonly entries: readonly Entry[];
+    }
+  | { readonly type: "ack"; readonly map: string; readonly batch: number }
+  /** Anti-entropy: "send me your digest". */
+  | { readonly type: "digest-req"; readonly map: string; readonly session: number }
+  | {
+      readonly type: "digest-res";
+      readonly map: string;
+      readonly session: number;
+      /** Hex root (64 characters) of `hashes`. */
+      readonly root: string;
+      readonly hashes: BigUint64Array;
+    }
+  /** "Send me the entries of these buckets." */
+  | {
+      readonly type: "bucket-req";
+      readonly map: string;
+      readonly session: number;
+      readonly buckets: readonly number[];
+    }
+  /** One chunk of the answer; `last` on the final one. The checksum is added and verified by the codec. */
+  | {
+      readonly type: "bucket-res";
+      readonly map: string;
+      readonly session: number;
+      readonly chunk: number;
+      readonly last: boolean;
+      readonly entries: readonly Entry[];
+    }
+  | { readonly type: "error"; readonly map: string; readonly code: KvErrorCode; readonly message: string };
+
+export interface KvCodecLimits {
+  /** @default 256 */
+  readonly maxKeyBytes: number;
+  /** @default 65_536 */
+  readonly maxValueBytes: number;
+  /** Most entries in one message. @default 100_000 */
+  readonly maxEntries: number;
+  /** Largest message, in bytes. @default 8 MiB */
+  readonly maxMessageBytes: number;
+}
+
+export const DEFAULT_CODEC_LIMITS: KvCodecLimits = Object.freeze({
+  maxKeyBytes: DEFAULT_STORE_LIMITS.maxKeyBytes,
+  maxValueBytes: DEFAULT_STORE_LIMITS.maxValueBytes,
+  maxEntries: 100_000,
+  maxMessageBytes: 8 * 1024 * 1024,
+});
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Bytes `e` takes on the wire (for sizing batches below maxMessageBytes). */
+export function entryWireBytes(e: Entry): number {
+  return (
+    2 +
+    utf8.encode(e.key).length +
+    1 +
+    (e.value === null ? 0 : 4 + e.value.length) +
+    8 +
+    2 +
+    1 +
+    utf8.encode(e.version.site).length +
+    1 +
+    utf8.encode(e.version.member).length
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+class KvWriter extends Writer {
+  constructor() {
+    super(Buffer.allocUnsafe(256), 0, true);
+  }
+  str8(s: string, max: number, field: string): this {
+    const b = utf8.encode(s);
+    if (b.length < 1 || b.length > max || !isWellFormed(s))
+      throw new KvError("BAD_FRAME", `${field} must be 1..${max} UTF-8 bytes of well-formed Unicode`);
+    return this.u8(b.length).bytes(b);
+  }
+  u32Checked(v: number, field: string): this {
+    if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+      throw new KvError("BAD_FRAME", `${field} must be an integer 0..2^32-1, got ${v}`);
+    return this.u32(v);
+  }
+  entries(list: readonly Entry[], limits: KvCodecLimits): this {
+    if (list.length > limits.maxEntries)
+      throw new KvError(
+        "BAD_FRAME",
+        `${list.length} entries exceed maxEntries ${limits.maxEntries} per message`,
+      );
+    this.u32(list.length);
+    for (const e of list) {
+      checkEntry(e, limits);
+      const key = utf8.encode(e.key);
+      this.u16(key.length).bytes(key);
+      if (e.value === null) this.u8(0);
+      else this.u8(1).u32(e.value.length).bytes(e.value);
+      this.version(e.version);
+    }
+    return this;
+  }
+  version(v: Version): this {
+    const { wall, logical } = v.hlc;
+    this.u32(Math.floor(wall / 0x1_0000_0000))
+      .u32(wall >>> 0)
+      .u16(logical);
+    return this.str8(v.site, MAX_NAME_BYTES, "site").str8(v.member, MAX_NAME_BYTES, "member");
+  }
+  done(limits: KvCodecLimits): Buffer {
+    if (this.pos > limits.maxMessageBytes)
+      throw new KvError(
+        "BAD_FRAME",
+        `message of ${this.pos} bytes exceeds maxMessageBytes ${limits.maxMessageBytes}: send fewer entries per message`,
+      );
+    return this.buf.subarray(0, this.pos);
+  }
+}
+
+function checksum(b: Uint8Array): Buffer {
+  return createHash("sha256").update(b).digest().subarray(0, CHECKSUM_BYTES);
+}
+
+/** Encodes one message. Throws KvError for a value that cannot be sent (names the field). */
+export function encodeKvMessage(m: KvMessage, limits: KvCodecLimits = DEFAULT_CODEC_LIMITS): Buffer {
+  const w = new KvWriter();
+  w.u8(KvKind[kindName(m.type)]).str8(m.map, MAX_MAP_NAME_BYTES, "map name");
+  switch (m.type) {
+    case "update":
+      return w.u32Checked(m.batch, "batch").entries(m.entries, limits).done(limits);
+    case "ack":
+      return w.u32Checked(m.batch, "batch").done(limits);
+    case "digest-req":
+      return w.u32Checked(m.session, "session").done(limits);
+    case "digest-res": {
+      if (m.hashes.length !== BUCKETS)
+        throw new KvError("BAD_FRAME", `a digest has ${BUCKETS} buckets, got ${m.hashes.length}`);
+      if (!/^[0-9a-f]{64}$/.test(m.root))
+        throw new KvError("BAD_FRAME", "root must be 64 lowercase hex digits");
+      w.u32Checked(m.session, "session").bytes(Buffer.from(m.root, "hex")).u32(m.hashes.length);
+      const b = Buffer.alloc(m.hashes.length * 8);
+      for (let i = 0; i < m.hashes.length; i++) b.writeBigUInt64BE(m.hashes[i]!, i * 8);
+      return w.bytes(b).done(limits);
+    }
+    case "bucket-req": {
+      if (m.buckets.length < 1 || m.buckets.length > BUCKETS)
+        throw new KvError(
+          "BAD_FRAME",
+          `a bucket request names 1..${BUCKETS} buckets, got ${m.buckets.length}`,
+        );
+      w.u32Checked(m.session, "session").u16(m.buckets.length);
+      for (const n of m.buckets) {
+        if (!Number.isInteger(n) || n < 0 || n >= BUCKETS)
+          throw new KvError("BAD_FRAME", `bucket ${n} outside 0..${BUCKETS - 1}`);
+        w.u16(n);
+      }
+      return w.done(limits);
+    }
+    case "bucket-res": {
+      w.u32Checked(m.session, "session")
+        .u32Checked(m.chunk, "chunk")
+        .u8(m.last ? 1 : 0);
+      w.entries(m.entries, limits);
+      w.bytes(checksum(w.buf.subarray(0, w.pos)));
+      return w.done(limits);
+    }
+    case "error": {
+      if (!isKvErrorCode(m.code)) throw new KvError("BAD_FRAME", `unknown error code ${m.code}`);
+      w.str8(m.code, 64, "error code");
+      const text = truncateUtf8(m.message, MAX_ERROR_MESSAGE_BYTES);
+      return w.u16(text.length).bytes(text).done(limits);
+    }
+  }
+}
+
+function kindName(t: KvMessage["type"]): keyof typeof KvKind {
+  switch (t) {
+    case "update":
+      return "Update";
+    case "ack":
+      return "Ack";
+    case "digest-req":
+      return "DigestReq";
+    case "digest-res":
+      return "DigestRes";
+    case "bucket-req":
+      return "BucketReq";
+    case "bucket-res":
+      return "BucketRes";
+    case "error":
+      return "Error";
+  }
+}
+
+/** UTF-8 of `s`, cut to at most `max` bytes on a character boundary. */
+function truncateUtf8(s: string, max: number): Uint8Array {
+  const b = utf8.encode(s);
+  if (b.length <= max) return b;
+  let end = max;
+  while (end > 0 && (b[end]! & 0xc0) === 0x80) end--; // do not cut a character in two
+  return b.subarray(0, end);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+function bad(why: string): KvError {
+  return new KvError("BAD_FRAME", `bad kv message: ${why}`);
+}
+
+class KvReader extends Reader {
+  constructor(buf: Uint8Array) {
+    super(buf, 0, buf.length, (what, n, at) =>
+      bad(`${what}: needs ${n} bytes at offset ${at.pos}, ${at.end - at.pos} left`),
+    );
+  }
+  text(n: number, what: string): string {
+    const b = this.bytes(n, what);
+    try {
+      return utf8Strict.decode(b);
+    } catch {
+      throw bad(`${what} is not valid UTF-8`);
+    }
+  }
+  str8(max: number, what: string): string {
+    const n = this.u8(what);
+    if (n < 1 || n > max) throw bad(`${what} of ${n} bytes outside 1..${max}`);
+    return this.text(n, what);
+  }
+  entries(limits: KvCodecLimits): Entry[] {
+    const count = this.u32("entry count");
+    if (count > limits.maxEntries) throw bad(`${count} entries exceed maxEntries ${limits.maxEntries}`);
+    if (count * MIN_ENTRY_WIRE_BYTES > this.remaining)
+      throw bad(`${count} entries cannot fit in the ${this.remaining} bytes left`);
+    const out: Entry[] = [];
+    for (let i = 0; i < count; i++) out.push(this.entry(limits));
+    return out;
+  }
+  entry(limits: KvCodecLimits): Entry {
+    const keyLen = this.u16("key length");
+    if (keyLen > limits.maxKeyBytes)
+      throw bad(`key of ${keyLen} bytes exceeds maxKeyBytes ${limits.maxKeyBytes}`);
+    const key = this.text(keyLen, "key");
+    const flag = this.u8("value flag");
+    let value: Uint8Array | null = null;
+    if (flag === 1) {
+      const n = this.u32("value length");
+      if (n > limits.maxValueBytes)
+        throw bad(`value of ${n} bytes exceeds maxValueBytes ${limits.maxValueBytes}`);
+      this.need(n, "value");
+      value = this.copy(n, "value");
+    } else if (flag !== 0) throw bad(`value flag ${flag} is neither 0 nor 1`);
+    const hi = this.u32("wall");
+    const lo = this.u32("wall");
+    if (hi > 0x1fffff) throw bad("wall above 2^53-1");
+    const logical = this.u16("logical");
+    if (logical > MAX_LOGICAL) throw bad("logical out of range");
+    const site = this.str8(MAX_NAME_BYTES, "site");
+    const member = this.str8(MAX_NAME_BYTES, "member");
+    return { key, value, version: { hlc: { wall: hi * 0x1_0000_0000 + lo, logical }, site, member } };
+  }
+}
+
+/** Decodes one message; throws KvError BAD_FRAME (only) on anything else. */
+export function decodeKvMessage(bytes: Uint8Array, limits: KvCodecLimits = DEFAULT_CODEC_LIMITS): KvMessage {
+  try {
+    return decode(bytes, limits);
+  } catch (err) {
+    if (err instanceof KvError && err.code === "BAD_FRAME") throw err;
+    // Defence in depth: a decoder bug must look like a bad message to the caller, not crash it.
+    throw new KvError("BAD_FRAME", `bad kv message: ${(err as Error)?.message ?? String(err)}`, {
+      cause: err,
+    });
+  }
+}
+
+function decode(bytes: Uint8Array, limits: KvCodecLimits): KvMessage {
+  if (!(bytes instanceof Uint8Array)) throw bad("not bytes");
+  if (bytes.length > limits.maxMessageBytes)
+    throw bad(`${bytes.length} bytes exceed maxMessageBytes ${limits.maxMessageBytes}`);
+  const r = new KvReader(bytes);
+  const kind = r.u8("kind");
+  const map = r.str8(MAX_MAP_NAME_BYTES, "map name");
+  let m: KvMessage;
+  switch (kind) {
+    case KvKind.Update:
+      m = { type: "update", map, batch: r.u32("batch"), entries: r.entries(limits) };
+      break;
+    case KvKind.Ack:
+      m = { type: "ack", map, batch: r.u32("batch") };
+      break;
+    case KvKind.DigestReq:
+      m = { type: "digest-req", map, session: r.u32("session") };
+      break;
+    case KvKind.DigestRes: {
+      const session = r.u32("session");
+      const root = Buffer.from(r.bytes(ROOT_BYTES, "root")).toString("hex");
+      const count = r.u32("bucket count");
+      if (count !== BUCKETS) throw bad(`digest of ${count} buckets, expected ${BUCKETS}`);
+      const raw = r.bytes(count * 8, "bucket hashes");
+      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+      const hashes = new BigUint64Array(count);
+      for (let i = 0; i < count; i++) hashes[i] = view.getBigUint64(i * 8);
+      if (digestRoot(hashes) !== root) throw bad("digest root does not match its bucket hashes");
+      m = { type: "digest-res", map, session, root, hashes };
+      break;
+    }
+    case KvKind.BucketReq: {
+      const session = r.u32("session");
+      const count = r.u16("bucket count");
+      if (count < 1 || count > BUCKETS) throw bad(`bucket count ${count} outside 1..${BUCKETS}`);
+      r.need(count * 2, "buckets");
+      const buckets: number[] = [];
+      for (let i = 0; i < count; i++) {
+        const n = r.u16("bucket");
+        if (n >= BUCKETS) throw bad(`bucket ${n} outside 0..${BUCKETS - 1}`);
+        buckets.push(n);
+      }
+      m = { type: "bucket-req", map, session, buckets };
+      break;
+    }
+    case KvKind.BucketRes: {
+      if (bytes.length < CHECKSUM_BYTES + 1) throw bad("too short for a checksum");
+      const body = bytes.subarray(0, bytes.length - CHECKSUM_BYTES);
+      if (!checksum(body).equals(bytes.subarray(body.length)))
+        throw bad("bucket chunk checksum mismatch (corrupted on the way): request it again");
+      const br = new KvReader(body);
+      br.pos = r.pos;
+      const session = br.u32("session");
+      const chunk = br.u32("chunk");
+      const last = br.u8("last");
+      if (last > 1) throw bad(`last flag ${last} is neither 0 nor 1`);
+      const entries = br.entries(limits);
+      if (br.remaining !== 0) throw bad(`${br.remaining} bytes after the message`);
+      r.pos = bytes.length;
+      m = { type: "bucket-res", map, session, chunk, last: last === 1, entries };
+      break;
+    }
+    case KvKind.Error: {
+      const code = r.str8(64, "error code");
+      if (!isKvErrorCode(code)) throw bad(`unknown error code ${JSON.stringify(code)}`);
+      const n = r.u16("error message length");
+      if (n > MAX_ERROR_MESSAGE_BYTES)
+        throw bad(`error message of ${n} bytes over ${MAX_ERROR_MESSAGE_BYTES}`);
+      m = { type: "error", map, code, message: r.text(n, "error message") };
+      break;
+    }
+    default:
+      throw bad(`unknown kind ${kind}`);
+  }
+  if (r.remaining !== 0) throw bad(`${r.remaining} bytes after the message`);
+  if (m.type === "update" || m.type === "bucket-res") for (const e of m.entries) checkEntryWire(e, limits);
+  return m;
+}
+
+function checkEntryWire(e: Entry, limits: KvCodecLimits): void {
+  try {
+    checkEntry(e, limits);
+  } catch (err) {
+    throw bad((err as Error).message);
+  }
+}
