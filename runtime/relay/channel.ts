@@ -215,6 +215,20 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
 
   /** Sends application data. Throws RelayError when it cannot be accepted (never drops silently). */
   send(dest: Destination, payload: Uint8Array): number {
+    return this.#sendData(dest, payload, false);
+  }
+
+  /**
+   * Sends data of a runtime service built on this channel (replicated maps): like send() — same
+   * order per sender, same delivery guarantee, same limits — but received as a "service" event,
+   * never as a "message", so the application's own traffic and the services' stay apart. The
+   * first payload byte names the service.
+   */
+  sendService(dest: Destination, payload: Uint8Array): number {
+    return this.#sendData(dest, payload, true);
+  }
+
+  #sendData(dest: Destination, payload: Uint8Array, service: boolean): number {
     this.#checkOpen();
     if (payload.length > this.#maxPayload) {
       throw new RelayError("PAYLOAD_TOO_LARGE", `payload of ${payload.length} bytes > ${this.#maxPayload}`);
@@ -222,7 +236,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     if (this.#delivery.reliable && crossesSites(dest, this.site)) this.#delivery.admit(dest, payload.length);
     const seq = ++this.#seq;
     try {
-      this.#emitEnvelope(EnvelopeKind.Data, dest, payload, seq);
+      this.#emitEnvelope(EnvelopeKind.Data, dest, payload, seq, service);
     } catch (err) {
       throw toRelayError(err);
     }
@@ -305,8 +319,14 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
    * Sends an envelope of ours: encoded once, then delivered in our site, and for other sites either
    * buffered on their lanes (reliable Data) or forwarded bare.
    */
-  #emitEnvelope(kind: EnvelopeKind, dest: Destination, payload: Uint8Array, seq: number): void {
-    const env: Envelope = {
+  #emitEnvelope(
+    kind: EnvelopeKind,
+    dest: Destination,
+    payload: Uint8Array,
+    seq: number,
+    service = false,
+  ): void {
+    const plain: Envelope = {
       kind,
       hops: DEFAULT_HOPS,
       origin: { site: this.site, name: this.name, incarnation: this.incarnation },
@@ -314,6 +334,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       dest,
       payload,
     };
+    const env: Envelope = service ? { ...plain, service: true } : plain;
     const inSite = reachesSite(dest, this.site);
     const onLanes = crossesSites(dest, this.site) && this.#delivery.reliable && kind === EnvelopeKind.Data;
     // A message only for other sites with the guarantee is encoded once per lane copy (by the
@@ -351,7 +372,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
 
   #emitMessage(env: Envelope): void {
     this.#stats.delivered++;
-    this.emit("message", {
+    this.emit(env.service ? "service" : "message", {
       from: { name: env.origin.name, site: env.origin.site },
       dest: env.dest,
       seq: env.seq,

@@ -2,7 +2,7 @@
 // the payload of router MESSAGE frames on the bridge. Pure codec, no I/O.
 //
 // Wire layout (version 1, big-endian):
-//   u16 magic 0x524c ("RL") | u8 version | u8 kind | u8 flags (0x02 lane, 0x04 retry) | u8 hops
+//   u16 magic 0x524c ("RL") | u8 version | u8 kind | u8 flags (0x02 lane, 0x04 retry, 0x08 service) | u8 hops
 //   origin: str site | str name | 16 bytes incarnation (UUID of the sender's channel instance)
 //   seq: u32 high | u32 low   (a safe integer; 0 = unsequenced control message)
 //   [lane, when flags has 0x02: str site | u64 lane seq | u64 lane low]
@@ -62,6 +62,12 @@ export function isEnvelopeKind(n: number): n is EnvelopeKind {
 export const FLAG_LANE = 0x02;
 /** Flag bit (with FLAG_LANE only): a retransmission; site masters send it through every router. */
 export const FLAG_RETRY = 0x04;
+/**
+ * Flag bit (Data only): the payload belongs to a runtime service built on the channel (the first
+ * payload byte names it, e.g. replicated maps), not to the application: it travels like any Data
+ * message (same order, same guarantee) and is handed to the channel's "service" listeners.
+ */
+export const FLAG_SERVICE = 0x08;
 
 /**
  * Reliable cross-site stream of one origin towards one site. `seq` numbers the origin's messages to
@@ -99,6 +105,8 @@ export interface Envelope {
   readonly payload: Uint8Array;
   /** Present on reliable cross-site Data envelopes only. */
   readonly lane?: Lane;
+  /** Data for a runtime service, not the application (FLAG_SERVICE). */
+  readonly service?: true;
 }
 
 export type EnvelopeErrorCode =
@@ -189,6 +197,9 @@ function prepare(env: Envelope): Prepared {
   if (!Number.isInteger(env.hops) || env.hops < 0 || env.hops > 255) {
     throw new EnvelopeError("bad-flags", `hops ${env.hops} outside 0..255`);
   }
+  if (env.service && env.kind !== EnvelopeKind.Data) {
+    throw new EnvelopeError("bad-flags", `service data on kind ${env.kind}: only Data carries it`);
+  }
   if (!Number.isSafeInteger(env.seq) || env.seq < 0) {
     throw new EnvelopeError("bad-seq", `seq ${env.seq} is not a safe non-negative integer`);
   }
@@ -257,7 +268,7 @@ export function encodeEnvelope(env: Envelope): Buffer {
   out[1] = ENVELOPE_MAGIC & 0xff;
   out[2] = ENVELOPE_VERSION;
   out[3] = env.kind;
-  out[4] = lane ? FLAG_LANE | (lane.retry ? FLAG_RETRY : 0) : 0;
+  out[4] = (lane ? FLAG_LANE | (lane.retry ? FLAG_RETRY : 0) : 0) | (env.service ? FLAG_SERVICE : 0);
   out[5] = env.hops;
   let o = putString(out, FIXED_HEADER, site);
   o = putString(out, o, name);
@@ -315,8 +326,15 @@ export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits
   const kind = buf[3]!;
   if (!isEnvelopeKind(kind)) throw new EnvelopeError("bad-kind", `kind ${kind}`);
   const flags = buf[4]!;
-  if ((flags & ~(FLAG_LANE | FLAG_RETRY)) !== 0 || flags === FLAG_RETRY)
-    throw new EnvelopeError("bad-flags", `flags ${flags} (unknown bits, or retry without a lane)`);
+  if (
+    (flags & ~(FLAG_LANE | FLAG_RETRY | FLAG_SERVICE)) !== 0 ||
+    (flags & (FLAG_LANE | FLAG_RETRY)) === FLAG_RETRY ||
+    (flags & FLAG_SERVICE && kind !== EnvelopeKind.Data)
+  )
+    throw new EnvelopeError(
+      "bad-flags",
+      `flags ${flags} (unknown bits, retry without a lane, or service on a control kind)`,
+    );
   const hops = buf[5]!;
   c.o = FIXED_HEADER;
   const site = getString(c, "origin.site");
@@ -355,7 +373,10 @@ export function decodeEnvelope(bytes: Uint8Array, limits: Partial<EnvelopeLimits
   if (c.o !== buf.length)
     throw new EnvelopeError("trailing-bytes", `${buf.length - c.o} bytes after the payload`);
   const origin = { site, name, incarnation };
-  return lane ? { kind, hops, origin, seq, dest, payload, lane } : { kind, hops, origin, seq, dest, payload };
+  const env: Envelope = lane
+    ? { kind, hops, origin, seq, dest, payload, lane }
+    : { kind, hops, origin, seq, dest, payload };
+  return flags & FLAG_SERVICE ? { ...env, service: true } : env;
 }
 
 /**

@@ -33,6 +33,8 @@ export interface Topology {
 
 export interface RelayChannelEvents {
   message: [RelayMessage];
+  /** Data of a runtime service (sendService), e.g. replicated maps: never emitted as "message". */
+  service: [RelayMessage];
   /** Our site's view changed. */
   view: [View];
   /** Anything in topology() changed. */

@@ -95,7 +95,8 @@ test("relay local: a --log-dir that does not exist is created; unreachable route
     90_000,
   );
   expect(statSync(logDir).isDirectory()).toBe(true);
-  expect(r.code).toBe(1);
+  // With its output: a run on Node 24 under load once ended in 0 here, and the output says why.
+  expect({ code: r.code, signal: r.signal, stdout: r.stdout, stderr: r.stderr }).toMatchObject({ code: 1 });
   expect(r.stdout).toMatch(/waiting \d+ s: .*nyc-1 \(sees 1 of 2 sites: no route through the routers yet\)/);
   expect(r.stderr).toMatch(/not ready within \d+ s: .*sfc-1 \(sees 1 of 2 sites/);
 });

@@ -158,6 +158,44 @@ test("unicast to a member of another site, and to a whole site", async () => {
   expect(b).toBe(a + 1);
 });
 
+test("service data (sendService) travels with the application's messages but only to service listeners", async () => {
+  const { n, s } = await twoSites(2, 2);
+  const services = [...n, ...s].map((c) => {
+    const got: RelayMessage[] = [];
+    c.on("service", (m) => got.push(m));
+    return got;
+  });
+  const apps = [...n, ...s].map((c) => collect(c));
+  const sender = n[1]!;
+  const seqs: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    seqs.push(sender.sendService({ kind: "all" }, Buffer.from(`svc-${i}`)));
+    seqs.push(sender.sendToAll(Buffer.from(`app-${i}`)));
+  }
+  seqs.push(sender.sendService({ kind: "member", site: "sfc", name: "sfc-2" }, Buffer.from("svc-one")));
+  const isSvc = (m: RelayMessage) => text(m).startsWith("svc-");
+  await waitFor(
+    "50 service messages everywhere and the unicast at sfc-2",
+    () =>
+      services.every((l) => l.filter(isSvc).length >= 50) && services[3]!.some((m) => text(m) === "svc-one"),
+    { timeoutMs: 15_000 },
+  );
+  await waitFor(
+    "50 app messages everywhere",
+    () => apps.every((l) => l.filter((m) => text(m).startsWith("app-")).length >= 50),
+    {
+      timeoutMs: 15_000,
+    },
+  );
+  for (const [i, l] of services.entries()) {
+    const want = Array.from({ length: 50 }, (_, k) => `svc-${k}`);
+    expect(l.map(text)).toEqual(i === 3 ? [...want, "svc-one"] : want); // in order, exactly once
+    expect(l.every((m) => m.from.name === "nyc-2" && m.from.site === "nyc")).toBe(true);
+  }
+  for (const l of apps) expect(l.filter(isSvc)).toEqual([]); // never an application message
+  expect(seqs).toEqual(Array.from({ length: 101 }, (_, k) => seqs[0]! + k)); // one sequence space
+});
+
 test("a cross-site unicast's body reaches only its addressee; the other members' lanes stay gap-free", async () => {
   const { n, s } = await twoSites(2, 3);
   const [, sfc2, sfc3] = s;

@@ -103,6 +103,27 @@ describe("envelope fixtures", () => {
     expectCode(() => decodeEnvelope(good, { maxPayload: 4 }), "payload-too-large");
   });
 
+  test("service data: flag 0x08 on Data only, round-trips with and without a lane", () => {
+    const svc: Envelope = { ...hello, service: true };
+    const bytes = encodeEnvelope(svc);
+    expect(bytes[4]).toBe(0x08);
+    expect(decodeEnvelope(bytes).service).toBe(true);
+    expect(decodeEnvelope(encodeEnvelope(hello)).service).toBeUndefined();
+    const laned = decodeEnvelope(
+      encodeEnvelope({ ...svc, lane: { site: "nyc", seq: 3, low: 1, retry: true } }),
+    );
+    expect(laned.service).toBe(true);
+    expect(laned.lane).toEqual({ site: "nyc", seq: 3, low: 1, retry: true });
+    // A control kind never carries service data, either way.
+    expectCode(() => encodeEnvelope({ ...svc, kind: EnvelopeKind.Ack }), "bad-flags");
+    const control = Buffer.from(bytes);
+    control[3] = EnvelopeKind.Ack;
+    expectCode(() => decodeEnvelope(control), "bad-flags");
+    const unknown = Buffer.from(bytes);
+    unknown[4] = 0x10;
+    expectCode(() => decodeEnvelope(unknown), "bad-flags");
+  });
+
   test("a huge declared payload length is refused before any allocation", () => {
     const good = encodeEnvelope({ ...hello, payload: new Uint8Array(0) });
     const b = Buffer.from(good);

@@ -55,7 +55,7 @@ test("a non-reading receiver pauses its sender; nothing is dropped once it reads
   expect(seq).toEqual(Array.from({ length: FRAMES }, (_, i) => i));
   expect(h.router.stats().undelivered).toEqual({});
   await waitFor("the sender to be resumed", () => h.router.flowStats().pausedSenders === 0);
-});
+}, 150_000);
 
 test("a receiver that never reads is disconnected after --slow-timeout; its undelivered frames are counted", async () => {
   await h.start({ maxQueueBytes: 64 * 1024, slowTimeoutMs: 300 });
@@ -122,4 +122,6 @@ test("a sender paused by back-pressure is not expired while the router is not re
   }
   expect(h.router.stats().expiries).toBe(0);
   expect(h.router.stats().undelivered).toEqual({});
-});
+  // The waits inside are bounded (10 s, 60 s) and say what they waited for; jest's 30 s default
+  // ended a run on a loaded CI machine (Node 24) before any of them could.
+}, 150_000);

@@ -282,7 +282,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       payload: e.payload,
       lane,
     };
-    return this.#path.sendLane(env, encodeEnvelope(env));
+    return this.#path.sendLane(env, encodeEnvelope(e.service ? { ...env, service: true } : env));
   }
 
   /** Re-sends the unstable messages for `site` (only those last sent before `sentBefore`), in order. */
