@@ -1,0 +1,35 @@
+// How a ReplicatedMap<V> turns values into the bytes its replicas exchange, and back.
+import { KvError } from "./errors.js";
+
+export interface ValueCodec<V> {
+  encode(value: V): Uint8Array;
+  /** Throws on bytes it cannot read (the map then reports the key as unreadable). */
+  decode(bytes: Uint8Array): V;
+}
+
+const utf8 = new TextEncoder();
+const utf8Strict = new TextDecoder("utf-8", { fatal: true });
+
+/** JSON text (the default): any value JSON.stringify accepts. */
+export const jsonCodec: ValueCodec<unknown> = {
+  encode(value) {
+    const text = JSON.stringify(value);
+    if (text === undefined) throw new KvError("BAD_VALUE", "the value has no JSON form (undefined, a function?)");
+    return utf8.encode(text);
+  },
+  decode(bytes) {
+    return JSON.parse(utf8Strict.decode(bytes)) as unknown;
+  },
+};
+
+/** UTF-8 text. */
+export const stringCodec: ValueCodec<string> = {
+  encode: (value) => utf8.encode(value),
+  decode: (bytes) => utf8Strict.decode(bytes),
+};
+
+/** Bytes as they are. */
+export const bytesCodec: ValueCodec<Uint8Array> = {
+  encode: (value) => value,
+  decode: (bytes) => bytes,
+};
