@@ -9,6 +9,10 @@
 //   5 BUCKET_REQ  session u32, count u16 (1..BUCKETS), count x u16 bucket (< BUCKETS)
 //   6 BUCKET_RES  session u32, chunk u32, last u8 (0|1), entries, checksum 8 bytes
 //   7 ERROR       code str8 (a KvErrorCode), message u16 length + UTF-8 (<= 1024 bytes)
+//   8 SUB_DIGEST_REQ  session u32, count u16 (1..BUCKETS), count x u16 bucket
+//   9 SUB_DIGEST_RES  session u32, count u16 (1..BUCKETS), count x u16 bucket, then
+//                     count x SUB_BUCKETS x u64 leaf hash
+//  10 LEAF_REQ    session u32, count u32 (1..LEAVES), count x u16 leaf; answered by BUCKET_RES
 // entries  = count u32 (<= maxEntries), count x entry
 // entry    = key u16 length + UTF-8 (<= maxKeyBytes), flag u8 (0 tombstone, 1 value),
 //            [value u32 length (<= maxValueBytes) + bytes when flag = 1],
@@ -22,7 +26,7 @@
 import { createHash } from "node:crypto";
 import { Reader } from "../protocol/reader.js";
 import { Writer } from "../protocol/writer.js";
-import { BUCKETS, digestRoot, ROOT_BYTES } from "./digest.js";
+import { BUCKETS, digestRoot, LEAVES, ROOT_BYTES, SUB_BUCKETS } from "./digest.js";
 import { checkEntry, DEFAULT_STORE_LIMITS, type Entry } from "./entry.js";
 import { isKvErrorCode, KvError, type KvErrorCode } from "./errors.js";
 import { MAX_LOGICAL } from "./hlc.js";
@@ -36,6 +40,9 @@ export const KvKind = {
   BucketReq: 5,
   BucketRes: 6,
   Error: 7,
+  SubDigestReq: 8,
+  SubDigestRes: 9,
+  LeafReq: 10,
 } as const;
 
 export const MAX_MAP_NAME_BYTES = 64;
@@ -79,7 +86,29 @@ export type KvMessage =
       readonly last: boolean;
       readonly entries: readonly Entry[];
     }
-  | { readonly type: "error"; readonly map: string; readonly code: KvErrorCode; readonly message: string };
+  | { readonly type: "error"; readonly map: string; readonly code: KvErrorCode; readonly message: string }
+  /** "Send me the leaf hashes (Digest.subHashes) of these buckets." */
+  | {
+      readonly type: "sub-digest-req";
+      readonly map: string;
+      readonly session: number;
+      readonly buckets: readonly number[];
+    }
+  /** SUB_BUCKETS hashes per bucket: hashes[i * SUB_BUCKETS + s] is sub-bucket s of buckets[i]. */
+  | {
+      readonly type: "sub-digest-res";
+      readonly map: string;
+      readonly session: number;
+      readonly buckets: readonly number[];
+      readonly hashes: BigUint64Array;
+    }
+  /** "Send me the entries of these leaves" (MapStore.leaf); answered by BUCKET_RES chunks. */
+  | {
+      readonly type: "leaf-req";
+      readonly map: string;
+      readonly session: number;
+      readonly leaves: readonly number[];
+    };
 
 export interface KvCodecLimits {
   /** @default 256 */
@@ -153,6 +182,24 @@ class KvWriter extends Writer {
     }
     return this;
   }
+  /** count (u16, or u32 when `wide`) then count x u16, each < `bound`. */
+  numbers(list: readonly number[], bound: number, what: string, wide: boolean): this {
+    if (list.length < 1 || list.length > bound)
+      throw new KvError("BAD_FRAME", `a request names 1..${bound} ${what}s, got ${list.length}`);
+    if (wide) this.u32(list.length);
+    else this.u16(list.length);
+    for (const n of list) {
+      if (!Number.isInteger(n) || n < 0 || n >= bound)
+        throw new KvError("BAD_FRAME", `${what} ${n} outside 0..${bound - 1}`);
+      this.u16(n);
+    }
+    return this;
+  }
+  hashes(h: BigUint64Array): this {
+    const b = Buffer.alloc(h.length * 8);
+    for (let i = 0; i < h.length; i++) b.writeBigUInt64BE(h[i]!, i * 8);
+    return this.bytes(b);
+  }
   version(v: Version): this {
     const { wall, logical } = v.hlc;
     this.u32(Math.floor(wall / 0x1_0000_0000))
@@ -191,23 +238,21 @@ export function encodeKvMessage(m: KvMessage, limits: KvCodecLimits = DEFAULT_CO
       if (!/^[0-9a-f]{64}$/.test(m.root))
         throw new KvError("BAD_FRAME", "root must be 64 lowercase hex digits");
       w.u32Checked(m.session, "session").bytes(Buffer.from(m.root, "hex")).u32(m.hashes.length);
-      const b = Buffer.alloc(m.hashes.length * 8);
-      for (let i = 0; i < m.hashes.length; i++) b.writeBigUInt64BE(m.hashes[i]!, i * 8);
-      return w.bytes(b).done(limits);
+      return w.hashes(m.hashes).done(limits);
     }
-    case "bucket-req": {
-      if (m.buckets.length < 1 || m.buckets.length > BUCKETS)
+    case "bucket-req":
+    case "sub-digest-req":
+      return w.u32Checked(m.session, "session").numbers(m.buckets, BUCKETS, "bucket", false).done(limits);
+    case "leaf-req":
+      return w.u32Checked(m.session, "session").numbers(m.leaves, LEAVES, "leaf", true).done(limits);
+    case "sub-digest-res": {
+      if (m.hashes.length !== m.buckets.length * SUB_BUCKETS)
         throw new KvError(
           "BAD_FRAME",
-          `a bucket request names 1..${BUCKETS} buckets, got ${m.buckets.length}`,
+          `${m.buckets.length} buckets need ${m.buckets.length * SUB_BUCKETS} hashes, got ${m.hashes.length}`,
         );
-      w.u32Checked(m.session, "session").u16(m.buckets.length);
-      for (const n of m.buckets) {
-        if (!Number.isInteger(n) || n < 0 || n >= BUCKETS)
-          throw new KvError("BAD_FRAME", `bucket ${n} outside 0..${BUCKETS - 1}`);
-        w.u16(n);
-      }
-      return w.done(limits);
+      w.u32Checked(m.session, "session").numbers(m.buckets, BUCKETS, "bucket", false);
+      return w.hashes(m.hashes).done(limits);
     }
     case "bucket-res": {
       w.u32Checked(m.session, "session")
@@ -242,6 +287,12 @@ function kindName(t: KvMessage["type"]): keyof typeof KvKind {
       return "BucketRes";
     case "error":
       return "Error";
+    case "sub-digest-req":
+      return "SubDigestReq";
+    case "sub-digest-res":
+      return "SubDigestRes";
+    case "leaf-req":
+      return "LeafReq";
   }
 }
 
@@ -279,6 +330,26 @@ class KvReader extends Reader {
     const n = this.u8(what);
     if (n < 1 || n > max) throw bad(`${what} of ${n} bytes outside 1..${max}`);
     return this.text(n, what);
+  }
+  /** count (u16, or u32 when `wide`) then count x u16, each < `bound`. */
+  numbers(bound: number, what: string, wide: boolean): number[] {
+    const count = wide ? this.u32(`${what} count`) : this.u16(`${what} count`);
+    if (count < 1 || count > bound) throw bad(`${what} count ${count} outside 1..${bound}`);
+    this.need(count * 2, `${what}s`);
+    const out: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const n = this.u16(what);
+      if (n >= bound) throw bad(`${what} ${n} outside 0..${bound - 1}`);
+      out.push(n);
+    }
+    return out;
+  }
+  hashes(count: number, what: string): BigUint64Array {
+    const raw = this.bytes(count * 8, what);
+    const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
+    const out = new BigUint64Array(count);
+    for (let i = 0; i < count; i++) out[i] = view.getBigUint64(i * 8);
+    return out;
   }
   entries(limits: KvCodecLimits): Entry[] {
     const count = this.u32("entry count");
@@ -350,26 +421,31 @@ function decode(bytes: Uint8Array, limits: KvCodecLimits): KvMessage {
       const root = Buffer.from(r.bytes(ROOT_BYTES, "root")).toString("hex");
       const count = r.u32("bucket count");
       if (count !== BUCKETS) throw bad(`digest of ${count} buckets, expected ${BUCKETS}`);
-      const raw = r.bytes(count * 8, "bucket hashes");
-      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-      const hashes = new BigUint64Array(count);
-      for (let i = 0; i < count; i++) hashes[i] = view.getBigUint64(i * 8);
+      const hashes = r.hashes(count, "bucket hashes");
       if (digestRoot(hashes) !== root) throw bad("digest root does not match its bucket hashes");
       m = { type: "digest-res", map, session, root, hashes };
       break;
     }
     case KvKind.BucketReq: {
       const session = r.u32("session");
-      const count = r.u16("bucket count");
-      if (count < 1 || count > BUCKETS) throw bad(`bucket count ${count} outside 1..${BUCKETS}`);
-      r.need(count * 2, "buckets");
-      const buckets: number[] = [];
-      for (let i = 0; i < count; i++) {
-        const n = r.u16("bucket");
-        if (n >= BUCKETS) throw bad(`bucket ${n} outside 0..${BUCKETS - 1}`);
-        buckets.push(n);
-      }
-      m = { type: "bucket-req", map, session, buckets };
+      m = { type: "bucket-req", map, session, buckets: r.numbers(BUCKETS, "bucket", false) };
+      break;
+    }
+    case KvKind.SubDigestReq: {
+      const session = r.u32("session");
+      m = { type: "sub-digest-req", map, session, buckets: r.numbers(BUCKETS, "bucket", false) };
+      break;
+    }
+    case KvKind.SubDigestRes: {
+      const session = r.u32("session");
+      const buckets = r.numbers(BUCKETS, "bucket", false);
+      const hashes = r.hashes(buckets.length * SUB_BUCKETS, "leaf hashes");
+      m = { type: "sub-digest-res", map, session, buckets, hashes };
+      break;
+    }
+    case KvKind.LeafReq: {
+      const session = r.u32("session");
+      m = { type: "leaf-req", map, session, leaves: r.numbers(LEAVES, "leaf", true) };
       break;
     }
     case KvKind.BucketRes: {

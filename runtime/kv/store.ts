@@ -10,7 +10,7 @@
 // the entry now stored and where the change came from ("local": put/delete/compareAndSet,
 // "remote": apply). Tombstone collection emits nothing (it does not change what a read sees).
 import { EventEmitter } from "node:events";
-import { Digest, entryHash } from "./digest.js";
+import { Digest, entryHash, leafNumber, leafOf, SUB_BUCKETS } from "./digest.js";
 import {
   checkEntry,
   checkKey,
@@ -48,7 +48,8 @@ export interface MapStoreOptions {
 
 interface Slot {
   entry: Entry;
-  readonly bucket: number;
+  /** Digest leaf (digest.ts). */
+  readonly leaf: number;
   hash: bigint;
 }
 
@@ -60,7 +61,8 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
   readonly #merge: MergeFn;
   readonly #now: () => number;
   readonly #slots = new Map<string, Slot>();
-  readonly #buckets: Set<string>[] = [];
+  /** Keys of each digest leaf. */
+  readonly #leaves = new Map<number, Set<string>>();
   readonly #digest = new Digest();
   #tombstones = 0;
 
@@ -171,12 +173,21 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
     return out.sort((a, b) => compareVersions(a.version, b.version));
   }
 
-  /** Entries (tombstones included) of digest bucket `n`. */
+  /** Entries (tombstones included) of digest bucket `n` (0..BUCKETS-1). */
   bucket(n: number): Entry[] {
-    const keys = this.#buckets[n];
-    if (!keys) return [];
     const out: Entry[] = [];
-    for (const k of keys) out.push(this.#slots.get(k)!.entry);
+    for (let sub = 0; sub < SUB_BUCKETS; sub++) this.#leafInto(leafNumber(n, sub), out);
+    return out;
+  }
+
+  /** Entries (tombstones included) of digest leaf `n` (0..LEAVES-1; see leafNumber). */
+  leaf(n: number): Entry[] {
+    return this.#leafInto(n, []);
+  }
+
+  #leafInto(n: number, out: Entry[]): Entry[] {
+    const keys = this.#leaves.get(n);
+    if (keys) for (const k of keys) out.push(this.#slots.get(k)!.entry);
     return out;
   }
 
@@ -197,12 +208,18 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
       if (e.value !== null || (e.deletedAt ?? Number.NEGATIVE_INFINITY) > cutoff || !stableBefore(e))
         continue;
       this.#slots.delete(key);
-      this.#buckets[slot.bucket]!.delete(key);
-      this.#digest.toggle(slot.bucket, slot.hash);
+      this.#unindex(slot.leaf, key);
+      this.#digest.toggle(slot.leaf, slot.hash);
       this.#tombstones--;
       n++;
     }
     return n;
+  }
+
+  #unindex(leaf: number, key: string): void {
+    const keys = this.#leaves.get(leaf)!;
+    keys.delete(key);
+    if (keys.size === 0) this.#leaves.delete(leaf);
   }
 
   #writeLocal(key: string, value: Uint8Array | null): Entry {
@@ -222,16 +239,16 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
           "TOO_MANY_ENTRIES",
           `map holds ${this.#slots.size} entries (${this.#tombstones} tombstones), maxEntries ${this.limits.maxEntries}: raise limits.maxEntries or delete keys`,
         );
-      const bucket = this.#digest.bucketOf(key);
+      const leaf = leafOf(key);
       const hash = entryHash(incoming);
-      this.#slots.set(key, { entry: incoming, bucket, hash });
-      let keys = this.#buckets[bucket];
+      this.#slots.set(key, { entry: incoming, leaf, hash });
+      let keys = this.#leaves.get(leaf);
       if (!keys) {
         keys = new Set();
-        this.#buckets[bucket] = keys;
+        this.#leaves.set(leaf, keys);
       }
       keys.add(key);
-      this.#digest.toggle(bucket, hash);
+      this.#digest.toggle(leaf, hash);
       if (incoming.value === null) this.#tombstones++;
       this.emit("change", incoming, origin);
       return incoming;
@@ -241,7 +258,7 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
     const winner = this.#merge(key, local, incoming);
     if (winner !== incoming) return null;
     const hash = entryHash(incoming);
-    this.#digest.toggle(slot.bucket, slot.hash ^ hash);
+    this.#digest.toggle(slot.leaf, slot.hash ^ hash);
     slot.entry = incoming;
     slot.hash = hash;
     this.#tombstones += (incoming.value === null ? 1 : 0) - (local.value === null ? 1 : 0);
