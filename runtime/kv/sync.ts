@@ -1,21 +1,23 @@
 // Anti-entropy between two replicas of one map: the puller asks for the other replica's digest,
-// compares it bucket by bucket with its own, fetches only the buckets that differ (a few at a
-// time, in chunks: bounded memory), applies what it gets, and pushes back its own entries of those
-// buckets that the other side lacks or holds at another version. One session thus converges both
-// replicas whatever the merge function. The responder side is stateless.
+// compares it bucket by bucket with its own, then, a group of differing buckets at a time, their
+// leaf hashes, and fetches only the leaves that differ (in chunks: bounded memory). It applies
+// what it gets and pushes back its own entries of those leaves that the other side lacks or holds
+// at another version. One session thus converges both replicas whatever the merge function, and
+// moves about what differs (1 % of 100k keys: ~1,000 leaves of ~1.5 keys). The responder side is
+// stateless.
 //
 // Used for a joining member's state transfer (from its site's coordinator), for the periodic check
 // inside a site, and between the coordinators of two sites (after a partition, a site offline, a
 // writer that died with changes its backup site never got). No timers here: the owner drives
 // timeouts through `expire(now)`.
 import type { KvMessage } from "./codec.js";
-import { BUCKETS, diffBuckets } from "./digest.js";
+import { BUCKETS, diffBuckets, LEAVES, leafNumber, SUB_BUCKETS } from "./digest.js";
 import { type Entry, entryBytes } from "./entry.js";
 import { KvError } from "./errors.js";
 import type { MapStore } from "./store.js";
 import { versionsEqual } from "./version.js";
 
-/** How many buckets one BUCKET_REQ names (bounds what is held while a group is compared). */
+/** How many buckets one SUB_DIGEST_REQ names (bounds what is held while a group is compared). */
 export const BUCKETS_PER_REQUEST = 64;
 
 /** Where a session's requests go and its answers come from (one remote replica). */
@@ -47,7 +49,13 @@ export interface SyncProgress {
 
 type Step =
   | { readonly kind: "digest" }
-  | { readonly kind: "buckets"; readonly group: readonly number[]; readonly received: Map<string, Entry> };
+  | { readonly kind: "leaf-hashes"; readonly group: readonly number[] }
+  | {
+      readonly kind: "leaves";
+      readonly group: readonly number[];
+      readonly leaves: readonly number[];
+      readonly received: Map<string, Entry>;
+    };
 
 /**
  * One pull (and push back) from one replica. `apply` installs a received entry (returns true when
@@ -131,7 +139,8 @@ export class SyncSession {
   /** An answer of the other replica for this session (others are ignored). */
   onMessage(m: KvMessage, now: number): void {
     if (this.#finished) return;
-    if (m.type === "digest-res" && this.#step.kind === "digest") {
+    const step = this.#step;
+    if (m.type === "digest-res" && step.kind === "digest") {
       const mine = this.#store.digest();
       if (m.root === mine.root()) {
         this.#finish({ equal: true });
@@ -140,15 +149,31 @@ export class SyncSession {
       this.#todo = diffBuckets(mine.hashes(), m.hashes);
       this.#differing = this.#todo.length;
       this.#nextGroup(now);
-    } else if (m.type === "bucket-res" && this.#step.kind === "buckets") {
-      const received = this.#step.received;
+    } else if (m.type === "sub-digest-res" && step.kind === "leaf-hashes") {
+      const mine = this.#store.digest();
+      const leaves: number[] = [];
+      m.buckets.forEach((b, i) => {
+        if (!step.group.includes(b)) return;
+        const ours = mine.subHashes(b);
+        for (let sub = 0; sub < SUB_BUCKETS; sub++)
+          if (ours[sub] !== m.hashes[i * SUB_BUCKETS + sub]) leaves.push(leafNumber(b, sub));
+      });
+      if (leaves.length === 0) {
+        this.#done += step.group.length; // equal by now (changed meanwhile)
+        this.#nextGroup(now);
+        return;
+      }
+      this.#step = { kind: "leaves", group: step.group, leaves, received: new Map() };
+      this.#deadline = now + this.#stepTimeoutMs;
+      this.#send({ type: "leaf-req", map: this.#map, session: this.session, leaves });
+    } else if (m.type === "bucket-res" && step.kind === "leaves") {
       for (const e of m.entries) {
         this.#received++;
-        received.set(e.key, e);
+        step.received.set(e.key, e);
         if (this.#apply(e)) this.#applied++;
       }
       this.#deadline = now + this.#stepTimeoutMs;
-      if (m.last) void this.#pushBack(this.#step.group, received, now);
+      if (m.last) void this.#pushBack(step, now);
     } else if (m.type === "error") {
       this.#fail(new KvError(m.code, `the other replica refused the sync: ${m.message}`));
     }
@@ -167,9 +192,11 @@ export class SyncSession {
     this.#deadline = now + this.#stepTimeoutMs;
     const step = this.#step;
     if (step.kind === "digest") this.start();
+    else if (step.kind === "leaf-hashes")
+      this.#send({ type: "sub-digest-req", map: this.#map, session: this.session, buckets: step.group });
     else {
       step.received.clear();
-      this.#send({ type: "bucket-req", map: this.#map, session: this.session, buckets: step.group });
+      this.#send({ type: "leaf-req", map: this.#map, session: this.session, leaves: step.leaves });
     }
   }
 
@@ -184,20 +211,21 @@ export class SyncSession {
       return;
     }
     const group = this.#todo.splice(0, BUCKETS_PER_REQUEST);
-    this.#step = { kind: "buckets", group, received: new Map() };
+    this.#step = { kind: "leaf-hashes", group };
     this.#retriesLeft = this.#maxRetries;
     this.#deadline = now + this.#stepTimeoutMs;
-    this.#send({ type: "bucket-req", map: this.#map, session: this.session, buckets: group });
+    this.#send({ type: "sub-digest-req", map: this.#map, session: this.session, buckets: group });
   }
 
-  /** Ours that the other replica lacks, or holds at another version, in the buckets just fetched. */
-  async #pushBack(group: readonly number[], theirs: Map<string, Entry>, now: number): Promise<void> {
+  /** Ours that the other replica lacks, or holds at another version, in the leaves just fetched. */
+  async #pushBack(step: Extract<Step, { kind: "leaves" }>, now: number): Promise<void> {
     const out: Entry[] = [];
-    for (const b of group)
-      for (const e of this.#store.bucket(b)) {
-        const t = theirs.get(e.key);
+    for (const leaf of step.leaves)
+      for (const e of this.#store.leaf(leaf)) {
+        const t = step.received.get(e.key);
         if (!t || !versionsEqual(t.version, e.version)) out.push(e);
       }
+    const group = step.group;
     try {
       if (out.length > 0) await this.#push(out);
     } catch (err) {
@@ -236,17 +264,25 @@ export class SyncSession {
 }
 
 /**
- * The responder's side: answers a DIGEST_REQ or a BUCKET_REQ from `store`; bucket answers are cut
- * into chunks of at most `chunkBytes` (at least one entry each), the last one flagged.
+ * The responder's side: answers a DIGEST_REQ, a SUB_DIGEST_REQ or a LEAF_REQ from `store`; leaf
+ * answers are cut into BUCKET_RES chunks of at most `chunkBytes` (at least one entry each), the
+ * last one flagged.
  */
 export function answerSync(
   store: MapStore,
-  m: Extract<KvMessage, { type: "digest-req" | "bucket-req" }>,
+  m: Extract<KvMessage, { type: "digest-req" | "sub-digest-req" | "leaf-req" }>,
   chunkBytes: number,
 ): KvMessage[] {
-  if (m.type === "digest-req") {
-    const d = store.digest();
+  const d = store.digest();
+  if (m.type === "digest-req")
     return [{ type: "digest-res", map: m.map, session: m.session, root: d.root(), hashes: d.hashes() }];
+  if (m.type === "sub-digest-req") {
+    const buckets = [...new Set(m.buckets)].filter((b) => Number.isInteger(b) && b >= 0 && b < BUCKETS);
+    const hashes = new BigUint64Array(buckets.length * SUB_BUCKETS);
+    buckets.forEach((b, i) => {
+      hashes.set(d.subHashes(b), i * SUB_BUCKETS);
+    });
+    return [{ type: "sub-digest-res", map: m.map, session: m.session, buckets, hashes }];
   }
   const out: KvMessage[] = [];
   let chunk: Entry[] = [];
@@ -256,9 +292,9 @@ export function answerSync(
     chunk = [];
     size = 0;
   };
-  for (const b of new Set(m.buckets)) {
-    if (!Number.isInteger(b) || b < 0 || b >= BUCKETS) continue; // the codec bounds them already
-    for (const e of store.bucket(b)) {
+  for (const leaf of new Set(m.leaves)) {
+    if (!Number.isInteger(leaf) || leaf < 0 || leaf >= LEAVES) continue; // the codec bounds them already
+    for (const e of store.leaf(leaf)) {
       const n = entryBytes(e);
       if (chunk.length > 0 && size + n > chunkBytes) flush(false);
       chunk.push(e);

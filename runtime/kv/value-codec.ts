@@ -1,5 +1,4 @@
 // How a ReplicatedMap<V> turns values into the bytes its replicas exchange, and back.
-import { KvError } from "./errors.js";
 
 export interface ValueCodec<V> {
   encode(value: V): Uint8Array;
@@ -14,7 +13,7 @@ const utf8Strict = new TextDecoder("utf-8", { fatal: true });
 export const jsonCodec: ValueCodec<unknown> = {
   encode(value) {
     const text = JSON.stringify(value);
-    if (text === undefined) throw new KvError("BAD_VALUE", "the value has no JSON form (undefined, a function?)");
+    if (text === undefined) throw new TypeError("the value has no JSON form (undefined, a function?)");
     return utf8.encode(text);
   },
   decode(bytes) {

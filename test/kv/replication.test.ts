@@ -1,0 +1,170 @@
+// ReplicatedMap over real RelayChannels in one process (two routers, two sites on loopback): writes
+// in both sites converge at every member, a joiner gets the map before it is ready, remote
+// acknowledgements, watch, bad input, a map a site does not have.
+import { afterEach, expect, test } from "@jest/globals";
+import { KvError } from "../../runtime/kv/errors.js";
+import type { ReplicatedMap } from "../../runtime/kv/replicated-map.js";
+import { compareVersions } from "../../runtime/kv/version.js";
+import { waitFor } from "../helpers/wait.js";
+import { Sites } from "./sites.js";
+
+let sites: Sites | null = null;
+afterEach(async () => {
+  await sites?.close();
+  sites = null;
+});
+
+/** Same keys, values and versions. */
+function sameContent(maps: readonly ReplicatedMap<unknown>[]): boolean {
+  const [first, ...rest] = maps;
+  const want = JSON.stringify([...first!.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
+  return rest.every((m) => JSON.stringify([...m.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) === want);
+}
+
+test("writes in both sites, some of the same keys, converge at every member of both sites", async () => {
+  sites = await Sites.start();
+  const ms = await sites.startSites({ nyc: 2, sfc: 2 });
+  const maps = ms.map((m) => m.kv.open<{ n: number; by: string }>("orders"));
+  await Promise.all(maps.map((m) => m.ready));
+  const [nyc1, nyc2, sfc1, sfc2] = maps as [
+    (typeof maps)[0],
+    (typeof maps)[0],
+    (typeof maps)[0],
+    (typeof maps)[0],
+  ];
+  const writes: Promise<unknown>[] = [];
+  for (let i = 0; i < 300; i++) {
+    writes.push(nyc1.put(`n/${i}`, { n: i, by: "nyc-1" }));
+    writes.push(sfc2.put(`s/${i}`, { n: i, by: "sfc-2" }));
+    if (i % 10 === 0) {
+      // The same key in both sites: one version wins everywhere.
+      writes.push(nyc2.put(`both/${i}`, { n: i, by: "nyc-2" }));
+      writes.push(sfc1.put(`both/${i}`, { n: i, by: "sfc-1" }));
+    }
+  }
+  writes.push(nyc1.delete("n/7"));
+  await Promise.all(writes);
+  await waitFor(
+    "every member holds the same 629 entries",
+    () => maps.every((m) => m.size === 629) && sameContent(maps),
+    {
+      timeoutMs: 30_000,
+      onTimeout: () => maps.map((m) => `${m.status().member}@${m.status().site}: ${m.size}`).join(", "),
+    },
+  );
+  expect(nyc2.get("n/299")).toEqual({ n: 299, by: "nyc-1" });
+  expect(sfc1.get("s/0")).toEqual({ n: 0, by: "sfc-2" });
+  expect(sfc2.get("n/7")).toBeUndefined();
+  for (let i = 0; i < 300; i += 10) {
+    const winner = nyc1.get(`both/${i}`);
+    expect(maps.map((m) => m.get(`both/${i}`))).toEqual([winner, winner, winner, winner]);
+  }
+  // Everything written was acknowledged by the other site: nothing pending anywhere.
+  await waitFor(
+    "no backlog left",
+    () => maps.every((m) => m.status().backups.every((b) => b.pendingKeys === 0)),
+    {
+      timeoutMs: 20_000,
+    },
+  );
+  expect(maps.every((m) => m.status().backups.every((b) => b.online))).toBe(true);
+});
+
+test("a member that joins later holds the whole map when it reports ready (state transfer)", async () => {
+  sites = await Sites.start();
+  const ms = await sites.startSites({ nyc: 2, sfc: 1 });
+  const maps = ms.map((m) => m.kv.open<number>("users"));
+  await Promise.all(maps.map((m) => m.ready));
+  await Promise.all(Array.from({ length: 2000 }, (_, i) => maps[i % 3]!.put(`u/${i}`, i)));
+  await waitFor("2000 entries everywhere", () => maps.every((m) => m.size === 2000), { timeoutMs: 30_000 });
+  const late = await sites.join("nyc", "nyc-3");
+  const map = late.kv.open<number>("users");
+  expect(map.isReady).toBe(false);
+  await map.ready;
+  expect(map.size).toBe(2000); // at once, with no write since
+  expect(map.get("u/1234")).toBe(1234);
+  expect(map.status().syncs.completed).toBeGreaterThanOrEqual(1);
+});
+
+test('ack "remote": resolves once the backup site applied the write', async () => {
+  sites = await Sites.start();
+  const [nyc, sfc1, sfc2] = await sites.startSites({ nyc: 1, sfc: 2 });
+  const a = nyc!.kv.open<string>("sessions");
+  const b1 = sfc1!.kv.open<string>("sessions");
+  const b2 = sfc2!.kv.open<string>("sessions");
+  await Promise.all([a.ready, b1.ready, b2.ready]);
+  for (let i = 0; i < 20; i++) {
+    await a.put(`s${i}`, `v${i}`, { ack: "remote" });
+    // Acknowledged by sfc's coordinator once it applied it.
+    expect(b1.get(`s${i}`)).toBe(`v${i}`);
+  }
+  await waitFor("the other sfc member too", () => b2.get("s19") === "v19", { timeoutMs: 10_000 });
+  expect(a.status().backups).toEqual([
+    expect.objectContaining({ site: "sfc", online: true, pendingKeys: 0, lagMs: null }),
+  ]);
+});
+
+test('ack "remote" towards a site that does not have the map ends in a clear TIMEOUT; the write stays here', async () => {
+  sites = await Sites.start();
+  const [nyc, sfc] = await sites.startSites({ nyc: 1, sfc: 1 });
+  const a = nyc!.kv.open<string>("only-in-nyc", { remoteAckTimeoutMs: 1500 });
+  await a.ready;
+  const err = await a.put("k", "v", { ack: "remote" }).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(KvError);
+  expect((err as KvError).code).toBe("TIMEOUT");
+  expect((err as KvError).message).toMatch(/not acknowledged by sfc/);
+  expect(a.get("k")).toBe("v");
+  expect(a.status().backups[0]).toEqual(expect.objectContaining({ site: "sfc", pendingKeys: 1 }));
+  // sfc answered the unknown map cleanly (an ERROR message, counted), and stays healthy.
+  expect(sfc!.kv.stats().unknownMap).toBeGreaterThanOrEqual(1);
+  expect(sfc!.kv.stats().badMessages).toBe(0);
+});
+
+test("bad input: oversized keys and values and bad map names are refused with errors that say what to fix", async () => {
+  sites = await Sites.start();
+  const [nyc] = await sites.startSites({ nyc: 1 });
+  const m = nyc!.kv.open<string>("limits", { limits: { maxKeyBytes: 16, maxValueBytes: 100 } });
+  await m.ready;
+  const key = await m.put("k".repeat(17), "v").catch((e: unknown) => e);
+  expect(key).toBeInstanceOf(KvError);
+  expect((key as KvError).code).toBe("KEY_TOO_LARGE");
+  expect((key as KvError).message).toMatch(/17 bytes.*16/);
+  const value = await m.put("k", "v".repeat(200)).catch((e: unknown) => e);
+  expect((value as KvError).code).toBe("VALUE_TOO_LARGE");
+  expect(() => nyc!.kv.open("x".repeat(65))).toThrow(/1\.\.64 bytes/);
+  expect(m.size).toBe(0);
+});
+
+test("watch: changes of a prefix in order, and resumed from a version without missing any", async () => {
+  sites = await Sites.start();
+  const [a, b] = await sites.startSites({ nyc: 2 });
+  const wa = a!.kv.open<number>("w");
+  const wb = b!.kv.open<number>("w");
+  await Promise.all([wa.ready, wb.ready]);
+  const seen: string[] = [];
+  const it = wb.watch("p/");
+  const reading = (async () => {
+    for await (const c of it) {
+      seen.push(`${c.key}=${c.value ?? "deleted"}`);
+      if (seen.length === 6) break;
+    }
+  })();
+  await wa.put("p/1", 1);
+  await wa.put("q/1", 1); // another prefix
+  await wa.put("p/2", 2);
+  await wa.put("p/1", 11);
+  await wa.delete("p/2");
+  await wa.put("p/3", 3);
+  await wa.put("p/4", 4);
+  await reading;
+  expect(seen).toEqual(["p/1=1", "p/2=2", "p/1=11", "p/2=deleted", "p/3=3", "p/4=4"]);
+  // Resume after p/1=11: the latest state of every key changed since, oldest first.
+  const since = wb.version("p/1")!;
+  const resumed: string[] = [];
+  for await (const c of wb.watch("p/", { since })) {
+    resumed.push(`${c.key}=${c.value ?? "deleted"}`);
+    expect(compareVersions(c.version, since)).toBeGreaterThan(0);
+    if (resumed.length === 3) break;
+  }
+  expect(resumed).toEqual(["p/2=deleted", "p/3=3", "p/4=4"]);
+});
