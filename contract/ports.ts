@@ -9,3 +9,5 @@ export const ROUTER_HTTP_PORT = 9000;
 export const CLUSTER_PORT = 7800;
 /** Relay node: /healthz, /readyz and /metrics (HTTP_PORT). */
 export const NODE_HTTP_PORT = 8080;
+/** Relay node: the replicated maps' HTTP/JSON API (KV_PORT), when the node hosts maps. */
+export const KV_API_PORT = 8090;

@@ -5,7 +5,7 @@
 import { isIP } from "node:net";
 import { ConfigError } from "./errors.js";
 import { parseInitialHosts, type RouterEndpoint } from "./initial-hosts.js";
-import { CLUSTER_PORT, NODE_HTTP_PORT } from "./ports.js";
+import { CLUSTER_PORT, KV_API_PORT, NODE_HTTP_PORT } from "./ports.js";
 
 /** Names of every variable of the contract, in the order `renderRelayEnv` emits them. */
 export const RELAY_ENV = {
@@ -25,11 +25,18 @@ export const RELAY_ENV = {
   tlsServerName: "TLS_SERVER_NAME",
   clusterSecretFile: "CLUSTER_SECRET_FILE",
   routerTokenFile: "ROUTER_TOKEN_FILE",
+  kvMaps: "KV_MAPS",
+  kvPort: "KV_PORT",
+  kvTokenFile: "KV_TOKEN_FILE",
+  kvBackupSites: "KV_BACKUP_SITES",
 } as const;
 
 export const DEFAULT_BIND_PORT = CLUSTER_PORT;
 export const DEFAULT_HTTP_PORT = NODE_HTTP_PORT;
 export const DEFAULT_SITE_MASTERS = 1;
+export const DEFAULT_KV_PORT = KV_API_PORT;
+/** Most replicated maps one node hosts. */
+export const MAX_KV_MAPS = 64;
 /** Used when BIND_ADDR is absent: a local run on one machine. */
 export const DEFAULT_BIND_ADDR = "127.0.0.1";
 const MAX_SITE_MASTERS = 16;
@@ -70,6 +77,18 @@ export type Discovery =
   | { readonly kind: "dns"; readonly query: string }
   | { readonly kind: "static"; readonly members: string };
 
+/** Replicated maps hosted by the nodes of a site (docs/KV.md). */
+export interface KvSpec {
+  /** Names of the maps (1..64 characters of letters, digits, '.', '_' or '-'). */
+  readonly maps: readonly string[];
+  /** Port of the maps' HTTP/JSON API. @default 8090 */
+  readonly port?: number;
+  /** File holding the API's bearer token (required unless the node binds loopback). */
+  readonly tokenFile?: string;
+  /** Sites this site backs up to. @default every other site */
+  readonly backupSites?: readonly string[];
+}
+
 /** What a site needs to render its container env. */
 export interface RelayEnvSpec {
   /** Site name (DNS-1123 label), e.g. `nyc`. */
@@ -102,6 +121,8 @@ export interface RelayEnvSpec {
    * (`--auth-tokens`). @default none
    */
   readonly routerTokenFile?: string;
+  /** Replicated maps on the site's nodes. @default none */
+  readonly kv?: KvSpec;
 }
 
 /** The typed configuration the runtime starts from. */
@@ -122,6 +143,16 @@ export interface RelayNodeConfig {
   readonly clusterSecretFile: string | undefined;
   /** Path of the site's router token, when routers run in token mode. */
   readonly routerTokenFile: string | undefined;
+  /** Replicated maps hosted by this node (KV_MAPS), with their API; undefined without maps. */
+  readonly kv: KvConfig | undefined;
+}
+
+export interface KvConfig {
+  readonly maps: readonly string[];
+  readonly port: number;
+  readonly tokenFile: string | undefined;
+  /** undefined: every other site. */
+  readonly backupSites: readonly string[] | undefined;
 }
 
 /** Renders the ordered env list of a relay container. Values are passed through (tokens allowed). */
@@ -158,6 +189,15 @@ export function renderRelayEnv(spec: RelayEnvSpec): RelayEnvVar[] {
   }
   if (spec.routerTokenFile !== undefined) {
     env.push({ name: RELAY_ENV.routerTokenFile, value: spec.routerTokenFile });
+  }
+  if (spec.kv !== undefined) {
+    env.push(
+      { name: RELAY_ENV.kvMaps, value: spec.kv.maps.join(",") },
+      { name: RELAY_ENV.kvPort, value: String(spec.kv.port ?? DEFAULT_KV_PORT) },
+    );
+    if (spec.kv.tokenFile !== undefined) env.push({ name: RELAY_ENV.kvTokenFile, value: spec.kv.tokenFile });
+    if (spec.kv.backupSites !== undefined)
+      env.push({ name: RELAY_ENV.kvBackupSites, value: spec.kv.backupSites.join(",") });
   }
   return env;
 }
@@ -312,7 +352,56 @@ export function parseRelayEnv(env: Readonly<Record<string, string | undefined>>)
     tls,
     clusterSecretFile: pathVar(RELAY_ENV.clusterSecretFile),
     routerTokenFile: pathVar(RELAY_ENV.routerTokenFile),
+    kv: parseKv(get, pathVar, { site, bindAddr, bindPort, httpPort }),
   };
+}
+
+const MAP_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** KV_MAPS and its companions; undefined when KV_MAPS is unset. */
+function parseKv(
+  get: (name: string) => string | undefined,
+  pathVar: (name: string) => string | undefined,
+  node: { site: string; bindAddr: string; bindPort: number; httpPort: number },
+): KvConfig | undefined {
+  const list = get(RELAY_ENV.kvMaps);
+  const others = [RELAY_ENV.kvPort, RELAY_ENV.kvTokenFile, RELAY_ENV.kvBackupSites].filter((n) => get(n));
+  if (list === undefined) {
+    if (others.length > 0)
+      throw new ConfigError(
+        `${others.join(", ")} set without ${RELAY_ENV.kvMaps}: name the maps, or unset them`,
+      );
+    return undefined;
+  }
+  const maps = list.split(",").map((m) => m.trim());
+  const bad = maps.find((m) => !MAP_NAME.test(m));
+  if (bad !== undefined)
+    throw new ConfigError(
+      `${RELAY_ENV.kvMaps}: "${clip(bad)}" is not a map name (1..64 characters of letters, digits, '.', '_' or '-', comma-separated)`,
+    );
+  if (new Set(maps).size !== maps.length) throw new ConfigError(`${RELAY_ENV.kvMaps}: a map is named twice`);
+  if (maps.length > MAX_KV_MAPS)
+    throw new ConfigError(`${RELAY_ENV.kvMaps}: ${maps.length} maps, at most ${MAX_KV_MAPS}`);
+  const port = intVar(get(RELAY_ENV.kvPort), RELAY_ENV.kvPort, DEFAULT_KV_PORT, 1, 65535);
+  if (port === node.bindPort || port === node.httpPort)
+    throw new ConfigError(`${RELAY_ENV.kvPort}: ${port} is also BIND_PORT or HTTP_PORT; use another port`);
+  const tokenFile = pathVar(RELAY_ENV.kvTokenFile);
+  const loopback = node.bindAddr.startsWith("127.") || node.bindAddr === "::1";
+  if (tokenFile === undefined && !loopback)
+    throw new ConfigError(
+      `${RELAY_ENV.kvTokenFile} is not set: the maps' API on ${node.bindAddr} needs a bearer token file (only a loopback node may run it open)`,
+    );
+  const sites = get(RELAY_ENV.kvBackupSites);
+  let backupSites: string[] | undefined;
+  if (sites !== undefined) {
+    backupSites = sites.split(",").map((s) => s.trim());
+    const badSite = backupSites.find((s) => !DNS_LABEL.test(s) || s === node.site);
+    if (badSite !== undefined)
+      throw new ConfigError(
+        `${RELAY_ENV.kvBackupSites}: "${clip(badSite)}" is not another site's name (DNS-1123 labels, comma-separated, not ${node.site} itself)`,
+      );
+  }
+  return { maps, port, tokenFile, backupSites };
 }
 
 function intVar(value: string | undefined, name: string, fallback: number, min: number, max: number): number {

@@ -14,6 +14,7 @@ export function checkConfigFiles(config: RelayNodeConfig): void {
     [RELAY_ENV.tlsCa, config.tls?.ca],
     [RELAY_ENV.clusterSecretFile, config.clusterSecretFile],
     [RELAY_ENV.routerTokenFile, config.routerTokenFile],
+    [RELAY_ENV.kvTokenFile, config.kv?.tokenFile],
   ];
   for (const [name, file] of files) {
     if (file === undefined) continue;

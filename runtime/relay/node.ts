@@ -3,6 +3,8 @@
 // ObservabilityServer): /healthz, /metrics, and the node's /readyz and /status.
 import { Histogram, type Registry } from "prom-client";
 import type { RelayNodeConfig } from "../../contract/relay-env.js";
+import { NodeMaps } from "../kv/node-maps.js";
+import type { MapStatus } from "../kv/replicated-map.js";
 import { ObservabilityServer } from "../observability/http.js";
 import type { Logger } from "../observability/log.js";
 import { counterFrom, createMetricsRegistry, gaugeFrom } from "../observability/metrics.js";
@@ -37,6 +39,8 @@ export interface NodeStatus {
   readonly routes: Topology["routes"];
   readonly routers: Topology["routers"];
   readonly stats: ReturnType<RelayChannel["stats"]>;
+  /** The replicated maps this node hosts (KV_MAPS), with the port of their API. */
+  readonly kv?: { readonly port: number | null; readonly maps: readonly MapStatus[] };
 }
 
 export interface RelayNodeOptions extends ChannelOverrides {
@@ -44,6 +48,8 @@ export interface RelayNodeOptions extends ChannelOverrides {
   readonly httpHost?: string;
   /** HTTP port (0 = ephemeral). @default HTTP_PORT */
   readonly httpPort?: number;
+  /** Port of the maps' API (0 = ephemeral). @default KV_PORT */
+  readonly kvPort?: number;
   /** Period of the check of the TLS files for rotated content, ms; 0 = only at each connect. @default DEFAULT_TLS_RELOAD_INTERVAL_MS (10 s) */
   readonly tlsReloadIntervalMs?: number;
   readonly logger: Logger;
@@ -60,6 +66,8 @@ export class RelayNode {
   #stopping: Promise<void> | null = null;
   /** The TLS files towards the routers, polled for rotation (null without TLS). */
   readonly #tls: TlsReloader | null;
+  /** The replicated maps (KV_MAPS), null without. */
+  readonly maps: NodeMaps | null;
 
   constructor(config: RelayNodeConfig, options: RelayNodeOptions) {
     this.#config = config;
@@ -87,6 +95,7 @@ export class RelayNode {
       this.#log.warn({ ...b }, "site unreachable: messages to it wait in the send buffer"),
     );
     this.channel.on("site-reachable", (b) => this.#log.info({ ...b }, "site reachable again: resending"));
+    this.maps = config.kv ? new NodeMaps(this.channel, config.kv, this.#log.child({ part: "kv" })) : null;
     this.#metrics = this.#createMetrics();
     this.#http = this.#createHttp();
   }
@@ -124,6 +133,16 @@ export class RelayNode {
       throw listenError("HTTP_PORT", port, host, err);
     }
     this.#throwIfStopping();
+    if (this.maps) {
+      const kvPort = this.#o.kvPort ?? this.#config.kv!.port;
+      try {
+        await this.maps.listen(host, kvPort);
+      } catch (err) {
+        await this.#http.close();
+        throw listenError("KV_PORT", kvPort, host, err);
+      }
+      this.#throwIfStopping();
+    }
     // First load now, so bad files are logged at start-up (not only at the first site-master turn).
     this.#tls?.check();
     this.#tls?.start();
@@ -133,6 +152,7 @@ export class RelayNode {
       this.#throwIfStopping();
       // Not stop(): it waits for this start() to end. Close what was opened, then report.
       this.#tls?.stop();
+      await this.maps?.close();
       await this.channel.close().catch(() => undefined);
       await this.#http.close();
       throw listenError("BIND_PORT", this.#config.bindPort, this.#config.bindAddr, err);
@@ -179,6 +199,7 @@ export class RelayNode {
       routes: t.routes,
       routers: t.routers,
       stats: ch.stats(),
+      ...(this.maps ? { kv: { port: this.maps.port, maps: this.maps.status() } } : {}),
     };
   }
 
@@ -191,6 +212,7 @@ export class RelayNode {
       this.#log.info("stopping: leaving the site and the bridge");
       this.#tls?.stop();
       try {
+        await this.maps?.close();
         await this.channel.close();
       } finally {
         // Closing the channel ends a join in progress; wait for start() to give up so that an
@@ -214,10 +236,17 @@ export class RelayNode {
       }),
     })
       .route("/readyz", () => {
-        const ready = this.channel.ready && !this.#stopping;
+        // A node hosting maps is ready once it holds its site's data (state transfer done).
+        const mapsReady = this.maps?.ready ?? true;
+        const ready = this.channel.ready && mapsReady && !this.#stopping;
         return {
           status: ready ? 200 : 503,
-          body: { ready, joined: this.channel.view !== null, siteMaster: this.channel.isSiteMaster },
+          body: {
+            ready,
+            joined: this.channel.view !== null,
+            siteMaster: this.channel.isSiteMaster,
+            ...(this.maps ? { mapsReady } : {}),
+          },
         };
       })
       .route("/status", () => ({ status: 200, body: this.status() }));
@@ -227,6 +256,7 @@ export class RelayNode {
     const r = createMetricsRegistry();
     const ch = this.channel;
     registerDeliveryMetrics(r, ch);
+    this.maps?.registerMetrics(r);
     this.#registerBuildAndFailoverMetrics(r);
     registerTlsMetrics(r, "relay_", () => this.#tls?.stats ?? null);
     const stat = (k: NumericRelayStat) => () => ch.stats()[k];
