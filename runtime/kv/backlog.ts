@@ -14,6 +14,7 @@
 // - isAcked(e): an entry of that key with a version >= e.version was acknowledged. The backlog
 //   remembers the highest acknowledged version of each key until forget(key) (call it when the
 //   store collects the key's tombstone).
+import { ConfigError } from "../../contract/errors.js";
 import { type Entry, entryBytes } from "./entry.js";
 import { KvError } from "./errors.js";
 import { compareVersions, maxVersion, type Version } from "./version.js";
@@ -61,7 +62,7 @@ export class BackupBacklog {
   constructor(opts: BackupBacklogOptions) {
     for (const name of ["maxBytes", "maxKeys"] as const)
       if (!Number.isSafeInteger(opts[name]) || opts[name] < 1)
-        throw new RangeError(`${name} must be an integer >= 1, got ${opts[name]}`);
+        throw new ConfigError(`BackupBacklog option ${name} must be an integer >= 1 (got ${opts[name]})`);
     this.maxBytes = opts.maxBytes;
     this.maxKeys = opts.maxKeys;
     this.#now = opts.now ?? Date.now;

@@ -4,11 +4,13 @@
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
 import {
+  chunkEntries,
   DEFAULT_CODEC_LIMITS,
   decodeKvMessage,
   encodeKvMessage,
   entryWireBytes,
   type KvMessage,
+  MAX_ENVELOPE_BYTES,
 } from "../../runtime/kv/codec.js";
 import { BUCKETS, Digest, digestRoot, LEAVES, SUB_BUCKETS } from "../../runtime/kv/digest.js";
 import type { Entry } from "../../runtime/kv/entry.js";
@@ -235,6 +237,36 @@ describe("kv codec", () => {
     const long = encodeKvMessage({ type: "error", map: "m", code: "UNKNOWN_MAP", message: "é".repeat(600) });
     const back = decodeKvMessage(long);
     expect(back.type === "error" && back.message).toBe("é".repeat(512));
+  });
+
+  test("property: chunkEntries keeps order, and every chunk encodes within the limits", () => {
+    fc.assert(
+      fc.property(
+        fc.array(entryArb, { maxLength: 40 }),
+        fc.integer({ min: 200, max: 2000 }),
+        fc.integer({ min: 1, max: 10 }),
+        (entries, maxMessageBytes, maxEntries) => {
+          const limits = { ...DEFAULT_CODEC_LIMITS, maxMessageBytes, maxEntries };
+          const chunks = chunkEntries(entries, limits);
+          expect(chunks.flat()).toEqual(entries);
+          chunks.forEach((c, i) => {
+            expect(c.length).toBeGreaterThan(0);
+            expect(c.length).toBeLessThanOrEqual(maxEntries);
+            const m: KvMessage = {
+              type: "bucket-res",
+              map: "m".repeat(64),
+              session: 1,
+              chunk: i,
+              last: i === chunks.length - 1,
+              entries: c,
+            };
+            const sum = c.reduce((n, e) => n + entryWireBytes(e), 0);
+            if (c.length > 1 || sum + MAX_ENVELOPE_BYTES <= maxMessageBytes)
+              expect(encodeKvMessage(m, limits).length).toBe(sum + MAX_ENVELOPE_BYTES);
+          });
+        },
+      ),
+    );
   });
 
   test("fuzz: random bytes decode to a message or BAD_FRAME, never another exception", () => {

@@ -2,6 +2,8 @@
 // replicated entries, tombstones and their collection, change events, watch resume.
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
+import { ConfigError } from "../../contract/errors.js";
+import { BackupBacklog } from "../../runtime/kv/backlog.js";
 import { type Entry, lastWriterWins } from "../../runtime/kv/entry.js";
 import { KvError } from "../../runtime/kv/errors.js";
 import { HybridClock } from "../../runtime/kv/hlc.js";
@@ -117,6 +119,21 @@ describe("MapStore: local writes", () => {
     e = error(() => store.compareAndSet("a", a2.version, bytes("4")));
     expect(e.current).toBeNull();
     expect(text(store.compareAndSet("a", null, bytes("5")).value)).toBe("5"); // deleted counts as absent
+  });
+});
+
+describe("options", () => {
+  test("bad options are ConfigErrors naming the option", () => {
+    const clock = new HybridClock();
+    expect(() => new MapStore({ site: "", member: "m", clock })).toThrow(
+      /MapStore options site and member: site must be/,
+    );
+    expect(() => new MapStore({ site: "s", member: "m".repeat(256), clock })).toThrow(ConfigError);
+    expect(() => new MapStore({ site: "s", member: "m", clock, limits: { maxEntries: 0 } })).toThrow(
+      /limits.maxEntries must be an integer >= 1/,
+    );
+    expect(() => new HybridClock({ maxDriftMs: -1 })).toThrow(ConfigError);
+    expect(() => new BackupBacklog({ maxBytes: 1.5, maxKeys: 1 })).toThrow(/BackupBacklog option maxBytes/);
   });
 });
 
