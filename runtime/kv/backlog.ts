@@ -19,6 +19,9 @@ import { type Entry, entryBytes } from "./entry.js";
 import { KvError } from "./errors.js";
 import { compareVersions, maxVersion, type Version } from "./version.js";
 
+/** Largest batch id (ids wrap around to 1 after it). */
+export const MAX_BATCH_ID = 0xffffffff;
+
 export interface BackupBacklogOptions {
   /** Budget of unacknowledged bytes (entryBytes). */
   readonly maxBytes: number;
@@ -26,6 +29,12 @@ export interface BackupBacklogOptions {
   readonly maxKeys: number;
   /** ms clock. @default Date.now */
   readonly now?: () => number;
+  /**
+   * The first batch id (1..MAX_BATCH_ID). A backlog that replaces another for the same backup
+   * site (a new site master) should not reuse the ids its predecessor may still see acks for.
+   * @default 1
+   */
+  readonly firstBatch?: number;
 }
 
 interface Rec {
@@ -56,7 +65,7 @@ export class BackupBacklog {
   readonly #inFlightByKey = new Map<string, { rec: Rec; batch: Batch }[]>();
   readonly #acked = new Map<string, Version>();
   #bytes = 0;
-  #nextBatch = 1;
+  #nextBatch: number;
   #adds = 0;
 
   constructor(opts: BackupBacklogOptions) {
@@ -66,6 +75,12 @@ export class BackupBacklog {
     this.maxBytes = opts.maxBytes;
     this.maxKeys = opts.maxKeys;
     this.#now = opts.now ?? Date.now;
+    const first = opts.firstBatch ?? 1;
+    if (!Number.isInteger(first) || first < 1 || first > MAX_BATCH_ID)
+      throw new ConfigError(
+        `BackupBacklog option firstBatch must be an integer 1..${MAX_BATCH_ID} (got ${first})`,
+      );
+    this.#nextBatch = first;
   }
 
   /** Keys with an unacknowledged change (pending or in flight). */
@@ -129,7 +144,7 @@ export class BackupBacklog {
       size += rec.bytes;
       this.#pending.delete(key);
     }
-    const batch = this.#nextBatch++;
+    const batch = this.#newBatchId();
     const b: Batch = { recs, since: recs[0]!.since }; // pending is in `since` order
     this.#inFlight.set(batch, b);
     for (const rec of recs) {
@@ -152,6 +167,18 @@ export class BackupBacklog {
       this.#acked.set(key, v);
       this.#cover(key, v);
     }
+  }
+
+  /** Batch ids are 1..MAX_BATCH_ID (u32 on the wire), wrapping around, never one still in flight. */
+  #newBatchId(): number {
+    while (this.#inFlight.has(this.#nextBatch)) this.#advance();
+    const id = this.#nextBatch;
+    this.#advance();
+    return id;
+  }
+
+  #advance(): void {
+    this.#nextBatch = this.#nextBatch >= MAX_BATCH_ID ? 1 : this.#nextBatch + 1;
   }
 
   /** Records of `key` at or below `v` (in other batches, or pending) are acknowledged too. */

@@ -2,7 +2,7 @@
 // flight, acks, requeue after a lost path, the budget (refuse, never drop), isAcked.
 import { describe, expect, test } from "@jest/globals";
 import fc from "fast-check";
-import { BackupBacklog } from "../../runtime/kv/backlog.js";
+import { BackupBacklog, MAX_BATCH_ID } from "../../runtime/kv/backlog.js";
 import { type Entry, entryBytes } from "../../runtime/kv/entry.js";
 import { KvError } from "../../runtime/kv/errors.js";
 import { compareVersions } from "../../runtime/kv/version.js";
@@ -158,6 +158,21 @@ describe("BackupBacklog", () => {
     log.ack(b1.batch); // late ack of the older one: nothing left to settle
     expect(log.pendingBytes).toBe(0);
     expect(log.isAcked(a1)).toBe(true);
+  });
+
+  test("batch ids wrap around after MAX_BATCH_ID and skip ids still in flight", () => {
+    const log = new BackupBacklog({
+      maxBytes: 1_000_000,
+      maxKeys: 100,
+      now: () => 0,
+      firstBatch: MAX_BATCH_ID - 1,
+    });
+    const ids: number[] = [];
+    for (const k of ["a", "b", "c"]) {
+      log.add(w(k));
+      ids.push(log.take(1).batch);
+    }
+    expect(ids).toEqual([MAX_BATCH_ID - 1, MAX_BATCH_ID, 1]);
   });
 
   test("isAcked and forget", () => {
