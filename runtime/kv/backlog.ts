@@ -9,12 +9,18 @@
 //   while in flight is pending again with the newer entry, and is sent in a later batch.
 // - Budget: the unacknowledged records (pending and in flight) may hold at most maxKeys keys and
 //   maxBytes bytes (entryBytes); add() over budget throws BACKLOG_FULL. Nothing is ever dropped.
+// - An ack of version v of a key also settles the key's records at or below v elsewhere (an older
+//   batch still in flight, e.g. one that was resent): the backup site has something at least as new.
 // - isAcked(e): an entry of that key with a version >= e.version was acknowledged. The backlog
 //   remembers the highest acknowledged version of each key until forget(key) (call it when the
 //   store collects the key's tombstone).
+import { ConfigError } from "../../contract/errors.js";
 import { type Entry, entryBytes } from "./entry.js";
 import { KvError } from "./errors.js";
 import { compareVersions, maxVersion, type Version } from "./version.js";
+
+/** Largest batch id (ids wrap around to 1 after it). */
+export const MAX_BATCH_ID = 0xffffffff;
 
 export interface BackupBacklogOptions {
   /** Budget of unacknowledged bytes (entryBytes). */
@@ -23,6 +29,12 @@ export interface BackupBacklogOptions {
   readonly maxKeys: number;
   /** ms clock. @default Date.now */
   readonly now?: () => number;
+  /**
+   * The first batch id (1..MAX_BATCH_ID). A backlog that replaces another for the same backup
+   * site (a new site master) should not reuse the ids its predecessor may still see acks for.
+   * @default 1
+   */
+  readonly firstBatch?: number;
 }
 
 interface Rec {
@@ -30,12 +42,14 @@ interface Rec {
   /** When the oldest unacknowledged change this record stands for was added. */
   since: number;
   bytes: number;
+  /** Order of the add() that set `entry` (the later add is the newer state of the key). */
+  seq: number;
 }
 
 interface Batch {
-  readonly recs: Rec[];
-  /** Smallest `since` of the batch. */
-  readonly since: number;
+  recs: Rec[];
+  /** Smallest `since` of the batch (Infinity once empty). */
+  since: number;
 }
 
 export class BackupBacklog {
@@ -47,17 +61,26 @@ export class BackupBacklog {
   readonly #inFlight = new Map<number, Batch>();
   /** Unacknowledged records (pending or in flight) of each key. */
   readonly #records = new Map<string, number>();
+  /** Records in flight, by key (a key can be in several batches). */
+  readonly #inFlightByKey = new Map<string, { rec: Rec; batch: Batch }[]>();
   readonly #acked = new Map<string, Version>();
   #bytes = 0;
-  #nextBatch = 1;
+  #nextBatch: number;
+  #adds = 0;
 
   constructor(opts: BackupBacklogOptions) {
     for (const name of ["maxBytes", "maxKeys"] as const)
       if (!Number.isSafeInteger(opts[name]) || opts[name] < 1)
-        throw new RangeError(`${name} must be an integer >= 1, got ${opts[name]}`);
+        throw new ConfigError(`BackupBacklog option ${name} must be an integer >= 1 (got ${opts[name]})`);
     this.maxBytes = opts.maxBytes;
     this.maxKeys = opts.maxKeys;
     this.#now = opts.now ?? Date.now;
+    const first = opts.firstBatch ?? 1;
+    if (!Number.isInteger(first) || first < 1 || first > MAX_BATCH_ID)
+      throw new ConfigError(
+        `BackupBacklog option firstBatch must be an integer 1..${MAX_BATCH_ID} (got ${first})`,
+      );
+    this.#nextBatch = first;
   }
 
   /** Keys with an unacknowledged change (pending or in flight). */
@@ -100,8 +123,9 @@ export class BackupBacklog {
     if (old) {
       old.entry = e;
       old.bytes = bytes;
+      old.seq = ++this.#adds;
     } else {
-      this.#pending.set(e.key, { entry: e, since: this.#now(), bytes });
+      this.#pending.set(e.key, { entry: e, since: this.#now(), bytes, seq: ++this.#adds });
       this.#records.set(e.key, (this.#records.get(e.key) ?? 0) + 1);
     }
   }
@@ -120,8 +144,14 @@ export class BackupBacklog {
       size += rec.bytes;
       this.#pending.delete(key);
     }
-    const batch = this.#nextBatch++;
-    this.#inFlight.set(batch, { recs, since: recs[0]!.since }); // pending is in `since` order
+    const batch = this.#newBatchId();
+    const b: Batch = { recs, since: recs[0]!.since }; // pending is in `since` order
+    this.#inFlight.set(batch, b);
+    for (const rec of recs) {
+      const list = this.#inFlightByKey.get(rec.entry.key);
+      if (list) list.push({ rec, batch: b });
+      else this.#inFlightByKey.set(rec.entry.key, [{ rec, batch: b }]);
+    }
     return { batch, entries: recs.map((r) => r.entry) };
   }
 
@@ -131,9 +161,44 @@ export class BackupBacklog {
     if (!b) return;
     for (const r of b.recs) {
       this.#drop(r);
-      const prev = this.#acked.get(r.entry.key);
-      this.#acked.set(r.entry.key, prev ? maxVersion(prev, r.entry.version) : r.entry.version);
+      const key = r.entry.key;
+      const prev = this.#acked.get(key);
+      const v = prev ? maxVersion(prev, r.entry.version) : r.entry.version;
+      this.#acked.set(key, v);
+      this.#cover(key, v);
     }
+  }
+
+  /** Batch ids are 1..MAX_BATCH_ID (u32 on the wire), wrapping around, never one still in flight. */
+  #newBatchId(): number {
+    while (this.#inFlight.has(this.#nextBatch)) this.#advance();
+    const id = this.#nextBatch;
+    this.#advance();
+    return id;
+  }
+
+  #advance(): void {
+    this.#nextBatch = this.#nextBatch >= MAX_BATCH_ID ? 1 : this.#nextBatch + 1;
+  }
+
+  /** Records of `key` at or below `v` (in other batches, or pending) are acknowledged too. */
+  #cover(key: string, v: Version): void {
+    const pending = this.#pending.get(key);
+    if (pending && compareVersions(pending.entry.version, v) <= 0) {
+      this.#pending.delete(key);
+      this.#drop(pending);
+    }
+    const list = this.#inFlightByKey.get(key);
+    if (!list) return;
+    const keep = list.filter(({ rec, batch }) => {
+      if (compareVersions(rec.entry.version, v) > 0) return true;
+      batch.recs = batch.recs.filter((x) => x !== rec);
+      batch.since = batch.recs.reduce((m, x) => Math.min(m, x.since), Number.POSITIVE_INFINITY);
+      this.#drop(rec);
+      return false;
+    });
+    if (keep.length) this.#inFlightByKey.set(key, keep);
+    else this.#inFlightByKey.delete(key);
   }
 
   /** `batch` is to be sent again (its records go back to pending, oldest first). */
@@ -175,6 +240,12 @@ export class BackupBacklog {
     const b = this.#inFlight.get(batch);
     if (!b) return undefined;
     this.#inFlight.delete(batch);
+    for (const r of b.recs) {
+      const key = r.entry.key;
+      const list = this.#inFlightByKey.get(key)!.filter((x) => x.rec !== r);
+      if (list.length) this.#inFlightByKey.set(key, list);
+      else this.#inFlightByKey.delete(key);
+    }
     return b;
   }
 
@@ -186,7 +257,7 @@ export class BackupBacklog {
     else this.#records.set(r.entry.key, n);
   }
 
-  /** Puts records back into pending: a newer pending record of a key wins but takes the older time. */
+  /** Puts records back into pending: of two records of a key the later-added wins, with the older time. */
   #restore(recs: Rec[]): void {
     if (recs.length === 0) return;
     const merged = new Map<string, Rec>(this.#pending);
@@ -194,9 +265,10 @@ export class BackupBacklog {
       const cur = merged.get(r.entry.key);
       if (!cur) merged.set(r.entry.key, r);
       else {
-        // The pending record is newer (added after this one was taken): it supersedes it.
-        cur.since = Math.min(cur.since, r.since);
-        this.#drop(r);
+        const [keep, lose] = cur.seq > r.seq ? [cur, r] : [r, cur];
+        keep.since = Math.min(cur.since, r.since);
+        merged.set(r.entry.key, keep);
+        this.#drop(lose);
       }
     }
     this.#pending = new Map([...merged.entries()].sort((a, b) => a[1].since - b[1].since));

@@ -27,10 +27,10 @@ import { createHash } from "node:crypto";
 import { Reader } from "../protocol/reader.js";
 import { Writer } from "../protocol/writer.js";
 import { BUCKETS, digestRoot, LEAVES, ROOT_BYTES, SUB_BUCKETS } from "./digest.js";
-import { checkEntry, DEFAULT_STORE_LIMITS, type Entry } from "./entry.js";
+import { checkEntry, DEFAULT_STORE_LIMITS, ENTRY_OVERHEAD, type Entry } from "./entry.js";
 import { isKvErrorCode, KvError, type KvErrorCode } from "./errors.js";
 import { MAX_LOGICAL } from "./hlc.js";
-import { isWellFormed, MAX_NAME_BYTES, type Version } from "./version.js";
+import { isWellFormed, MAX_NAME_BYTES, utf8Length, type Version } from "./version.js";
 
 export const KvKind = {
   Update: 1,
@@ -134,17 +134,46 @@ const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 /** Bytes `e` takes on the wire (for sizing batches below maxMessageBytes). */
 export function entryWireBytes(e: Entry): number {
   return (
-    2 +
-    utf8.encode(e.key).length +
-    1 +
-    (e.value === null ? 0 : 4 + e.value.length) +
-    8 +
-    2 +
-    1 +
-    utf8.encode(e.version.site).length +
-    1 +
-    utf8.encode(e.version.member).length
+    ENTRY_OVERHEAD -
+    (e.value === null ? 4 : 0) +
+    utf8Length(e.key) +
+    (e.value?.length ?? 0) +
+    utf8Length(e.version.site) +
+    utf8Length(e.version.member)
   );
+}
+
+/**
+ * Most bytes of a message around its entries: BUCKET_RES (kind, a 64-byte map name, session,
+ * chunk, last, count, checksum); UPDATE needs less.
+ */
+export const MAX_ENVELOPE_BYTES = 1 + 1 + MAX_MAP_NAME_BYTES + 4 + 4 + 1 + 4 + CHECKSUM_BYTES;
+
+/**
+ * Splits entries, in order, into chunks that each encode into at most `maxMessageBytes` (an entry
+ * too big for any message gets a chunk of its own; the encoder then refuses it) and hold at most
+ * `maxEntries` entries: the chunks of a state transfer or the batches of an UPDATE.
+ */
+export function chunkEntries(
+  entries: readonly Entry[],
+  limits: KvCodecLimits = DEFAULT_CODEC_LIMITS,
+): Entry[][] {
+  const budget = limits.maxMessageBytes - MAX_ENVELOPE_BYTES;
+  const out: Entry[][] = [];
+  let cur: Entry[] = [];
+  let size = 0;
+  for (const e of entries) {
+    const n = entryWireBytes(e);
+    if (cur.length > 0 && (size + n > budget || cur.length >= limits.maxEntries)) {
+      out.push(cur);
+      cur = [];
+      size = 0;
+    }
+    cur.push(e);
+    size += n;
+  }
+  if (cur.length > 0) out.push(cur);
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

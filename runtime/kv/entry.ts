@@ -1,5 +1,6 @@
 // An entry of a replicated map: a key, a value (bytes; null = tombstone) and the version of the
 // write that produced it. Merge functions pick the winner of two entries of the same key.
+import { ConfigError } from "../../contract/errors.js";
 import { KvError } from "./errors.js";
 import { compareVersions, isWellFormed, utf8Length, type Version, versionProblem } from "./version.js";
 
@@ -55,7 +56,7 @@ export function resolveLimits(limits: Partial<StoreLimits> = {}): StoreLimits {
   const r = { ...DEFAULT_STORE_LIMITS, ...limits };
   for (const [name, v] of Object.entries(r))
     if (!Number.isSafeInteger(v) || v < 1)
-      throw new RangeError(`limits.${name} must be an integer >= 1, got ${v}`);
+      throw new ConfigError(`MapStore option limits.${name} must be an integer >= 1 (got ${v})`);
   return r;
 }
 

@@ -11,6 +11,7 @@
 // Logical overflow: when the counter would exceed MAX_LOGICAL (65535 events in one millisecond, or
 // a lagging clock), the wall part advances by 1 ms and the counter restarts at 0; the stamp stays
 // strictly increasing and runs at most a few ms ahead of physical time.
+import { ConfigError } from "../../contract/errors.js";
 import { KvError } from "./errors.js";
 
 export interface Hlc {
@@ -61,7 +62,8 @@ export class HybridClock {
   constructor(opts: HybridClockOptions = {}) {
     this.#now = opts.now ?? Date.now;
     this.maxDriftMs = opts.maxDriftMs ?? DEFAULT_MAX_DRIFT_MS;
-    if (!(this.maxDriftMs >= 0)) throw new RangeError(`maxDriftMs must be >= 0, got ${this.maxDriftMs}`);
+    if (!(this.maxDriftMs >= 0))
+      throw new ConfigError(`HybridClock option maxDriftMs must be >= 0 (got ${this.maxDriftMs})`);
   }
 
   /** The last stamp returned or observed (no new event). */

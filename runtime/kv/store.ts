@@ -9,7 +9,9 @@
 // Events: MapStore is an EventEmitter; "change" is emitted after every change of the store with
 // the entry now stored and where the change came from ("local": put/delete/compareAndSet,
 // "remote": apply). Tombstone collection emits nothing (it does not change what a read sees).
+
 import { EventEmitter } from "node:events";
+import { ConfigError } from "../../contract/errors.js";
 import { Digest, entryHash, leafNumber, leafOf, SUB_BUCKETS } from "./digest.js";
 import {
   checkEntry,
@@ -23,7 +25,7 @@ import {
 } from "./entry.js";
 import { KvError } from "./errors.js";
 import type { HybridClock } from "./hlc.js";
-import { compareVersions, makeVersion, type Version, versionKey, versionsEqual } from "./version.js";
+import { compareVersions, type Version, versionKey, versionProblem, versionsEqual } from "./version.js";
 
 export type ChangeOrigin = "local" | "remote";
 
@@ -69,7 +71,8 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
   constructor(opts: MapStoreOptions) {
     super();
     // Validates the names once: every local version carries them.
-    makeVersion({ wall: 0, logical: 0 }, opts.site, opts.member);
+    const problem = versionProblem({ hlc: { wall: 0, logical: 0 }, site: opts.site, member: opts.member });
+    if (problem) throw new ConfigError(`MapStore options site and member: ${problem}`);
     this.site = opts.site;
     this.member = opts.member;
     this.#clock = opts.clock;
