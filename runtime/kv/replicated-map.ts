@@ -17,7 +17,7 @@ import type { Logger } from "../observability/log.js";
 import type { Destination } from "../relay/envelope.js";
 import type { RelayAddress } from "../relay/types.js";
 import { BackupBacklog } from "./backlog.js";
-import { entryWireBytes, type KvMessage } from "./codec.js";
+import { entryWireBytes, type KvCodecLimits, type KvMessage } from "./codec.js";
 import { type Entry, type MergeFn, type StoreLimits, wireEntry } from "./entry.js";
 import { KvError } from "./errors.js";
 import { HybridClock } from "./hlc.js";
@@ -143,6 +143,17 @@ export interface ReplicatedMapEvents<V> {
 
 const PROBE_BATCH_BASE = 0xf000_0000;
 
+/**
+ * What the kv messages between members may carry (KvService decodes with these). A map's own
+ * limits must fit inside: its values travel in channel messages (at most 3 MiB by default).
+ */
+export const KV_WIRE_LIMITS: KvCodecLimits = Object.freeze({
+  maxKeyBytes: 4096,
+  maxValueBytes: 1024 * 1024,
+  maxEntries: 100_000,
+  maxMessageBytes: 2 * 1024 * 1024 + 64 * 1024,
+});
+
 interface Backup {
   readonly site: string;
   backlog: BackupBacklog;
@@ -218,6 +229,16 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       backlogBytes: positive("backlog.maxBytes", options.backlog?.maxBytes, 64 * 1024 * 1024),
       backlogKeys: positive("backlog.maxKeys", options.backlog?.maxKeys, 1_000_000),
     };
+    const lim = options.limits ?? {};
+    if (
+      (lim.maxKeyBytes ?? 0) > KV_WIRE_LIMITS.maxKeyBytes ||
+      (lim.maxValueBytes ?? 0) > KV_WIRE_LIMITS.maxValueBytes
+    )
+      throw new TypeError(
+        `ReplicatedMap limits: maxKeyBytes at most ${KV_WIRE_LIMITS.maxKeyBytes}, maxValueBytes at most ${KV_WIRE_LIMITS.maxValueBytes} (values travel in channel messages)`,
+      );
+    if (this.#o.batchBytes > 1024 * 1024)
+      throw new TypeError(`ReplicatedMap option batchBytes must be at most 1 MiB, not ${this.#o.batchBytes}`);
     if (this.#o.ack !== "local" && this.#o.ack !== "remote")
       throw new TypeError(`ReplicatedMap option ack must be "local" or "remote", not ${String(this.#o.ack)}`);
     const b = options.backupSites ?? "all";

@@ -9,7 +9,7 @@ import { RelayError } from "../relay/errors.js";
 import type { RelayMessage } from "../relay/types.js";
 import { decodeKvMessage, encodeKvMessage, type KvMessage, MAX_MAP_NAME_BYTES } from "./codec.js";
 import { KvError } from "./errors.js";
-import { type KvHost, ReplicatedMap, type ReplicatedMapOptions } from "./replicated-map.js";
+import { KV_WIRE_LIMITS, type KvHost, ReplicatedMap, type ReplicatedMapOptions } from "./replicated-map.js";
 
 /** First payload byte of the maps' service data ("K"). */
 export const KV_SERVICE = 0x4b;
@@ -88,7 +88,7 @@ export class KvService {
     if (this.#closed || msg.payload[0] !== KV_SERVICE) return;
     let m: KvMessage;
     try {
-      m = decodeKvMessage(msg.payload.subarray(1));
+      m = decodeKvMessage(msg.payload.subarray(1), KV_WIRE_LIMITS);
     } catch (err) {
       this.#badMessages++;
       this.#log.warn(
@@ -124,7 +124,7 @@ export class KvService {
   }
 
   #send(dest: Destination, m: KvMessage): void {
-    const body = encodeKvMessage(m);
+    const body = encodeKvMessage(m, KV_WIRE_LIMITS);
     const payload = Buffer.allocUnsafe(body.length + 1);
     payload[0] = KV_SERVICE;
     body.copy(payload, 1);

@@ -5,7 +5,13 @@
 // to sfc keep reading and writing.
 import { type ChildProcess, spawn } from "node:child_process";
 import { afterAll, expect, test } from "@jest/globals";
-import { freePort, RELAY_CLI, REPO_ROOT, type RouterProcess, startRouterProcess } from "../helpers/processes.js";
+import {
+  freePort,
+  RELAY_CLI,
+  REPO_ROOT,
+  type RouterProcess,
+  startRouterProcess,
+} from "../helpers/processes.js";
 import { CONTRACT_VARS, getJson, killOnExit, requireBuild } from "../helpers/relay-cli.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -57,7 +63,9 @@ async function startSite(site: string, count: number, routerList: string): Promi
 async function kv(n: NodeProc, method: string, path: string, body?: unknown) {
   const res = await fetch(`http://127.0.0.1:${n.kvPort}/v1/maps/orders${path}`, {
     method,
-    ...(body !== undefined ? { body: JSON.stringify(body), headers: { "content-type": "application/json" } } : {}),
+    ...(body !== undefined
+      ? { body: JSON.stringify(body), headers: { "content-type": "application/json" } }
+      : {}),
     signal: AbortSignal.timeout(30_000),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
@@ -114,7 +122,9 @@ test("the seed's story: kill -9 every nyc member; sfc has every acknowledged wri
     async () => {
       const states = await Promise.all(nyc.map((n) => getJson<Status>(n.httpPort, "/status")));
       return states.every((s) =>
-        s?.body.kv?.maps.every((m) => m.backups.some((b) => b.site === "sfc" && b.online && b.pendingKeys === 0)),
+        s?.body.kv?.maps.every((m) =>
+          m.backups.some((b) => b.site === "sfc" && b.online && b.pendingKeys === 0),
+        ),
       );
     },
     { timeoutMs: 60_000 },
@@ -130,9 +140,13 @@ test("the seed's story: kill -9 every nyc member; sfc has every acknowledged wri
     },
   );
   for (const n of nyc) n.child.kill("SIGKILL");
-  await waitFor("every nyc member gone", () => nyc.every((n) => n.child.exitCode !== null || n.child.signalCode !== null), {
-    timeoutMs: 10_000,
-  });
+  await waitFor(
+    "every nyc member gone",
+    () => nyc.every((n) => n.child.exitCode !== null || n.child.signalCode !== null),
+    {
+      timeoutMs: 10_000,
+    },
+  );
 
   // Every acknowledged write is in sfc, at both members.
   for (const n of sfc) {

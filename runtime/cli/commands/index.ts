@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { registerChatCommand } from "./chat.js";
 import { registerDumpCommand } from "./dump.js";
+import { registerKvCommand } from "./kv.js";
 import { registerLocalCommand } from "./local.js";
 import { registerNodeCommand } from "./node.js";
 import { registerProbeCommand } from "./probe.js";
@@ -14,4 +15,5 @@ export function registerCommands(program: Command): void {
   registerChatCommand(program);
   registerProbeCommand(program);
   registerLocalCommand(program);
+  registerKvCommand(program);
 }

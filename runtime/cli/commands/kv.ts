@@ -1,0 +1,203 @@
+// `relay kv`: reads and writes a replicated map through a relay node's HTTP/JSON API (KV_PORT):
+// put, get, del, dump, watch, status. Values are JSON (a word that is not JSON is taken as a
+// string). The node is --url (default KV_URL, else http://127.0.0.1:8090); its token is read from
+// --token-file (default KV_TOKEN_FILE). A client fails over by pointing --url at another site.
+import { readFileSync } from "node:fs";
+import type { Command } from "commander";
+import { ConfigError } from "../../../contract/errors.js";
+import { KV_API_PORT } from "../../../contract/ports.js";
+
+interface KvFlags {
+  url?: string;
+  tokenFile?: string;
+  json?: boolean;
+}
+
+class KvClient {
+  readonly #base: string;
+  readonly #token: string | null;
+
+  constructor(o: KvFlags) {
+    const url = o.url ?? process.env["KV_URL"] ?? `http://127.0.0.1:${KV_API_PORT}`;
+    if (!/^https?:\/\/[^\s/]+\/?$/.test(url))
+      throw new ConfigError(`--url: "${url.slice(0, 100)}" is not http(s)://host:port`);
+    this.#base = url.replace(/\/$/, "");
+    const file = o.tokenFile ?? process.env["KV_TOKEN_FILE"];
+    if (file) {
+      try {
+        this.#token = readFileSync(file, "utf8").replace(/\r?\n$/, "");
+      } catch (err) {
+        throw new ConfigError(
+          `--token-file: cannot read "${file.slice(0, 200)}" (${(err as NodeJS.ErrnoException).code})`,
+        );
+      }
+    } else this.#token = null;
+  }
+
+  async call(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+    const res = await this.#fetch(method, path, body);
+    const json = (await res.json()) as Record<string, unknown>;
+    if (!res.ok) {
+      const e = json["error"] as { code?: string; message?: string } | undefined;
+      throw new ConfigError(`${e?.code ?? res.status}: ${e?.message ?? "request failed"}`);
+    }
+    return json;
+  }
+
+  #fetch(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (this.#token) headers["authorization"] = `Bearer ${this.#token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    return fetch(`${this.#base}/v1/maps${path}`, {
+      method,
+      headers,
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      ...(timeoutMs > 0 ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
+    }).catch((err: unknown) => {
+      throw new ConfigError(`cannot reach ${this.#base} (${(err as Error).cause ?? (err as Error).message})`);
+    });
+  }
+
+  /** The NDJSON lines of a watch, until the node closes it. */
+  async *lines(path: string): AsyncGenerator<string> {
+    const res = await this.#fetch("GET", path, undefined, 0);
+    if (!res.ok || !res.body) throw new ConfigError(`watch refused: HTTP ${res.status}`);
+    const decoder = new TextDecoder();
+    let rest = "";
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      rest += decoder.decode(chunk, { stream: true });
+      let nl = rest.indexOf("\n");
+      while (nl >= 0) {
+        yield rest.slice(0, nl);
+        rest = rest.slice(nl + 1);
+        nl = rest.indexOf("\n");
+      }
+    }
+  }
+}
+
+const seg = (s: string) => encodeURIComponent(s);
+const print = (v: unknown) => process.stdout.write(`${typeof v === "string" ? v : JSON.stringify(v)}\n`);
+
+/** A JSON value, or the word itself as a string. */
+function parseValue(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export function registerKvCommand(program: Command): void {
+  const kv = program
+    .command("kv")
+    .description("read and write a replicated map through a node's API (KV_PORT)")
+    .option("--url <url>", `the node's kv API (default KV_URL, else http://127.0.0.1:${KV_API_PORT})`)
+    .option("--token-file <file>", "file holding the API's bearer token (default KV_TOKEN_FILE)");
+  const client = () => new KvClient(kv.opts<KvFlags>());
+
+  kv.command("put <map> <key> <value>")
+    .description("write a value (JSON, or a plain word as a string)")
+    .option("--remote", "wait until every backup site applied it")
+    .option("--if-version <version>", 'only if the key is at this version ("absent": only if it has none)')
+    .action(async (map: string, key: string, value: string, o: { remote?: boolean; ifVersion?: string }) => {
+      const q = new URLSearchParams();
+      if (o.remote) q.set("ack", "remote");
+      if (o.ifVersion) q.set("ifVersion", o.ifVersion);
+      const r = await client().call(
+        "PUT",
+        `/${seg(map)}/keys/${seg(key)}${q.size ? `?${q}` : ""}`,
+        parseValue(value),
+      );
+      print(r["version"]);
+    });
+  kv.command("get <map> <key>")
+    .description("print a value (JSON); exit 1 when the key does not exist")
+    .option("--version", "print the version too")
+    .action(async (map: string, key: string, o: { version?: boolean }) => {
+      const r = await client().call("GET", `/${seg(map)}/keys/${seg(key)}`);
+      print(o.version ? { value: r["value"], version: r["version"] } : r["value"]);
+    });
+  kv.command("del <map> <key>")
+    .description("delete a key")
+    .option("--remote", "wait until every backup site applied it")
+    .action(async (map: string, key: string, o: { remote?: boolean }) => {
+      const r = await client().call(
+        "DELETE",
+        `/${seg(map)}/keys/${seg(key)}${o.remote ? "?ack=remote" : ""}`,
+      );
+      print(r["version"] ?? "(nothing to delete)");
+    });
+  kv.command("dump <map>")
+    .description("print every entry (one JSON object per line), in key order")
+    .option("--prefix <prefix>", "only keys starting with this")
+    .action(async (map: string, o: { prefix?: string }) => {
+      const c = client();
+      let after: string | null = null;
+      do {
+        const q = new URLSearchParams({ limit: "10000" });
+        if (o.prefix) q.set("prefix", o.prefix);
+        if (after !== null) q.set("after", after);
+        const r = await c.call("GET", `/${seg(map)}/entries?${q}`);
+        for (const e of r["entries"] as unknown[]) print(e);
+        after = r["next"] as string | null;
+      } while (after !== null);
+    });
+  kv.command("watch <map>")
+    .description("print changes as they happen (one JSON object per line) until interrupted")
+    .option("--prefix <prefix>", "only keys starting with this")
+    .option("--since <version>", "first the changes after this version (resume)")
+    .action(async (map: string, o: { prefix?: string; since?: string }) => {
+      const q = new URLSearchParams();
+      if (o.prefix) q.set("prefix", o.prefix);
+      if (o.since) q.set("since", o.since);
+      for await (const line of client().lines(`/${seg(map)}/watch${q.size ? `?${q}` : ""}`)) print(line);
+    });
+  kv.command("status [map]")
+    .description("replication state: entries, backup sites, lag, pending keys (the RPO), syncs")
+    .option("--json", "print JSON")
+    .action(async (map: string | undefined, o: { json?: boolean }) => {
+      const c = client();
+      const maps = map
+        ? [await c.call("GET", `/${seg(map)}/status`)]
+        : ((await c.call("GET", "")) as { maps: Record<string, unknown>[] }).maps;
+      if (o.json) {
+        print(maps);
+        return;
+      }
+      for (const m of maps as unknown as StatusView[]) print(formatStatus(m));
+    });
+}
+
+interface StatusView {
+  map: string;
+  site: string;
+  member: string;
+  ready: boolean;
+  entries: number;
+  tombstones: number;
+  conflicts: number;
+  backups: {
+    site: string;
+    online: boolean;
+    pendingKeys: number;
+    pendingBytes: number;
+    lagMs: number | null;
+  }[];
+  syncs: { running: number; completed: number; failed: number; entriesReceived: number; entriesSent: number };
+}
+
+function formatStatus(m: StatusView): string {
+  const lines = [
+    `${m.map} on ${m.member}:${m.site}: ${m.entries} entries, ${m.tombstones} tombstones, ${m.ready ? "ready" : "NOT READY (state transfer)"}, ${m.conflicts} conflicts`,
+  ];
+  for (const b of m.backups)
+    lines.push(
+      `  backup ${b.site}: ${b.online ? "online" : "OFFLINE"}, ${b.pendingKeys} keys / ${b.pendingBytes} bytes pending, lag ${b.lagMs === null ? "none" : `${b.lagMs} ms`}`,
+    );
+  if (m.backups.length === 0) lines.push("  no backup site (none visible)");
+  lines.push(
+    `  syncs: ${m.syncs.completed} done, ${m.syncs.failed} failed, ${m.syncs.running} running; ${m.syncs.entriesReceived} entries received, ${m.syncs.entriesSent} sent`,
+  );
+  return lines.join("\n");
+}
