@@ -461,6 +461,10 @@ export class GossipRouter {
     const conn = new ClientConnection(this.#nextId++, socket, this.options.maxFrame, info?.remote);
     conn.sink = this.#sinkFor(conn);
     conn.onWritten = (c) => this.#out.checkDrained(c);
+    // Also when the socket's buffer is empty: a congested receiver must release its senders even
+    // if the check after the last write completion ran while bytes were still counted as queued
+    // (the suite on Node 24 once saw a sender that never resumed after its receiver read again).
+    socket.on("drain", () => this.#out.checkDrained(conn));
     this.#connections.add(conn);
     this.counters.connections++;
     this.counters.connectionsTotal++;
