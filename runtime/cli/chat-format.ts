@@ -29,6 +29,7 @@ export const CHAT_HELP = [
   "  sm      the site masters of each site",
   "  routes  route status per remote site (up/down, through which routers)",
   "  view    the local view",
+  "  kv ...  replicated maps (kv help): put, get, del, dump, status",
   "  quit    leave and exit",
 ].join("\n");
 

@@ -35,6 +35,8 @@ export interface LocalTopologyOptions {
   readonly print: (line: string) => void;
   /** How long to wait for every member to be ready. @default 60 s */
   readonly readyTimeoutMs?: number;
+  /** KV_MAPS of every node (comma-separated map names); each node's kv API gets a free port. */
+  readonly kvMaps?: string;
 }
 
 export interface LocalProcess {
@@ -44,6 +46,8 @@ export interface LocalProcess {
   readonly child: ChildProcess;
   readonly port: number;
   readonly httpPort: number;
+  /** The node's kv API port (nodes with kvMaps only). */
+  readonly kvPort?: number;
 }
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -153,7 +157,10 @@ export class LocalTopology {
     for (const s of this.#o.sites) {
       const ports = this.#sitePorts.get(s.site)!;
       for (let i = 0; i < s.members; i++) {
-        starting.push(this.#startNode(s.site, `${s.site}-${i + 1}`, ports[i]!, await freePort(taken)));
+        const kvPort = this.#o.kvMaps ? await freePort(taken) : undefined;
+        starting.push(
+          this.#startNode(s.site, `${s.site}-${i + 1}`, ports[i]!, await freePort(taken), kvPort),
+        );
       }
     }
     await Promise.all(starting);
@@ -311,7 +318,15 @@ export class LocalTopology {
     return p;
   }
 
-  async #startNode(site: string, name: string, port: number, httpPort: number): Promise<LocalProcess> {
+  async #startNode(
+    site: string,
+    name: string,
+    port: number,
+    httpPort: number,
+    kvPort?: number,
+  ): Promise<LocalProcess> {
+    const kv: Record<string, string> =
+      kvPort !== undefined ? { KV_MAPS: this.#o.kvMaps!, KV_PORT: String(kvPort) } : {};
     const child = this.#spawn(name, ["node"], {
       SITE: site,
       CLUSTER: this.#o.cluster ?? "relay",
@@ -321,12 +336,21 @@ export class LocalTopology {
       BIND_ADDR: "127.0.0.1",
       BIND_PORT: String(port),
       HTTP_PORT: String(httpPort),
+      ...kv,
       ...this.#tokenEnv(site),
     });
-    const p: LocalProcess = { name, site, kind: "node", child, port, httpPort };
+    const p: LocalProcess = {
+      name,
+      site,
+      kind: "node",
+      child,
+      port,
+      httpPort,
+      ...(kvPort ? { kvPort } : {}),
+    };
     this.processes.push(p);
     this.#o.print(
-      `${name.padEnd(10)} ${site.padEnd(5)} pid ${String(child.pid).padEnd(7)} port ${port}  http ${httpPort}`,
+      `${name.padEnd(10)} ${site.padEnd(5)} pid ${String(child.pid).padEnd(7)} port ${port}  http ${httpPort}${kvPort ? `  kv ${kvPort}` : ""}`,
     );
     return p;
   }

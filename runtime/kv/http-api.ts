@@ -260,14 +260,18 @@ export class KvHttpApi {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
+      let refused = false;
       req.on("data", (c: Buffer) => {
         size += c.length;
-        if (size > max) {
-          reject(new HttpError(413, "BODY_TOO_LARGE", `request body over ${max} bytes`));
-          req.destroy();
+        if (size <= max) {
+          chunks.push(c);
           return;
         }
-        chunks.push(c);
+        // Answered at once; the rest is read and dropped (up to a bound) so the client sees the 413.
+        if (!refused) reject(new HttpError(413, "BODY_TOO_LARGE", `request body over ${max} bytes`));
+        refused = true;
+        chunks.length = 0;
+        if (size > 16 * max) req.destroy();
       });
       req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
       req.on("error", reject);
@@ -289,6 +293,7 @@ export class KvHttpApi {
       res.destroy();
       return;
     }
+    if (status === 413) res.setHeader("connection", "close");
     this.#json(res, status, { error: errorBody(err) });
   }
 }

@@ -3,6 +3,7 @@
 // Non-interactive with --send: sends each line, waits for --expect answers, exits 1 if fewer came.
 import readline from "node:readline";
 import type { Command } from "commander";
+import { KvService } from "../../kv/service.js";
 import { createLogger } from "../../observability/log.js";
 import { describeView, RelayChannel } from "../../relay/channel.js";
 import { channelOptionsFor } from "../../relay/config.js";
@@ -18,6 +19,7 @@ import {
   formatTopology,
   printable,
 } from "../chat-format.js";
+import { runKvLine } from "../kv-chat.js";
 import { type MemberFlags, memberConfig } from "../member-config.js";
 import { onStopSignal } from "../process-lifecycle.js";
 
@@ -165,9 +167,12 @@ async function runInteractive(channel: RelayChannel, o: ChatOptions): Promise<nu
     print(e.active ? "-- this member is now the site master" : "-- no longer site master"),
   );
   let quitting: Promise<number> | null = null;
+  /** Opened by the first `kv` line: this member then holds a replica of the maps it names. */
+  let kv: KvService | null = null;
   const quit = (): Promise<number> => {
     quitting ??= (async () => {
       rl?.close();
+      kv?.close();
       await closeQuietly(channel);
       return 0;
     })();
@@ -187,7 +192,10 @@ async function runInteractive(channel: RelayChannel, o: ChatOptions): Promise<nu
   rl = input;
   input.setPrompt("> ");
   return new Promise<number>((resolve) => {
-    input.on("line", (raw) => {
+    // Lines run one after the other: a `kv` line waits for its map, and what follows (a quit
+    // piped in right after it) waits for that.
+    let pending: Promise<void> = Promise.resolve();
+    const onLine = async (raw: string): Promise<void> => {
       const line = raw.trim();
       const t = channel.topology();
       // Answers to commands: plain output, the prompt comes back once at the end.
@@ -215,9 +223,16 @@ async function runInteractive(channel: RelayChannel, o: ChatOptions): Promise<nu
           break;
         case "quit":
         case "exit":
-          void quit().then(resolve);
+          await quit().then(resolve);
           return;
         default:
+          if (line === "kv" || line.startsWith("kv ")) {
+            kv ??= new KvService(channel, {
+              logger: createLogger("kv", { site: channel.site, node: channel.name }),
+            });
+            print(await runKvLine(kv, line));
+            break;
+          }
           try {
             channel.sendToAll(Buffer.from(raw, "utf8"));
           } catch (err) {
@@ -225,8 +240,11 @@ async function runInteractive(channel: RelayChannel, o: ChatOptions): Promise<nu
           }
       }
       if (tty) input.prompt();
+    };
+    input.on("line", (raw) => {
+      pending = pending.then(() => onLine(raw));
     });
-    input.on("close", () => void quit().then(resolve));
+    input.on("close", () => void pending.then(() => quit()).then(resolve));
     if (tty) input.prompt();
   });
 }

@@ -16,6 +16,7 @@ interface LocalOptions {
   chatName: string;
   logDir?: string;
   readyTimeout: number;
+  kvMaps?: string;
 }
 
 export function registerLocalCommand(program: Command): void {
@@ -25,6 +26,17 @@ export function registerLocalCommand(program: Command): void {
     .option("--no-chat", "only run the topology, until Ctrl-C / SIGTERM")
     .option("--routers <list>", "use these routers (host[port],...) instead of starting our own")
     .option("--sites <list>", "sites and members per site", "nyc=5,sfc=3")
+    .option(
+      "--kv-maps <names>",
+      "replicated maps every node hosts (KV_MAPS), each node's API on its own port (try 'kv help' in the chat)",
+      (v) => {
+        if (!v.split(",").every((m) => /^[A-Za-z0-9._-]{1,64}$/.test(m)))
+          throw new InvalidArgumentError(
+            "--kv-maps: comma-separated names of 1..64 letters, digits, '.', '_' or '-'.",
+          );
+        return v;
+      },
+    )
     .option(
       "--router-count <n>",
       "routers to start",
@@ -68,6 +80,7 @@ export function registerLocalCommand(program: Command): void {
         ...(routers ? { routers } : {}),
         ...(o.logDir ? { logDir: o.logDir } : {}),
         readyTimeoutMs: o.readyTimeout * 1000,
+        ...(o.kvMaps ? { kvMaps: o.kvMaps } : {}),
         print,
       });
       let exiting = false;
