@@ -48,7 +48,15 @@ async function call(method: string, p: string, body?: unknown, token: string | n
     ...(body !== undefined ? { body: typeof body === "string" ? body : JSON.stringify(body) } : {}),
   });
   const text = await res.text();
-  return { status: res.status, body: JSON.parse(text.split("\n")[0]!) as Record<string, any> };
+  return { status: res.status, body: JSON.parse(text.split("\n")[0]!) as ApiBody };
+}
+
+interface ApiBody {
+  readonly error?: { readonly code: string; readonly message: string; readonly current?: string | null };
+  readonly version?: string | null;
+  readonly value?: unknown;
+  readonly entries?: readonly { readonly key: string }[];
+  readonly next?: string | null;
 }
 
 describe("the kv API", () => {
@@ -56,7 +64,7 @@ describe("the kv API", () => {
     for (const token of [null, "wrong", `${TOKEN}x`, ""]) {
       const r = await call("PUT", "/orders/keys/a", { x: 1 }, token);
       expect(r.status).toBe(401);
-      expect(r.body["error"].code).toBe("UNAUTHORIZED");
+      expect(r.body.error?.code).toBe("UNAUTHORIZED");
     }
     const bad = await fetch(`${base}/orders/keys/a`, { headers: { authorization: `Basic ${TOKEN}` } });
     expect(bad.status).toBe(401);
@@ -66,9 +74,9 @@ describe("the kv API", () => {
   test("put, get, delete; a missing key is 404", async () => {
     const put = await call("PUT", "/orders/keys/order%2F1", { total: 42 });
     expect(put.status).toBe(200);
-    expect(put.body["version"]).toMatch(/@nyc\/nyc-1$/);
+    expect(put.body.version!).toMatch(/@nyc\/nyc-1$/);
     const got = await call("GET", "/orders/keys/order%2F1");
-    expect(got.body).toEqual({ key: "order/1", value: { total: 42 }, version: put.body["version"] });
+    expect(got.body).toEqual({ key: "order/1", value: { total: 42 }, version: put.body.version! });
     expect((await call("DELETE", "/orders/keys/order%2F1")).status).toBe(200);
     expect((await call("GET", "/orders/keys/order%2F1")).status).toBe(404);
     expect((await call("DELETE", "/orders/keys/order%2F1")).body).toEqual({ version: null });
@@ -79,35 +87,29 @@ describe("the kv API", () => {
     expect(first.status).toBe(200);
     const again = await call("PUT", "/orders/keys/cas?ifVersion=absent", 2);
     expect(again.status).toBe(409);
-    expect(again.body["error"]).toEqual(
-      expect.objectContaining({ code: "VERSION_MISMATCH", current: first.body["version"] }),
+    expect(again.body.error).toEqual(
+      expect.objectContaining({ code: "VERSION_MISMATCH", current: first.body.version! }),
     );
-    const ok = await call(
-      "PUT",
-      `/orders/keys/cas?ifVersion=${encodeURIComponent(first.body["version"])}`,
-      3,
-    );
+    const ok = await call("PUT", `/orders/keys/cas?ifVersion=${encodeURIComponent(first.body.version!)}`, 3);
     expect(ok.status).toBe(200);
     const stale = await call(
       "PUT",
-      `/orders/keys/cas?ifVersion=${encodeURIComponent(first.body["version"])}`,
+      `/orders/keys/cas?ifVersion=${encodeURIComponent(first.body.version!)}`,
       4,
     );
     expect(stale.status).toBe(409);
-    expect((await call("GET", "/orders/keys/cas")).body["value"]).toBe(3);
+    expect((await call("GET", "/orders/keys/cas")).body.value).toBe(3);
   });
 
   test("hostile requests get a clear 4xx and change nothing", async () => {
     expect((await call("PUT", "/orders/keys/big", "x".repeat(5000))).status).toBe(413);
-    expect((await call("PUT", "/orders/keys/j", "{not json")).body["error"].code).toBe("BAD_JSON");
-    expect((await call("PUT", `/orders/keys/${"k".repeat(300)}`, 1)).body["error"].code).toBe(
-      "KEY_TOO_LARGE",
-    );
+    expect((await call("PUT", "/orders/keys/j", "{not json")).body.error?.code).toBe("BAD_JSON");
+    expect((await call("PUT", `/orders/keys/${"k".repeat(300)}`, 1)).body.error?.code).toBe("KEY_TOO_LARGE");
     expect((await call("GET", "/nope/keys/a")).status).toBe(404);
-    expect((await call("GET", "/nope/keys/a")).body["error"].code).toBe("UNKNOWN_MAP");
-    expect((await call("GET", "/orders/keys/%E0%A4%A")).body["error"].code).toBe("BAD_PATH");
-    expect((await call("PUT", "/orders/keys/a?ack=maybe", 1)).body["error"].code).toBe("BAD_ACK");
-    expect((await call("PUT", "/orders/keys/a?ifVersion=garbage", 1)).body["error"].code).toBe("BAD_VERSION");
+    expect((await call("GET", "/nope/keys/a")).body.error?.code).toBe("UNKNOWN_MAP");
+    expect((await call("GET", "/orders/keys/%E0%A4%A")).body.error?.code).toBe("BAD_PATH");
+    expect((await call("PUT", "/orders/keys/a?ack=maybe", 1)).body.error?.code).toBe("BAD_ACK");
+    expect((await call("PUT", "/orders/keys/a?ifVersion=garbage", 1)).body.error?.code).toBe("BAD_VERSION");
     expect((await call("GET", "/orders/entries?limit=0")).status).toBe(400);
     expect((await call("POST", "/orders/keys/a", 1)).status).toBe(405);
     expect((await call("GET", "/elsewhere")).status).toBe(404);
@@ -123,8 +125,8 @@ describe("the kv API", () => {
     do {
       const q: string = `/orders/entries?prefix=p-&limit=10${after ? `&after=${after}` : ""}`;
       const r = await call("GET", q);
-      seen.push(...(r.body["entries"] as { key: string }[]).map((e) => e.key));
-      after = r.body["next"];
+      seen.push(...r.body.entries!.map((e) => e.key));
+      after = r.body.next ?? null;
       pages++;
     } while (after !== null);
     expect(pages).toBe(3);
