@@ -151,7 +151,15 @@ export function parseTopology(doc: unknown, source = "topology"): Topology {
     tags: readTags(r, root["tags"], sites),
     monitoring: readMonitoring(r, root["monitoring"], base.monitoring),
   };
-  const kv = readKv(r, root["kv"], sites);
+  // Names as written, also of sites that had other problems (reported already): no second
+  // "not a site" problem for them.
+  const siteNames = Array.isArray(root["sites"])
+    ? (root["sites"] as unknown[]).flatMap((s) => {
+        const name = (s as Obj | null)?.["name"];
+        return typeof name === "string" ? [name] : [];
+      })
+    : sites.map((s) => s.name);
+  const kv = readKv(r, root["kv"], siteNames);
   if (r.problems.length > 0) throw new TopologyError(r.problems, source);
   return kv === undefined ? topology : { ...topology, kv };
 }
@@ -379,7 +387,7 @@ const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
  * to; a site left out backs up to every other site) and `clientNamespaces` (who may call the API;
  * default: the relay namespace only). Absent: no maps, nothing kv is deployed.
  */
-function readKv(r: Reader, value: unknown, sites: readonly Site[]): KvSettings | undefined {
+function readKv(r: Reader, value: unknown, names: readonly string[]): KvSettings | undefined {
   const k = r.object(value, "kv");
   if (!k) return undefined;
   r.unknownKeys(k, ["maps", "backups", "clientNamespaces"], "kv");
@@ -391,7 +399,6 @@ function readKv(r: Reader, value: unknown, sites: readonly Site[]): KvSettings |
     required: true,
   });
 
-  const names = sites.map((s) => s.name);
   const backups: Record<string, string[]> = {};
   const b = r.object(k["backups"], "kv.backups");
   for (const [site, list] of Object.entries(b ?? {})) {
