@@ -11,7 +11,13 @@ import { RelaySite, type RelaySiteKvProps } from "../../constructs/relay-site.js
 import { ValidationError } from "../../constructs/validation-error.js";
 import { parseRelayEnv, RELAY_ENV } from "../../contract/relay-env.js";
 import { buildRelayStacks } from "../../stacks/relay-app.js";
-import { defaultTopology, parseTopology, type Topology, TopologyError } from "../../topology/index.js";
+import {
+  defaultTopology,
+  parseTopology,
+  readTopologyFile,
+  type Topology,
+  TopologyError,
+} from "../../topology/index.js";
 import { applyWaivers, evaluate, WAIVERS } from "./policy-rules.js";
 import {
   containerEnv,
@@ -318,6 +324,14 @@ describe("topology kv: every problem names its field", () => {
       parseTopology({ kv: { maps: Array.from({ length: 64 }, (_, i) => `m${i}`) } }).kv?.maps,
     ).toHaveLength(64);
     expect("kv" in parseTopology({})).toBe(false);
+  });
+
+  test("the example file's block: nyc <-> sfc, lab (not listed) backs up to every other site", () => {
+    expect(readTopologyFile("topology/topology.example.yaml").kv).toEqual({
+      maps: ["sessions", "orders"],
+      backups: { nyc: ["sfc"], sfc: ["nyc"] },
+      clientNamespaces: undefined,
+    });
   });
 
   test.each([
