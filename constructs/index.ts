@@ -18,7 +18,14 @@ export {
   routerCertProfile,
   siteCertProfile,
 } from "./relay-pki.js";
-export { MeshSecret, type MeshSecretProps, RouterTokens, type RouterTokensProps } from "./relay-secrets.js";
-export { RelaySite, type RelaySiteProps } from "./relay-site.js";
+export {
+  KvTokenSecret,
+  type KvTokenSecretProps,
+  MeshSecret,
+  type MeshSecretProps,
+  RouterTokens,
+  type RouterTokensProps,
+} from "./relay-secrets.js";
+export { RelaySite, type RelaySiteKvProps, type RelaySiteProps } from "./relay-site.js";
 export { BRIDGE_GROUP, bridgePolicy } from "./router-policy.js";
 export { ValidationError } from "./validation-error.js";

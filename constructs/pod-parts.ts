@@ -26,6 +26,11 @@ export const ROUTER_TOKEN_DIR = "/etc/relay/router-token";
 export const ROUTER_TOKEN_KEY = "token";
 /** ROUTER_TOKEN_FILE of every relay pod in token mode. */
 export const ROUTER_TOKEN_PATH = `${ROUTER_TOKEN_DIR}/${ROUTER_TOKEN_KEY}`;
+/** Where a relay pod's kv API token is mounted (a Secret with the one key KV_TOKEN_KEY). */
+export const KV_TOKEN_DIR = "/etc/relay/kv-token";
+export const KV_TOKEN_KEY = "token";
+/** KV_TOKEN_FILE of every relay pod hosting replicated maps. */
+export const KV_TOKEN_PATH = `${KV_TOKEN_DIR}/${KV_TOKEN_KEY}`;
 /** Where a router's token directory is mounted (`--auth-tokens`): one file per site. */
 export const ROUTER_TOKENS_DIR = "/etc/relay/tokens";
 

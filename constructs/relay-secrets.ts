@@ -1,11 +1,12 @@
 // The shared secrets that are not certificates: a site's cluster secret (the mesh handshake of its
-// relay nodes, CLUSTER_SECRET_FILE) and, for routers without TLS, one router token per site
-// (`--auth-tokens` on every router, ROUTER_TOKEN_FILE in the site). Both are RandomHexSecret
-// values: 64 hex characters, 32 bytes of entropy.
+// relay nodes, CLUSTER_SECRET_FILE), the bearer token of a site's replicated-maps API
+// (KV_TOKEN_FILE) and, for routers without TLS, one router token per site (`--auth-tokens` on
+// every router, ROUTER_TOKEN_FILE in the site). All are RandomHexSecret values: 64 hex
+// characters, 32 bytes of entropy.
 
 import { Construct } from "constructs";
 import { checkSiteName, objectLabels } from "./labels.js";
-import { MESH_SECRET_KEY, OpaqueSecret, ROUTER_TOKEN_KEY } from "./pod-parts.js";
+import { KV_TOKEN_KEY, MESH_SECRET_KEY, OpaqueSecret, ROUTER_TOKEN_KEY } from "./pod-parts.js";
 import { RandomHexSecret } from "./random-secret.js";
 import { ValidationError } from "./validation-error.js";
 
@@ -37,6 +38,42 @@ export class MeshSecret extends Construct {
       name: `${props.site}-relay-mesh`,
       namespace: props.namespace ?? "default",
       data: { [MESH_SECRET_KEY]: this.value },
+      labels: objectLabels(props.site, "relay"),
+    });
+    this.secretName = this.secret.name;
+  }
+}
+
+export interface KvTokenSecretProps {
+  /** The site whose maps' API the token opens; names the Secret `<site>-relay-kv-token`. */
+  readonly site: string;
+  /** @default "default" */
+  readonly namespace?: string;
+}
+
+/**
+ * The bearer token of a site's replicated-maps API (runtime/kv/http-api.ts), generated in the
+ * site's own stack and stored in the Secret `<site>-relay-kv-token` under the key `token`
+ * (RelaySite `kv.tokenSecretName`). Clients of the API read it from there. One token per site:
+ * a client that fails over to another site uses that site's token.
+ */
+export class KvTokenSecret extends Construct {
+  /** The Secret's name (a reference to the resource). */
+  readonly secretName: string;
+  /** The token itself (token; sensitive). */
+  readonly value: string;
+  readonly random: RandomHexSecret;
+  readonly secret: OpaqueSecret;
+
+  constructor(scope: Construct, id: string, props: KvTokenSecretProps) {
+    super(scope, id);
+    checkSiteName(this, "KvTokenSecret", props.site);
+    this.random = new RandomHexSecret(this, "random");
+    this.value = this.random.value;
+    this.secret = new OpaqueSecret(this, "secret", {
+      name: `${props.site}-relay-kv-token`,
+      namespace: props.namespace ?? "default",
+      data: { [KV_TOKEN_KEY]: this.value },
       labels: objectLabels(props.site, "relay"),
     });
     this.secretName = this.secret.name;

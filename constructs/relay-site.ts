@@ -1,7 +1,10 @@
 // One relay site in one cluster: a headless Service for member discovery (DNS A records, also for
 // pods that are not ready yet), the Deployment of relay nodes with the env the contract renders,
 // a PodDisruptionBudget, a NetworkPolicy that admits the cluster port only from the site's pods,
-// and a metrics Service for Prometheus (metrics-service.ts).
+// and a metrics Service for Prometheus (metrics-service.ts). With `kv`, the nodes host replicated
+// maps: KV_* env through the contract, the API token mounted from a Secret, the container port
+// `kv`, a ClusterIP Service `<site>-relay-kv` for the API, and a NetworkPolicy rule that admits the
+// kv port from the client namespaces only.
 
 import { DeploymentV1 } from "@cdktf/provider-kubernetes/lib/deployment-v1/index.js";
 import { NetworkPolicyV1 } from "@cdktf/provider-kubernetes/lib/network-policy-v1/index.js";
@@ -12,7 +15,9 @@ import { Construct } from "constructs";
 import {
   DEFAULT_BIND_PORT,
   DEFAULT_HTTP_PORT,
+  DEFAULT_KV_PORT,
   DEFAULT_SITE_MASTERS,
+  MAX_KV_MAPS,
   type RelayEnvVar,
   renderRelayEnv,
 } from "../contract/relay-env.js";
@@ -21,6 +26,8 @@ import { MetricsService, type MonitoringProps } from "./metrics-service.js";
 import {
   CLUSTER_SECRET_PATH,
   containerSecurityContext,
+  KV_TOKEN_DIR,
+  KV_TOKEN_PATH,
   MESH_SECRET_DIR,
   podSecurityContext,
   podVolumes,
@@ -33,6 +40,28 @@ import {
 } from "./pod-parts.js";
 import { spreadConstraints } from "./scheduling.js";
 import { ValidationError } from "./validation-error.js";
+
+/** Replicated maps hosted by a site's relay nodes (docs/DEPLOY.md, "Replicated maps"). */
+export interface RelaySiteKvProps {
+  /** Map names (KV_MAPS): 1..64 names of 1..64 letters, digits, '.', '_' or '-', no duplicates. */
+  readonly maps: readonly string[];
+  /**
+   * Name of a Secret whose key `token` holds the API's bearer token (e.g. KvTokenSecret); mounted
+   * read-only on /etc/relay/kv-token and rendered as KV_TOKEN_FILE. Required: in a cluster the API
+   * listens on the pod IP, and the runtime refuses that without a token.
+   */
+  readonly tokenSecretName: string;
+  /** Sites this site backs up to (KV_BACKUP_SITES), not the site itself. @default every other site */
+  readonly backupSites?: readonly string[];
+  /** Port of the API (KV_PORT, container port `kv`, Service port `kv`). @default 8090 */
+  readonly port?: number;
+  /**
+   * Namespaces whose pods the NetworkPolicy admits to the kv port (selected by their
+   * `kubernetes.io/metadata.name` label). An empty list admits no pod: only `kubectl exec` /
+   * `kubectl port-forward` reach the API then. @default the site's own namespace only
+   */
+  readonly clientNamespaces?: readonly string[];
+}
 
 export interface RelaySiteProps {
   /** Site name (DNS-1123 label); names the objects (`<site>-relay`). */
@@ -80,7 +109,12 @@ export interface RelaySiteProps {
    * @default namespace "monitoring" admitted, no ServiceMonitor
    */
   readonly monitoring?: MonitoringProps;
+  /** Replicated maps on the site's nodes, with their API. @default none (nothing kv is created) */
+  readonly kv?: RelaySiteKvProps;
 }
+
+const MAP_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 export class RelaySite extends Construct {
   readonly name: string;
@@ -95,6 +129,14 @@ export class RelaySite extends Construct {
   readonly networkPolicy: NetworkPolicyV1;
   /** The metrics Service (and ServiceMonitor, when enabled). */
   readonly metrics: MetricsService;
+  /** With `kv`: the ClusterIP Service `<site>-relay-kv` in front of the maps' API. */
+  readonly kvService: ServiceV1 | undefined;
+  /** With `kv`: `<site>-relay-kv.<namespace>.svc.<domain>:<port>`, the API for in-cluster clients. */
+  readonly kvEndpoint: string | undefined;
+  /** With `kv`: `http://` + kvEndpoint (what `relay kv --url` / KV_URL take). */
+  readonly kvUrl: string | undefined;
+  /** With `kv`: the Secret holding the API token under the key `token` (kv.tokenSecretName). */
+  readonly kvTokenSecretName: string | undefined;
 
   constructor(scope: Construct, id: string, props: RelaySiteProps) {
     super(scope, id);
@@ -118,7 +160,9 @@ export class RelaySite extends Construct {
         "RelaySite: routerTokenSecretName is for routers without TLS; with tlsSecretName the client certificate is the site's identity",
       );
     }
-    this.dnsQuery = `${this.name}.${namespace}.svc.${props.clusterDomain ?? "cluster.local"}`;
+    const clusterDomain = props.clusterDomain ?? "cluster.local";
+    this.dnsQuery = `${this.name}.${namespace}.svc.${clusterDomain}`;
+    const kv = props.kv === undefined ? undefined : checkKv(this, props.site, props.kv, bindPort, httpPort);
 
     this.headlessService = new ServiceV1(this, "headless", {
       metadata: { name: this.name, namespace, labels },
@@ -144,6 +188,16 @@ export class RelaySite extends Construct {
         : {}),
       ...(props.clusterSecretName !== undefined ? { clusterSecretFile: CLUSTER_SECRET_PATH } : {}),
       ...(props.routerTokenSecretName !== undefined ? { routerTokenFile: ROUTER_TOKEN_PATH } : {}),
+      ...(kv
+        ? {
+            kv: {
+              maps: kv.maps,
+              port: kv.port,
+              tokenFile: KV_TOKEN_PATH,
+              ...(kv.backupSites !== undefined ? { backupSites: kv.backupSites } : {}),
+            },
+          }
+        : {}),
     });
 
     const probe = (path: string, initialDelaySeconds: number) => ({
@@ -162,6 +216,7 @@ export class RelaySite extends Construct {
       ...(props.routerTokenSecretName !== undefined
         ? [{ volume: "router-token", secretName: props.routerTokenSecretName, mountPath: ROUTER_TOKEN_DIR }]
         : []),
+      ...(kv ? [{ volume: "kv-token", secretName: kv.tokenSecretName, mountPath: KV_TOKEN_DIR }] : []),
     ];
     const volumes = podVolumes(mounts);
     this.deployment = new DeploymentV1(this, "deployment", {
@@ -186,6 +241,7 @@ export class RelaySite extends Construct {
                 port: [
                   { name: "cluster", containerPort: bindPort, protocol: "TCP" },
                   { name: "http", containerPort: httpPort, protocol: "TCP" },
+                  ...(kv ? [{ name: "kv", containerPort: kv.port, protocol: "TCP" }] : []),
                 ],
                 readinessProbe: probe("/readyz", 2),
                 livenessProbe: probe("/healthz", 10),
@@ -221,6 +277,25 @@ export class RelaySite extends Construct {
     });
     const scrapers = this.metrics.monitoringNamespace;
 
+    // The maps' API: a ClusterIP Service of its own (not the headless one, which publishes pods
+    // that are not ready: /readyz waits for the maps' state transfer). ClientIP affinity keeps a
+    // client on one member, where its own writes are read back (read-your-writes).
+    this.kvService = kv
+      ? new ServiceV1(this, "kv", {
+          metadata: { name: `${this.name}-kv`, namespace, labels },
+          spec: {
+            type: "ClusterIP",
+            selector,
+            sessionAffinity: "ClientIP",
+            port: [{ name: "kv", port: kv.port, targetPort: "kv", protocol: "TCP" }],
+          },
+        })
+      : undefined;
+    this.kvEndpoint = kv ? `${this.name}-kv.${namespace}.svc.${clusterDomain}:${kv.port}` : undefined;
+    this.kvUrl = this.kvEndpoint === undefined ? undefined : `http://${this.kvEndpoint}`;
+    this.kvTokenSecretName = kv?.tokenSecretName;
+    const kvClients = kv ? (kv.clientNamespaces ?? [namespace]) : [];
+
     this.networkPolicy = new NetworkPolicyV1(this, "network-policy", {
       metadata: { name: this.name, namespace, labels },
       spec: {
@@ -243,8 +318,83 @@ export class RelaySite extends Construct {
             ],
             ports: [{ port: String(httpPort), protocol: "TCP" }],
           },
+          // The maps' API only from pods of the client namespaces. No rule when there are none:
+          // a rule without `from` would admit everyone.
+          ...(kv && kvClients.length > 0
+            ? [
+                {
+                  from: kvClients.map((ns) => ({
+                    namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": ns } },
+                  })),
+                  ports: [{ port: String(kv.port), protocol: "TCP" }],
+                },
+              ]
+            : []),
         ],
       },
     });
   }
+}
+
+interface CheckedKv {
+  readonly maps: readonly string[];
+  readonly tokenSecretName: string;
+  readonly backupSites: readonly string[] | undefined;
+  readonly port: number;
+  readonly clientNamespaces: readonly string[] | undefined;
+}
+
+/** The kv props with defaults, or a ValidationError naming the prop (tokens are not checked). */
+function checkKv(
+  scope: Construct,
+  site: string,
+  kv: RelaySiteKvProps,
+  bindPort: number,
+  httpPort: number,
+): CheckedKv {
+  const fail = (message: string): never => {
+    throw new ValidationError(scope, `RelaySite: ${message}`);
+  };
+  const literal = (v: string) => !Token.isUnresolved(v);
+  const distinct = (list: readonly string[], prop: string) => {
+    const twice = list.find((v, i) => literal(v) && list.indexOf(v) !== i);
+    if (twice !== undefined) fail(`${prop}: "${twice}" is listed twice`);
+  };
+  if (kv.maps.length < 1 || kv.maps.length > MAX_KV_MAPS)
+    fail(`kv.maps must name 1..${MAX_KV_MAPS} maps (got ${kv.maps.length})`);
+  const badMap = kv.maps.find((m) => literal(m) && !MAP_NAME.test(m));
+  if (badMap !== undefined)
+    fail(`kv.maps: "${badMap}" is not a map name (1..64 of letters, digits, '.', '_' or '-')`);
+  distinct(kv.maps, "kv.maps");
+  if (typeof kv.tokenSecretName !== "string" || kv.tokenSecretName === "")
+    fail("kv.tokenSecretName is required: the maps' API listens on the pod IP and needs a bearer token");
+  if (kv.backupSites !== undefined) {
+    if (kv.backupSites.length === 0)
+      fail("kv.backupSites is empty: name at least one site, or leave it out for every other site");
+    for (const b of kv.backupSites) {
+      if (!literal(b)) continue;
+      if (b === site) fail(`kv.backupSites: "${b}" is the site itself; a site backs up to other sites`);
+      if (!DNS_LABEL.test(b)) fail(`kv.backupSites: "${b}" is not a site name (DNS-1123 label)`);
+    }
+    distinct(kv.backupSites, "kv.backupSites");
+  }
+  const port = kv.port ?? DEFAULT_KV_PORT;
+  if (!Token.isUnresolved(port)) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      fail(`kv.port must be an integer in 1..65535 (got ${port})`);
+    if (port === bindPort || port === httpPort)
+      fail(`kv.port ${port} is also bindPort or httpPort; use another port`);
+  }
+  if (kv.clientNamespaces !== undefined) {
+    const bad = kv.clientNamespaces.find((ns) => literal(ns) && !DNS_LABEL.test(ns));
+    if (bad !== undefined) fail(`kv.clientNamespaces: "${bad}" is not a namespace name (DNS-1123 label)`);
+    distinct(kv.clientNamespaces, "kv.clientNamespaces");
+  }
+  return {
+    maps: kv.maps,
+    tokenSecretName: kv.tokenSecretName,
+    backupSites: kv.backupSites,
+    port,
+    clientNamespaces: kv.clientNamespaces,
+  };
 }

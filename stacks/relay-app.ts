@@ -135,8 +135,11 @@ export function buildRelayStacks(scope: Construct, topology: Topology): RelaySta
   }
   const allRouters: GossipRouter[] = topology.sites.map((s) => routers.get(s.name)!.router);
 
+  checkKvBackups(topology);
   const sites = new Map<string, SiteStack>();
   for (const site of topology.sites) {
+    const kv = topology.kv;
+    const backupSites = kv?.backups[site.name];
     const auth: SiteStackAuth =
       pki && caPem
         ? { kind: "tls", cert: pki.siteCerts.get(site.name)!, caPem }
@@ -156,8 +159,31 @@ export function buildRelayStacks(scope: Construct, topology: Topology): RelaySta
         auth,
         backend,
         monitoring: topology.monitoring,
+        ...(kv
+          ? {
+              kv: {
+                maps: kv.maps,
+                ...(backupSites !== undefined ? { backupSites } : {}),
+                ...(kv.clientNamespaces !== undefined ? { clientNamespaces: kv.clientNamespaces } : {}),
+              },
+            }
+          : {}),
       }),
     );
   }
   return { pki, tokens, clusters, routers, sites };
+}
+
+/** A Topology built in code gets the checks parseTopology makes: backups name the topology's sites. */
+function checkKvBackups(topology: Topology): void {
+  const names = topology.sites.map((s) => s.name);
+  for (const [site, targets] of Object.entries(topology.kv?.backups ?? {})) {
+    const stranger = [site, ...targets].find((s) => !names.includes(s));
+    if (stranger !== undefined) {
+      throw new ValidationError(
+        undefined,
+        `kv.backups.${site}: "${stranger}" is not a site of this topology (${names.join(", ")})`,
+      );
+    }
+  }
 }

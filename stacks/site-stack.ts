@@ -1,6 +1,8 @@
 // One relay site, deployed through a Kubernetes provider configured from the cluster stack's
 // outputs; TUNNEL_INITIAL_HOSTS is built from every router stack's endpoint (remote state). The
 // site's cluster secret is generated here (nobody else reads it) and mounted as CLUSTER_SECRET_FILE.
+// With replicated maps, so is the maps' API token (KV_TOKEN_FILE), and the API's endpoint and the
+// token's Secret are outputs.
 
 import { TlsProvider } from "@cdktf/provider-tls/lib/provider/index.js";
 import { TerraformOutput, TerraformStack } from "cdktf";
@@ -10,7 +12,7 @@ import type { IKubeCluster } from "../constructs/kube-cluster.js";
 import type { MonitoringProps } from "../constructs/metrics-service.js";
 import { siteTlsSecret } from "../constructs/pod-parts.js";
 import { type IssuedCert, ROUTER_TLS_SERVER_NAME } from "../constructs/relay-pki.js";
-import { MeshSecret, siteRouterTokenSecret } from "../constructs/relay-secrets.js";
+import { KvTokenSecret, MeshSecret, siteRouterTokenSecret } from "../constructs/relay-secrets.js";
 import { RelaySite } from "../constructs/relay-site.js";
 import type { Backend } from "../topology/model.js";
 import { configureBackend } from "./backend.js";
@@ -34,11 +36,24 @@ export interface SiteStackProps {
   readonly backend: Backend;
   /** Metrics Service, scrape access, ServiceMonitor (topology `monitoring`). @default the constructs' defaults */
   readonly monitoring?: MonitoringProps;
+  /** Replicated maps on the site (topology `kv`); the token is generated here. @default none */
+  readonly kv?: SiteStackKv;
+}
+
+/** The site's share of the topology's `kv`. */
+export interface SiteStackKv {
+  readonly maps: readonly string[];
+  /** @default every other site */
+  readonly backupSites?: readonly string[];
+  /** @default the site's namespace only */
+  readonly clientNamespaces?: readonly string[];
 }
 
 export class SiteStack extends TerraformStack {
   readonly site: RelaySite;
   readonly meshSecret: MeshSecret;
+  /** With `kv`: the maps' API token and its Secret `<site>-relay-kv-token`. */
+  readonly kvToken: KvTokenSecret | undefined;
 
   constructor(scope: Construct, id: string, props: SiteStackProps) {
     super(scope, id);
@@ -66,6 +81,9 @@ export class SiteStack extends TerraformStack {
             token: a.token,
           })
         : undefined;
+    this.kvToken = props.kv
+      ? new KvTokenSecret(this, "kv-token", { site: props.site, namespace: props.namespace })
+      : undefined;
     // Each router endpoint is already `host[port]` (formatEndpoint); joined in topology order.
     const tunnelInitialHosts = props.routers.map((r) => r.endpoint).join(",");
     this.site = new RelaySite(this, "site", {
@@ -79,8 +97,30 @@ export class SiteStack extends TerraformStack {
       ...(tlsSecret ? { tlsSecretName: tlsSecret.name, tlsServerName: ROUTER_TLS_SERVER_NAME } : {}),
       ...(tokenSecret ? { routerTokenSecretName: tokenSecret.name } : {}),
       ...(props.monitoring ? { monitoring: props.monitoring } : {}),
+      ...(props.kv && this.kvToken
+        ? {
+            kv: {
+              maps: props.kv.maps,
+              tokenSecretName: this.kvToken.secretName,
+              ...(props.kv.backupSites !== undefined ? { backupSites: props.kv.backupSites } : {}),
+              ...(props.kv.clientNamespaces !== undefined
+                ? { clientNamespaces: props.kv.clientNamespaces }
+                : {}),
+            },
+          }
+        : {}),
     });
     new TerraformOutput(this, "dns_query", { value: this.site.dnsQuery });
     new TerraformOutput(this, "tunnel_initial_hosts", { value: tunnelInitialHosts, sensitive: true });
+    if (this.site.kvEndpoint !== undefined && this.site.kvTokenSecretName !== undefined) {
+      new TerraformOutput(this, "kv_endpoint", {
+        value: this.site.kvEndpoint,
+        description: "The replicated maps' API inside the cluster (host:port; clients use http://)",
+      });
+      new TerraformOutput(this, "kv_token_secret_name", {
+        value: this.site.kvTokenSecretName,
+        description: "The Secret (key `token`) holding the bearer token of the maps' API",
+      });
+    }
   }
 }

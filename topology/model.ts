@@ -74,6 +74,25 @@ export interface MonitoringSettings {
   readonly interval: string;
 }
 
+/**
+ * Replicated maps on every site (docs/DEPLOY.md, "Replicated maps"): the maps each relay node
+ * hosts, which sites each site backs up to, and whose pods may call the maps' API.
+ */
+export interface KvSettings {
+  /** Map names (1..64 of letters, digits, '.', '_', '-'; at most 64, no duplicates). */
+  readonly maps: readonly string[];
+  /**
+   * Site -> the sites it backs up to (KV_BACKUP_SITES). A site not listed backs up to every
+   * other site (the runtime's default, KV_BACKUP_SITES unset).
+   */
+  readonly backups: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Namespaces whose pods the site NetworkPolicy admits to the kv port; undefined: the relay
+   * namespace only. An empty list admits no pod (`kubectl exec` / `port-forward` only).
+   */
+  readonly clientNamespaces: readonly string[] | undefined;
+}
+
 export interface Topology {
   readonly sites: readonly Site[];
   readonly router: RouterSettings;
@@ -95,6 +114,8 @@ export interface Topology {
   readonly tags: Readonly<Record<string, string>>;
   /** Metrics Services, scrape access and ServiceMonitors. */
   readonly monitoring: MonitoringSettings;
+  /** Replicated maps on the sites; undefined (the seed): none, nothing kv is deployed. */
+  readonly kv?: KvSettings | undefined;
 }
 
 export const DEFAULT_RELAY_IMAGE = "ghcr.io/cross-cloud-relay/relay:0.1.0";

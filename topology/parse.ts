@@ -6,11 +6,13 @@ import { AWS_REGION } from "../clouds/eks/site.js";
 import { CLOUD_KINDS, CLOUDS, type CloudKind, type CloudModule, type Site } from "../clouds/index.js";
 import { MAX_ROUTER_REPLICAS, ROUTER_REPLICAS_WHY } from "../constructs/router-policy.js";
 import { awsTagProblem, gcpLabelProblem, RESERVED_TAG_KEYS } from "../constructs/tags.js";
+import { MAX_KV_MAPS } from "../contract/relay-env.js";
 import {
   type Backend,
   type CertificateSettings,
   DEFAULT_RELAY_REPLICAS,
   defaultTopology,
+  type KvSettings,
   type MonitoringSettings,
   type RouterAuthMode,
   type RouterSettings,
@@ -55,6 +57,7 @@ export function parseTopology(doc: unknown, source = "topology"): Topology {
       "backend",
       "tags",
       "monitoring",
+      "kv",
     ],
     "",
   );
@@ -148,8 +151,17 @@ export function parseTopology(doc: unknown, source = "topology"): Topology {
     tags: readTags(r, root["tags"], sites),
     monitoring: readMonitoring(r, root["monitoring"], base.monitoring),
   };
+  // Names as written, also of sites that had other problems (reported already): no second
+  // "not a site" problem for them.
+  const siteNames = Array.isArray(root["sites"])
+    ? (root["sites"] as unknown[]).flatMap((s) => {
+        const name = (s as Obj | null)?.["name"];
+        return typeof name === "string" ? [name] : [];
+      })
+    : sites.map((s) => s.name);
+  const kv = readKv(r, root["kv"], siteNames);
   if (r.problems.length > 0) throw new TopologyError(r.problems, source);
-  return topology;
+  return kv === undefined ? topology : { ...topology, kv };
 }
 
 const IMAGE = /^[a-z0-9][a-z0-9._\-/:@]*$/;
@@ -365,4 +377,102 @@ function readMonitoring(r: Reader, value: unknown, fallback: MonitoringSettings)
       "a duration such as 30s or 1m",
     ),
   };
+}
+
+const MAP_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * `kv:` — replicated maps on every site: `maps` (required), `backups` (site -> sites it backs up
+ * to; a site left out backs up to every other site) and `clientNamespaces` (who may call the API;
+ * default: the relay namespace only). Absent: no maps, nothing kv is deployed.
+ */
+function readKv(r: Reader, value: unknown, names: readonly string[]): KvSettings | undefined {
+  const k = r.object(value, "kv");
+  if (!k) return undefined;
+  r.unknownKeys(k, ["maps", "backups", "clientNamespaces"], "kv");
+  const maps = readNameList(r, k["maps"], "kv.maps", {
+    pattern: MAP_NAME,
+    hint: "a map name: 1..64 of letters, digits, '.', '_' or '-'",
+    min: 1,
+    max: MAX_KV_MAPS,
+    required: true,
+  });
+
+  const backups: Record<string, string[]> = {};
+  const b = r.object(k["backups"], "kv.backups");
+  for (const [site, list] of Object.entries(b ?? {})) {
+    const path = `kv.backups.${clip(site)}`;
+    if (!names.includes(site)) {
+      r.problem(path, `"${clip(site)}" is not a site of this topology; sites: ${names.join(", ")}`);
+      continue;
+    }
+    const targets = readNameList(r, list, path, {
+      pattern: DNS_LABEL,
+      hint: "a site name",
+      min: 1,
+      max: MAX_SITES,
+      required: true,
+    });
+    let ok = targets !== undefined;
+    targets?.forEach((t, i) => {
+      if (t === site) {
+        r.problem(`${path}[${i}]`, `"${t}" is the site itself; a site backs up to other sites`);
+        ok = false;
+      } else if (!names.includes(t)) {
+        r.problem(`${path}[${i}]`, `"${clip(t)}" is not a site of this topology; sites: ${names.join(", ")}`);
+        ok = false;
+      }
+    });
+    if (ok && targets) backups[site] = targets;
+  }
+
+  const clientNamespaces =
+    k["clientNamespaces"] === undefined
+      ? undefined
+      : readNameList(r, k["clientNamespaces"], "kv.clientNamespaces", {
+          pattern: NAMESPACE,
+          hint: "a namespace name (DNS-1123 label)",
+          min: 0,
+          max: 32,
+          required: false,
+        });
+  if (maps === undefined) return undefined;
+  return { maps, backups, clientNamespaces };
+}
+
+/** A list of distinct strings matching `pattern`, `min..max` long; undefined after a problem. */
+function readNameList(
+  r: Reader,
+  value: unknown,
+  path: string,
+  o: { pattern: RegExp; hint: string; min: number; max: number; required: boolean },
+): string[] | undefined {
+  if (value === undefined) {
+    if (o.required) r.problem(path, `is required (a list of ${o.hint}s)`);
+    return undefined;
+  }
+  if (!Array.isArray(value)) {
+    r.problem(path, `must be a list (of ${o.hint}s), got ${describe(value)}`);
+    return undefined;
+  }
+  if (value.length < o.min || value.length > o.max) {
+    r.problem(path, `needs ${o.min}..${o.max} entries, got ${value.length}`);
+    return undefined;
+  }
+  let ok = true;
+  const seen = new Map<string, number>();
+  value.forEach((v, i) => {
+    if (typeof v !== "string" || !o.pattern.test(v)) {
+      r.problem(`${path}[${i}]`, `${describe(v)} is not allowed: ${o.hint}`);
+      ok = false;
+      return;
+    }
+    const first = seen.get(v);
+    if (first !== undefined) {
+      r.problem(`${path}[${i}]`, `"${clip(v)}" is listed twice (also ${path}[${first}])`);
+      ok = false;
+    } else seen.set(v, i);
+  });
+  return ok ? (value as string[]) : undefined;
 }
