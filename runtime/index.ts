@@ -15,3 +15,4 @@ export { ClusterError } from "./cluster/errors.js";
 export type { LocalClusterOptions } from "./cluster/options.js";
 export * from "./relay/index.js";
 export * from "./router/index.js";
+export * from "./kv/index.js";

@@ -186,6 +186,21 @@ test.each<[string, Record<string, string | undefined>, RegExp]>([
   ],
   ["TLS_SERVER_NAME not a name", { TLS_SERVER_NAME: "-bad-" }, /^TLS_SERVER_NAME: "-bad-" is not a DNS name/],
   ["TLS path too long", { TLS_CA: `/${"x".repeat(5000)}` }, /^TLS_CA: path longer than 4096/],
+  ["KV_PORT without KV_MAPS", { KV_PORT: "8090" }, /^KV_PORT set without KV_MAPS/],
+  ["KV_MAPS bad name", { KV_MAPS: "ok,not ok", KV_TOKEN_FILE: "/t" }, /^KV_MAPS: "not ok" is not a map name/],
+  ["KV_MAPS twice", { KV_MAPS: "a,a", KV_TOKEN_FILE: "/t" }, /^KV_MAPS: a map is named twice/],
+  ["KV_MAPS empty item", { KV_MAPS: "a,", KV_TOKEN_FILE: "/t" }, /^KV_MAPS: "" is not a map name/],
+  ["KV_PORT = HTTP_PORT", { KV_MAPS: "a", KV_PORT: "8080", KV_TOKEN_FILE: "/t" }, /^KV_PORT: 8080 is also/],
+  [
+    "kv API open on a pod IP",
+    { KV_MAPS: "a" },
+    /^KV_TOKEN_FILE is not set: the maps' API on 10\.0\.3\.17 needs/,
+  ],
+  [
+    "KV_BACKUP_SITES itself",
+    { KV_MAPS: "a", KV_TOKEN_FILE: "/t", KV_BACKUP_SITES: "sfc,nyc" },
+    /^KV_BACKUP_SITES: "nyc" is not another site/,
+  ],
 ])("%s -> ConfigError naming the variable", (_, patch, message) => {
   const env = { ...good, ...patch };
   let error: unknown;
@@ -222,4 +237,27 @@ test("defaults for a minimal local env; unknown variables ignored", () => {
 test("RELAY_ENV lists each name once", () => {
   const names = Object.values(RELAY_ENV);
   expect(new Set(names).size).toBe(names.length);
+});
+
+test("kv: rendered through the contract and parsed back; open API only on loopback", () => {
+  const spec: RelayEnvSpec = {
+    ...cloudSpec,
+    kv: { maps: ["sessions", "orders"], tokenFile: "/etc/relay/kv-token/token", backupSites: ["sfc"] },
+  };
+  const env = renderRelayEnv(spec);
+  expect(env.slice(-4)).toEqual([
+    { name: "KV_MAPS", value: "sessions,orders" },
+    { name: "KV_PORT", value: "8090" },
+    { name: "KV_TOKEN_FILE", value: "/etc/relay/kv-token/token" },
+    { name: "KV_BACKUP_SITES", value: "sfc" },
+  ]);
+  expect(parseRelayEnv(materialize(env, pod)).kv).toEqual({
+    maps: ["sessions", "orders"],
+    port: 8090,
+    tokenFile: "/etc/relay/kv-token/token",
+    backupSites: ["sfc"],
+  });
+  expect(parseRelayEnv(good).kv).toBeUndefined();
+  const local = parseRelayEnv({ ...good, BIND_ADDR: "127.0.0.1", KV_MAPS: "demo" });
+  expect(local.kv).toEqual({ maps: ["demo"], port: 8090, tokenFile: undefined, backupSites: undefined });
 });
