@@ -24,7 +24,7 @@ import { HybridClock } from "./hlc.js";
 import { type ChangeOrigin, MapStore } from "./store.js";
 import { answerSync, type SyncProgress, SyncSession } from "./sync.js";
 import { jsonCodec, type ValueCodec } from "./value-codec.js";
-import type { Version } from "./version.js";
+import { type Version, versionKey } from "./version.js";
 
 /** What a map needs from the channel it lives on (KvService implements it over a RelayChannel). */
 export interface KvHost {
@@ -118,6 +118,8 @@ export interface MapStatus {
   readonly ready: boolean;
   readonly entries: number;
   readonly tombstones: number;
+  /** Root of this replica's digest: equal roots, equal replicas (keys, versions, tombstones). */
+  readonly digest: string;
   readonly conflicts: number;
   readonly refusedEntries: number;
   readonly backups: readonly BackupSiteStatus[];
@@ -188,6 +190,8 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
   readonly #now: () => number;
   readonly #backups = new Map<string, Backup>();
   #inSite: Entry[] = [];
+  /** Acknowledgements waiting for our own pending writes to their site (#queueAck). */
+  #acks: { to: RelayAddress; batch: number }[] = [];
   #flushScheduled = false;
   readonly #waiters = new Set<RemoteWaiter>();
   readonly #pacers = new Set<() => void>();
@@ -199,6 +203,8 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
   #resolveReady!: () => void;
   #closed = false;
   #conflicts = 0;
+  /** Key -> our version already counted as a conflict (bounded). */
+  readonly #counted = new Map<string, string>();
   #refused = 0;
   #syncsDone = 0;
   #syncsFailed = 0;
@@ -256,6 +262,8 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       this.#resolveReady = r;
     });
     const tickMs = Math.max(50, Math.min(1000, Math.floor(this.#o.resendAfterMs / 3)));
+    // Becoming coordinator later (not being it from the start) is what triggers an immediate sync.
+    this.#wasCoordinator = host.coordinator() === host.member;
     this.#timer = setInterval(() => this.#tick(), tickMs);
     this.#timer.unref();
     queueMicrotask(() => this.#startTransfer());
@@ -413,6 +421,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       ready: this.#ready,
       entries: this.#store.size,
       tombstones: this.#store.tombstones,
+      digest: this.#store.digest().root(),
       conflicts: this.#conflicts,
       refusedEntries: this.#refused,
       backups: [...this.#backups.values()].map((b) => ({
@@ -459,9 +468,9 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
         // A push (to us as a member) from another site, or a sync's push from our site: passed on
         // to our site, which has not seen it.
         const forward = dest.kind === "member";
-        for (const e of m.entries) this.#applyRemote(e, forward, from.site);
+        for (const e of m.entries) this.#applyRemote(e, forward);
         if (!local && m.batch !== 0 && this.#host.coordinator() === this.#host.member)
-          this.#sendTo(from, { type: "ack", map: this.name, batch: m.batch });
+          this.#queueAck(from, m.batch);
         if (forward) this.#scheduleFlush();
         return;
       }
@@ -564,6 +573,21 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     });
   }
 
+  /**
+   * An acknowledgement goes after our own pending writes to that site (#flush): otherwise it could
+   * overtake them, and the writer there would take our concurrent write of a key it also wrote for
+   * one made after seeing its own (the conflict count relies on this order).
+   */
+  #queueAck(to: RelayAddress, batch: number): void {
+    const b = this.#backups.get(to.site);
+    if (!b?.online || b.backlog.queued === 0 || this.#acks.length >= 10_000) {
+      this.#sendTo(to, { type: "ack", map: this.name, batch });
+      return;
+    }
+    this.#acks.push({ to, batch });
+    this.#scheduleFlush();
+  }
+
   #flush(): void {
     if (this.#closed) return;
     if (this.#inSite.length > 0 && this.#host.members().length > 1) {
@@ -602,6 +626,15 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
           break;
         }
       }
+    }
+    if (this.#acks.length > 0) {
+      const waiting: { to: RelayAddress; batch: number }[] = [];
+      for (const a of this.#acks) {
+        const b = this.#backups.get(a.to.site);
+        if (b?.online && b.backlog.queued > 0) waiting.push(a);
+        else this.#sendTo(a.to, { type: "ack", map: this.name, batch: a.batch });
+      }
+      this.#acks = waiting;
     }
   }
 
@@ -686,7 +719,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     }
   }
 
-  #applyRemote(e: Entry, forward: boolean, fromSite: string): boolean {
+  #applyRemote(e: Entry, forward: boolean): boolean {
     const before = this.#store.get(e.key);
     let changed: Entry | null;
     try {
@@ -705,14 +738,21 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       before &&
       e.version.site !== this.#host.site &&
       before.version.site === this.#host.site &&
-      before.version.member === this.#host.member &&
-      !(
-        before.version.hlc.wall === e.version.hlc.wall && before.version.hlc.logical === e.version.hlc.logical
-      )
+      before.version.member === this.#host.member
     ) {
-      const b = this.#backups.get(fromSite);
-      if (b && !b.backlog.isAcked(before) && (changed !== null || this.#store.get(e.key) === before))
+      // The origin site of the other write (it may come through our own coordinator's sync).
+      const b = this.#backups.get(e.version.site);
+      const ours = versionKey(before.version);
+      if (
+        b &&
+        !b.backlog.isAcked(before) &&
+        (changed !== null || this.#store.get(e.key) === before) &&
+        this.#counted.get(e.key) !== ours // the same other write may arrive twice (site, sync)
+      ) {
         this.#conflicts++;
+        if (this.#counted.size >= 100_000) this.#counted.clear();
+        this.#counted.set(e.key, ours);
+      }
     }
     if (changed && forward) this.#inSite.push(changed);
     return changed !== null;
@@ -770,7 +810,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       store: this.#store,
       peer: { send: (m) => this.#host.sendAsync(toPeer, m) },
       // Entries from another site's coordinator are passed on to our site.
-      apply: (e) => this.#applyRemote(e, kind === "remote", peer.site),
+      apply: (e) => this.#applyRemote(e, kind === "remote"),
       push: async (entries) => {
         for (const chunk of chunks(entries.map(wireEntry), this.#o.batchBytes))
           await this.#host.sendAsync(toPeer, { type: "update", map: this.name, batch: 0, entries: chunk });

@@ -96,6 +96,23 @@ export class Sites {
     );
   }
 
+  /** Stops both routers (the bridge is down: the sites cannot see each other). */
+  async stopRouters(): Promise<number[]> {
+    const ports = this.routers.map((r) => r.port!);
+    await Promise.all(this.routers.map((r) => r.stop()));
+    return ports;
+  }
+
+  /** Starts the routers again on the same ports (the members reconnect by themselves). */
+  async restartRouters(ports: readonly number[]): Promise<void> {
+    this.routers.length = 0;
+    for (const port of ports) {
+      const r = new GossipRouter({ port, bind: "127.0.0.1", httpPort: null }, quiet());
+      await r.start();
+      this.routers.push(r);
+    }
+  }
+
   async close(): Promise<void> {
     for (const m of this.members) m.kv.close();
     await Promise.allSettled(this.members.map((m) => m.channel.close()));
