@@ -10,46 +10,56 @@ import { KV_TOKEN_KEY, MESH_SECRET_KEY, OpaqueSecret, ROUTER_TOKEN_KEY } from ".
 import { RandomHexSecret } from "./random-secret.js";
 import { ValidationError } from "./validation-error.js";
 
-export interface MeshSecretProps {
-  /** The site whose relay nodes share the secret; names the Secret `<site>-relay-mesh`. */
+/** Where a site's generated secret lives. */
+export interface SiteSecretProps {
+  /** The site the secret belongs to; names the Secret `<site>-<suffix>`. */
   readonly site: string;
   /** @default "default" */
   readonly namespace?: string;
 }
 
-/**
- * A site's cluster secret, generated in the site's own stack (nothing else reads it) and stored in
- * the Secret `<site>-relay-mesh` under the key `cluster-secret` (RelaySite.clusterSecretName).
- */
-export class MeshSecret extends Construct {
+/** A random secret of one site, in an Opaque Secret `<site>-<suffix>` under one key. */
+abstract class SiteSecret extends Construct {
   /** The Secret's name (a reference to the resource). */
   readonly secretName: string;
-  /** The secret itself (token). */
+  /** The secret itself (token; sensitive). */
   readonly value: string;
   readonly random: RandomHexSecret;
   readonly secret: OpaqueSecret;
 
-  constructor(scope: Construct, id: string, props: MeshSecretProps) {
+  protected constructor(
+    scope: Construct,
+    id: string,
+    props: SiteSecretProps,
+    what: { readonly construct: string; readonly suffix: string; readonly key: string },
+  ) {
     super(scope, id);
-    checkSiteName(this, "MeshSecret", props.site);
+    checkSiteName(this, what.construct, props.site);
     this.random = new RandomHexSecret(this, "random");
     this.value = this.random.value;
     this.secret = new OpaqueSecret(this, "secret", {
-      name: `${props.site}-relay-mesh`,
+      name: `${props.site}-${what.suffix}`,
       namespace: props.namespace ?? "default",
-      data: { [MESH_SECRET_KEY]: this.value },
+      data: { [what.key]: this.value },
       labels: objectLabels(props.site, "relay"),
     });
     this.secretName = this.secret.name;
   }
 }
 
-export interface KvTokenSecretProps {
-  /** The site whose maps' API the token opens; names the Secret `<site>-relay-kv-token`. */
-  readonly site: string;
-  /** @default "default" */
-  readonly namespace?: string;
+export type MeshSecretProps = SiteSecretProps;
+
+/**
+ * A site's cluster secret, generated in the site's own stack (nothing else reads it) and stored in
+ * the Secret `<site>-relay-mesh` under the key `cluster-secret` (RelaySite.clusterSecretName).
+ */
+export class MeshSecret extends SiteSecret {
+  constructor(scope: Construct, id: string, props: MeshSecretProps) {
+    super(scope, id, props, { construct: "MeshSecret", suffix: "relay-mesh", key: MESH_SECRET_KEY });
+  }
 }
+
+export type KvTokenSecretProps = SiteSecretProps;
 
 /**
  * The bearer token of a site's replicated-maps API (runtime/kv/http-api.ts), generated in the
@@ -57,26 +67,9 @@ export interface KvTokenSecretProps {
  * (RelaySite `kv.tokenSecretName`). Clients of the API read it from there. One token per site:
  * a client that fails over to another site uses that site's token.
  */
-export class KvTokenSecret extends Construct {
-  /** The Secret's name (a reference to the resource). */
-  readonly secretName: string;
-  /** The token itself (token; sensitive). */
-  readonly value: string;
-  readonly random: RandomHexSecret;
-  readonly secret: OpaqueSecret;
-
+export class KvTokenSecret extends SiteSecret {
   constructor(scope: Construct, id: string, props: KvTokenSecretProps) {
-    super(scope, id);
-    checkSiteName(this, "KvTokenSecret", props.site);
-    this.random = new RandomHexSecret(this, "random");
-    this.value = this.random.value;
-    this.secret = new OpaqueSecret(this, "secret", {
-      name: `${props.site}-relay-kv-token`,
-      namespace: props.namespace ?? "default",
-      data: { [KV_TOKEN_KEY]: this.value },
-      labels: objectLabels(props.site, "relay"),
-    });
-    this.secretName = this.secret.name;
+    super(scope, id, props, { construct: "KvTokenSecret", suffix: "relay-kv-token", key: KV_TOKEN_KEY });
   }
 }
 

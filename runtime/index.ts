@@ -13,6 +13,6 @@ export {
 } from "./cluster/discovery.js";
 export { ClusterError } from "./cluster/errors.js";
 export type { LocalClusterOptions } from "./cluster/options.js";
+export * from "./kv/index.js";
 export * from "./relay/index.js";
 export * from "./router/index.js";
-export * from "./kv/index.js";

@@ -17,7 +17,7 @@ import type { Logger } from "../observability/log.js";
 import type { Destination } from "../relay/envelope.js";
 import type { RelayAddress } from "../relay/types.js";
 import { BackupBacklog } from "./backlog.js";
-import { entryWireBytes, type KvCodecLimits, type KvMessage } from "./codec.js";
+import { chunkEntries, type KvCodecLimits, type KvMessage, MAX_ENVELOPE_BYTES } from "./codec.js";
 import { type Entry, type MergeFn, type StoreLimits, wireEntry } from "./entry.js";
 import { KvError } from "./errors.js";
 import { HybridClock } from "./hlc.js";
@@ -972,21 +972,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
 
 /** Splits entries into groups of at most `maxBytes` on the wire (at least one entry each). */
 function chunks(entries: readonly Entry[], maxBytes: number): Entry[][] {
-  const out: Entry[][] = [];
-  let cur: Entry[] = [];
-  let size = 0;
-  for (const e of entries) {
-    const n = entryWireBytes(e);
-    if (cur.length > 0 && size + n > maxBytes) {
-      out.push(cur);
-      cur = [];
-      size = 0;
-    }
-    cur.push(e);
-    size += n;
-  }
-  if (cur.length > 0) out.push(cur);
-  return out;
+  return chunkEntries(entries, { ...KV_WIRE_LIMITS, maxMessageBytes: maxBytes + MAX_ENVELOPE_BYTES });
 }
 
 function positive(name: string, v: number | undefined, dflt: number): number {
