@@ -134,6 +134,9 @@ export class TestClient {
   async waitType(type: GossipType, n = 1, timeoutMs = 5_000): Promise<GossipData[]> {
     await waitFor(`${n} frame(s) of type ${GossipType[type]}`, () => this.ofType(type).length >= n, {
       timeoutMs: timeoutMs,
+      // Slow or stuck? How far it got says which.
+      onTimeout: () =>
+        `got ${this.ofType(type).length} of ${n}; this client ${this.#closed ? "closed" : "open"}`,
     });
     return this.ofType(type);
   }
