@@ -418,3 +418,63 @@ scenario(
   },
   240_000,
 );
+
+scenario(
+  "kv-churn",
+  "while sfc-2 writes 1,000 keys at 100/s, nyc-2 is killed -9 and a new pod nyc-4 joins; it is ready with every key, both sites converge",
+  async () => {
+    const id = "kv-churn";
+    const w = world!;
+    const { nodes } = await startCluster(id);
+    const members = { nyc: ["nyc-1", "nyc-3", "nyc-4"], sfc: [...MEMBERS.sfc] };
+    try {
+      const t0 = Date.now();
+      const writing = writeKeys("sfc-2", [{ prefix: "churn/", count: 1000, tag: "churn" }], 100);
+      await sleep(2000);
+      // A member dies (kill -9) and its endpoint goes out of DNS; a new pod comes up and joins.
+      await nodes.get("nyc-2")!.kill9();
+      w.setInService("nyc-2", false);
+      const killedAt = Date.now() - t0;
+      await sleep(1000);
+      w.addPod("nyc", "nyc-4");
+      nodes.set("nyc-4", w.startNode(pod("nyc-4")));
+      const joinedAt = Date.now() - t0;
+      let first: MemberView | undefined;
+      let last: MemberView[] = [];
+      await waitFor(
+        `[${id}] nyc-4 ready (/readyz 200) in a view of nyc-1, nyc-3, nyc-4`,
+        async () => {
+          last = await probe("nyc", members.nyc);
+          const v = last.find((x) => x.name === "nyc-4");
+          if (v?.readyz === 200 && v.map?.ready) first = v;
+          return first !== undefined;
+        },
+        {
+          timeoutMs: FORM_TIMEOUT_MS,
+          intervalMs: 250,
+          onTimeout: () => `${last.map(full).join("\n")}\nlogs: ${w.logDir}`,
+        },
+      );
+      const readyAt = Date.now() - t0;
+      const wrote = await writing;
+      expectAllWritten(wrote, 1000);
+      const { views, ms } = await converged(id, members, 1000);
+      say(
+        id,
+        `writes from sfc-2 0..${wrote.ms} ms (1,000 at 100/s); nyc-2 killed at ${killedAt} ms; nyc-4 started at ${joinedAt} ms, ready at ${readyAt} ms with ${first!.map!.entries} entries; one digest at every member ${ms} ms after the last write`,
+      );
+      for (const v of views) say(id, full(v));
+      const joiner = views.find((v) => v.name === "nyc-4")!;
+      expect([...joiner.view!].sort()).toEqual(members.nyc);
+      // It was ready only after a state transfer (hundreds of keys existed before it started).
+      expect(first!.map!.syncs.entriesReceived).toBeGreaterThan(0);
+    } finally {
+      if (w.pods.has("nyc-4")) {
+        await nodes.get("nyc-4")?.kill9();
+        w.removePod("nyc-4");
+      }
+      w.setInService("nyc-2", true);
+    }
+  },
+  180_000,
+);
