@@ -6,9 +6,9 @@
 //   [kv-partition] nyc loses both routers for ~8 s while the two coordinators write the same 100
 //                  keys, plus 100 keys each of their own; healed, every member of both sites ends
 //                  with one digest and 300 entries, and each site counts 100 conflicts
-//   [kv-offline]   2,000 keys replicated; nyc cut from both routers until sfc takes it offline while
-//                  sfc changes 50 keys; healed, nyc converges to sfc's digest, and the syncs move
-//                  about what differs (printed), not the whole map
+//   [kv-offline]   2,000 keys replicated; nyc cut from both routers until sfc takes it offline,
+//                  then sfc changes 50 keys; healed, nyc converges to sfc's digest, and the syncs
+//                  move about what differs (printed), not the whole map
 //   [kv-churn]     while an sfc member writes 1,000 keys at a steady rate, nyc-2 is killed -9 and
 //                  a new pod nyc-4 joins; nyc-4 reports ready with every key, and both sites converge
 import { waitFor } from "../helpers/wait.js";
@@ -307,6 +307,16 @@ scenario(
       ]);
       expectAllWritten(n, 200);
       expectAllWritten(s, 200);
+      // The cut is real: each site holds its own 200 keys at every member, none of the other's.
+      let during: MemberView[] = [];
+      await waitFor(
+        `[${id}] 200 entries at every member during the cut`,
+        async () => {
+          during = await probeAll(members);
+          return during.every((v) => v.map?.entries === 200);
+        },
+        { timeoutMs: 6000, intervalMs: 250, onTimeout: () => during.map(brief).join("\n") },
+      );
       const left = 8000 - (Date.now() - cutAt);
       if (left > 0) await sleep(left);
     } finally {
