@@ -27,7 +27,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { App, TerraformStack } from "cdktf";
 import { GossipRouter } from "../../constructs/gossip-router.js";
-import { CLUSTER_SECRET_PATH, TLS_FILES } from "../../constructs/pod-parts.js";
+import { CLUSTER_SECRET_PATH, KV_TOKEN_PATH, TLS_FILES } from "../../constructs/pod-parts.js";
 import { ROUTER_TLS_SERVER_NAME, routerCertProfile, siteCertProfile } from "../../constructs/relay-pki.js";
 import { RelaySite } from "../../constructs/relay-site.js";
 import { bridgePolicy } from "../../constructs/router-policy.js";
@@ -104,9 +104,15 @@ export interface RenderedDeployment {
 /** Secret names the constructs get; only their mount paths matter here (see World.#volumes). */
 const secretName = (owner: string, what: string) => `${owner}-${what}`;
 
+/** Replicated maps on every relay pod (the RelaySite construct's `kv` prop, as the topology's `kv:` switch passes it). */
+export interface WorldKv {
+  readonly maps: readonly string[];
+}
+
 export function renderDeployment(
   replicas: Readonly<Record<SiteName, number>>,
   mode: WorldMode = "cloud",
+  kv?: WorldKv,
 ): RenderedDeployment {
   const stack = new TerraformStack(new App(), "e2e");
   const cloud = mode === "cloud";
@@ -141,6 +147,7 @@ export function renderDeployment(
             clusterSecretName: secretName(`${name}-relay`, "mesh"),
           }
         : {}),
+      ...(kv ? { kv: { maps: kv.maps, tokenSecretName: secretName(`${name}-relay`, "kv-token") } } : {}),
     });
     return { dnsQuery: s.dnsQuery, env: s.env };
   };
@@ -312,10 +319,15 @@ export class World {
   readonly #procs = new Set<PodProcess>();
 
   readonly mode: WorldMode;
+  readonly kv: WorldKv | undefined;
 
-  constructor(replicas: Readonly<Record<SiteName, number>>, options: { readonly mode?: WorldMode } = {}) {
+  constructor(
+    replicas: Readonly<Record<SiteName, number>>,
+    options: { readonly mode?: WorldMode; readonly kv?: WorldKv } = {},
+  ) {
     this.mode = options.mode ?? "cloud";
-    this.deployment = renderDeployment(replicas, this.mode);
+    this.kv = options.kv;
+    this.deployment = renderDeployment(replicas, this.mode, this.kv);
     this.logDir = mkdtempSync(path.join(os.tmpdir(), `relay-e2e-${this.run.tag}-`));
   }
 
@@ -323,6 +335,7 @@ export class World {
   async build(): Promise<void> {
     sweepStaleNamespaces();
     if (this.mode === "cloud") await this.#writeSecretVolumes();
+    if (this.kv) this.#writeKvTokens();
     const run = this.run;
     const pub = run.addNamespace("pub");
     const pubBr = run.addBridge(pub, "bp");
@@ -453,6 +466,20 @@ export class World {
     }
   }
 
+  /** The kv API token Secret of each site (64 random hex characters), as KvTokenSecret fills it. */
+  #writeKvTokens(): void {
+    for (const site of ROUTER_SITES) {
+      const file = this.kvTokenFile(site);
+      mkdirSync(path.dirname(file), { recursive: true });
+      writeFileSync(file, randomBytes(32).toString("hex"), { mode: 0o440 });
+    }
+  }
+
+  /** Where a site's relay pods find the kv API token (KV_TOKEN_FILE, a mounted Secret). */
+  kvTokenFile(site: SiteName): string {
+    return this.secretFile(`${site}-relay`, KV_TOKEN_PATH);
+  }
+
   /** Environment every process gets besides the contract: only PATH (the image's). */
   #baseEnv(): Record<string, string> {
     return { PATH: process.env["PATH"] ?? "/usr/local/bin:/usr/bin:/bin" };
@@ -517,6 +544,20 @@ export class World {
       process.execPath,
       ["--import", "tsx", script, ...args],
       { ...this.#baseEnv(), ...this.envOf(pod) },
+      REPO_ROOT,
+    );
+    return this.#track(name, child);
+  }
+
+  /**
+   * A node script (an ES module, as text) running inside a pod with only PATH in its env, without
+   * blocking the test (unlike nodeEval); `name` names its log. Killed with the world like the rest.
+   */
+  startScript(pod: Pod, script: string, name: string): PodProcess {
+    const child = pod.ns.spawn(
+      process.execPath,
+      ["--input-type=module", "-e", script],
+      this.#baseEnv(),
       REPO_ROOT,
     );
     return this.#track(name, child);
