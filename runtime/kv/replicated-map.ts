@@ -24,7 +24,7 @@ import { HybridClock } from "./hlc.js";
 import { type ChangeOrigin, MapStore } from "./store.js";
 import { answerSync, type SyncProgress, SyncSession } from "./sync.js";
 import { jsonCodec, type ValueCodec } from "./value-codec.js";
-import { type Version, versionKey } from "./version.js";
+import type { Version } from "./version.js";
 
 /** What a map needs from the channel it lives on (KvService implements it over a RelayChannel). */
 export interface KvHost {
@@ -203,8 +203,6 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
   #resolveReady!: () => void;
   #closed = false;
   #conflicts = 0;
-  /** Key -> our version already counted as a conflict (bounded). */
-  readonly #counted = new Map<string, string>();
   #refused = 0;
   #syncsDone = 0;
   #syncsFailed = 0;
@@ -574,18 +572,39 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
   }
 
   /**
-   * An acknowledgement goes after our own pending writes to that site (#flush): otherwise it could
-   * overtake them, and the writer there would take our concurrent write of a key it also wrote for
-   * one made after seeing its own (the conflict count relies on this order).
+   * An acknowledgement goes right after our own writes to that site that were pending when the
+   * batch was applied (flushed now), and before any we make later: so the writer there tells a
+   * concurrent write of ours (it arrives before the acknowledgement) from one made after seeing its
+   * own (after it). The conflict count relies on this order. When the channel cannot take our
+   * writes now, the acknowledgement waits behind them (#flush).
    */
   #queueAck(to: RelayAddress, batch: number): void {
     const b = this.#backups.get(to.site);
+    if (b?.online && b.backlog.queued > 0) this.#flushBackup(b, this.#now());
     if (!b?.online || b.backlog.queued === 0 || this.#acks.length >= 10_000) {
       this.#sendTo(to, { type: "ack", map: this.name, batch });
       return;
     }
     this.#acks.push({ to, batch });
     this.#scheduleFlush();
+  }
+
+  /** Sends what the channel takes of our backlog for `b`, in batches. */
+  #flushBackup(b: Backup, now: number): void {
+    while (b.backlog.queued > 0 && this.#host.writableTo(b.site)) {
+      const { batch, entries } = b.backlog.take(this.#o.batchBytes);
+      if (batch === 0) break;
+      try {
+        this.#host.send(
+          { kind: "site", site: b.site },
+          { type: "update", map: this.name, batch, entries: entries.map(wireEntry) },
+        );
+        b.sentAt.set(batch, now);
+      } catch {
+        b.backlog.requeue(batch);
+        break;
+      }
+    }
   }
 
   #flush(): void {
@@ -605,28 +624,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       }
     } else this.#inSite = [];
     const now = this.#now();
-    for (const b of this.#backups.values()) {
-      if (!b.online) continue;
-      while (b.backlog.queued > 0 && this.#host.writableTo(b.site)) {
-        const { batch, entries } = b.backlog.take(this.#o.batchBytes);
-        if (batch === 0) break;
-        try {
-          this.#host.send(
-            { kind: "site", site: b.site },
-            {
-              type: "update",
-              map: this.name,
-              batch,
-              entries: entries.map(wireEntry),
-            },
-          );
-          b.sentAt.set(batch, now);
-        } catch {
-          b.backlog.requeue(batch);
-          break;
-        }
-      }
-    }
+    for (const b of this.#backups.values()) if (b.online) this.#flushBackup(b, now);
     if (this.#acks.length > 0) {
       const waiting: { to: RelayAddress; batch: number }[] = [];
       for (const a of this.#acks) {
@@ -732,9 +730,11 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       );
       return false;
     }
-    // A conflict: another site's write of a key whose write of ours that site never acknowledged
-    // (both sides wrote it without seeing the other's). Counted by the member that wrote ours.
+    // A conflict: another site's write replaced a write of ours that site had not acknowledged
+    // (neither side had seen the other's). Counted once, by the member whose write lost, so the
+    // sum over every member of every site is the number of keys in conflict.
     if (
+      changed !== null &&
       before &&
       e.version.site !== this.#host.site &&
       before.version.site === this.#host.site &&
@@ -742,17 +742,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     ) {
       // The origin site of the other write (it may come through our own coordinator's sync).
       const b = this.#backups.get(e.version.site);
-      const ours = versionKey(before.version);
-      if (
-        b &&
-        !b.backlog.isAcked(before) &&
-        (changed !== null || this.#store.get(e.key) === before) &&
-        this.#counted.get(e.key) !== ours // the same other write may arrive twice (site, sync)
-      ) {
-        this.#conflicts++;
-        if (this.#counted.size >= 100_000) this.#counted.clear();
-        this.#counted.set(e.key, ours);
-      }
+      if (b && !b.backlog.isAcked(before)) this.#conflicts++;
     }
     if (changed && forward) this.#inSite.push(changed);
     return changed !== null;

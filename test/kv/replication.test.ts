@@ -169,7 +169,7 @@ test("watch: changes of a prefix in order, and resumed from a version without mi
   expect(resumed).toEqual(["p/2=deleted", "p/3=3", "p/4=4"]);
 });
 
-test("the bridge down while both sites write the same keys: after it is back both sites converge, and each counts the conflicts", async () => {
+test("the bridge down while both sites write the same keys: after it is back both sites converge, and the conflicts are counted once per key", async () => {
   sites = await Sites.start();
   const ms = await sites.startSites({ nyc: 2, sfc: 2 });
   // No periodic anti-entropy here: the other site's writes come through replication, whose order
@@ -219,5 +219,6 @@ test("the bridge down while both sites write the same keys: after it is back bot
   }
   const conflicts = (site: string) =>
     maps.filter((m) => m.status().site === site).reduce((n, m) => n + m.status().conflicts, 0);
-  expect([conflicts("nyc"), conflicts("sfc")]).toEqual([50, 50]);
+  // Counted once per key, by the writer whose write lost (sfc's, stamped later, win the most).
+  expect(conflicts("nyc") + conflicts("sfc")).toBe(50);
 }, 120_000);
