@@ -83,6 +83,11 @@ export interface ReplicatedMapOptions<V> {
   readonly offlineAfterMs?: number;
   /** Period of the anti-entropy checks (and of the probes of an offline site). @default 30_000 */
   readonly antiEntropyIntervalMs?: number;
+  /**
+   * A member that is its site's first (coordinator at once) waits this long for a backup site to
+   * pull from before it reports ready with what it has. @default 5_000
+   */
+  readonly remoteReadyWaitMs?: number;
   /** Per step of a sync; a step is retried 3 times. @default 5_000 */
   readonly syncStepTimeoutMs?: number;
   /** Tombstones are collected this long after the delete (and once acknowledged). @default 600_000 */
@@ -209,6 +214,11 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
   #syncReceived = 0;
   #syncSent = 0;
   #lastSiteSync = 0;
+  readonly #openedAt: number;
+  /** A coordinator's pulls from the backup sites before it is ready are running. */
+  #readyPulls = false;
+  /** Our site's coordinator as last seen (a new one: pull from it at once). */
+  #lastCoordinator: string | null = null;
   #lastRemoteSync = 0;
   #wasCoordinator = false;
   readonly #timer: NodeJS.Timeout;
@@ -229,6 +239,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       offlineAfterMs: positive("offlineAfterMs", options.offlineAfterMs, 30_000),
       antiEntropyIntervalMs: positive("antiEntropyIntervalMs", options.antiEntropyIntervalMs, 30_000),
       syncStepTimeoutMs: positive("syncStepTimeoutMs", options.syncStepTimeoutMs, 5_000),
+      remoteReadyWaitMs: positive("remoteReadyWaitMs", options.remoteReadyWaitMs, 5_000),
       tombstoneGraceMs: positive("tombstoneGraceMs", options.tombstoneGraceMs, 600_000),
       backlogBytes: positive("backlog.maxBytes", options.backlog?.maxBytes, 64 * 1024 * 1024),
       backlogKeys: positive("backlog.maxKeys", options.backlog?.maxKeys, 1_000_000),
@@ -262,6 +273,8 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     const tickMs = Math.max(50, Math.min(1000, Math.floor(this.#o.resendAfterMs / 3)));
     // Becoming coordinator later (not being it from the start) is what triggers an immediate sync.
     this.#wasCoordinator = host.coordinator() === host.member;
+    this.#lastCoordinator = host.coordinator();
+    this.#openedAt = this.#now();
     this.#timer = setInterval(() => this.#tick(), tickMs);
     this.#timer.unref();
     queueMicrotask(() => this.#startTransfer());
@@ -484,9 +497,19 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       case "sub-digest-res":
       case "bucket-res":
       case "error": {
-        const s = this.#sessions.get("session" in m ? m.session : -1);
-        if (s) s.session.onMessage(m, this.#now());
-        else if (m.type === "error")
+        if (m.type !== "error") {
+          this.#sessions.get(m.session)?.session.onMessage(m, this.#now());
+          return;
+        }
+        // An error names no session: it ends every session with that replica (UNKNOWN_MAP...).
+        const label = local ? from.name : `${from.name}:${from.site}`;
+        let ended = 0;
+        for (const s of this.#sessions.values())
+          if (s.peer === label) {
+            s.session.onMessage(m, this.#now());
+            ended++;
+          }
+        if (ended === 0)
           this.#host.log.warn({ map: this.name, from: `${from.name}:${from.site}`, code: m.code }, m.message);
         return;
       }
@@ -501,6 +524,10 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     const coordinator = this.#host.coordinator() === this.#host.member;
     if (coordinator && !this.#wasCoordinator) this.#lastRemoteSync = 0; // sync with every backup site now
     this.#wasCoordinator = coordinator;
+    // A new coordinator (we were merged into another view, or ours left): pull from it at once.
+    const coord = this.#host.coordinator();
+    if (coord !== this.#lastCoordinator && !coordinator && this.#ready) this.#lastSiteSync = 0;
+    this.#lastCoordinator = coord;
     for (const [id, s] of this.#sessions) {
       const gone =
         s.kind === "site"
@@ -773,7 +800,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     const coord = this.#host.coordinator();
     if (coord === null) return; // no view yet: topologyChanged() calls again
     if (coord === this.#host.member) {
-      this.#markReady();
+      this.#startAsCoordinator();
       return;
     }
     if ([...this.#sessions.values()].some((s) => s.kind === "site")) return;
@@ -781,6 +808,34 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       () => this.#markReady(),
       () => {}, // retried on the next tick
     );
+  }
+
+  /**
+   * The first member of its site (a new site, a site restarted after a total loss, or a member that
+   * could not find its site and started alone) holds nothing its site had: it is ready once it has
+   * pulled from every backup site it sees, or when none is seen within `remoteReadyWaitMs`.
+   */
+  #startAsCoordinator(): void {
+    const remotes = this.#host.remoteSites().filter((r) => this.#backup(r.site) !== undefined);
+    if (remotes.length === 0) {
+      if (this.#now() - this.#openedAt >= this.#o.remoteReadyWaitMs) this.#markReady();
+      return; // the tick and topologyChanged() call again
+    }
+    if (this.#readyPulls) return;
+    this.#readyPulls = true;
+    this.#lastRemoteSync = this.#now();
+    const pulls = remotes.map((r) => this.#sync({ site: r.site, name: r.coordinator }, "remote"));
+    void Promise.allSettled(pulls).then((results) => {
+      this.#readyPulls = false;
+      const unknown = (r: PromiseSettledResult<void>) =>
+        r.status === "rejected" && r.reason instanceof KvError && r.reason.code === "UNKNOWN_MAP";
+      if (results.some((r) => r.status === "fulfilled" || unknown(r))) this.#markReady();
+      else if (this.#now() - this.#openedAt >= this.#o.remoteReadyWaitMs) {
+        // Every pull failed (a backup site left, timeouts): it cannot block the site for ever.
+        this.#host.log.warn({ map: this.name }, "ready without the backup sites' data: no pull succeeded");
+        this.#markReady();
+      }
+    });
   }
 
   #markReady(): void {

@@ -174,4 +174,17 @@ test("the seed's story: kill -9 every nyc member; sfc has every acknowledged wri
     { timeoutMs: 15_000 },
   );
   expect((await kv(sfc[1]!, "GET", "/keys/order-42")).body["value"]).toEqual({ id: 42, total: 126 });
-}, 240_000);
+
+  // nyc is rebuilt from nothing: its first member pulls the map from sfc before it reports ready.
+  const [reborn] = await startSite("nyc", 1, routerList);
+  await waitFor(
+    "the new nyc member ready",
+    async () => (await getJson(reborn!.httpPort, "/readyz"))?.status === 200,
+    {
+      timeoutMs: 60_000,
+    },
+  );
+  const st = await kv(reborn!, "GET", "/status");
+  expect(st.body["entries"]).toBe(10_501);
+  expect((await kv(reborn!, "GET", "/keys/after-failover")).body["value"]).toEqual({ ok: true });
+}, 300_000);
