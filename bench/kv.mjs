@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Replicated maps (issue 11), on dist/ (`npm run build` first):
-//   node bench/kv.mjs [--writes 20000] [--rates 1000,5000] [--steady-s 5] [--keys 100000]
+//   node bench/kv.mjs [--writes 20000] [--rates 1000,5000] [--steady-s 5] [--keys 100000] [--ae-ms 30000]
 // One process: two GossipRouters and two sites (nyc x2, sfc x2) of real RelayChannels on
 // loopback, a ReplicatedMap "bench" on every member (KvService). CPU is this process's user +
 // system time (every router and member is in it) divided by the writes.
@@ -34,6 +34,8 @@ const WINDOW = numberOption("window", 1000);
 const RATES = stringOption("rates", "1000,5000").split(",").map(Number);
 const STEADY_S = numberOption("steady-s", 5);
 const KEYS = numberOption("keys", 100_000);
+/** The maps' antiEntropyIntervalMs (periodic syncs). */
+const AE_MS = numberOption("ae-ms", 30_000);
 
 const quiet = pino({ level: "silent" });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -91,7 +93,8 @@ async function join(site, name) {
   await channel.connect();
   discovery[site].addresses.push({ host: "127.0.0.1", port: channel.localMember.port });
   const kv = new KvService(channel, { logger: quiet });
-  const m = { channel, kv, map: kv.open("bench", { codec: { encode: (v) => v, decode: (b) => b } }) };
+  const codec = { encode: (v) => v, decode: (b) => b };
+  const m = { channel, kv, map: kv.open("bench", { codec, antiEntropyIntervalMs: AE_MS }) };
   members.push(m);
   return m;
 }
