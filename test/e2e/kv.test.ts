@@ -13,7 +13,7 @@
 //                  a new pod nyc-4 joins; nyc-4 reports ready with every key, and both sites converge
 import { waitFor } from "../helpers/wait.js";
 import { anySelected, scenario, unavailable } from "./scenarios.js";
-import { type Pod, type PodProcess, ROUTER_ADDRS, type SiteName, World } from "./world.js";
+import { type Pod, type PodProcess, ROUTER_ADDRS, SITE_PLAN, type SiteName, World } from "./world.js";
 
 const IDS = ["kv-partition", "kv-offline", "kv-churn"];
 const MAP = "orders";
@@ -264,17 +264,27 @@ async function converged(id: string, members: Record<SiteName, readonly string[]
 }
 
 /** Blackholes both routers in nyc's gateway (like route-loss, both routes); returns the heal. */
+/**
+ * Cuts nyc from both routers in both directions: blackhole routes to the routers in nyc's gateway
+ * (nyc -> routers) and, in each router's namespace, to nyc's subnet (routers -> nyc; two /25s, more
+ * specific than the /24 route back through nyc's gateway). A one-way cut is not one: a router's TCP
+ * segments still reached nyc while nyc's acknowledgements were dropped, and a CI run saw one of
+ * sfc's batches arrive in nyc "during the cut".
+ */
 function cutNyc(): () => void {
   const gw = world!.site("nyc").gateway;
-  const added: string[] = [];
-  for (const r of ROUTER_ADDRS) {
-    gw.ip(["route", "add", "blackhole", `${r}/32`]);
-    added.push(r);
-  }
+  const nycHalves = [`${SITE_PLAN.nyc.subnet}.0/25`, `${SITE_PLAN.nyc.subnet}.128/25`];
+  const added: { ns: { ip(args: string[]): unknown }; dst: string }[] = [];
+  const add = (ns: { ip(args: string[]): unknown }, dst: string) => {
+    ns.ip(["route", "add", "blackhole", dst]);
+    added.push({ ns, dst });
+  };
+  for (const r of ROUTER_ADDRS) add(gw, `${r}/32`);
+  for (const ns of world!.routers) for (const dst of nycHalves) add(ns, dst);
   return () => {
-    for (const r of added.splice(0)) {
+    for (const { ns, dst } of added.splice(0)) {
       try {
-        gw.ip(["route", "del", "blackhole", `${r}/32`]);
+        ns.ip(["route", "del", "blackhole", dst]);
       } catch {
         // already gone
       }
