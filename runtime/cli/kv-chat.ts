@@ -41,7 +41,8 @@ async function openReady(kv: KvService, name: string): Promise<ReplicatedMap<unk
   return map;
 }
 
-function parseValue(text: string): unknown {
+/** A JSON value, or the text itself as a string (`kv put` in the chat and in `relay kv`). */
+export function parseKvValue(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
@@ -59,7 +60,7 @@ export async function runKvLine(kv: KvService, line: string): Promise<string> {
       case "put": {
         if (!mapName || !key || rest.length === 0) return "usage: kv put <map> <key> <value> [--remote]";
         const map = await openReady(kv, mapName);
-        const v = await map.put(key, parseValue(rest.join(" ")), remote ? { ack: "remote" } : {});
+        const v = await map.put(key, parseKvValue(rest.join(" ")), remote ? { ack: "remote" } : {});
         return `-- ${key} written (version ${versionKey(v)}${remote ? ", applied by every backup site" : ""})`;
       }
       case "get": {

@@ -1,11 +1,11 @@
 // Two sites in one process for the replicated-map tests: real GossipRouters on loopback, real
 // LocalCluster members, one RelayChannel and one KvService per member.
 import { pino } from "pino";
-import type { DiscoveredAddress, Discovery } from "../../runtime/cluster/discovery.js";
 import { KvService } from "../../runtime/kv/service.js";
 import { RelayChannel } from "../../runtime/relay/channel.js";
 import type { RelayChannelOptions } from "../../runtime/relay/options.js";
 import { GossipRouter } from "../../runtime/router/router.js";
+import { ListDiscovery } from "../cluster/util.js";
 import { waitFor } from "../helpers/wait.js";
 
 const quiet = () => pino({ level: process.env["LOG_LEVEL"] ?? "silent" });
@@ -16,13 +16,6 @@ const TUNING = {
   discoveryIntervalMs: 200,
   joinTimeoutMs: 600,
 };
-
-class ListDiscovery implements Discovery {
-  addresses: DiscoveredAddress[] = [];
-  async find(): Promise<DiscoveredAddress[]> {
-    return [...this.addresses];
-  }
-}
 
 export interface Member {
   readonly channel: RelayChannel;

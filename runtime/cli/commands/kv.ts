@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { ConfigError } from "../../../contract/errors.js";
 import { KV_API_PORT } from "../../../contract/ports.js";
+import { parseKvValue } from "../kv-chat.js";
 
 interface KvFlags {
   url?: string;
@@ -79,15 +80,6 @@ class KvClient {
 const seg = (s: string) => encodeURIComponent(s);
 const print = (v: unknown) => process.stdout.write(`${typeof v === "string" ? v : JSON.stringify(v)}\n`);
 
-/** A JSON value, or the word itself as a string. */
-function parseValue(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
 export function registerKvCommand(program: Command): void {
   const kv = program
     .command("kv")
@@ -107,7 +99,7 @@ export function registerKvCommand(program: Command): void {
       const r = await client().call(
         "PUT",
         `/${seg(map)}/keys/${seg(key)}${q.size ? `?${q}` : ""}`,
-        parseValue(value),
+        parseKvValue(value),
       );
       print(r["version"]);
     });
