@@ -14,9 +14,11 @@
 //                     count x SUB_BUCKETS x u64 leaf hash
 //  10 LEAF_REQ    session u32, count u32 (1..LEAVES), count x u16 leaf; answered by BUCKET_RES
 // entries  = count u32 (<= maxEntries), count x entry
-// entry    = key u16 length + UTF-8 (<= maxKeyBytes), flag u8 (0 tombstone, 1 value),
-//            [value u32 length (<= maxValueBytes) + bytes when flag = 1],
-//            wall u64 (<= 2^53-1), logical u16, site str8, member str8 (1..255 bytes each)
+// entry    = key u16 length + UTF-8 (<= maxKeyBytes), flags u8 (bit 0: has a value, else a
+//            tombstone; bit 1: has a replaced version; no other bit),
+//            [value u32 length (<= maxValueBytes) + bytes when bit 0], version,
+//            [replaced version when bit 1]
+// version  = wall u64 (<= 2^53-1), logical u16, site str8, member str8 (1..255 bytes each)
 // Integers are big-endian. The BUCKET_RES checksum is the first 8 bytes of SHA-256 over every
 // byte before it, so a chunk corrupted on the way is rejected (BAD_FRAME) and requested again.
 // DIGEST_RES's root must be the root of its hashes (digest.ts). Nothing may follow a message.
@@ -27,7 +29,7 @@ import { createHash } from "node:crypto";
 import { Reader } from "../protocol/reader.js";
 import { Writer } from "../protocol/writer.js";
 import { BUCKETS, digestRoot, LEAVES, ROOT_BYTES, SUB_BUCKETS } from "./digest.js";
-import { checkEntry, DEFAULT_STORE_LIMITS, ENTRY_OVERHEAD, type Entry } from "./entry.js";
+import { checkEntry, DEFAULT_STORE_LIMITS, ENTRY_OVERHEAD, type Entry, replacesBytes } from "./entry.js";
 import { isKvErrorCode, KvError, type KvErrorCode } from "./errors.js";
 import { MAX_LOGICAL } from "./hlc.js";
 import { isWellFormed, MAX_NAME_BYTES, utf8Length, type Version } from "./version.js";
@@ -44,6 +46,10 @@ export const KvKind = {
   SubDigestRes: 9,
   LeafReq: 10,
 } as const;
+
+/** Entry flag bits. */
+const FLAG_VALUE = 1;
+const FLAG_REPLACES = 2;
 
 export const MAX_MAP_NAME_BYTES = 64;
 export const MAX_ERROR_MESSAGE_BYTES = 1024;
@@ -139,7 +145,8 @@ export function entryWireBytes(e: Entry): number {
     utf8Length(e.key) +
     (e.value?.length ?? 0) +
     utf8Length(e.version.site) +
-    utf8Length(e.version.member)
+    utf8Length(e.version.member) +
+    replacesBytes(e)
   );
 }
 
@@ -205,9 +212,11 @@ class KvWriter extends Writer {
       checkEntry(e, limits);
       const key = utf8.encode(e.key);
       this.u16(key.length).bytes(key);
-      if (e.value === null) this.u8(0);
-      else this.u8(1).u32(e.value.length).bytes(e.value);
+      const flags = (e.value === null ? 0 : FLAG_VALUE) | (e.replaces === undefined ? 0 : FLAG_REPLACES);
+      this.u8(flags);
+      if (e.value !== null) this.u32(e.value.length).bytes(e.value);
       this.version(e.version);
+      if (e.replaces !== undefined) this.version(e.replaces);
     }
     return this;
   }
@@ -394,15 +403,21 @@ class KvReader extends Reader {
     if (keyLen > limits.maxKeyBytes)
       throw bad(`key of ${keyLen} bytes exceeds maxKeyBytes ${limits.maxKeyBytes}`);
     const key = this.text(keyLen, "key");
-    const flag = this.u8("value flag");
+    const flags = this.u8("entry flags");
+    if ((flags & ~(FLAG_VALUE | FLAG_REPLACES)) !== 0) throw bad(`entry flags ${flags} set an unknown bit`);
     let value: Uint8Array | null = null;
-    if (flag === 1) {
+    if ((flags & FLAG_VALUE) !== 0) {
       const n = this.u32("value length");
       if (n > limits.maxValueBytes)
         throw bad(`value of ${n} bytes exceeds maxValueBytes ${limits.maxValueBytes}`);
       this.need(n, "value");
       value = this.copy(n, "value");
-    } else if (flag !== 0) throw bad(`value flag ${flag} is neither 0 nor 1`);
+    }
+    const version = this.version();
+    if ((flags & FLAG_REPLACES) === 0) return { key, value, version };
+    return { key, value, version, replaces: this.version() };
+  }
+  version(): Version {
     const hi = this.u32("wall");
     const lo = this.u32("wall");
     if (hi > 0x1fffff) throw bad("wall above 2^53-1");
@@ -410,7 +425,7 @@ class KvReader extends Reader {
     if (logical > MAX_LOGICAL) throw bad("logical out of range");
     const site = this.str8(MAX_NAME_BYTES, "site");
     const member = this.str8(MAX_NAME_BYTES, "member");
-    return { key, value, version: { hlc: { wall: hi * 0x1_0000_0000 + lo, logical }, site, member } };
+    return { hlc: { wall: hi * 0x1_0000_0000 + lo, logical }, site, member };
   }
 }
 

@@ -9,6 +9,13 @@ export interface Entry {
   /** The value's bytes; null = tombstone (the key was deleted). */
   readonly value: Uint8Array | null;
   readonly version: Version;
+  /**
+   * The version of the entry this write overwrote on the member that made it (what its writer had
+   * seen of the key); absent when that member held no entry for the key. Travels with the entry:
+   * a replica tells a concurrent write of another site (it did not replace ours) from one made
+   * after seeing ours, which is what the conflict count needs (docs/KV.md).
+   */
+  readonly replaces?: Version;
   /** Tombstones only, local: ms (the store's clock) when this replica applied the delete. Never sent. */
   readonly deletedAt?: number;
 }
@@ -89,6 +96,10 @@ export function checkEntry(e: Entry, limits: Pick<StoreLimits, "maxKeyBytes" | "
   checkValue(e.value, limits);
   const problem = versionProblem(e.version);
   if (problem) throw new KvError("BAD_FRAME", `entry "${e.key.slice(0, 64)}": bad version: ${problem}`);
+  if (e.replaces !== undefined) {
+    const p = versionProblem(e.replaces);
+    if (p) throw new KvError("BAD_FRAME", `entry "${e.key.slice(0, 64)}": bad replaced version: ${p}`);
+  }
 }
 
 /**
@@ -101,14 +112,26 @@ export function entryBytes(e: Entry): number {
     utf8Length(e.key) +
     (e.value?.length ?? 0) +
     utf8Length(e.version.site) +
-    utf8Length(e.version.member)
+    utf8Length(e.version.member) +
+    replacesBytes(e)
   );
 }
+
+/** Bytes of an entry's replaced version on the wire (0 when it has none). */
+export function replacesBytes(e: Entry): number {
+  const r = e.replaces;
+  return r === undefined ? 0 : VERSION_OVERHEAD + utf8Length(r.site) + utf8Length(r.member);
+}
+
+/** Fixed bytes of a version on the wire: wall 8 + logical u16 + 2 x str8 length. */
+export const VERSION_OVERHEAD = 8 + 2 + 1 + 1;
 
 /** Fixed bytes of an entry on the wire: key u16 + flag u8 + value u32 + wall 8 + logical u16 + 2 x str8 length. */
 export const ENTRY_OVERHEAD = 2 + 1 + 4 + 8 + 2 + 1 + 1;
 
 /** A copy of `e` without local-only fields (what goes on the wire). */
 export function wireEntry(e: Entry): Entry {
-  return { key: e.key, value: e.value, version: e.version };
+  return e.replaces === undefined
+    ? { key: e.key, value: e.value, version: e.version }
+    : { key: e.key, value: e.value, version: e.version, replaces: e.replaces };
 }

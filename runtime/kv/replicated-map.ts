@@ -24,7 +24,7 @@ import { HybridClock } from "./hlc.js";
 import { type ChangeOrigin, MapStore } from "./store.js";
 import { answerSync, type SyncProgress, SyncSession } from "./sync.js";
 import { jsonCodec, type ValueCodec } from "./value-codec.js";
-import type { Version } from "./version.js";
+import { type Version, versionsEqual } from "./version.js";
 
 /** What a map needs from the channel it lives on (KvService implements it over a RelayChannel). */
 export interface KvHost {
@@ -195,8 +195,6 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
   readonly #now: () => number;
   readonly #backups = new Map<string, Backup>();
   #inSite: Entry[] = [];
-  /** Acknowledgements waiting for our own pending writes to their site (#queueAck). */
-  #acks: { to: RelayAddress; batch: number }[] = [];
   #flushScheduled = false;
   readonly #waiters = new Set<RemoteWaiter>();
   readonly #pacers = new Set<() => void>();
@@ -275,6 +273,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     this.#wasCoordinator = host.coordinator() === host.member;
     this.#lastCoordinator = host.coordinator();
     this.#openedAt = this.#now();
+    this.#refreshBackups();
     this.#timer = setInterval(() => this.#tick(), tickMs);
     this.#timer.unref();
     queueMicrotask(() => this.#startTransfer());
@@ -481,7 +480,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
         const forward = dest.kind === "member";
         for (const e of m.entries) this.#applyRemote(e, forward);
         if (!local && m.batch !== 0 && this.#host.coordinator() === this.#host.member)
-          this.#queueAck(from, m.batch);
+          this.#sendTo(from, { type: "ack", map: this.name, batch: m.batch });
         if (forward) this.#scheduleFlush();
         return;
       }
@@ -528,6 +527,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     const coord = this.#host.coordinator();
     if (coord !== this.#lastCoordinator && !coordinator && this.#ready) this.#lastSiteSync = 0;
     this.#lastCoordinator = coord;
+    this.#refreshBackups();
     for (const [id, s] of this.#sessions) {
       const gone =
         s.kind === "site"
@@ -546,7 +546,8 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
 
   #replicate(e: Entry): void {
     this.#inSite.push(e);
-    for (const b of this.#backupTargets()) {
+    // The backup set is refreshed on topology changes and every tick, not per write (hot path).
+    for (const b of this.#backups.values()) {
       if (!b.online) continue;
       try {
         b.backlog.add(e);
@@ -558,9 +559,9 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     this.#scheduleFlush();
   }
 
-  #backupTargets(): Backup[] {
+  /** Adds a backup (and its backlog) for every visible remote site this map backs up to. */
+  #refreshBackups(): void {
     for (const r of this.#host.remoteSites()) this.#backup(r.site);
-    return [...this.#backups.values()];
   }
 
   #backup(site: string): Backup | undefined {
@@ -596,24 +597,6 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       this.#flushScheduled = false;
       this.#flush();
     });
-  }
-
-  /**
-   * An acknowledgement goes right after our own writes to that site that were pending when the
-   * batch was applied (flushed now), and before any we make later: so the writer there tells a
-   * concurrent write of ours (it arrives before the acknowledgement) from one made after seeing its
-   * own (after it). The conflict count relies on this order. When the channel cannot take our
-   * writes now, the acknowledgement waits behind them (#flush).
-   */
-  #queueAck(to: RelayAddress, batch: number): void {
-    const b = this.#backups.get(to.site);
-    if (b?.online && b.backlog.queued > 0) this.#flushBackup(b, this.#now());
-    if (!b?.online || b.backlog.queued === 0 || this.#acks.length >= 10_000) {
-      this.#sendTo(to, { type: "ack", map: this.name, batch });
-      return;
-    }
-    this.#acks.push({ to, batch });
-    this.#scheduleFlush();
   }
 
   /** Sends what the channel takes of our backlog for `b`, in batches. */
@@ -652,15 +635,6 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     } else this.#inSite = [];
     const now = this.#now();
     for (const b of this.#backups.values()) if (b.online) this.#flushBackup(b, now);
-    if (this.#acks.length > 0) {
-      const waiting: { to: RelayAddress; batch: number }[] = [];
-      for (const a of this.#acks) {
-        const b = this.#backups.get(a.to.site);
-        if (b?.online && b.backlog.queued > 0) waiting.push(a);
-        else this.#sendTo(a.to, { type: "ack", map: this.name, batch: a.batch });
-      }
-      this.#acks = waiting;
-    }
   }
 
   #onAck(site: string, batch: number): void {
@@ -757,20 +731,19 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       );
       return false;
     }
-    // A conflict: another site's write replaced a write of ours that site had not acknowledged
-    // (neither side had seen the other's). Counted once, by the member whose write lost, so the
-    // sum over every member of every site is the number of keys in conflict.
+    // A conflict: another site's write replaced a write of ours that its writer had not seen (it
+    // did not replace ours: neither side had seen the other's). Counted once, by the member whose
+    // write lost, however the winner arrived (replication or a sync), so the sum over every member
+    // of every site is the number of keys in conflict.
     if (
       changed !== null &&
       before &&
       e.version.site !== this.#host.site &&
       before.version.site === this.#host.site &&
-      before.version.member === this.#host.member
-    ) {
-      // The origin site of the other write (it may come through our own coordinator's sync).
-      const b = this.#backups.get(e.version.site);
-      if (b && !b.backlog.isAcked(before)) this.#conflicts++;
-    }
+      before.version.member === this.#host.member &&
+      !(e.replaces !== undefined && versionsEqual(e.replaces, before.version))
+    )
+      this.#conflicts++;
     if (changed && forward) this.#inSite.push(changed);
     return changed !== null;
   }
@@ -940,7 +913,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     const now = this.#now();
     for (const s of this.#sessions.values()) s.session.expire(now);
     if (!this.#ready) this.#startTransfer();
-    this.#backupTargets();
+    this.#refreshBackups();
     for (const b of this.#backups.values()) this.#checkBackup(b, now);
     this.#settleWaiters();
     if (this.#inSite.length > 0) this.#scheduleFlush();

@@ -147,10 +147,11 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
   apply(remote: Entry): Entry | null {
     checkEntry(remote, this.limits);
     this.#clock.observe(remote.version.hlc);
+    const replaces = remote.replaces === undefined ? {} : { replaces: remote.replaces };
     const incoming: Entry =
       remote.value === null
-        ? { key: remote.key, value: null, version: remote.version, deletedAt: this.#now() }
-        : { key: remote.key, value: remote.value, version: remote.version };
+        ? { key: remote.key, value: null, version: remote.version, ...replaces, deletedAt: this.#now() }
+        : { key: remote.key, value: remote.value, version: remote.version, ...replaces };
     return this.#install(incoming, "remote");
   }
 
@@ -227,8 +228,12 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
 
   #writeLocal(key: string, value: Uint8Array | null): Entry {
     const version: Version = { hlc: this.#clock.tick(), site: this.site, member: this.member };
+    const seen = this.#slots.get(key)?.entry.version;
+    const replaces = seen === undefined ? {} : { replaces: seen };
     const entry: Entry =
-      value === null ? { key, value: null, version, deletedAt: this.#now() } : { key, value, version };
+      value === null
+        ? { key, value: null, version, ...replaces, deletedAt: this.#now() }
+        : { key, value, version, ...replaces };
     return this.#install(entry, "local") ?? this.#slots.get(key)!.entry;
   }
 

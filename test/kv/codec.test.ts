@@ -20,15 +20,20 @@ import { MAX_LOGICAL } from "../../runtime/kv/hlc.js";
 const nameArb = fc.string({ unit: "grapheme", minLength: 1, maxLength: 10 });
 const mapArb = fc.string({ unit: "grapheme-ascii", minLength: 1, maxLength: 64 });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
-const entryArb: fc.Arbitrary<Entry> = fc.record({
-  key: fc.string({ unit: "grapheme", maxLength: 20 }),
-  value: fc.option(fc.uint8Array({ maxLength: 40 }), { nil: null }),
-  version: fc.record({
-    hlc: fc.record({ wall: fc.maxSafeNat(), logical: fc.integer({ min: 0, max: MAX_LOGICAL }) }),
-    site: nameArb,
-    member: nameArb,
-  }),
+const versionArb = fc.record({
+  hlc: fc.record({ wall: fc.maxSafeNat(), logical: fc.integer({ min: 0, max: MAX_LOGICAL }) }),
+  site: nameArb,
+  member: nameArb,
 });
+const entryArb: fc.Arbitrary<Entry> = fc.record(
+  {
+    key: fc.string({ unit: "grapheme", maxLength: 20 }),
+    value: fc.option(fc.uint8Array({ maxLength: 40 }), { nil: null }),
+    version: versionArb,
+    replaces: versionArb,
+  },
+  { requiredKeys: ["key", "value", "version"] },
+);
 const entriesArb = fc.array(entryArb, { maxLength: 8 });
 const hashesArb = (n: number) =>
   fc.array(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), { minLength: n, maxLength: n });
@@ -142,6 +147,22 @@ describe("kv codec", () => {
       ].join(""),
     );
     expect(entryWireBytes(entry)).toBe(wire.length - 11);
+    // The version it replaced follows the entry's own (flag bit 1).
+    const replaces = { hlc: { wall: 0x0102_0304_0500, logical: 0 }, site: "sfc", member: "s1" };
+    const second = encodeKvMessage({ type: "update", map: "m", batch: 5, entries: [{ ...entry, replaces }] });
+    expect(second.toString("hex")).toBe(
+      [
+        "01016d0000000500000001", // kind, map, batch, 1 entry
+        "00016b", // key "k"
+        "03", // a value and a replaced version
+        "00000001aa0000010203040506000703 6e7963026e31".replace(" ", ""), // value, version
+        "0000010203040500", // replaced: wall
+        "0000", // logical
+        "03736663", // site "sfc"
+        "027331", // member "s1"
+      ].join(""),
+    );
+    expect(entryWireBytes({ ...entry, replaces })).toBe(second.length - 11);
   });
 
   test("a digest of a real store round-trips and its root must match its hashes", () => {
@@ -211,6 +232,9 @@ describe("kv codec", () => {
     const site = Buffer.from(upd);
     site[30] = 0; // the site's length byte
     expect(badFrame(site)).toMatch(/site of 0 bytes/);
+    const flags = Buffer.from(upd);
+    flags[14] = 0x05; // the entry's flags: an unknown bit
+    expect(badFrame(flags)).toMatch(/entry flags 5 set an unknown bit/);
   });
 
   test("encoding refuses what cannot be sent, with KvError naming the field", () => {

@@ -172,20 +172,20 @@ test("watch: changes of a prefix in order, and resumed from a version without mi
 test("the bridge down while both sites write the same keys: after it is back both sites converge, and the conflicts are counted once per key", async () => {
   sites = await Sites.start();
   const ms = await sites.startSites({ nyc: 2, sfc: 2 });
-  // No periodic anti-entropy here: the other site's writes come through replication, whose order
-  // the conflict count relies on (an entry pulled by a sync may race the acknowledgements).
   const maps = ms.map((m) => m.kv.open<string>("inventory", { antiEntropyIntervalMs: 600_000 }));
   await Promise.all(maps.map((m) => m.ready));
-  const [nyc1, , sfc1] = maps as [ReplicatedMap<string>, ReplicatedMap<string>, ReplicatedMap<string>];
-  // The coordinators' first sync with the other site is done (one started during the outage would
-  // finish after it and race the acknowledgements).
-  await waitFor(
-    "first cross-site syncs done",
-    () => [nyc1, sfc1].every((m) => m.status().syncs.completed >= 1),
-    {
-      timeoutMs: 20_000,
-    },
-  );
+  const [nyc1, nyc2, sfc1, sfc2] = maps as [
+    ReplicatedMap<string>,
+    ReplicatedMap<string>,
+    ReplicatedMap<string>,
+    ReplicatedMap<string>,
+  ];
+  // The coordinators and the other members write: the count does not depend on who wrote or on
+  // the order in which the other site's writes and acknowledgements arrive (each entry names the
+  // version it replaced). Half of the "member/" keys were first written in sfc before the outage:
+  // their concurrent writes replace a version both sites had seen, and still conflict.
+  for (let i = 0; i < 25; i++) await sfc2.put(`member/${i}`, "before");
+  await waitFor("the first writes everywhere", () => maps.every((m) => m.size === 25), { timeoutMs: 20_000 });
   const ports = await sites.stopRouters();
   await waitFor(
     "each site sees only itself",
@@ -194,17 +194,18 @@ test("the bridge down while both sites write the same keys: after it is back bot
       timeoutMs: 20_000,
     },
   );
-  // The coordinators write (their acknowledgements then follow their own writes, in order).
   for (let i = 0; i < 50; i++) {
     await nyc1.put(`both/${i}`, `nyc-${i}`);
     await sfc1.put(`both/${i}`, `sfc-${i}`);
+    await nyc2.put(`member/${i}`, `nyc-${i}`);
+    await sfc2.put(`member/${i}`, `sfc-${i}`);
     await nyc1.put(`nyc-only/${i}`, "n");
     await sfc1.put(`sfc-only/${i}`, "s");
   }
   await sites.restartRouters(ports);
   await waitFor(
     "one digest at every member of both sites",
-    () => maps.every((m) => m.size === 150 && m.status().digest === nyc1.status().digest),
+    () => maps.every((m) => m.size === 200 && m.status().digest === nyc1.status().digest),
     {
       timeoutMs: 60_000,
       onTimeout: () =>
@@ -213,12 +214,19 @@ test("the bridge down while both sites write the same keys: after it is back bot
           .join(", "),
     },
   );
-  for (let i = 0; i < 50; i++) {
-    const v = nyc1.get(`both/${i}`);
-    expect(maps.map((m) => m.get(`both/${i}`))).toEqual([v, v, v, v]);
-  }
+  for (let i = 0; i < 50; i++)
+    for (const k of [`both/${i}`, `member/${i}`]) {
+      const v = nyc1.get(k);
+      expect(maps.map((m) => m.get(k))).toEqual([v, v, v, v]);
+    }
   const conflicts = (site: string) =>
     maps.filter((m) => m.status().site === site).reduce((n, m) => n + m.status().conflicts, 0);
   // Counted once per key, by the writer whose write lost (sfc's, stamped later, win the most).
-  expect(conflicts("nyc") + conflicts("sfc")).toBe(50);
+  expect(conflicts("nyc") + conflicts("sfc")).toBe(100);
+  // Later writes, each made after seeing the other site's, are no conflict.
+  await nyc2.put("member/0", "after");
+  await waitFor("the later write everywhere", () => maps.every((m) => m.get("member/0") === "after"));
+  await sfc2.put("member/0", "after-2");
+  await waitFor("the last write everywhere", () => maps.every((m) => m.get("member/0") === "after-2"));
+  expect(conflicts("nyc") + conflicts("sfc")).toBe(100);
 }, 120_000);
