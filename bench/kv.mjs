@@ -1,33 +1,46 @@
 #!/usr/bin/env node
 // Replicated maps (issue 11), on dist/ (`npm run build` first):
 //   node bench/kv.mjs [--writes 20000] [--rates 1000,5000] [--steady-s 5] [--keys 100000] [--ae-ms 30000]
-// One process: two GossipRouters and two sites (nyc x2, sfc x2) of real RelayChannels on
-// loopback, a ReplicatedMap "bench" on every member (KvService). CPU is this process's user +
-// system time (every router and member is in it) divided by the writes.
+// Every component in its own process, as in production: two routers (`relay router`) and two
+// sites (nyc x2, sfc x2) of bench members (bench/lib/member.mjs: a RelayChannel with a KvService
+// and the map "bench") on loopback. CPU is user + system time of all six processes (from /proc)
+// divided by the writes.
 // 1. writes/s at 100 B and 1 KB values from one nyc member, at most --window writes unresolved:
 //    "local" = every put resolved (applied and handed to the site), "replicated" = until sfc has
 //    acknowledged every key (the writer's backlog for sfc empty); with ack "remote" separately.
-// 2. replication lag at steady --rates writes/s for --steady-s seconds: write time (in the value)
-//    to the moment an sfc member's watch sees it (same process: one clock), p50 / p99 / max; the
-//    writer's RPO (pending keys and lag towards sfc) sampled every 50 ms.
+// 2. replication lag at steady --rates writes/s for --steady-s seconds: write time (CLOCK_MONOTONIC
+//    in the value, the same clock in every process) to the moment an sfc member's watch sees it,
+//    p50 / p99 / max; the writer's RPO (pending keys and lag towards sfc) sampled every 50 ms.
 // 3. state transfer: a member joining sfc when the map holds --keys keys (everything moves); and
 //    anti-entropy between two stores of --keys keys of which 1 % differ (SyncSession over the kv
 //    codec, in memory: time, entries and bytes each way).
+// 4. anti-entropy over the network: a fresh topology whose map holds --keys keys in both sites;
+//    both routers killed, nyc's coordinator takes sfc offline (one write unacknowledged) and then
+//    overwrites 1 % of the keys (left to anti-entropy), the routers come back; the time until every
+//    member of both sites holds one digest, until sfc is online again at nyc (probed every
+//    --probe-ms, the maps' anti-entropy period here), and the entries the syncs moved.
 // Prints Markdown tables.
-import { performance } from "node:perf_hooks";
 import { numberOption, stringOption } from "./lib/args.mjs";
-import { machine, requireBuild } from "./lib/topology.mjs";
+import {
+  BenchTopology,
+  cpuSeconds,
+  DIST,
+  machine,
+  newLogDir,
+  nowMs,
+  pct,
+  Router,
+  requireBuild,
+  stopAll,
+  waitUntil,
+} from "./lib/topology.mjs";
 
 requireBuild();
-const dist = new URL("../dist/runtime/", import.meta.url);
-const { RelayChannel } = await import(new URL("relay/channel.js", dist));
-const { GossipRouter } = await import(new URL("router/router.js", dist));
-const { KvService } = await import(new URL("kv/service.js", dist));
+const dist = new URL(`file://${DIST}/runtime/`);
 const { MapStore } = await import(new URL("kv/store.js", dist));
 const { HybridClock } = await import(new URL("kv/hlc.js", dist));
 const { SyncSession, answerSync } = await import(new URL("kv/sync.js", dist));
 const { encodeKvMessage, decodeKvMessage } = await import(new URL("kv/codec.js", dist));
-const { pino } = await import("pino");
 
 const WRITES = numberOption("writes", 20_000);
 const WINDOW = numberOption("window", 1000);
@@ -36,85 +49,39 @@ const STEADY_S = numberOption("steady-s", 5);
 const KEYS = numberOption("keys", 100_000);
 /** The maps' antiEntropyIntervalMs (periodic syncs). */
 const AE_MS = numberOption("ae-ms", 30_000);
+/** Section 4: the maps' antiEntropyIntervalMs there, which is also how often an offline site is probed. */
+const PROBE_MS = numberOption("probe-ms", 5000);
 
-const quiet = pino({ level: "silent" });
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const cpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
-const pct = (xs, p) => {
-  if (xs.length === 0) return Number.NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-};
-async function until(what, pred, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`kv bench: timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
-
-class ListDiscovery {
-  addresses = [];
-  async find() {
-    return [...this.addresses];
-  }
-}
-
-const routers = [];
-for (let i = 0; i < 2; i++) {
-  const r = new GossipRouter({ port: 0, bind: "127.0.0.1", httpPort: null }, quiet);
-  await r.start();
-  routers.push(r);
-}
-const routerList = routers.map((r) => ({ host: "127.0.0.1", port: r.port }));
-const discovery = { nyc: new ListDiscovery(), sfc: new ListDiscovery() };
-const members = [];
-async function join(site, name) {
-  const channel = new RelayChannel({
-    site,
-    cluster: "kv-bench",
-    name,
-    discovery: discovery[site],
-    routers: routerList,
-    bindAddr: "127.0.0.1",
-    bindPort: 0,
-    clusterTuning: {
-      heartbeatIntervalMs: 200,
-      suspectTimeoutMs: 10_000,
-      discoveryIntervalMs: 500,
-      joinTimeoutMs: 600,
-    },
-    pollIntervalMs: 300,
-    logger: quiet,
-  });
-  await channel.connect();
-  discovery[site].addresses.push({ host: "127.0.0.1", port: channel.localMember.port });
-  const kv = new KvService(channel, { logger: quiet });
-  const codec = { encode: (v) => v, decode: (b) => b };
-  const m = { channel, kv, map: kv.open("bench", { codec, antiEntropyIntervalMs: AE_MS }) };
-  members.push(m);
-  return m;
-}
-const [, nyc2, sfc1, sfc2] = [
-  await join("nyc", "nyc-1"),
-  await join("nyc", "nyc-2"),
-  await join("sfc", "sfc-1"),
-  await join("sfc", "sfc-2"),
-];
-await until("both sites visible everywhere", () =>
-  members.every((m) => m.channel.topology().sites.length === 2 && m.channel.view?.members.length === 2),
-);
-await Promise.all(members.map((m) => m.map.ready));
-const writer = nyc2; // not the coordinator: a plain member writing
-const pendingSfc = () =>
-  writer.map.status().backups.find((b) => b.site === "sfc") ?? { pendingKeys: 0, lagMs: null };
+const logDir = newLogDir("kv-bench-");
+const routers = [new Router("router-1", logDir), new Router("router-2", logDir)];
+await Promise.all(routers.map((r) => r.start()));
+const topo = new BenchTopology({
+  sites: [
+    { site: "nyc", members: 2 },
+    { site: "sfc", members: 2 },
+  ],
+  routers,
+  cluster: "kv-bench",
+  bridgeGroup: "kv-bench-bridge",
+  reliable: true,
+  record: false,
+  logDir,
+  kv: { map: "bench", options: { antiEntropyIntervalMs: AE_MS } },
+});
+await topo.start();
+const writer = await topo.youngest("nyc"); // not the coordinator: a plain member writing
+const [sfc1, sfc2] = topo.alive("sfc");
+const status = (m, key) => m.request("kvStatus", key === undefined ? {} : { key });
+const pendingSfc = async () => (await status(writer)).backups.find((b) => b.site === "sfc")?.pendingKeys ?? 0;
+const processes = () => [...routers, ...topo.alive()];
+/** CPU seconds of every router and member process so far. */
+const cpuAll = () => processes().reduce((sum, p) => sum + (cpuSeconds(p.pid) ?? 0), 0);
+/** CPU seconds per process name so far (the steady runs print where the time went). */
+const cpuBy = () => new Map(processes().map((p) => [p.name, cpuSeconds(p.pid) ?? 0]));
 
 const m = machine();
 console.log(
-  `# kv bench — ${m.cpu}, ${m.nproc} vCPU, Node ${m.node}, load ${m.loadavg.join(" ")}, commit ${m.commit}\n`,
+  `# kv bench — ${m.cpu}, ${m.nproc} vCPU, Node ${m.node}, load ${m.loadavg.join(" ")}, commit ${m.commit}; writer ${writer.name}\n`,
 );
 
 // 1. throughput
@@ -124,23 +91,20 @@ let round = 0;
 for (const size of [100, 1024]) {
   for (const ack of ["local", "remote"]) {
     const n = ack === "remote" ? Math.min(WRITES, 5000) : WRITES;
-    const value = Buffer.alloc(size, 0x61);
     const prefix = `t${round++}/`;
-    const c0 = cpu();
-    const t0 = performance.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: ack === "remote" ? Math.min(WINDOW, 256) : WINDOW }, async () => {
-        while (next < n) await writer.map.put(`${prefix}${next++}`, value, { ack });
-      }),
+    const c0 = cpuAll();
+    const window = ack === "remote" ? Math.min(WINDOW, 256) : WINDOW;
+    const r = await writer.request("kvBulk", { prefix, count: n, size, window, ack }, 300_000);
+    await waitUntil("sfc to acknowledge everything", async () => (await pendingSfc()) === 0, 120_000);
+    await waitUntil(
+      "sfc-2 to hold everything",
+      async () => (await status(sfc2, `${prefix}${n - 1}`)).has,
+      120_000,
     );
-    const t1 = performance.now();
-    await until("sfc to acknowledge everything", () => pendingSfc().pendingKeys === 0);
-    await until("sfc-2 to hold everything", () => sfc2.map.has(`${prefix}${n - 1}`));
-    const t2 = performance.now();
-    const us = ((cpu() - c0) / n) * 1e6;
+    const t2 = nowMs();
+    const us = ((cpuAll() - c0) / n) * 1e6;
     console.log(
-      `| ${size} B | ${ack} | ${n} | ${Math.round(n / ((t1 - t0) / 1000))} | ${Math.round(n / ((t2 - t0) / 1000))} | ${us.toFixed(0)} |`,
+      `| ${size} B | ${ack} | ${n} | ${Math.round(n / ((r.endAt - r.startAt) / 1000))} | ${Math.round(n / ((t2 - r.startAt) / 1000))} | ${us.toFixed(0)} |`,
     );
   }
 }
@@ -150,66 +114,50 @@ console.log(
   "\n| rate (writes/s) | writes | lag p50 ms | lag p99 ms | lag max ms | RPO keys p50 / p99 / max | RPO lag p99 ms | CPU µs/write |",
 );
 console.log("|---|---|---|---|---|---|---|---|");
+const perProcess = [];
 for (const rate of RATES) {
-  const lags = [];
   const prefix = `r${rate}/`;
-  const seen = sfc1.map.watch(prefix);
-  const reading = (async () => {
-    for await (const c of seen) {
-      const sentAt = Buffer.from(c.value).readDoubleBE(0);
-      lags.push(performance.now() - sentAt);
-    }
-  })();
-  const rpoKeys = [];
-  const rpoLag = [];
-  const sampler = setInterval(() => {
-    const b = pendingSfc();
-    rpoKeys.push(b.pendingKeys);
-    rpoLag.push(b.lagMs ?? 0);
-  }, 50);
+  await sfc1.request("kvWatch", { prefix });
   const total = Math.round(rate * STEADY_S);
-  const c0 = cpu();
-  const t0 = performance.now();
-  let sent = 0;
-  while (sent < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * rate));
-    while (sent < due) {
-      const v = Buffer.alloc(100);
-      v.writeDoubleBE(performance.now(), 0);
-      void writer.map.put(`${prefix}${sent++}`, v);
-    }
-    await sleep(1);
-  }
-  await until("every steady write seen in sfc", () => lags.length >= total);
-  clearInterval(sampler);
-  await seen.return();
-  await reading;
-  const us = ((cpu() - c0) / total) * 1e6;
+  const c0 = cpuAll();
+  const by0 = cpuBy();
+  const r = await writer.request("kvSteady", { prefix, rate, count: total, size: 100 }, 300_000);
+  if (r.refused > 0) console.log(`(${r.refused} writes refused)`);
+  await waitUntil(
+    "every steady write seen in sfc",
+    async () => (await sfc1.request("kvLags", { prefix })).count >= total,
+    120_000,
+  );
+  const us = ((cpuAll() - c0) / total) * 1e6;
+  const by = [...cpuBy()].map(
+    ([name, c]) => `${name} ${(((c - (by0.get(name) ?? 0)) / total) * 1e6).toFixed(0)}`,
+  );
+  perProcess.push(`${rate} writes/s: ${by.join(", ")}`);
+  const { lags } = await sfc1.request("kvLags", { prefix, stop: true });
   console.log(
-    `| ${rate} | ${total} | ${pct(lags, 50).toFixed(2)} | ${pct(lags, 99).toFixed(2)} | ${Math.max(...lags).toFixed(1)} | ${pct(rpoKeys, 50)} / ${pct(rpoKeys, 99)} / ${Math.max(...rpoKeys)} | ${pct(rpoLag, 99)} | ${us.toFixed(0)} |`,
+    `| ${rate} | ${total} | ${pct(lags, 50).toFixed(2)} | ${pct(lags, 99).toFixed(2)} | ${Math.max(...lags).toFixed(1)} | ${pct(r.rpoKeys, 50)} / ${pct(r.rpoKeys, 99)} / ${Math.max(...r.rpoKeys)} | ${pct(r.rpoLag, 99)} | ${us.toFixed(0)} |`,
   );
 }
+
+console.log(`\nCPU µs per write by process: ${perProcess.join("; ")}`);
 
 // 3. state transfer
 console.log("\n| state transfer | keys | time ms | entries received | entries sent | bytes each way |");
 console.log("|---|---|---|---|---|---|");
 {
-  const value = Buffer.alloc(100, 0x62);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: WINDOW }, async () => {
-      while (next < KEYS) await writer.map.put(`s/${next++}`, value);
-    }),
+  await writer.request(
+    "kvBulk",
+    { prefix: "s/", count: KEYS, size: 100, window: WINDOW, ack: "local" },
+    600_000,
   );
-  const total = writer.map.size;
-  await until("sfc-2 to hold the whole map", () => sfc2.map.size === total, 300_000);
-  const t0 = performance.now();
-  const late = await join("sfc", "sfc-3");
-  await late.map.ready;
-  const ms = performance.now() - t0;
-  const s = late.map.status().syncs;
+  const total = (await status(writer)).size;
+  await waitUntil("sfc-2 to hold the whole map", async () => (await status(sfc2)).size === total, 300_000);
+  const t0 = nowMs();
+  const late = await topo.addMember("sfc"); // up once its map is ready
+  const ms = nowMs() - t0;
+  const s = await status(late);
   console.log(
-    `| a member joins sfc (real channels; time includes joining) | ${late.map.size} | ${ms.toFixed(0)} | ${s.entriesReceived} | ${s.entriesSent} | — |`,
+    `| a member joins sfc (own process; time includes starting and joining) | ${s.size} | ${ms.toFixed(0)} | ${s.syncs.entriesReceived} | ${s.syncs.entriesSent} | — |`,
   );
 }
 {
@@ -252,17 +200,100 @@ console.log("|---|---|---|---|---|---|");
     stepTimeoutMs: 60_000,
     now: t.now,
   });
-  const t0 = performance.now();
+  const t0 = nowMs();
   session.start();
   const r = await session.result;
-  const ms = performance.now() - t0;
+  const ms = nowMs() - t0;
   if (a.digest().root() !== b.digest().root()) throw new Error("kv bench: replicas differ after the sync");
   console.log(
     `| anti-entropy, 1 % differ (codec in memory, no network) | ${KEYS} | ${ms.toFixed(0)} | ${r.entriesReceived} | ${r.entriesSent} | ${(bytes.toB / 1024).toFixed(0)} KiB / ${(bytes.toA / 1024).toFixed(0)} KiB |`,
   );
 }
 
-for (const x of members) x.kv.close();
-await Promise.allSettled(members.map((x) => x.channel.close()));
-await Promise.allSettled(routers.map((r) => r.stop()));
+await topo.stop();
+
+// 4. anti-entropy over the network
+{
+  const ae = new BenchTopology({
+    sites: [
+      { site: "nyc", members: 2 },
+      { site: "sfc", members: 2 },
+    ],
+    routers,
+    cluster: "kv-bench-ae",
+    bridgeGroup: "kv-bench-ae-bridge",
+    reliable: true,
+    record: false,
+    logDir,
+    // Offline soon after the routers go (two resends 300 ms apart or 1.5 s), probed every PROBE_MS.
+    kv: {
+      map: "bench",
+      options: {
+        antiEntropyIntervalMs: PROBE_MS,
+        resendAfterMs: 300,
+        offlineAfterResends: 2,
+        offlineAfterMs: 1500,
+      },
+    },
+  });
+  await ae.start();
+  const coord = await ae.siteMaster("nyc");
+  const all = ae.alive();
+  const sfcAt = async () => (await status(coord)).backups.find((b) => b.site === "sfc");
+  const digests = async () => new Set((await Promise.all(all.map((x) => status(x)))).map((s) => s.digest));
+  await coord.request(
+    "kvBulk",
+    { prefix: "k/", count: KEYS, size: 100, window: WINDOW, ack: "local" },
+    600_000,
+  );
+  await waitUntil(
+    "one digest everywhere",
+    async () => (await digests()).size === 1 && (await status(all.at(-1))).size === KEYS,
+    300_000,
+  );
+  const before = await Promise.all(all.map((x) => status(x)));
+  await Promise.all(routers.map((r) => r.kill()));
+  // One write finds sfc silent and takes it offline (the channel still delivers that one when the
+  // routers are back: it holds what it was given); the 1 % written after that are left to the syncs.
+  await coord.request("kvBulk", { prefix: "trigger/", count: 1, size: 100, window: 1, ack: "local" });
+  await waitUntil("sfc offline at nyc's coordinator", async () => (await sfcAt())?.online === false, 60_000);
+  const differ = Math.floor(KEYS / 100);
+  await coord.request(
+    "kvBulk",
+    { prefix: "k/", count: differ, stride: 100, size: 100, window: 100, ack: "local", fill: 0x62 },
+    60_000,
+  );
+  await Promise.all(routers.map((r) => r.start()));
+  const t0 = nowMs();
+  // Either side may start the sync that converges them: sfc's coordinator never saw nyc offline
+  // and syncs every PROBE_MS; nyc's syncs at once when sfc answers its probe.
+  let online = null;
+  let one = null;
+  await waitUntil(
+    "sfc online again at nyc's coordinator, and one digest at every member of both sites",
+    async () => {
+      if (online === null && (await sfcAt())?.online === true) online = nowMs();
+      if (one === null && (await digests()).size === 1) one = nowMs();
+      return online !== null && one !== null;
+    },
+    120_000,
+  );
+  const after = await Promise.all(all.map((x) => status(x)));
+  const moved = after.map((s, i) => ({
+    received: s.syncs.entriesReceived - before[i].syncs.entriesReceived,
+    sent: s.syncs.entriesSent - before[i].syncs.entriesSent,
+  }));
+  const received = moved.reduce((n, x) => n + x.received, 0);
+  const sent = moved.reduce((n, x) => n + x.sent, 0);
+  console.log(
+    "\n| anti-entropy over the network | keys | differ | routers back → one digest ms | routers back → sfc online at nyc ms | entries received / sent by the syncs |",
+  );
+  console.log("|---|---|---|---|---|---|");
+  console.log(
+    `| 4 members, 2 routers (own processes) | ${KEYS} | ${differ} | ${(one - t0).toFixed(0)} | ${(online - t0).toFixed(0)} | ${received} / ${sent} |`,
+  );
+  await ae.stop();
+}
+
+await stopAll();
 process.exit(0);

@@ -11,6 +11,8 @@
 //   report {id, killAt?}      -> what this member received of stream `id`: count, duplicates, gaps,
 //                                reorders, latency percentiles, largest gap in the arrival timeline
 //   forget {id}               -> drops a stream's receive state
+//   kv* requests              -> the replicated map `cfg.kv.map` on this member (bench/kv.mjs):
+//                                kvBulk, kvSteady, kvWatch, kvLags, kvStatus (see kvRequest below)
 // Payload of a bench message: "BNCH", stream id (u32), seq (u32, from 1), send time (u64 ns of
 // process.hrtime, i.e. CLOCK_MONOTONIC: the same clock in every process of this machine), padding.
 // The member exits when the parent goes away (IPC disconnect), so nothing outlives a bench run.
@@ -274,6 +276,102 @@ async function stream({ id, dest, count, size, rate = 0, window = 0, stallMs = 1
   };
 }
 
+// ---- replicated map (cfg.kv = {map, options}: the map's ReplicatedMapOptions) ----
+
+let kvMap = null;
+const kvWatches = new Map(); // prefix -> { lags: Series, iterator }
+
+/** The writer's pending keys and lag towards each backup site, sampled by kvSteady. */
+function kvBacklog() {
+  const b = kvMap.status().backups;
+  return {
+    keys: b.reduce((n, x) => n + x.pendingKeys, 0),
+    lagMs: Math.max(0, ...b.map((x) => x.lagMs ?? 0)),
+  };
+}
+
+async function kvRequest(msg) {
+  switch (msg.type) {
+    // {prefix, count, size, window, ack, fill?, stride?}: `count` puts of keys prefix + i x stride, at
+    // most `window` unresolved; resolves with the time until every put resolved (ms, CLOCK_MONOTONIC
+    // at start and end).
+    case "kvBulk": {
+      const value = Buffer.alloc(msg.size, msg.fill ?? 0x61);
+      let next = 0;
+      const t0 = nowMs();
+      await Promise.all(
+        Array.from({ length: msg.window }, async () => {
+          while (next < msg.count)
+            await kvMap.put(`${msg.prefix}${next++ * (msg.stride ?? 1)}`, value, { ack: msg.ack });
+        }),
+      );
+      return { startAt: t0, endAt: nowMs() };
+    }
+    // {prefix, rate, count, size}: puts at a steady rate, each value starting with its write time
+    // (u64 ns, CLOCK_MONOTONIC); the backlog towards the backup sites sampled every 50 ms (RPO).
+    case "kvSteady": {
+      const rpoKeys = [];
+      const rpoLag = [];
+      const sampler = setInterval(() => {
+        const b = kvBacklog();
+        rpoKeys.push(b.keys);
+        rpoLag.push(b.lagMs);
+      }, 50);
+      const t0 = nowMs();
+      let sent = 0;
+      let refused = 0;
+      while (sent < msg.count) {
+        const due = Math.min(msg.count, Math.floor(((nowMs() - t0) / 1000) * msg.rate));
+        while (sent < due) {
+          const v = Buffer.alloc(msg.size);
+          v.writeBigUInt64BE(nowNs(), 0);
+          kvMap.put(`${msg.prefix}${sent++}`, v).catch(() => refused++);
+        }
+        await sleep(1);
+      }
+      clearInterval(sampler);
+      return { startAt: t0, endAt: nowMs(), refused, rpoKeys, rpoLag };
+    }
+    // {prefix}: records, for every change under `prefix` this member sees, now - its write time.
+    case "kvWatch": {
+      const lags = new Series();
+      const iterator = kvMap.watch(msg.prefix);
+      kvWatches.set(msg.prefix, { lags, iterator });
+      void (async () => {
+        for await (const c of iterator) {
+          const sent = Buffer.from(c.value).readBigUInt64BE(0);
+          lags.push(Number(nowNs() - sent) / 1e6);
+        }
+      })();
+      return {};
+    }
+    // {prefix, stop?}: how many changes the watch saw and their lags (all of them: the parent
+    // takes percentiles over every writer's keys).
+    case "kvLags": {
+      const w = kvWatches.get(msg.prefix);
+      if (!w) return { count: 0, lags: [] };
+      if (msg.stop) {
+        kvWatches.delete(msg.prefix);
+        await w.iterator.return();
+      }
+      return { count: w.lags.n, lags: msg.stop ? Array.from(w.lags.view()) : [] };
+    }
+    case "kvStatus": {
+      const s = kvMap.status();
+      return {
+        size: kvMap.size,
+        ready: kvMap.isReady,
+        digest: s.digest,
+        backups: s.backups,
+        syncs: s.syncs,
+        has: msg.key === undefined ? undefined : kvMap.has(msg.key),
+      };
+    }
+    default:
+      return { error: `unknown request ${msg.type}` };
+  }
+}
+
 // ---- requests from the parent ----
 
 process.on("message", async (msg) => {
@@ -311,6 +409,13 @@ process.on("message", async (msg) => {
         streams.delete(msg.id);
         reply({});
         return;
+      case "kvBulk":
+      case "kvSteady":
+      case "kvWatch":
+      case "kvLags":
+      case "kvStatus":
+        reply(kvMap ? await kvRequest(msg) : { error: "no replicated map on this member (cfg.kv)" });
+        return;
       case "close":
         await ch.close();
         reply({});
@@ -330,4 +435,11 @@ process.on("SIGTERM", () => {
 });
 
 await ch.connect();
+if (cfg.kv) {
+  const { KvService } = await import(path.join(cfg.dist, "runtime/kv/service.js"));
+  const kv = new KvService(ch, { logger: log });
+  const codec = { encode: (v) => v, decode: (b) => b };
+  kvMap = kv.open(cfg.kv.map, { ...cfg.kv.options, codec });
+  await kvMap.ready;
+}
 process.send({ type: "up", pid: process.pid, port: ch.localMember.port });

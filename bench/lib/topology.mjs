@@ -339,10 +339,12 @@ export class BenchTopology {
 
   /** @param o {{sites: {site: string, members: number}[], routers: Router[], cluster: string,
    *   bridgeGroup: string, reliable: boolean, logDir: string, record?: boolean,
-   *   endpoints?: Record<string, {host: string, port: number}[]>}}
+   *   endpoints?: Record<string, {host: string, port: number}[]>,
+   *   kv?: {map: string, options?: object}}}
    *   record: keep every arrival time and latency (percentiles, gaps); false for long runs.
    *   endpoints: per site, the router endpoints its members dial instead of the routers' own
-   *   (e.g. delay proxies in front of them, bench/wan.mjs); a site not listed gets the routers. */
+   *   (e.g. delay proxies in front of them, bench/wan.mjs); a site not listed gets the routers.
+   *   kv: every member hosts this replicated map and is up once it is ready (bench/kv.mjs). */
   constructor(o) {
     this.#o = o;
   }
@@ -393,6 +395,7 @@ export class BenchTopology {
       bridgeGroup: this.#o.bridgeGroup,
       reliable: this.#o.reliable,
       record: this.#o.record ?? true,
+      kv: this.#o.kv,
       logFile: path.join(this.#o.logDir, `${this.#o.cluster}-${m.name}.log`),
     });
   }
