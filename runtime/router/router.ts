@@ -217,7 +217,10 @@ export class GossipRouter {
     const timeouts = [o.expiryMs, o.firstFrameTimeoutMs, o.frameTimeoutMs].filter((t) => t > 0);
     if (timeouts.length > 0) {
       const interval = Math.max(10, Math.min(1_000, Math.floor(Math.min(...timeouts) / 4)));
-      this.#reaper = setInterval(() => this.#reap(), interval);
+      // The reaper judges after the loop has polled the sockets in the turn it fires in: timers run
+      // before the poll, so after a stall of this process (GC, a starved CPU, SIGSTOP) a reaper that
+      // judged at once would expire clients whose heartbeats wait unread in the socket buffers.
+      this.#reaper = setInterval(() => setImmediate(() => this.#reap()), interval);
       this.#reaper.unref();
     }
     this.#log.info(

@@ -124,6 +124,39 @@ test("--expiry closes silent connections (GRACEFUL_CLOSE + SUSPECT) and keeps ch
   expect(silent.received.at(-1)!.hex).toBe(GC_HEX);
 });
 
+test("a router whose process stalls past --expiry reads what its clients sent before it judges them silent", async () => {
+  // A GC pause, a starved CPU or SIGSTOP: the loop resumes with the reaper's timer overdue and the
+  // clients' heartbeats waiting in the socket buffers. Timers run before the loop polls sockets, so
+  // a reaper that judged at once expired every client (seen as a paused sender that never came
+  // back in a loaded test run).
+  await h.start({ expiryMs: 300 });
+  const client = await h.client();
+  client.register("chat", uuid(1));
+  await h.registered(1);
+  const hb = setInterval(() => client.send(heartbeatFrame()), 50);
+  try {
+    await sleep(200);
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        // After the loop's poll: the heartbeat reaches the kernel now, and the router reads it only
+        // in the next turn's poll, after that turn's timers.
+        client.send(heartbeatFrame());
+        const until = Date.now() + 900; // three expiry periods
+        while (Date.now() < until) {
+          // the stall
+        }
+        resolve();
+      }),
+    );
+    await sleep(200);
+    expect(h.router.stats().expiries).toBe(0);
+    expect(client.closed || client.ended).toBe(false);
+    expect(h.router.registry.size).toBe(1);
+  } finally {
+    clearInterval(hb);
+  }
+});
+
 test("stop(): every client gets GRACEFUL_CLOSE, no SUSPECT", async () => {
   await h.start();
   const [a, b] = [await h.client(), await h.client()];
