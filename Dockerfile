@@ -8,7 +8,7 @@
 # production dependencies alone, and the final stage holds only dist/ + those dependencies.
 # See docs/IMAGE.md for the ports, the environment and the health check.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 # ---- build: dev dependencies + tsc -> dist/ -------------------------------------------------
 # dist/ is plain JavaScript: for multi-platform builds, compile once on the builder's platform.

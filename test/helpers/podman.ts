@@ -26,7 +26,7 @@ import { fileURLToPath } from "node:url";
 export const PODMAN_PACKAGES = ["podman", "buildah", "runc", "skopeo", "debootstrap"] as const;
 
 /** The name of the base image in the Dockerfile, which the stand-in is tagged as. */
-export const NODE_BASE_IMAGE = "docker.io/library/node:20-bookworm-slim";
+export const NODE_BASE_IMAGE = "docker.io/library/node:24-bookworm-slim";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const CONTAINERS_CONF = join(REPO_ROOT, "containers/containers.conf");
@@ -225,7 +225,7 @@ function hostNpmDir(): string {
 }
 
 /**
- * Makes the stand-in for node:20-bookworm-slim once: Debian bookworm (minbase) + this machine's
+ * Makes the stand-in for node:24-bookworm-slim once: Debian bookworm (minbase) + this machine's
  * node and npm in /usr/local, user `node` (1000:1000), like the official image.
  *
  * Only the stand-in carries this machine's CA bundle and NODE_EXTRA_CA_CERTS / npm cafile: outbound

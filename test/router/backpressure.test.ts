@@ -18,7 +18,12 @@ async function pump(sender: TestClient, dest: ReturnType<typeof uuid>): Promise<
     payload.writeUInt32BE(i, 0);
     if (!sender.socket.write(messageFrame("g", dest, uuid(1), payload))) {
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error("sender never drained")), 60_000);
+        const timer = setTimeout(() => {
+          // What the router did with it (an expiry or a close, or a pause never released).
+          const { closes, expiries, backpressurePauses } = h.router.stats();
+          const flow = JSON.stringify({ closes, expiries, backpressurePauses, ...h.router.flowStats() });
+          reject(new Error(`sender never drained after frame ${i}: ${flow}`));
+        }, 60_000);
         sender.socket.once("drain", () => {
           clearTimeout(timer);
           resolve();
