@@ -172,6 +172,8 @@ interface Backup {
   lastAckAt: number;
   /** The batch of the probe sent while offline. */
   probe: number;
+  /** Since when changes wait with no route to the site (null: not now). */
+  unreachableSince: number | null;
 }
 
 interface RemoteWaiter {
@@ -576,6 +578,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
         resends: 0,
         lastAckAt: this.#now(),
         probe: 0,
+        unreachableSince: null,
       };
       this.#backups.set(site, b);
     }
@@ -968,23 +971,39 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       b.backlog.requeue(batch);
       resent = true;
     }
+    // Unreachable: changes wait, nothing is in flight and the channel takes nothing for the site
+    // (no route to it). No resend can fail then, so this is the other way to go offline: without
+    // it, a site that vanished would fill the backlog and refuse this site's writes.
+    if (b.backlog.queued > 0 && b.sentAt.size === 0 && !this.#host.writableTo(b.site)) {
+      b.unreachableSince ??= now;
+      if (now - b.unreachableSince >= this.#o.offlineAfterMs) {
+        this.#takeOffline(b, now, "backup site unreachable: taken offline");
+        return;
+      }
+    } else b.unreachableSince = null;
     if (!resent) return;
     b.resends++;
     if (b.resends >= this.#o.offlineAfterResends && now - b.lastAckAt >= this.#o.offlineAfterMs) {
-      this.#host.log.warn(
-        { map: this.name, site: b.site, pendingKeys: b.backlog.pendingKeys, silentMs: now - b.lastAckAt },
-        "backup site does not acknowledge: taken offline (anti-entropy brings it up to date when it answers)",
-      );
-      b.online = false;
-      b.backlog = this.#newBacklog();
-      b.sentAt.clear();
-      b.probe = 0;
-      b.lastAckAt = now;
-      this.emit("backup-status", { site: b.site, online: false });
-      this.#settleWaiters();
+      this.#takeOffline(b, now, "backup site does not acknowledge: taken offline");
       return;
     }
     this.#scheduleFlush();
+  }
+
+  /** Stops replicating to `b` (its backlog is dropped); probed until it answers, then synced. */
+  #takeOffline(b: Backup, now: number, why: string): void {
+    this.#host.log.warn(
+      { map: this.name, site: b.site, pendingKeys: b.backlog.pendingKeys, silentMs: now - b.lastAckAt },
+      `${why} (anti-entropy brings it up to date when it answers)`,
+    );
+    b.online = false;
+    b.backlog = this.#newBacklog();
+    b.sentAt.clear();
+    b.unreachableSince = null;
+    b.probe = 0;
+    b.lastAckAt = now;
+    this.emit("backup-status", { site: b.site, online: false });
+    this.#settleWaiters();
   }
 }
 

@@ -230,3 +230,51 @@ test("the bridge down while both sites write the same keys: after it is back bot
   await waitFor("the last write everywhere", () => maps.every((m) => m.get("member/0") === "after-2"));
   expect(conflicts("nyc") + conflicts("sfc")).toBe(100);
 }, 120_000);
+
+test("a backup site that stays unreachable is taken offline: the other site's writes go on past the backlog budget, and anti-entropy catches it up when it is back", async () => {
+  sites = await Sites.start();
+  // A small send buffer: during the outage the channel soon takes nothing more for sfc (as a long
+  // outage at a high write rate does with the default 32,768 messages); then no batch is in flight
+  // and no resend can fail (before the fix: BACKLOG_FULL, refused writes, for as long as it lasts).
+  const extra = { sendBuffer: { maxMessages: 8 } };
+  const ms = [
+    await sites.join("nyc", "nyc-1", extra),
+    await sites.join("nyc", "nyc-2", extra),
+    await sites.join("sfc", "sfc-1", extra),
+  ];
+  await sites.settled(ms, 2);
+  const options = {
+    backlog: { maxKeys: 50 },
+    // Writers over the budget are paced until the site is offline (1 s after the first waiting change).
+    paceTimeoutMs: 5000,
+    resendAfterMs: 300,
+    // More resends than the channel takes: what takes sfc offline is that nothing can be sent.
+    offlineAfterResends: 1000,
+    offlineAfterMs: 1000,
+    antiEntropyIntervalMs: 1000,
+  };
+  const maps = ms.map((m) => m.kv.open<number>("ledger", options));
+  await Promise.all(maps.map((m) => m.ready));
+  const [nyc1, nyc2, sfc1] = maps as [ReplicatedMap<number>, ReplicatedMap<number>, ReplicatedMap<number>];
+  const ports = await sites.stopRouters();
+  await waitFor(
+    "each site sees only itself",
+    () => ms.every((m) => m.channel.topology().sites.length === 1),
+    { timeoutMs: 20_000 },
+  );
+  // Four times the backlog's budget, from both nyc members (each keeps its own backlog).
+  for (let i = 0; i < 100; i++) {
+    await nyc1.put(`a/${i}`, i);
+    await nyc2.put(`b/${i}`, i);
+  }
+  await waitFor("every write at both nyc members", () => nyc1.size === 200 && nyc2.size === 200);
+  for (const m of [nyc1, nyc2])
+    expect(m.status().backups.find((b) => b.site === "sfc")).toMatchObject({ online: false, pendingKeys: 0 });
+  await sites.restartRouters(ports);
+  await waitFor("sfc holds every write, by anti-entropy", () => sfc1.size === 200, { timeoutMs: 30_000 });
+  await waitFor(
+    "sfc online again at both nyc members",
+    () => [nyc1, nyc2].every((m) => m.status().backups.find((b) => b.site === "sfc")?.online === true),
+    { timeoutMs: 30_000 },
+  );
+}, 90_000);
