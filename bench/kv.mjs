@@ -58,19 +58,22 @@ const PROBE_MS = numberOption("probe-ms", 5000);
 const logDir = newLogDir("kv-bench-");
 const routers = [new Router("router-1", logDir), new Router("router-2", logDir)];
 await Promise.all(routers.map((r) => r.start()));
-const topo = new BenchTopology({
-  sites: [
-    { site: "nyc", members: 2 },
-    { site: "sfc", members: 2 },
-  ],
-  routers,
-  cluster: "kv-bench",
-  bridgeGroup: "kv-bench-bridge",
-  reliable: true,
-  record: false,
-  logDir,
-  kv: { map: "bench", options: { antiEntropyIntervalMs: AE_MS } },
-});
+/** nyc x2 + sfc x2 on the routers, every member hosting the map "bench" with `options`. */
+const kvTopology = (cluster, options) =>
+  new BenchTopology({
+    sites: [
+      { site: "nyc", members: 2 },
+      { site: "sfc", members: 2 },
+    ],
+    routers,
+    cluster,
+    bridgeGroup: `${cluster}-bridge`,
+    reliable: true,
+    record: false,
+    logDir,
+    kv: { map: "bench", options },
+  });
+const topo = kvTopology("kv-bench", { antiEntropyIntervalMs: AE_MS });
 await topo.start();
 const writer = await topo.youngest("nyc"); // not the coordinator: a plain member writing
 const [sfc1, sfc2] = topo.alive("sfc");
@@ -223,91 +226,70 @@ await topo.stop();
 
 // 4. anti-entropy over the network
 if (SECTIONS.has(4)) {
-  {
-    const ae = new BenchTopology({
-      sites: [
-        { site: "nyc", members: 2 },
-        { site: "sfc", members: 2 },
-      ],
-      routers,
-      cluster: "kv-bench-ae",
-      bridgeGroup: "kv-bench-ae-bridge",
-      reliable: true,
-      record: false,
-      logDir,
-      // Offline soon after the routers go (two resends 300 ms apart or 1.5 s), probed every PROBE_MS.
-      kv: {
-        map: "bench",
-        options: {
-          antiEntropyIntervalMs: PROBE_MS,
-          resendAfterMs: 300,
-          offlineAfterResends: 2,
-          offlineAfterMs: 1500,
-        },
-      },
-    });
-    await ae.start();
-    const coord = await ae.siteMaster("nyc");
-    const all = ae.alive();
-    const sfcAt = async () => (await status(coord)).backups.find((b) => b.site === "sfc");
-    const digests = async () => new Set((await Promise.all(all.map((x) => status(x)))).map((s) => s.digest));
-    await coord.request(
-      "kvBulk",
-      { prefix: "k/", count: KEYS, size: 100, window: WINDOW, ack: "local" },
-      600_000,
-    );
-    await waitUntil(
-      "one digest everywhere",
-      async () => (await digests()).size === 1 && (await status(all.at(-1))).size === KEYS,
-      300_000,
-    );
-    const before = await Promise.all(all.map((x) => status(x)));
-    await Promise.all(routers.map((r) => r.kill()));
-    // One write finds sfc silent and takes it offline (the channel still delivers that one when the
-    // routers are back: it holds what it was given); the 1 % written after that are left to the syncs.
-    await coord.request("kvBulk", { prefix: "trigger/", count: 1, size: 100, window: 1, ack: "local" });
-    await waitUntil(
-      "sfc offline at nyc's coordinator",
-      async () => (await sfcAt())?.online === false,
-      60_000,
-    );
-    const differ = Math.floor(KEYS / 100);
-    await coord.request(
-      "kvBulk",
-      { prefix: "k/", count: differ, stride: 100, size: 100, window: 100, ack: "local", fill: 0x62 },
-      60_000,
-    );
-    await Promise.all(routers.map((r) => r.start()));
-    const t0 = nowMs();
-    // Either side may start the sync that converges them: sfc's coordinator never saw nyc offline
-    // and syncs every PROBE_MS; nyc's syncs at once when sfc answers its probe.
-    let online = null;
-    let one = null;
-    await waitUntil(
-      "sfc online again at nyc's coordinator, and one digest at every member of both sites",
-      async () => {
-        if (online === null && (await sfcAt())?.online === true) online = nowMs();
-        if (one === null && (await digests()).size === 1) one = nowMs();
-        return online !== null && one !== null;
-      },
-      120_000,
-    );
-    const after = await Promise.all(all.map((x) => status(x)));
-    const moved = after.map((s, i) => ({
-      received: s.syncs.entriesReceived - before[i].syncs.entriesReceived,
-      sent: s.syncs.entriesSent - before[i].syncs.entriesSent,
-    }));
-    const received = moved.reduce((n, x) => n + x.received, 0);
-    const sent = moved.reduce((n, x) => n + x.sent, 0);
-    console.log(
-      "\n| anti-entropy over the network | keys | differ | routers back → one digest ms | routers back → sfc online at nyc ms | entries received / sent by the syncs |",
-    );
-    console.log("|---|---|---|---|---|---|");
-    console.log(
-      `| 4 members, 2 routers (own processes) | ${KEYS} | ${differ} | ${(one - t0).toFixed(0)} | ${(online - t0).toFixed(0)} | ${received} / ${sent} |`,
-    );
-    await ae.stop();
-  }
+  // Offline soon after the routers go (two resends 300 ms apart or 1.5 s), probed every PROBE_MS.
+  const ae = kvTopology("kv-bench-ae", {
+    antiEntropyIntervalMs: PROBE_MS,
+    resendAfterMs: 300,
+    offlineAfterResends: 2,
+    offlineAfterMs: 1500,
+  });
+  await ae.start();
+  const coord = await ae.siteMaster("nyc");
+  const all = ae.alive();
+  const sfcAt = async () => (await status(coord)).backups.find((b) => b.site === "sfc");
+  const digests = async () => new Set((await Promise.all(all.map((x) => status(x)))).map((s) => s.digest));
+  await coord.request(
+    "kvBulk",
+    { prefix: "k/", count: KEYS, size: 100, window: WINDOW, ack: "local" },
+    600_000,
+  );
+  await waitUntil(
+    "one digest everywhere",
+    async () => (await digests()).size === 1 && (await status(all.at(-1))).size === KEYS,
+    300_000,
+  );
+  const before = await Promise.all(all.map((x) => status(x)));
+  await Promise.all(routers.map((r) => r.kill()));
+  // One write finds sfc silent and takes it offline (the channel still delivers that one when the
+  // routers are back: it holds what it was given); the 1 % written after that are left to the syncs.
+  await coord.request("kvBulk", { prefix: "trigger/", count: 1, size: 100, window: 1, ack: "local" });
+  await waitUntil("sfc offline at nyc's coordinator", async () => (await sfcAt())?.online === false, 60_000);
+  const differ = Math.floor(KEYS / 100);
+  await coord.request(
+    "kvBulk",
+    { prefix: "k/", count: differ, stride: 100, size: 100, window: 100, ack: "local", fill: 0x62 },
+    60_000,
+  );
+  await Promise.all(routers.map((r) => r.start()));
+  const t0 = nowMs();
+  // Either side may start the sync that converges them: sfc's coordinator never saw nyc offline
+  // and syncs every PROBE_MS; nyc's syncs at once when sfc answers its probe.
+  let online = null;
+  let one = null;
+  await waitUntil(
+    "sfc online again at nyc's coordinator, and one digest at every member of both sites",
+    async () => {
+      if (online === null && (await sfcAt())?.online === true) online = nowMs();
+      if (one === null && (await digests()).size === 1) one = nowMs();
+      return online !== null && one !== null;
+    },
+    120_000,
+  );
+  const after = await Promise.all(all.map((x) => status(x)));
+  const moved = after.map((s, i) => ({
+    received: s.syncs.entriesReceived - before[i].syncs.entriesReceived,
+    sent: s.syncs.entriesSent - before[i].syncs.entriesSent,
+  }));
+  const received = moved.reduce((n, x) => n + x.received, 0);
+  const sent = moved.reduce((n, x) => n + x.sent, 0);
+  console.log(
+    "\n| anti-entropy over the network | keys | differ | routers back → one digest ms | routers back → sfc online at nyc ms | entries received / sent by the syncs |",
+  );
+  console.log("|---|---|---|---|---|---|");
+  console.log(
+    `| 4 members, 2 routers (own processes) | ${KEYS} | ${differ} | ${(one - t0).toFixed(0)} | ${(online - t0).toFixed(0)} | ${received} / ${sent} |`,
+  );
+  await ae.stop();
 }
 
 await stopAll();
