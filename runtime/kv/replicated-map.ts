@@ -90,8 +90,17 @@ export interface ReplicatedMapOptions<V> {
   readonly remoteReadyWaitMs?: number;
   /** Per step of a sync; a step is retried 3 times. @default 5_000 */
   readonly syncStepTimeoutMs?: number;
-  /** Tombstones are collected this long after the delete (and once acknowledged). @default 600_000 */
+  /**
+   * Tombstones are collected this long after the delete, once every backup site has them (it has
+   * been reachable since, or back and synced). @default 600_000
+   */
   readonly tombstoneGraceMs?: number;
+  /**
+   * Longest a tombstone is held for a backup site that stays away; after it, that site must be
+   * re-seeded before it rejoins, or keys deleted meanwhile come back (docs/KV.md).
+   * @default 604_800_000 (7 days)
+   */
+  readonly tombstoneMaxHoldMs?: number;
   /** @default Date.now */
   readonly now?: () => number;
 }
@@ -174,6 +183,8 @@ interface Backup {
   probe: number;
   /** Since when changes wait with no route to the site (null: not now). */
   unreachableSince: number | null;
+  /** Since when the site has been visible and online without a break (null: it is not now). */
+  upSince: number | null;
 }
 
 interface RemoteWaiter {
@@ -241,6 +252,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       syncStepTimeoutMs: positive("syncStepTimeoutMs", options.syncStepTimeoutMs, 5_000),
       remoteReadyWaitMs: positive("remoteReadyWaitMs", options.remoteReadyWaitMs, 5_000),
       tombstoneGraceMs: positive("tombstoneGraceMs", options.tombstoneGraceMs, 600_000),
+      tombstoneMaxHoldMs: positive("tombstoneMaxHoldMs", options.tombstoneMaxHoldMs, 7 * 86_400_000),
       backlogBytes: positive("backlog.maxBytes", options.backlog?.maxBytes, 64 * 1024 * 1024),
       backlogKeys: positive("backlog.maxKeys", options.backlog?.maxKeys, 1_000_000),
     };
@@ -561,9 +573,41 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     this.#scheduleFlush();
   }
 
-  /** Adds a backup (and its backlog) for every visible remote site this map backs up to. */
+  /**
+   * Adds a backup (and its backlog) for every visible remote site this map backs up to, and
+   * notes since when each has been visible and online (tombstones wait for that: #tombstoneStable).
+   */
   #refreshBackups(): void {
-    for (const r of this.#host.remoteSites()) this.#backup(r.site);
+    const visible = new Set<string>();
+    for (const r of this.#host.remoteSites()) {
+      this.#backup(r.site);
+      visible.add(r.site);
+    }
+    const now = this.#now();
+    for (const b of this.#backups.values()) {
+      if (!b.online || !visible.has(b.site)) b.upSince = null;
+      else b.upSince ??= now;
+    }
+  }
+
+  /**
+   * Whether every backup site has tombstone `e` (or will get it without it: no later write can
+   * resurrect the key): each backup site is visible and online now, and either it has been so
+   * since before this replica applied the delete (replication carried it; for our own delete,
+   * acknowledged) or for two anti-entropy periods (a sync between the coordinators carried it).
+   * So a site that is away holds every tombstone here until it is back and synced; after
+   * tombstoneMaxHoldMs they go anyway (a site away that long must be re-seeded: docs/KV.md).
+   */
+  #tombstoneStable(e: Entry, now: number): boolean {
+    const appliedAt = e.deletedAt ?? 0;
+    if (now - appliedAt >= this.#o.tombstoneMaxHoldMs) return true;
+    const mine = e.version.member === this.#host.member && e.version.site === this.#host.site;
+    for (const b of this.#backups.values()) {
+      if (!b.online || b.upSince === null) return false;
+      if (now - b.upSince >= 2 * this.#o.antiEntropyIntervalMs) continue;
+      if (b.upSince > appliedAt || (mine && !b.backlog.isAcked(e))) return false;
+    }
+    return true;
   }
 
   #backup(site: string): Backup | undefined {
@@ -579,6 +623,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
         lastAckAt: this.#now(),
         probe: 0,
         unreachableSince: null,
+        upSince: null,
       };
       this.#backups.set(site, b);
     }
@@ -940,11 +985,12 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     }
     if (this.#store.tombstones > 0)
       this.#store.collectTombstones(
-        (e) =>
-          [...this.#backups.values()].every(
-            (b) => !b.online || b.backlog.isAcked(e) || e.version.member !== this.#host.member,
-          ),
+        (e) => this.#tombstoneStable(e, now),
         this.#o.tombstoneGraceMs,
+        // The backlogs' memory of what was acknowledged goes with the key.
+        (key) => {
+          for (const b of this.#backups.values()) b.backlog.forget(key);
+        },
       );
   }
 
@@ -997,6 +1043,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       `${why} (anti-entropy brings it up to date when it answers)`,
     );
     b.online = false;
+    b.upSince = null;
     b.backlog = this.#newBacklog();
     b.sentAt.clear();
     b.unreachableSince = null;

@@ -203,7 +203,11 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
    * Removes tombstones for which `stableBefore(e)` is true (the caller knows every backup site
    * has them) and that were applied here more than `graceMs` ago. Returns how many.
    */
-  collectTombstones(stableBefore: (e: Entry) => boolean, graceMs: number): number {
+  collectTombstones(
+    stableBefore: (e: Entry) => boolean,
+    graceMs: number,
+    onCollected?: (key: string) => void,
+  ): number {
     if (this.#tombstones === 0) return 0;
     const cutoff = this.#now() - graceMs;
     let n = 0;
@@ -216,6 +220,7 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
       this.#digest.toggle(slot.leaf, slot.hash);
       this.#tombstones--;
       n++;
+      onCollected?.(key);
     }
     return n;
   }

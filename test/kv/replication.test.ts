@@ -278,3 +278,56 @@ test("a backup site that stays unreachable is taken offline: the other site's wr
     { timeoutMs: 30_000 },
   );
 }, 90_000);
+
+test("a key deleted while the other site is away stays deleted when it comes back after more than the tombstone grace, and the tombstones are collected after that", async () => {
+  sites = await Sites.start();
+  const ms = await sites.startSites({ nyc: 2, sfc: 1 });
+  // sfc goes offline at nyc's writer soon after the outage starts.
+  const options = {
+    tombstoneGraceMs: 300,
+    antiEntropyIntervalMs: 1000,
+    resendAfterMs: 300,
+    offlineAfterResends: 2,
+    offlineAfterMs: 1000,
+  };
+  const maps = ms.map((m) => m.kv.open<string>("catalog", options));
+  await Promise.all(maps.map((m) => m.ready));
+  const [nyc1, nyc2] = maps as [ReplicatedMap<string>, ReplicatedMap<string>];
+  for (let i = 0; i < 20; i++) await nyc2.put(`item/${i}`, "v1");
+  await waitFor("every item everywhere", () => maps.every((m) => m.size === 20));
+  const ports = await sites.stopRouters();
+  await waitFor(
+    "each site sees only itself",
+    () => ms.every((m) => m.channel.topology().sites.length === 1),
+    { timeoutMs: 20_000 },
+  );
+  // One write that sfc cannot acknowledge takes it offline at the writer (the channel keeps that
+  // one and delivers it later); what nyc deletes after that, only anti-entropy can carry.
+  await nyc2.put("trigger", "x");
+  await waitFor(
+    "sfc offline at the writer",
+    () => nyc2.status().backups.find((b) => b.site === "sfc")?.online === false,
+    { timeoutMs: 20_000 },
+  );
+  // Deleted in nyc (by a member that is not its coordinator) while sfc cannot be reached.
+  for (let i = 0; i < 10; i++) await nyc2.delete(`item/${i}`);
+  await waitFor("the deletes at both nyc members", () => nyc1.size === 11 && nyc2.size === 11);
+  // Far longer than the grace, several ticks: the tombstones are the only record of the deletes.
+  await new Promise((r) => setTimeout(r, 2500));
+  expect([nyc1, nyc2].map((m) => m.status().tombstones)).toEqual([10, 10]);
+  await sites.restartRouters(ports);
+  await waitFor(
+    "one digest at every member of both sites",
+    () => maps.every((m) => m.status().digest === nyc1.status().digest),
+    { timeoutMs: 30_000 },
+  );
+  // sfc's old values did not come back: the deletes reached sfc.
+  const left = ["trigger", ...Array.from({ length: 10 }, (_, i) => `item/${i + 10}`)].sort();
+  for (const m of maps) expect([...m.keys()].sort()).toEqual(left);
+  // Once sfc has been back for two anti-entropy periods, nobody holds the tombstones any more.
+  await waitFor("the tombstones collected everywhere", () => maps.every((m) => m.status().tombstones === 0), {
+    timeoutMs: 30_000,
+    onTimeout: () => maps.map((m) => `${m.status().member}: ${m.status().tombstones}`).join(", "),
+  });
+  expect(maps.map((m) => m.size)).toEqual([11, 11, 11]);
+}, 90_000);
