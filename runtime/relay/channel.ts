@@ -40,6 +40,8 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   readonly clusterName: string;
   /** This channel instance's origin id (a restart is a new incarnation). */
   readonly incarnation = randomUUID();
+  /** The origin of every envelope we send (one object: envelopes are never modified). */
+  readonly #origin: Envelope["origin"];
   readonly #o: RelayChannelOptions;
   readonly #log: Logger;
   readonly #cluster: SiteCluster;
@@ -82,6 +84,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     this.#o = options;
     this.site = options.site;
     this.name = options.name;
+    this.#origin = Object.freeze({ site: this.site, name: this.name, incarnation: this.incarnation });
     this.clusterName = options.cluster;
     this.#siteMasterCount = options.siteMasters ?? 1;
     if (!Number.isInteger(this.#siteMasterCount) || this.#siteMasterCount < 1) {
@@ -326,24 +329,18 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     seq: number,
     service = false,
   ): void {
-    const plain: Envelope = {
-      kind,
-      hops: DEFAULT_HOPS,
-      origin: { site: this.site, name: this.name, incarnation: this.incarnation },
-      seq,
-      dest,
-      payload,
-    };
+    const plain: Envelope = { kind, hops: DEFAULT_HOPS, origin: this.#origin, seq, dest, payload };
     const env: Envelope = service ? { ...plain, service: true } : plain;
     const inSite = reachesSite(dest, this.site);
-    const onLanes = crossesSites(dest, this.site) && this.#delivery.reliable && kind === EnvelopeKind.Data;
+    const crosses = crossesSites(dest, this.site);
+    const onLanes = crosses && this.#delivery.reliable && kind === EnvelopeKind.Data;
     // A message only for other sites with the guarantee is encoded once per lane copy (by the
-    // engine), not also without a lane.
+    // engine), not also without a lane; its size is checked (computed) once, here.
     const bytes = inSite || !onLanes ? this.#encode(env) : null;
-    if (bytes === null) this.#check(env);
+    const size = bytes === null ? this.#check(env) : bytes.length;
     if (inSite) this.#routes.sendInSite(env, bytes!);
-    if (!crossesSites(dest, this.site)) return;
-    if (onLanes) this.#delivery.enqueue(env, bytes);
+    if (!crosses) return;
+    if (onLanes) this.#delivery.enqueue(env, bytes, size);
     else this.#routes.forwardOwn(env, bytes!);
   }
 
@@ -356,10 +353,10 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     }
   }
 
-  /** #encode's checks without the encoding. */
-  #check(env: Envelope): void {
+  /** #encode's checks without the encoding; the size it would have. */
+  #check(env: Envelope): number {
     try {
-      encodedSize(env);
+      return encodedSize(env);
     } catch (err) {
       throw new RelayError("BAD_DESTINATION", (err as Error).message);
     }

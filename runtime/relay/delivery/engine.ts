@@ -46,6 +46,9 @@ import { type Outgoing, SendBuffer } from "./send-buffer.js";
 const ORIGIN_GONE_MS = 30_000;
 /** Period of the clean-up of receive and stability state (ms). */
 const CLEANUP_INTERVAL_MS = 5000;
+const NO_SITES: readonly string[] = Object.freeze([]);
+/** Bound of the per-site [site] lists (destinations come from our own sends; sites are few). */
+const MAX_SITE_LISTS = 256;
 
 /** What the engine needs from its channel: who we are, our site's view and routes, and the ways out. */
 export interface DeliveryPath {
@@ -123,6 +126,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
    * targets of "send to all" (unreachable ones included). Bounded by the send buffer's maxSites.
    */
   readonly #knownSites = new Set<string>();
+  readonly #siteLists = new Map<string, readonly string[]>();
   /** Sites whose full lane refused a message since the last drain. */
   readonly #refusedSites = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
@@ -249,20 +253,36 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
    * is its encoding without a lane when the caller made one (its payload is kept from there), else
    * null (the payload is copied: the caller may reuse its buffer).
    */
-  enqueue(env: Envelope, bytes: Buffer | null): void {
+  enqueue(env: Envelope, bytes: Buffer | null, encodedBytes?: number): void {
     const now = this.#path.now();
     const payload = bytes ? bytes.subarray(bytes.length - env.payload.length) : Buffer.from(env.payload);
-    const kept: Envelope = { ...env, payload };
-    const size = bytes ? bytes.length : encodedSize(env);
+    // Spelled out rather than spread: this runs for every message sent (a lane is never set here).
+    const { kind, hops, origin, seq, dest } = env;
+    const kept: Envelope = env.service
+      ? { kind, hops, origin, seq, dest, payload, service: true }
+      : { kind, hops, origin, seq, dest, payload };
+    const size = encodedBytes ?? (bytes ? bytes.length : encodedSize(env));
     for (const site of this.#targetSites(env.dest)) {
       this.#transmit(site, this.#outbox.add(site, kept, size, now), now);
     }
   }
 
   /** Remote sites a reliable message to `dest` is buffered for. */
-  #targetSites(dest: Destination): string[] {
-    if (dest.kind !== "all") return dest.site === this.#path.origin.site ? [] : [dest.site];
+  #targetSites(dest: Destination): readonly string[] {
+    if (dest.kind !== "all")
+      return dest.site === this.#path.origin.site ? NO_SITES : this.#oneSite(dest.site);
     return [...this.#knownSites].sort();
+  }
+
+  /** [site], one array per site (read-only: this runs for every message sent). */
+  #oneSite(site: string): readonly string[] {
+    let a = this.#siteLists.get(site);
+    if (!a) {
+      if (this.#siteLists.size >= MAX_SITE_LISTS) this.#siteLists.clear();
+      a = Object.freeze([site]);
+      this.#siteLists.set(site, a);
+    }
+    return a;
   }
 
   /** Sends (or re-sends) one buffered message towards `site` along the current path. */
