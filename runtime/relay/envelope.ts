@@ -166,15 +166,43 @@ function uuidBytes(uuid: string): Uint8Array {
   return remember(uuidMemo, uuid, uuidToBytes(uuid));
 }
 
+// Decoded names (sites, members): a stream of envelopes repeats a handful of them, and building
+// the same string for every field of every envelope was ~7 % of a site master's samples. A small
+// direct-mapped memo keyed by the bytes (names are at most 255 bytes; 64 slots: bounded whatever
+// the input, a new name just takes a slot over).
+const TEXT_SLOTS = 64;
+const textBytes: (Uint8Array | undefined)[] = new Array(TEXT_SLOTS);
+const textValues: string[] = new Array(TEXT_SLOTS);
+
 /**
  * `buf[start..end)` as text: ASCII (names, sites: the common case) without the UTF-8 decoder,
  * anything else through the strict decoder. Throws on invalid UTF-8.
  */
 function decodeText(buf: Buffer, start: number, end: number): string {
+  const len = end - start;
+  let h = len;
+  let ascii = true;
   for (let i = start; i < end; i++) {
-    if (buf[i]! >= 0x80) return strictUtf8.decode(buf.subarray(start, end));
+    const b = buf[i]!;
+    if (b >= 0x80) ascii = false;
+    h = (Math.imul(h, 31) + b) | 0;
   }
-  return buf.toString("latin1", start, end);
+  const slot = h & (TEXT_SLOTS - 1);
+  const known = textBytes[slot];
+  if (known !== undefined && known.length === len) {
+    let same = true;
+    for (let i = 0; i < len; i++)
+      if (known[i] !== buf[start + i]) {
+        same = false;
+        break;
+      }
+    if (same) return textValues[slot]!;
+  }
+  // Throws on bad UTF-8 before anything is remembered.
+  const s = ascii ? buf.toString("latin1", start, end) : strictUtf8.decode(buf.subarray(start, end));
+  textBytes[slot] = Uint8Array.prototype.slice.call(buf, start, end);
+  textValues[slot] = s;
+  return s;
 }
 
 /** The encoded fields of an envelope and its size: what encodeEnvelope writes. */

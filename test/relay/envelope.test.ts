@@ -162,6 +162,25 @@ describe("envelope fixtures", () => {
     expectCode(() => decodeEnvelope(bytes), "bad-kind");
   });
 
+  test("names decode to themselves however many share the decoder's memo (more names than its slots)", () => {
+    // 300 names of one length (and some non-ASCII) over 64 memo slots: many share a slot.
+    const names = Array.from({ length: 300 }, (_, i) =>
+      i % 7 === 0 ? `é${i}`.padEnd(6, "x") : `n${i}`.padEnd(6, "x"),
+    );
+    for (let round = 0; round < 3; round++)
+      for (const [i, n] of names.entries()) {
+        const env = { ...hello, origin: { ...hello.origin, site: n, name: names[(i * 7) % names.length]! } };
+        const back = decodeEnvelope(encodeEnvelope(env));
+        expect(back.origin.site).toBe(n);
+        expect(back.origin.name).toBe(env.origin.name);
+      }
+    // A name that is not UTF-8 is refused even when a valid one of its length was just decoded.
+    const bad = encodeEnvelope({ ...hello, origin: { ...hello.origin, site: "abc" } });
+    decodeEnvelope(bad);
+    bad[7] = 0xff; // the site's first byte (after the 6-byte header and its length byte)
+    expectCode(() => decodeEnvelope(bad), "bad-string");
+  });
+
   test("senders of another site are shown as name:site", () => {
     expect(senderLabel({ name: "sfc-1", site: "sfc" }, "sfc")).toBe("sfc-1");
     expect(senderLabel({ name: "nyc-2", site: "nyc" }, "sfc")).toBe("nyc-2:nyc");
