@@ -6,6 +6,7 @@
 // bytes, minimal compressed ints, canonical modified UTF-8), so decode -> encode is the identity
 // on accepted bodies, except string presence bytes other than 0/1, which read as null like Java does.
 import { ConfigError } from "../../contract/errors.js";
+import { BytesMemo } from "./bytes-memo.js";
 import { formatIp, parseIp } from "./ip.js";
 import { MAX_UTF_BYTES, mutf8Decode, mutf8Length, mutf8Write } from "./mutf8.js";
 import { Reader } from "./reader.js";
@@ -56,7 +57,7 @@ const MIN_EXTENSION = 2; // klen(1) vlen(1)
  * defaults; a limit that is not a number >= 0 is a bad option (ConfigError, code BAD_OPTION).
  */
 export function decodeBody(body: Uint8Array, limits?: Partial<DecodeLimits>): GossipData {
-  const lim = limits ? resolveLimits(limits) : DEFAULT_LIMITS;
+  const lim = limits ? resolvedLimits(limits) : DEFAULT_LIMITS;
   if (!(body instanceof Uint8Array)) throw new ProtocolError("bad-length", "body is not a byte array");
   if (body.length > lim.maxFrame) {
     throw new ProtocolError("frame-too-large", `body of ${body.length} bytes exceeds ${lim.maxFrame}`);
@@ -84,6 +85,20 @@ export function decodeBody(body: Uint8Array, limits?: Partial<DecodeLimits>): Go
     );
   }
   return { type, group, addr, sender, logicalName, pingData, physicalAddr, payload };
+}
+
+/**
+ * resolveLimits, once per limits object: a connection passes the same one with every frame (the
+ * object is read once, so changing it later has no effect).
+ */
+const RESOLVED = new WeakMap<object, DecodeLimits>();
+function resolvedLimits(limits: Partial<DecodeLimits>): DecodeLimits {
+  let lim = RESOLVED.get(limits);
+  if (lim === undefined) {
+    lim = resolveLimits(limits);
+    RESOLVED.set(limits, lim);
+  }
+  return lim;
 }
 
 /** Defaults for the limits not given (an explicit undefined also means "default", never "no limit"). */
@@ -157,8 +172,15 @@ function readString(r: Reader, what: string): string | null {
   r.need(len, what);
   const start = r.pos;
   r.pos += len;
-  return mutf8Decode(r.buf, start, start + len);
+  return STRINGS.get(r.buf, start, start + len, mutf8Decode);
 }
+
+// Every MESSAGE names its group and two UUID addresses, the same few over and over: decoded once
+// (frozen addresses, shared like the site addresses above).
+const STRINGS = new BytesMemo<string>(64);
+const UUID_ADDRESSES = new BytesMemo<Address>(64);
+const uuidAddress = (buf: Uint8Array, start: number): Address =>
+  Object.freeze({ kind: "uuid", uuid: uuidFromBytes(buf, start, "lsb-first") });
 
 /** 16 wire bytes (least-significant long first) -> canonical 8-4-4-4-12 text. */
 function readUuid(r: Reader, what: string): string {
@@ -205,8 +227,12 @@ function readAddress(r: Reader, lim: DecodeLimits, what: string): Address | null
   switch (flag) {
     case FLAG_NULL:
       return null;
-    case FLAG_UUID:
-      return { kind: "uuid", uuid: readUuid(r, what) };
+    case FLAG_UUID: {
+      r.need(UUID_BYTES, what);
+      const start = r.pos;
+      r.pos += UUID_BYTES;
+      return UUID_ADDRESSES.get(r.buf, start, start + UUID_BYTES, uuidAddress);
+    }
     case FLAG_SITE_UUID:
     case FLAG_SITE_MASTER: {
       const known = SITE_ADDRESSES.lookup(r.buf, r.pos - 1);

@@ -14,6 +14,7 @@
 // Sequence numbers: every DATA envelope carries the next number of its origin (origin = one
 // incarnation of one sender), so a receiver can order and de-duplicate per origin (issue 6).
 import { CodedError } from "../../contract/errors.js";
+import { BytesMemo } from "../protocol/bytes-memo.js";
 import { isUuid, uuidFromBytes, uuidToBytes } from "../protocol/uuid.js";
 
 export const ENVELOPE_MAGIC = 0x524c;
@@ -166,43 +167,23 @@ function uuidBytes(uuid: string): Uint8Array {
   return remember(uuidMemo, uuid, uuidToBytes(uuid));
 }
 
-// Decoded names (sites, members): a stream of envelopes repeats a handful of them, and building
-// the same string for every field of every envelope was ~7 % of a site master's samples. A small
-// direct-mapped memo keyed by the bytes (names are at most 255 bytes; 64 slots: bounded whatever
-// the input, a new name just takes a slot over).
-const TEXT_SLOTS = 64;
-const textBytes: (Uint8Array | undefined)[] = new Array(TEXT_SLOTS);
-const textValues: string[] = new Array(TEXT_SLOTS);
+// Decoded names (sites, members): the same few in every envelope (building the string for every
+// field was ~7 % of a site master's samples).
+const NAMES = new BytesMemo<string>(64);
 
 /**
  * `buf[start..end)` as text: ASCII (names, sites: the common case) without the UTF-8 decoder,
  * anything else through the strict decoder. Throws on invalid UTF-8.
  */
 function decodeText(buf: Buffer, start: number, end: number): string {
-  const len = end - start;
-  let h = len;
-  let ascii = true;
+  return NAMES.get(buf, start, end, decodeName);
+}
+
+function decodeName(buf: Uint8Array, start: number, end: number): string {
   for (let i = start; i < end; i++) {
-    const b = buf[i]!;
-    if (b >= 0x80) ascii = false;
-    h = (Math.imul(h, 31) + b) | 0;
+    if (buf[i]! >= 0x80) return strictUtf8.decode(buf.subarray(start, end));
   }
-  const slot = h & (TEXT_SLOTS - 1);
-  const known = textBytes[slot];
-  if (known !== undefined && known.length === len) {
-    let same = true;
-    for (let i = 0; i < len; i++)
-      if (known[i] !== buf[start + i]) {
-        same = false;
-        break;
-      }
-    if (same) return textValues[slot]!;
-  }
-  // Throws on bad UTF-8 before anything is remembered.
-  const s = ascii ? buf.toString("latin1", start, end) : strictUtf8.decode(buf.subarray(start, end));
-  textBytes[slot] = Uint8Array.prototype.slice.call(buf, start, end);
-  textValues[slot] = s;
-  return s;
+  return Buffer.prototype.toString.call(buf, "latin1", start, end);
 }
 
 /** The encoded fields of an envelope and its size: what encodeEnvelope writes. */

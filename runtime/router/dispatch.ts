@@ -73,6 +73,8 @@ export interface DispatchOwner {
 
 export class Dispatcher {
   readonly #owner: DispatchOwner;
+  /** One limits object for every frame (decodeBody resolves it once). */
+  readonly #decodeLimits: { readonly maxFrame: number };
   readonly #out: Forwarder;
   readonly #heartbeat: Buffer;
   readonly #log: Logger;
@@ -80,6 +82,7 @@ export class Dispatcher {
 
   constructor(owner: DispatchOwner, out: Forwarder, heartbeat: Buffer, log: Logger) {
     this.#owner = owner;
+    this.#decodeLimits = { maxFrame: owner.options.maxFrame };
     this.#out = out;
     this.#heartbeat = heartbeat;
     this.#log = log;
@@ -249,7 +252,7 @@ export class Dispatcher {
     // A REGISTER is kept in the registry: decode a private copy so that nothing it holds can alias
     // a read chunk or the splitter's reassembly buffer.
     const body = frame[4] === GossipType.Register ? Buffer.from(frame.subarray(4)) : frame.subarray(4);
-    const data = decodeBody(body, { maxFrame: this.#owner.options.maxFrame });
+    const data = decodeBody(body, this.#decodeLimits);
     switch (data.type) {
       case GossipType.Register:
         this.#register(conn, id, data);

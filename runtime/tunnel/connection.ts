@@ -58,6 +58,8 @@ interface MembersWaiter {
 export class RouterConnection {
   readonly endpoint: RouterEndpoint;
   readonly #opts: ResolvedTunnelOptions;
+  /** The decoder's limits: one object for every frame (decodeBody resolves it once). */
+  readonly #decodeLimits: { readonly maxFrame: number };
   /** TLS material, checked again at every connect; null = plain TCP. */
   readonly #tls: TlsReloader | null;
   readonly #owner: ConnectionOwner;
@@ -97,6 +99,7 @@ export class RouterConnection {
   ) {
     this.endpoint = endpoint;
     this.#opts = opts;
+    this.#decodeLimits = { maxFrame: opts.maxFrame };
     // Never plain TCP when TLS is configured, even without a shared reloader.
     this.#tls = opts.tls ? (tlsMaterial ?? new TlsReloader({ sources: opts.tls, intervalMs: 0, log })) : null;
     this.#owner = owner;
@@ -359,7 +362,7 @@ export class RouterConnection {
     // Failed or closed earlier in this same chunk (possibly by a listener).
     if (this.#socket === null || this.#state === "closing") return;
     this.#framesIn++;
-    const data = decodeBody(frame.subarray(4), { maxFrame: this.#opts.maxFrame });
+    const data = decodeBody(frame.subarray(4), this.#decodeLimits);
     if (this.#state === "registering") this.#onRegistered();
     switch (data.type) {
       case GossipType.Message:
