@@ -13,6 +13,12 @@
 //   9 SUB_DIGEST_RES  session u32, count u16 (1..BUCKETS), count x u16 bucket, then
 //                     count x SUB_BUCKETS x u64 leaf hash
 //  10 LEAF_REQ    session u32, count u32 (1..LEAVES), count x u16 leaf; answered by BUCKET_RES
+//  11 LEAF_DIFF_REQ  session u32, count u32 (1..LEAVES), count x (leaf u16, n u32, n x u64 entry
+//                    hash: the asker's entries of that leaf, digest.ts entryHash); n summed over
+//                    the leaves <= maxEntries. Answered by WANT, then BUCKET_RES chunks holding
+//                    only the entries whose hash the asker did not name
+//  12 WANT        session u32, count u32 (<= maxEntries), count x u64: the hashes of a
+//                 LEAF_DIFF_REQ that the answerer does not hold (the asker pushes those entries)
 // entries  = count u32 (<= maxEntries), count x entry
 // entry    = key u16 length + UTF-8 (<= maxKeyBytes), flags u8 (bit 0: has a value, else a
 //            tombstone; bit 1: has a replaced version; no other bit),
@@ -45,6 +51,8 @@ export const KvKind = {
   SubDigestReq: 8,
   SubDigestRes: 9,
   LeafReq: 10,
+  LeafDiffReq: 11,
+  Want: 12,
 } as const;
 
 /** Entry flag bits. */
@@ -114,7 +122,30 @@ export type KvMessage =
       readonly map: string;
       readonly session: number;
       readonly leaves: readonly number[];
+    }
+  /**
+   * "Send me the entries of these leaves that are not among mine" (each leaf with the entry
+   * hashes the asker holds); answered by WANT, then BUCKET_RES chunks.
+   */
+  | {
+      readonly type: "leaf-diff-req";
+      readonly map: string;
+      readonly session: number;
+      readonly leaves: readonly LeafHashes[];
+    }
+  /** The hashes of a LEAF_DIFF_REQ the answerer lacks: the asker pushes those entries. */
+  | {
+      readonly type: "want";
+      readonly map: string;
+      readonly session: number;
+      readonly hashes: BigUint64Array;
     };
+
+/** One leaf of a LEAF_DIFF_REQ: the hashes of the asker's entries in it. */
+export interface LeafHashes {
+  readonly leaf: number;
+  readonly hashes: BigUint64Array;
+}
 
 export interface KvCodecLimits {
   /** @default 256 */
@@ -283,6 +314,28 @@ export function encodeKvMessage(m: KvMessage, limits: KvCodecLimits = DEFAULT_CO
       return w.u32Checked(m.session, "session").numbers(m.buckets, BUCKETS, "bucket", false).done(limits);
     case "leaf-req":
       return w.u32Checked(m.session, "session").numbers(m.leaves, LEAVES, "leaf", true).done(limits);
+    case "leaf-diff-req": {
+      const n = m.leaves.length;
+      if (n < 1 || n > LEAVES)
+        throw new KvError("BAD_FRAME", `a request names 1..${LEAVES} leaves, got ${n}`);
+      const total = m.leaves.reduce((sum, l) => sum + l.hashes.length, 0);
+      if (total > limits.maxEntries)
+        throw new KvError("BAD_FRAME", `${total} hashes exceed maxEntries ${limits.maxEntries} per message`);
+      w.u32Checked(m.session, "session").u32(n);
+      for (const l of m.leaves) {
+        if (!Number.isInteger(l.leaf) || l.leaf < 0 || l.leaf >= LEAVES)
+          throw new KvError("BAD_FRAME", `leaf ${l.leaf} outside 0..${LEAVES - 1}`);
+        w.u16(l.leaf).u32(l.hashes.length).hashes(l.hashes);
+      }
+      return w.done(limits);
+    }
+    case "want":
+      if (m.hashes.length > limits.maxEntries)
+        throw new KvError(
+          "BAD_FRAME",
+          `${m.hashes.length} hashes exceed maxEntries ${limits.maxEntries} per message`,
+        );
+      return w.u32Checked(m.session, "session").u32(m.hashes.length).hashes(m.hashes).done(limits);
     case "sub-digest-res": {
       if (m.hashes.length !== m.buckets.length * SUB_BUCKETS)
         throw new KvError(
@@ -331,6 +384,10 @@ function kindName(t: KvMessage["type"]): keyof typeof KvKind {
       return "SubDigestRes";
     case "leaf-req":
       return "LeafReq";
+    case "leaf-diff-req":
+      return "LeafDiffReq";
+    case "want":
+      return "Want";
   }
 }
 
@@ -490,6 +547,34 @@ function decode(bytes: Uint8Array, limits: KvCodecLimits): KvMessage {
     case KvKind.LeafReq: {
       const session = r.u32("session");
       m = { type: "leaf-req", map, session, leaves: r.numbers(LEAVES, "leaf", true) };
+      break;
+    }
+    case KvKind.LeafDiffReq: {
+      const session = r.u32("session");
+      const count = r.u32("leaf count");
+      if (count < 1 || count > LEAVES) throw bad(`leaf count ${count} outside 1..${LEAVES}`);
+      // Each leaf takes at least 6 bytes: refuse a count the message cannot hold before looping.
+      r.need(count * 6, "leaves");
+      const leaves: LeafHashes[] = [];
+      let total = 0;
+      for (let i = 0; i < count; i++) {
+        const leaf = r.u16("leaf");
+        if (leaf >= LEAVES) throw bad(`leaf ${leaf} outside 0..${LEAVES - 1}`);
+        const n = r.u32("hash count");
+        total += n;
+        if (total > limits.maxEntries) throw bad(`more than maxEntries ${limits.maxEntries} hashes`);
+        r.need(n * 8, "entry hashes");
+        leaves.push({ leaf, hashes: r.hashes(n, "entry hashes") });
+      }
+      m = { type: "leaf-diff-req", map, session, leaves };
+      break;
+    }
+    case KvKind.Want: {
+      const session = r.u32("session");
+      const n = r.u32("hash count");
+      if (n > limits.maxEntries) throw bad(`${n} hashes exceed maxEntries ${limits.maxEntries}`);
+      r.need(n * 8, "entry hashes");
+      m = { type: "want", map, session, hashes: r.hashes(n, "entry hashes") };
       break;
     }
     case KvKind.BucketRes: {

@@ -100,6 +100,12 @@ export class NodeMaps {
       read: perMap((s) => s.syncs.entriesSent),
     });
     counterFrom(r, {
+      name: "relay_kv_sync_entries_served_total",
+      help: "Entries sent in answers to anti-entropy sessions other replicas started",
+      labelNames: ["map"],
+      read: perMap((s) => s.syncs.entriesServed),
+    });
+    counterFrom(r, {
       name: "relay_kv_syncs_total",
       help: "Anti-entropy sessions completed by this member",
       labelNames: ["map"],

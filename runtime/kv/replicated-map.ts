@@ -22,7 +22,7 @@ import { type Entry, type MergeFn, type StoreLimits, wireEntry } from "./entry.j
 import { KvError } from "./errors.js";
 import { HybridClock } from "./hlc.js";
 import { type ChangeOrigin, MapStore } from "./store.js";
-import { answerSync, type SyncProgress, SyncSession } from "./sync.js";
+import { answerSync, type SyncProgress, type SyncRequest, SyncSession } from "./sync.js";
 import { jsonCodec, type ValueCodec } from "./value-codec.js";
 import { type Version, versionsEqual } from "./version.js";
 
@@ -143,6 +143,10 @@ export interface MapStatus {
     readonly failed: number;
     readonly entriesReceived: number;
     readonly entriesSent: number;
+    /** Sessions other replicas started with this one (digest requests answered). */
+    readonly answered: number;
+    /** Entries this member sent in its answers to those sessions. */
+    readonly entriesServed: number;
     readonly progress: readonly (SyncProgress & { readonly peer: string })[];
   };
 }
@@ -224,6 +228,8 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
   #syncsFailed = 0;
   #syncReceived = 0;
   #syncSent = 0;
+  #syncAnswered = 0;
+  #syncServed = 0;
   #lastSiteSync = 0;
   readonly #openedAt: number;
   /** A coordinator's pulls from the backup sites before it is ready are running. */
@@ -462,6 +468,8 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
         failed: this.#syncsFailed,
         entriesReceived: this.#syncReceived,
         entriesSent: this.#syncSent,
+        answered: this.#syncAnswered,
+        entriesServed: this.#syncServed,
         progress: [...this.#sessions.values()].map((s) => ({ peer: s.peer, ...s.session.progress() })),
       },
     };
@@ -504,11 +512,13 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       case "digest-req":
       case "sub-digest-req":
       case "leaf-req":
+      case "leaf-diff-req":
         void this.#answer(from, m);
         return;
       case "digest-res":
       case "sub-digest-res":
       case "bucket-res":
+      case "want":
       case "error": {
         if (m.type !== "error") {
           this.#sessions.get(m.session)?.session.onMessage(m, this.#now());
@@ -922,13 +932,14 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     );
   }
 
-  async #answer(
-    from: RelayAddress,
-    m: Extract<KvMessage, { type: "digest-req" | "sub-digest-req" | "leaf-req" }>,
-  ) {
+  async #answer(from: RelayAddress, m: SyncRequest) {
     const to: Destination = { kind: "member", site: from.site, name: from.name };
     try {
-      for (const out of answerSync(this.#store, m, this.#o.batchBytes)) await this.#host.sendAsync(to, out);
+      if (m.type === "digest-req") this.#syncAnswered++;
+      for (const out of answerSync(this.#store, m, this.#o.batchBytes)) {
+        await this.#host.sendAsync(to, out);
+        if (out.type === "bucket-res") this.#syncServed += out.entries.length;
+      }
     } catch (err) {
       this.#host.log.warn(
         { map: this.name, to: `${from.name}:${from.site}`, err: (err as Error).message },

@@ -10,6 +10,7 @@ import type { RelayMessage } from "../relay/types.js";
 import { decodeKvMessage, encodeKvMessage, type KvMessage, MAX_MAP_NAME_BYTES } from "./codec.js";
 import { KvError } from "./errors.js";
 import { KV_WIRE_LIMITS, type KvHost, ReplicatedMap, type ReplicatedMapOptions } from "./replicated-map.js";
+import { isSyncRequest } from "./sync.js";
 
 /** First payload byte of the maps' service data ("K"). */
 export const KV_SERVICE = 0x4b;
@@ -107,8 +108,7 @@ export class KvService {
       return;
     }
     this.#unknownMap++;
-    const asks = m.type === "digest-req" || m.type === "sub-digest-req" || m.type === "leaf-req";
-    if (asks || (m.type === "update" && m.batch !== 0)) {
+    if (isSyncRequest(m) || (m.type === "update" && m.batch !== 0)) {
       const reply: KvMessage = {
         type: "error",
         map: m.map,

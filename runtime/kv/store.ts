@@ -189,6 +189,18 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
     return this.#leafInto(n, []);
   }
 
+  /** The entries of leaf `n` with their digest hashes (digest.ts entryHash), for a LEAF_DIFF_REQ. */
+  leafHashed(n: number): { readonly entry: Entry; readonly hash: bigint }[] {
+    const out: { entry: Entry; hash: bigint }[] = [];
+    const keys = this.#leaves.get(n);
+    if (keys)
+      for (const k of keys) {
+        const slot = this.#slots.get(k)!;
+        out.push({ entry: slot.entry, hash: slot.hash });
+      }
+    return out;
+  }
+
   #leafInto(n: number, out: Entry[]): Entry[] {
     const keys = this.#leaves.get(n);
     if (keys) for (const k of keys) out.push(this.#slots.get(k)!.entry);

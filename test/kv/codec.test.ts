@@ -91,6 +91,28 @@ const messageArb: fc.Arbitrary<KvMessage> = fc.oneof(
     session: u32,
     leaves: fc.array(fc.integer({ min: 0, max: LEAVES - 1 }), { minLength: 1, maxLength: 20 }),
   }),
+  fc.record({
+    type: fc.constant("leaf-diff-req" as const),
+    map: mapArb,
+    session: u32,
+    leaves: fc.array(
+      fc.record({
+        leaf: fc.integer({ min: 0, max: LEAVES - 1 }),
+        hashes: fc
+          .array(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), { maxLength: 4 })
+          .map((h) => BigUint64Array.from(h)),
+      }),
+      { minLength: 1, maxLength: 6 },
+    ),
+  }),
+  fc.record({
+    type: fc.constant("want" as const),
+    map: mapArb,
+    session: u32,
+    hashes: fc
+      .array(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), { maxLength: 6 })
+      .map((h) => BigUint64Array.from(h)),
+  }),
 );
 
 /** Decodes and expects either a message or a KvError BAD_FRAME, nothing else. */
@@ -163,6 +185,75 @@ describe("kv codec", () => {
       ].join(""),
     );
     expect(entryWireBytes({ ...entry, replaces })).toBe(second.length - 11);
+  });
+
+  test("the encodings of LEAF_DIFF_REQ and WANT are pinned", () => {
+    const req = encodeKvMessage({
+      type: "leaf-diff-req",
+      map: "m",
+      session: 3,
+      leaves: [
+        { leaf: 0x0102, hashes: BigUint64Array.of(0x1122334455667788n) },
+        { leaf: 0xffff, hashes: new BigUint64Array(0) },
+      ],
+    });
+    expect(req.toString("hex")).toBe(
+      [
+        "0b", // kind LEAF_DIFF_REQ
+        "016d", // map "m"
+        "00000003", // session
+        "00000002", // 2 leaves
+        "0102", // leaf
+        "00000001", // 1 hash
+        "1122334455667788",
+        "ffff", // leaf
+        "00000000", // no entry of ours there
+      ].join(""),
+    );
+    const want = encodeKvMessage({ type: "want", map: "m", session: 3, hashes: BigUint64Array.of(1n, 2n) });
+    expect(want.toString("hex")).toBe(
+      ["0c", "016d", "00000003", "00000002", "0000000000000001", "0000000000000002"].join(""),
+    );
+  });
+
+  test("LEAF_DIFF_REQ and WANT bounds: counts checked against the bytes left and maxEntries", () => {
+    const head = Buffer.from("0b016d00000003", "hex"); // LEAF_DIFF_REQ, map "m", session 3
+    const u32be = (n: number) => Buffer.from([n >>> 24, (n >> 16) & 255, (n >> 8) & 255, n & 255]);
+    expect(badFrame(Buffer.concat([head, u32be(0)]))).toMatch(/leaf count 0/);
+    expect(badFrame(Buffer.concat([head, u32be(LEAVES + 1)]))).toMatch(/leaf count/);
+    expect(badFrame(Buffer.concat([head, u32be(60_000), Buffer.alloc(12)]))).toMatch(/leaves/);
+    // One leaf that claims 2^32-1 hashes, and one that claims a few more than the message holds.
+    expect(badFrame(Buffer.concat([head, u32be(1), Buffer.from("0001", "hex"), u32be(0xffffffff)]))).toMatch(
+      /maxEntries/,
+    );
+    expect(
+      badFrame(Buffer.concat([head, u32be(1), Buffer.from("0001", "hex"), u32be(3), Buffer.alloc(16)])),
+    ).toMatch(/entry hashes/);
+    const small = { ...DEFAULT_CODEC_LIMITS, maxEntries: 2 };
+    const three = encodeKvMessage({
+      type: "leaf-diff-req",
+      map: "m",
+      session: 3,
+      leaves: [
+        { leaf: 1, hashes: BigUint64Array.of(1n, 2n) },
+        { leaf: 2, hashes: BigUint64Array.of(3n) },
+      ],
+    });
+    expect(() => decodeKvMessage(three, small)).toThrow(/maxEntries 2/);
+    const wantHead = Buffer.from("0c016d00000003", "hex");
+    expect(badFrame(Buffer.concat([wantHead, u32be(0xffffffff)]))).toMatch(/maxEntries/);
+    expect(badFrame(Buffer.concat([wantHead, u32be(2), Buffer.alloc(8)]))).toMatch(/entry hashes/);
+    expect(() =>
+      encodeKvMessage({ type: "want", map: "m", session: 1, hashes: BigUint64Array.of(1n, 2n, 3n) }, small),
+    ).toThrow(/maxEntries 2/);
+    expect(() =>
+      encodeKvMessage({
+        type: "leaf-diff-req",
+        map: "m",
+        session: 1,
+        leaves: [{ leaf: LEAVES, hashes: new BigUint64Array(0) }],
+      }),
+    ).toThrow(/outside/);
   });
 
   test("a digest of a real store round-trips and its root must match its hashes", () => {
@@ -295,7 +386,7 @@ describe("kv codec", () => {
 
   test("fuzz: random bytes decode to a message or BAD_FRAME, never another exception", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 200 }), fc.integer({ min: 1, max: 10 }), (b, kind) => {
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.integer({ min: 1, max: 12 }), (b, kind) => {
         decodeOrBadFrame(b);
         const framed = Uint8Array.from([kind, 1, 0x6d, ...b]); // a real kind and map, random rest
         decodeOrBadFrame(framed);

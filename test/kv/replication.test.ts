@@ -84,6 +84,11 @@ test("a member that joins later holds the whole map when it reports ready (state
   expect(map.size).toBe(2000); // at once, with no write since
   expect(map.get("u/1234")).toBe(1234);
   expect(map.status().syncs.completed).toBeGreaterThanOrEqual(1);
+  expect(map.status().syncs.entriesReceived).toBe(2000);
+  // The answering side counts too: its site's coordinator answered the sync and served the map.
+  const nyc1 = maps[0]!.status().syncs;
+  expect(nyc1.answered).toBeGreaterThanOrEqual(1);
+  expect(nyc1.entriesServed).toBeGreaterThanOrEqual(2000);
 });
 
 test('ack "remote": resolves once the backup site applied the write', async () => {

@@ -176,7 +176,15 @@ interface StatusView {
     pendingBytes: number;
     lagMs: number | null;
   }[];
-  syncs: { running: number; completed: number; failed: number; entriesReceived: number; entriesSent: number };
+  syncs: {
+    running: number;
+    completed: number;
+    failed: number;
+    entriesReceived: number;
+    entriesSent: number;
+    answered?: number;
+    entriesServed?: number;
+  };
 }
 
 function formatStatus(m: StatusView): string {
@@ -189,7 +197,7 @@ function formatStatus(m: StatusView): string {
     );
   if (m.backups.length === 0) lines.push("  no backup site (none visible)");
   lines.push(
-    `  syncs: ${m.syncs.completed} done, ${m.syncs.failed} failed, ${m.syncs.running} running; ${m.syncs.entriesReceived} entries received, ${m.syncs.entriesSent} sent`,
+    `  syncs: ${m.syncs.completed} done, ${m.syncs.failed} failed, ${m.syncs.running} running; ${m.syncs.entriesReceived} entries received, ${m.syncs.entriesSent} sent; answered ${m.syncs.answered ?? 0} (${m.syncs.entriesServed ?? 0} entries served)`,
   );
   return lines.join("\n");
 }
