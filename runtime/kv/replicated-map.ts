@@ -162,6 +162,8 @@ export interface ReplicatedMapEvents<V> {
 }
 
 const PROBE_BATCH_BASE = 0xf000_0000;
+/** Most other sites remembered as writers of a map (a relay of a few sites; bounds hostile names). */
+const MAX_ORIGIN_SITES = 64;
 
 /**
  * What the kv messages between members may carry (KvService decodes with these). A map's own
@@ -229,6 +231,8 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
   #syncReceived = 0;
   #syncSent = 0;
   #syncAnswered = 0;
+  /** Other sites named by the versions of entries this replica holds or held (bounded). */
+  readonly #originSites = new Set<string>();
   #syncServed = 0;
   #lastSiteSync = 0;
   readonly #openedAt: number;
@@ -284,7 +288,10 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       ...(options.limits ? { limits: options.limits } : {}),
       now: this.#now,
     });
-    this.#store.on("change", (e, origin) => this.#emitChange(e, origin));
+    this.#store.on("change", (e, origin) => {
+      this.#noteOrigin(e.version.site);
+      this.#emitChange(e, origin);
+    });
     this.#readyP = new Promise((r) => {
       this.#resolveReady = r;
     });
@@ -617,11 +624,21 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       if (now - b.upSince >= 2 * this.#o.antiEntropyIntervalMs) continue;
       if (b.upSince > appliedAt || (mine && !b.backlog.isAcked(e))) return false;
     }
+    // A backup site this member has never seen (it started while that site was away) but that
+    // wrote into the map, or that is named in backupSites, may still hold the key.
+    if (this.#backupSites !== "all")
+      for (const site of this.#backupSites) if (!this.#backups.has(site)) return false;
+    for (const site of this.#originSites)
+      if (this.#isBackupSite(site) && !this.#backups.has(site)) return false;
     return true;
   }
 
+  #isBackupSite(site: string): boolean {
+    return this.#backupSites === "all" || this.#backupSites.has(site);
+  }
+
   #backup(site: string): Backup | undefined {
-    if (this.#backupSites !== "all" && !this.#backupSites.has(site)) return undefined;
+    if (!this.#isBackupSite(site)) return undefined;
     let b = this.#backups.get(site);
     if (!b) {
       b = {
@@ -804,6 +821,12 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       this.#conflicts++;
     if (changed && forward) this.#inSite.push(changed);
     return changed !== null;
+  }
+
+  /** A site that wrote into this map is one of its replicas' sites, whether or not we saw it. */
+  #noteOrigin(site: string): void {
+    if (site === this.#host.site || this.#originSites.has(site)) return;
+    if (this.#originSites.size < MAX_ORIGIN_SITES) this.#originSites.add(site);
   }
 
   #emitChange(e: Entry, origin: ChangeOrigin): void {

@@ -336,3 +336,58 @@ test("a key deleted while the other site is away stays deleted when it comes bac
   });
   expect(maps.map((m) => m.size)).toEqual([11, 11, 11]);
 }, 90_000);
+
+test("a member that starts while the other site is away holds the tombstones for it: the keys deleted meanwhile stay deleted when that site comes back", async () => {
+  sites = await Sites.start();
+  const ms = await sites.startSites({ nyc: 2, sfc: 1 });
+  const options = {
+    tombstoneGraceMs: 300,
+    antiEntropyIntervalMs: 1000,
+    resendAfterMs: 300,
+    offlineAfterResends: 2,
+    offlineAfterMs: 1000,
+  };
+  const maps = ms.map((m) => m.kv.open<string>("catalog", options));
+  await Promise.all(maps.map((m) => m.ready));
+  const [nyc1, nyc2, sfc1] = maps as [ReplicatedMap<string>, ReplicatedMap<string>, ReplicatedMap<string>];
+  for (let i = 0; i < 20; i++) await nyc2.put(`item/${i}`, "v1");
+  await sfc1.put("from/sfc", "s"); // what tells a member that never saw sfc that sfc holds the map
+  await waitFor("every key everywhere", () => maps.every((m) => m.size === 21));
+  const ports = await sites.stopRouters();
+  await waitFor(
+    "each site sees only itself",
+    () => ms.every((m) => m.channel.topology().sites.length === 1),
+    {
+      timeoutMs: 20_000,
+    },
+  );
+  await nyc2.put("trigger", "x");
+  await waitFor(
+    "sfc offline at the writer",
+    () => nyc2.status().backups.find((b) => b.site === "sfc")?.online === false,
+    { timeoutMs: 20_000 },
+  );
+  for (let i = 0; i < 10; i++) await nyc2.delete(`item/${i}`);
+  await waitFor("the deletes at both nyc members", () => nyc1.size === 12 && nyc2.size === 12);
+  // A new nyc member (a pod rescheduled during the outage) joins and takes the map from its site;
+  // then the two that saw sfc go: it alone holds nyc's state.
+  const late = await sites.join("nyc", "nyc-3");
+  const nyc3 = late.kv.open<string>("catalog", options);
+  await nyc3.ready;
+  expect(nyc3.size).toBe(12);
+  expect(nyc3.status().backups).toEqual([]); // it has never seen sfc
+  for (const m of ms.slice(0, 2)) {
+    m.kv.close();
+    await m.channel.close();
+  }
+  // Far longer than the grace, several ticks: without the hold nyc-3 collected the tombstones.
+  await new Promise((r) => setTimeout(r, 2500));
+  expect(nyc3.status().tombstones).toBe(10);
+  await sites.restartRouters(ports);
+  await waitFor("one digest at nyc-3 and sfc-1", () => nyc3.status().digest === sfc1.status().digest, {
+    timeoutMs: 30_000,
+  });
+  // sfc's old values did not come back.
+  const left = ["from/sfc", "trigger", ...Array.from({ length: 10 }, (_, i) => `item/${i + 10}`)].sort();
+  for (const m of [nyc3, sfc1]) expect([...m.keys()].sort()).toEqual(left);
+}, 90_000);
