@@ -182,7 +182,10 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
         "mesh port unauthenticated (no cluster secret): anyone who can connect to it can join the site",
       );
     }
-    this.#tickTimer = setInterval(() => this.#tick(), this.#o.heartbeatIntervalMs);
+    // The tick judges silence after the loop has polled the sockets (setImmediate): after a stall
+    // of this process its overdue timer runs before the peers' frames waiting in the socket
+    // buffers are read, and suspected members that never went quiet (test/cluster/stall.test.ts).
+    this.#tickTimer = setInterval(() => setImmediate(() => this.#tick()), this.#o.heartbeatIntervalMs);
     await this.#join.run();
     if (this.#isClosed() || !this.#view) throw new ClusterError("CLOSED", "closed while joining");
     this.#discoveryTimer = setInterval(() => {
