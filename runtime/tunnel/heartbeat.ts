@@ -16,15 +16,26 @@ export class Heartbeat {
   readonly #intervalMs: number;
   readonly #timeoutMs: number;
   readonly #now: () => number;
+  readonly #defer: (fn: () => void) => void;
   #timer: NodeJS.Timeout | null = null;
   #lastSeen = 0;
 
-  /** intervalMs 0 disables both the heartbeats and the timeout. */
-  constructor(target: HeartbeatTarget, intervalMs: number, timeoutMs: number, now: () => number = Date.now) {
+  /**
+   * intervalMs 0 disables both the heartbeats and the timeout. `defer` runs each tick after the
+   * event loop's poll (setImmediate; tests with fake timers pass one that runs it at once).
+   */
+  constructor(
+    target: HeartbeatTarget,
+    intervalMs: number,
+    timeoutMs: number,
+    now: () => number = Date.now,
+    defer: (fn: () => void) => void = setImmediate,
+  ) {
     this.#target = target;
     this.#intervalMs = intervalMs;
     this.#timeoutMs = timeoutMs;
     this.#now = now;
+    this.#defer = defer;
   }
 
   get running(): boolean {
@@ -35,7 +46,9 @@ export class Heartbeat {
     this.stop();
     this.#lastSeen = this.#now();
     if (this.#intervalMs <= 0) return;
-    this.#timer = setInterval(() => this.#tick(), this.#intervalMs);
+    // Judged after the loop has polled the sockets (setImmediate): after a stall of this process
+    // the overdue timer runs before what the router sent meanwhile is read.
+    this.#timer = setInterval(() => this.#defer(() => this.#tick()), this.#intervalMs);
     this.#timer.unref();
   }
 
@@ -52,6 +65,7 @@ export class Heartbeat {
   }
 
   #tick(): void {
+    if (this.#timer === null) return; // stopped while this tick waited for the poll
     const silent = this.#now() - this.#lastSeen;
     if (silent >= this.#timeoutMs) {
       this.stop();

@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/globals";
 import { pino } from "pino";
 import { addressKey } from "../../runtime/protocol/codec.js";
-import { GRACEFUL_CLOSE_FRAME, registerFrame } from "../../runtime/protocol/frames.js";
+import { GRACEFUL_CLOSE_FRAME, heartbeatFrame, registerFrame } from "../../runtime/protocol/frames.js";
 import { type Address, GossipType } from "../../runtime/protocol/types.js";
 import {
   TunnelClient,
@@ -159,6 +159,30 @@ describe("registration and status", () => {
     const up = nextStatus(c, "router-up");
     r.answerHeartbeats = true;
     await up;
+  });
+
+  test("a client whose process stalls past heartbeatTimeoutMs reads what the router sent before it judges it silent", async () => {
+    // A GC pause, a starved CPU or SIGSTOP: timers run before the loop polls sockets, so a tick
+    // that judged at once dropped a router whose frames were waiting in the socket buffer.
+    const r = await fakeRouter();
+    const c = client([r], { heartbeatIntervalMs: 40, heartbeatTimeoutMs: 200 });
+    const events = recordStatus(c);
+    c.start();
+    await c.waitForRouters(1);
+    await waitFor("periodic heartbeats", () => r.frames(GossipType.Heartbeat).length >= 4);
+    await new Promise<void>((resolve) =>
+      setImmediate(() => {
+        r.sendRaw(heartbeatFrame()); // in the client's socket buffer before the stall
+        const until = Date.now() + 700; // three heartbeat timeouts
+        while (Date.now() < until) {
+          // the stall
+        }
+        resolve();
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(events.filter((e) => e.type === "router-down")).toEqual([]);
+    expect(c.status().routers[0]).toMatchObject({ state: "registered", reconnects: 0 });
   });
 
   test.each([

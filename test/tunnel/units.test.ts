@@ -55,6 +55,8 @@ describe("Heartbeat", () => {
       },
       intervalMs,
       timeoutMs,
+      Date.now,
+      (tick) => tick(), // the tick at once: fake timers have no event-loop poll to wait for
     );
     return { hb, log };
   }
