@@ -19,6 +19,7 @@ import { readFileSync, statSync } from "node:fs";
 import http from "node:http";
 import type { Logger } from "../observability/log.js";
 import { KvError, type KvErrorCode } from "./errors.js";
+import { keyPage } from "./page.js";
 import type { MapChange, ReplicatedMap, WriteOptions } from "./replicated-map.js";
 import type { KvService } from "./service.js";
 import { parseVersionKey, type Version, versionKey } from "./version.js";
@@ -213,16 +214,15 @@ export class KvHttpApi {
     if (method !== allowed) throw new HttpError(405, "METHOD_NOT_ALLOWED", `${method}: only ${allowed} here`);
   }
 
-  /** Keys in byte order, after `after`, at most `limit` (1..10,000, default 1,000). */
+  /** Keys in string order, after `after`, at most `limit` (1..10,000, default 1,000). */
   #page(map: ReplicatedMap<unknown>, q: URLSearchParams) {
     const prefix = q.get("prefix") ?? "";
     const after = q.get("after");
     const limit = intParam(q.get("limit"), "limit", 1000, 1, 10_000);
-    const keys = [...map.keys(prefix)].filter((k) => after === null || k > after).sort();
-    const page = keys.slice(0, limit);
+    const { keys: page, more } = keyPage(map.keys(prefix), after, limit);
     return {
       entries: page.map((key) => ({ key, value: map.get(key), version: versionKey(map.version(key)!) })),
-      next: keys.length > limit ? page[page.length - 1]! : null,
+      next: more ? page[page.length - 1]! : null,
     };
   }
 
