@@ -141,5 +141,23 @@ export class NodeMaps {
       labelNames: ["map", "site"],
       read: perBackup((b) => (b.online ? 1 : 0)),
     });
+    gaugeFrom(r, {
+      name: "relay_kv_backup_away_seconds",
+      help: "How long the backup site has been away (not visible or offline) as this member saw it; 0 while up. Past relay_kv_tombstone_max_hold_seconds it must be re-seeded before it comes back",
+      labelNames: ["map", "site"],
+      read: perBackup((b) => (b.awayMs ?? 0) / 1000),
+    });
+    gaugeFrom(r, {
+      name: "relay_kv_tombstone_max_hold_seconds",
+      help: "How long a tombstone waits at most for a backup site that is away (tombstoneMaxHoldMs)",
+      labelNames: ["map"],
+      read: perMap((s) => s.tombstoneMaxHoldMs / 1000),
+    });
+    counterFrom(r, {
+      name: "relay_kv_long_absences_total",
+      help: "Backup sites that came back after an absence longer than the tombstone hold (keys deleted meanwhile may come back from them)",
+      labelNames: ["map"],
+      read: perMap((s) => s.longAbsences),
+    });
   }
 }

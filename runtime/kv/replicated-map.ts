@@ -123,6 +123,11 @@ export interface BackupSiteStatus {
   readonly batchesInFlight: number;
   /** Age of the oldest unacknowledged change (the replication lag), null when none. */
   readonly lagMs: number | null;
+  /**
+   * How long the site has been away (not visible, or offline) as this member saw it; null while
+   * it is up. Past tombstoneMaxHoldMs it must be re-seeded before it comes back.
+   */
+  readonly awayMs: number | null;
 }
 
 export interface MapStatus {
@@ -137,6 +142,10 @@ export interface MapStatus {
   readonly conflicts: number;
   readonly refusedEntries: number;
   readonly backups: readonly BackupSiteStatus[];
+  /** How long a tombstone waits at most for a backup site that is away. */
+  readonly tombstoneMaxHoldMs: number;
+  /** Backup sites that came back after an absence longer than tombstoneMaxHoldMs (each logged). */
+  readonly longAbsences: number;
   readonly syncs: {
     readonly running: number;
     readonly completed: number;
@@ -191,6 +200,8 @@ interface Backup {
   unreachableSince: number | null;
   /** Since when the site has been visible and online without a break (null: it is not now). */
   upSince: number | null;
+  /** Since when it has not been (null: it is up); from when this member first saw it go. */
+  awaySince: number | null;
 }
 
 interface RemoteWaiter {
@@ -231,6 +242,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
   #syncReceived = 0;
   #syncSent = 0;
   #syncAnswered = 0;
+  #longAbsences = 0;
   /** Other sites named by the versions of entries this replica holds or held (bounded). */
   readonly #originSites = new Set<string>();
   #syncServed = 0;
@@ -468,7 +480,10 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
         pendingBytes: b.backlog.pendingBytes,
         batchesInFlight: b.backlog.batchesInFlight,
         lagMs: b.backlog.oldestPendingMs(),
+        awayMs: b.awaySince === null ? null : this.#now() - b.awaySince,
       })),
+      tombstoneMaxHoldMs: this.#o.tombstoneMaxHoldMs,
+      longAbsences: this.#longAbsences,
       syncs: {
         running: this.#sessions.size,
         completed: this.#syncsDone,
@@ -602,9 +617,29 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     }
     const now = this.#now();
     for (const b of this.#backups.values()) {
-      if (!b.online || !visible.has(b.site)) b.upSince = null;
-      else b.upSince ??= now;
+      if (!b.online || !visible.has(b.site)) {
+        b.upSince = null;
+        b.awaySince ??= now;
+      } else {
+        b.upSince ??= now;
+        if (b.awaySince !== null) this.#cameBack(b, now - b.awaySince);
+        b.awaySince = null;
+      }
     }
+  }
+
+  /**
+   * A backup site is back. After an absence longer than tombstoneMaxHoldMs the tombstones of the
+   * keys deleted meanwhile are gone here, and anti-entropy may bring its old values of those keys
+   * back: say so loudly (the site should have been re-seeded: docs/KV.md, "Tombstones").
+   */
+  #cameBack(b: Backup, awayMs: number): void {
+    if (awayMs <= this.#o.tombstoneMaxHoldMs) return;
+    this.#longAbsences++;
+    this.#host.log.error(
+      { map: this.name, site: b.site, awayMs, tombstoneMaxHoldMs: this.#o.tombstoneMaxHoldMs },
+      "backup site back after an absence longer than tombstoneMaxHoldMs: keys deleted meanwhile may come back from it; re-seed that site (docs/KV.md, Tombstones)",
+    );
   }
 
   /**
@@ -651,6 +686,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
         probe: 0,
         unreachableSince: null,
         upSince: null,
+        awaySince: null,
       };
       this.#backups.set(site, b);
     }

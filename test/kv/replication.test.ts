@@ -391,3 +391,31 @@ test("a member that starts while the other site is away holds the tombstones for
   const left = ["from/sfc", "trigger", ...Array.from({ length: 10 }, (_, i) => `item/${i + 10}`)].sort();
   for (const m of [nyc3, sfc1]) expect([...m.keys()].sort()).toEqual(left);
 }, 90_000);
+
+test("a backup site away longer than tombstoneMaxHoldMs: its absence is timed while it lasts, and its return is counted (it should have been re-seeded)", async () => {
+  sites = await Sites.start();
+  const ms = await sites.startSites({ nyc: 1, sfc: 1 });
+  const options = { tombstoneMaxHoldMs: 1500, antiEntropyIntervalMs: 1000 };
+  const [nyc, sfc] = ms.map((m) => m.kv.open<string>("catalog", options)) as [
+    ReplicatedMap<string>,
+    ReplicatedMap<string>,
+  ];
+  await Promise.all([nyc.ready, sfc.ready]);
+  await nyc.put("k", "v");
+  await waitFor("k at sfc", () => sfc.get("k") === "v");
+  const away = (m: ReplicatedMap<string>) => m.status().backups[0]?.awayMs ?? null;
+  expect([away(nyc), away(sfc)]).toEqual([null, null]);
+  const ports = await sites.stopRouters();
+  await waitFor(
+    "each site away for longer than the hold, at the other",
+    () => [nyc, sfc].every((m) => (away(m) ?? 0) > 1500),
+    { timeoutMs: 30_000 },
+  );
+  expect(nyc.status().longAbsences).toBe(0); // counted when it comes back
+  await sites.restartRouters(ports);
+  await waitFor(
+    "both back, and the long absence counted on each side",
+    () => [nyc, sfc].every((m) => away(m) === null && m.status().longAbsences === 1),
+    { timeoutMs: 30_000 },
+  );
+}, 90_000);

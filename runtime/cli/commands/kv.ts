@@ -175,6 +175,7 @@ interface StatusView {
     pendingKeys: number;
     pendingBytes: number;
     lagMs: number | null;
+    awayMs?: number | null;
   }[];
   syncs: {
     running: number;
@@ -193,7 +194,7 @@ function formatStatus(m: StatusView): string {
   ];
   for (const b of m.backups)
     lines.push(
-      `  backup ${b.site}: ${b.online ? "online" : "OFFLINE"}, ${b.pendingKeys} keys / ${b.pendingBytes} bytes pending, lag ${b.lagMs === null ? "none" : `${b.lagMs} ms`}`,
+      `  backup ${b.site}: ${b.online ? "online" : "OFFLINE"}, ${b.pendingKeys} keys / ${b.pendingBytes} bytes pending, lag ${b.lagMs === null ? "none" : `${b.lagMs} ms`}${b.awayMs ? `, away ${Math.round(b.awayMs / 1000)} s` : ""}`,
     );
   if (m.backups.length === 0) lines.push("  no backup site (none visible)");
   lines.push(
