@@ -284,50 +284,62 @@ test("a backup site that stays unreachable is taken offline: the other site's wr
   );
 }, 90_000);
 
-test("a key deleted while the other site is away stays deleted when it comes back after more than the tombstone grace, and the tombstones are collected after that", async () => {
+/** Tombstone tests: sfc goes offline at nyc's writer soon after an outage starts. */
+const AWAY_OPTIONS = {
+  tombstoneGraceMs: 300,
+  antiEntropyIntervalMs: 1000,
+  resendAfterMs: 300,
+  offlineAfterResends: 2,
+  offlineAfterMs: 1000,
+};
+
+/**
+ * nyc x2 and sfc x1 with 20 items written by nyc-2 (and "from/sfc" by sfc-1 with `sfcWrites`);
+ * then both routers stop, one write that sfc cannot acknowledge takes it offline at nyc-2 (the
+ * channel keeps that one and delivers it later), and nyc-2 (not nyc's coordinator) deletes
+ * item/0..9: only anti-entropy can carry those deletes. Returns what the tests go on with, and the
+ * keys that must be left once sfc is back.
+ */
+async function deleteWhileSfcAway(sfcWrites: boolean) {
   sites = await Sites.start();
   const ms = await sites.startSites({ nyc: 2, sfc: 1 });
-  // sfc goes offline at nyc's writer soon after the outage starts.
-  const options = {
-    tombstoneGraceMs: 300,
-    antiEntropyIntervalMs: 1000,
-    resendAfterMs: 300,
-    offlineAfterResends: 2,
-    offlineAfterMs: 1000,
-  };
-  const maps = ms.map((m) => m.kv.open<string>("catalog", options));
+  const maps = ms.map((m) => m.kv.open<string>("catalog", AWAY_OPTIONS));
   await Promise.all(maps.map((m) => m.ready));
-  const [nyc1, nyc2] = maps as [ReplicatedMap<string>, ReplicatedMap<string>];
+  const [nyc1, nyc2, sfc1] = maps as [ReplicatedMap<string>, ReplicatedMap<string>, ReplicatedMap<string>];
   for (let i = 0; i < 20; i++) await nyc2.put(`item/${i}`, "v1");
-  await waitFor("every item everywhere", () => maps.every((m) => m.size === 20));
+  if (sfcWrites) await sfc1.put("from/sfc", "s");
+  const extra = sfcWrites ? ["from/sfc"] : [];
+  await waitFor("every key everywhere", () => maps.every((m) => m.size === 20 + extra.length));
   const ports = await sites.stopRouters();
   await waitFor(
     "each site sees only itself",
     () => ms.every((m) => m.channel.topology().sites.length === 1),
     { timeoutMs: 20_000 },
   );
-  // One write that sfc cannot acknowledge takes it offline at the writer (the channel keeps that
-  // one and delivers it later); what nyc deletes after that, only anti-entropy can carry.
   await nyc2.put("trigger", "x");
   await waitFor(
     "sfc offline at the writer",
     () => nyc2.status().backups.find((b) => b.site === "sfc")?.online === false,
     { timeoutMs: 20_000 },
   );
-  // Deleted in nyc (by a member that is not its coordinator) while sfc cannot be reached.
   for (let i = 0; i < 10; i++) await nyc2.delete(`item/${i}`);
-  await waitFor("the deletes at both nyc members", () => nyc1.size === 11 && nyc2.size === 11);
+  const left = [...extra, "trigger", ...Array.from({ length: 10 }, (_, i) => `item/${i + 10}`)].sort();
+  await waitFor("the deletes at both nyc members", () => [nyc1, nyc2].every((m) => m.size === left.length));
+  return { s: sites, ms, maps, nyc1, nyc2, sfc1, ports, left };
+}
+
+test("a key deleted while the other site is away stays deleted when it comes back after more than the tombstone grace, and the tombstones are collected after that", async () => {
+  const { s, maps, nyc1, nyc2, ports, left } = await deleteWhileSfcAway(false);
   // Far longer than the grace, several ticks: the tombstones are the only record of the deletes.
   await new Promise((r) => setTimeout(r, 2500));
   expect([nyc1, nyc2].map((m) => m.status().tombstones)).toEqual([10, 10]);
-  await sites.restartRouters(ports);
+  await s.restartRouters(ports);
   await waitFor(
     "one digest at every member of both sites",
     () => maps.every((m) => m.status().digest === nyc1.status().digest),
     { timeoutMs: 30_000 },
   );
   // sfc's old values did not come back: the deletes reached sfc.
-  const left = ["trigger", ...Array.from({ length: 10 }, (_, i) => `item/${i + 10}`)].sort();
   for (const m of maps) expect([...m.keys()].sort()).toEqual(left);
   // Once sfc has been back for two anti-entropy periods, nobody holds the tombstones any more.
   await waitFor("the tombstones collected everywhere", () => maps.every((m) => m.status().tombstones === 0), {
@@ -338,43 +350,14 @@ test("a key deleted while the other site is away stays deleted when it comes bac
 }, 90_000);
 
 test("a member that starts while the other site is away holds the tombstones for it: the keys deleted meanwhile stay deleted when that site comes back", async () => {
-  sites = await Sites.start();
-  const ms = await sites.startSites({ nyc: 2, sfc: 1 });
-  const options = {
-    tombstoneGraceMs: 300,
-    antiEntropyIntervalMs: 1000,
-    resendAfterMs: 300,
-    offlineAfterResends: 2,
-    offlineAfterMs: 1000,
-  };
-  const maps = ms.map((m) => m.kv.open<string>("catalog", options));
-  await Promise.all(maps.map((m) => m.ready));
-  const [nyc1, nyc2, sfc1] = maps as [ReplicatedMap<string>, ReplicatedMap<string>, ReplicatedMap<string>];
-  for (let i = 0; i < 20; i++) await nyc2.put(`item/${i}`, "v1");
-  await sfc1.put("from/sfc", "s"); // what tells a member that never saw sfc that sfc holds the map
-  await waitFor("every key everywhere", () => maps.every((m) => m.size === 21));
-  const ports = await sites.stopRouters();
-  await waitFor(
-    "each site sees only itself",
-    () => ms.every((m) => m.channel.topology().sites.length === 1),
-    {
-      timeoutMs: 20_000,
-    },
-  );
-  await nyc2.put("trigger", "x");
-  await waitFor(
-    "sfc offline at the writer",
-    () => nyc2.status().backups.find((b) => b.site === "sfc")?.online === false,
-    { timeoutMs: 20_000 },
-  );
-  for (let i = 0; i < 10; i++) await nyc2.delete(`item/${i}`);
-  await waitFor("the deletes at both nyc members", () => nyc1.size === 12 && nyc2.size === 12);
+  // sfc-1's write is what tells a member that never saw sfc that sfc holds the map.
+  const { s, ms, sfc1, ports, left } = await deleteWhileSfcAway(true);
   // A new nyc member (a pod rescheduled during the outage) joins and takes the map from its site;
   // then the two that saw sfc go: it alone holds nyc's state.
-  const late = await sites.join("nyc", "nyc-3");
-  const nyc3 = late.kv.open<string>("catalog", options);
+  const late = await s.join("nyc", "nyc-3");
+  const nyc3 = late.kv.open<string>("catalog", AWAY_OPTIONS);
   await nyc3.ready;
-  expect(nyc3.size).toBe(12);
+  expect(nyc3.size).toBe(left.length);
   expect(nyc3.status().backups).toEqual([]); // it has never seen sfc
   for (const m of ms.slice(0, 2)) {
     m.kv.close();
@@ -383,12 +366,11 @@ test("a member that starts while the other site is away holds the tombstones for
   // Far longer than the grace, several ticks: without the hold nyc-3 collected the tombstones.
   await new Promise((r) => setTimeout(r, 2500));
   expect(nyc3.status().tombstones).toBe(10);
-  await sites.restartRouters(ports);
+  await s.restartRouters(ports);
   await waitFor("one digest at nyc-3 and sfc-1", () => nyc3.status().digest === sfc1.status().digest, {
     timeoutMs: 30_000,
   });
   // sfc's old values did not come back.
-  const left = ["from/sfc", "trigger", ...Array.from({ length: 10 }, (_, i) => `item/${i + 10}`)].sort();
   for (const m of [nyc3, sfc1]) expect([...m.keys()].sort()).toEqual(left);
 }, 90_000);
 
