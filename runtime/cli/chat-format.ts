@@ -84,6 +84,7 @@ export function formatProbe(index: number, bytes: number, p: ProbeInfo): string 
     `cluster=${p.cluster}`,
     `site=${p.site}${p.site_master ? " (site master)" : ""}`,
     `version=${p.version}`,
+    ...(p.maps ?? []).map((m) => `map=${m}`),
     "",
   ].join("\n");
 }

@@ -9,7 +9,13 @@ import { RelayError } from "../relay/errors.js";
 import type { RelayMessage } from "../relay/types.js";
 import { decodeKvMessage, encodeKvMessage, type KvMessage, MAX_MAP_NAME_BYTES } from "./codec.js";
 import { KvError } from "./errors.js";
-import { KV_WIRE_LIMITS, type KvHost, ReplicatedMap, type ReplicatedMapOptions } from "./replicated-map.js";
+import {
+  KV_WIRE_LIMITS,
+  type KvHost,
+  type MapStatus,
+  ReplicatedMap,
+  type ReplicatedMapOptions,
+} from "./replicated-map.js";
 import { isSyncRequest } from "./sync.js";
 
 /** First payload byte of the maps' service data ("K"). */
@@ -24,6 +30,22 @@ export interface KvServiceStats {
   readonly badMessages: number;
   /** Messages for maps not open here. */
   readonly unknownMap: number;
+}
+
+/** A map's line in `relay probe`: size, readiness, each backup site's state and the syncs. */
+export function probeLine(s: MapStatus): string {
+  const backups = s.backups.map((b) => {
+    const state = b.online ? "online" : "OFFLINE";
+    const lag = b.lagMs === null ? "" : `, lag ${b.lagMs} ms`;
+    const away = b.awayMs === null ? "" : `, away ${Math.round(b.awayMs / 1000)} s`;
+    return `backup ${b.site} ${state}, ${b.pendingKeys} pending${lag}${away}`;
+  });
+  return [
+    `${s.map}: ${s.entries} entries, ${s.tombstones} tombstones, ${s.ready ? "ready" : "NOT READY"}`,
+    ...(backups.length > 0 ? backups : ["no backup site visible"]),
+    `${s.conflicts} conflicts`,
+    `syncs ${s.syncs.completed} done, ${s.syncs.failed} failed, ${s.syncs.running} running`,
+  ].join("; ");
 }
 
 export class KvService {
@@ -46,6 +68,7 @@ export class KvService {
     channel.on("service", this.#onService);
     channel.on("topology", this.#onTopology);
     channel.on("view", this.#onTopology);
+    channel.setProbeMaps(() => this.names().map((n) => probeLine(this.#maps.get(n)!.status())));
   }
 
   /** Opens (or returns the open) map `name`: 1..64 bytes of UTF-8. */
@@ -81,6 +104,7 @@ export class KvService {
     this.#channel.off("service", this.#onService);
     this.#channel.off("topology", this.#onTopology);
     this.#channel.off("view", this.#onTopology);
+    this.#channel.setProbeMaps(null);
     for (const m of this.#maps.values()) m.close();
     this.#maps.clear();
   }

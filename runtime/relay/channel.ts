@@ -13,7 +13,14 @@ import { ConfigError } from "../../contract/errors.js";
 import { LocalCluster } from "../cluster/local-cluster.js";
 import { type Member, memberKey, type View } from "../cluster/member.js";
 import { createLogger, type Logger } from "../observability/log.js";
-import { decodeProbeInfo, encodeControl, type ProbeInfo, type SiteViewInfo } from "./control.js";
+import {
+  decodeProbeInfo,
+  encodeControl,
+  MAX_PROBE_MAP_LINE,
+  MAX_PROBE_MAPS,
+  type ProbeInfo,
+  type SiteViewInfo,
+} from "./control.js";
 import { DeliveryEngine, type DeliveryPath } from "./delivery/engine.js";
 import type { StableLatency } from "./delivery/latency.js";
 import type { SendBufferLimits } from "./delivery/send-buffer.js";
@@ -51,6 +58,8 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
   #seq = 0;
   #connected = false;
   #closed = false;
+  /** Probe lines of the services on this channel (setProbeMaps). */
+  #probeMaps: (() => readonly string[]) | null = null;
   /** The delivery guarantee (docs/DELIVERY.md). */
   readonly #delivery: DeliveryEngine;
   #stats = {
@@ -258,9 +267,29 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     );
   }
 
+  /**
+   * Lines a service built on this channel adds to its probe answers (KvService: one per map);
+   * null removes them. Each line is cut to MAX_PROBE_MAP_LINE characters, at most MAX_PROBE_MAPS.
+   */
+  setProbeMaps(lines: (() => readonly string[]) | null): void {
+    this.#probeMaps = lines;
+  }
+
   /** What this member answers to a probe. */
   probeInfo(): ProbeInfo {
     const me = this.#cluster.localMember;
+    let maps: string[] | undefined;
+    try {
+      maps = this.#probeMaps?.()
+        .slice(0, MAX_PROBE_MAPS)
+        .map((l) => l.slice(0, MAX_PROBE_MAP_LINE))
+        .filter((l) => l.length > 0);
+    } catch (err) {
+      this.#log.warn(
+        { err: (err as Error).message },
+        "probe lines of a service failed (answered without them)",
+      );
+    }
     return {
       name: this.name,
       site: this.site,
@@ -270,6 +299,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
       cluster: this.clusterName,
       version: `cross-cloud-relay ${RELAY_VERSION}`,
       site_master: this.isSiteMaster,
+      ...(maps && maps.length > 0 ? { maps } : {}),
     };
   }
 

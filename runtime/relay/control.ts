@@ -58,7 +58,13 @@ export interface ProbeInfo {
   readonly cluster: string;
   readonly version: string;
   readonly site_master: boolean;
+  /** One line per replicated map this member hosts (runtime/kv: entries, readiness, backups). */
+  readonly maps?: readonly string[];
 }
+
+/** Most map lines in one probe answer, and the longest line. */
+export const MAX_PROBE_MAPS = 64;
+export const MAX_PROBE_MAP_LINE = 512;
 
 export function encodeControl(value: SiteViewInfo | TopologyInfo | ProbeInfo): Buffer {
   return Buffer.from(JSON.stringify(value), "utf8");
@@ -163,5 +169,12 @@ export function decodeProbeInfo(payload: Uint8Array): ProbeInfo {
     cluster: text(o["cluster"], "probe.cluster"),
     version: text(o["version"], "probe.version"),
     site_master: bool(o["site_master"], "probe.site_master"),
+    ...(o["maps"] === undefined ? {} : { maps: probeMaps(o["maps"]) }),
   };
+}
+
+function probeMaps(v: unknown): string[] {
+  if (!Array.isArray(v) || v.length > MAX_PROBE_MAPS)
+    bad(`probe.maps is not a list of at most ${MAX_PROBE_MAPS}`);
+  return v.map((x, i) => text(x, `probe.maps[${i}]`, MAX_PROBE_MAP_LINE));
 }

@@ -5,6 +5,7 @@ import { afterEach, expect, test } from "@jest/globals";
 import { KvError } from "../../runtime/kv/errors.js";
 import type { ReplicatedMap } from "../../runtime/kv/replicated-map.js";
 import { compareVersions } from "../../runtime/kv/version.js";
+import type { ProbeInfo } from "../../runtime/relay/control.js";
 import { waitFor } from "../helpers/wait.js";
 import { Sites } from "./sites.js";
 
@@ -401,3 +402,29 @@ test("a backup site away longer than tombstoneMaxHoldMs: its absence is timed wh
     { timeoutMs: 30_000 },
   );
 }, 90_000);
+
+test("relay probe: a member hosting maps answers with a line per map (entries, readiness, backups, syncs)", async () => {
+  sites = await Sites.start();
+  const [nyc, sfc] = await sites.startSites({ nyc: 1, sfc: 1 });
+  const a = nyc!.kv.open<string>("catalog");
+  const b = sfc!.kv.open<string>("catalog");
+  await Promise.all([a.ready, b.ready]);
+  for (let i = 0; i < 3; i++) await a.put(`k${i}`, "v", { ack: "remote" });
+  const answers: ProbeInfo[] = [];
+  nyc!.channel.on("probe-response", (p) => answers.push(p));
+  nyc!.channel.probe("sfc");
+  await waitFor("sfc-1's probe answer", () => answers.some((p) => p.name === "sfc-1"), { timeoutMs: 20_000 });
+  const line = answers.find((p) => p.name === "sfc-1")!.maps;
+  expect(line).toHaveLength(1);
+  expect(line![0]).toMatch(
+    /^catalog: 3 entries, 0 tombstones, ready; backup nyc online, 0 pending; 0 conflicts; syncs /,
+  );
+  // A member whose service closed answers without map lines.
+  sfc!.kv.close();
+  answers.length = 0;
+  nyc!.channel.probe("sfc");
+  await waitFor("sfc-1's second answer", () => answers.some((p) => p.name === "sfc-1"), {
+    timeoutMs: 20_000,
+  });
+  expect(answers.find((p) => p.name === "sfc-1")!.maps).toBeUndefined();
+}, 60_000);

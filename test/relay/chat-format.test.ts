@@ -88,6 +88,25 @@ test("probe block", () => {
   );
 });
 
+test("probe block of a member hosting replicated maps: one map= line each", () => {
+  const text = formatProbe(2, 300, {
+    name: "sfc-1",
+    site: "sfc",
+    local_addr: "sfc-1 [uuid]",
+    physical_addr: "10.1.0.5:7800",
+    view: "[sfc-1|2] (1) [sfc-1]",
+    cluster: "relay",
+    version: "cross-cloud-relay 0.1.0",
+    site_master: false,
+    maps: ["catalog: 3 entries, 0 tombstones, ready; backup nyc online, 0 pending; 0 conflicts"],
+  });
+  expect(text.split("\n").slice(-3)).toEqual([
+    "version=cross-cloud-relay 0.1.0",
+    "map=catalog: 3 entries, 0 tombstones, ready; backup nyc online, 0 pending; 0 conflicts",
+    "",
+  ]);
+});
+
 test("relay local --sites", () => {
   expect(parseSites("nyc=5,sfc=3")).toEqual([
     { site: "nyc", members: 5 },

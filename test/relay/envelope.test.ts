@@ -7,6 +7,8 @@ import {
   decodeTopology,
   encodeControl,
   MAX_CONTROL_BYTES,
+  MAX_PROBE_MAP_LINE,
+  MAX_PROBE_MAPS,
 } from "../../runtime/relay/control.js";
 import {
   DEFAULT_HOPS,
@@ -286,6 +288,29 @@ describe("control payloads", () => {
       }),
       { numRuns: 1500 },
     );
+  });
+
+  test("a probe answer with map lines survives encode/decode; too many, too long or not text is refused", () => {
+    const info = {
+      name: "nyc-1",
+      site: "nyc",
+      local_addr: "nyc-1 [uuid]",
+      physical_addr: "10.0.0.4:7800",
+      view: "[nyc-1|5] (1) [nyc-1]",
+      cluster: "relay",
+      version: "cross-cloud-relay 0.1.0",
+      site_master: true,
+    };
+    expect(decodeProbeInfo(encodeControl(info))).toEqual(info); // without maps: as before
+    const withMaps = { ...info, maps: ["catalog: 3 entries", "users: 0 entries"] };
+    expect(decodeProbeInfo(encodeControl(withMaps))).toEqual(withMaps);
+    const refused = (maps: unknown) => () => decodeProbeInfo(Buffer.from(JSON.stringify({ ...info, maps })));
+    expect(refused(Array.from({ length: MAX_PROBE_MAPS + 1 }, () => "m"))).toThrow(
+      /probe.maps is not a list/,
+    );
+    expect(refused(["x".repeat(MAX_PROBE_MAP_LINE + 1)])).toThrow(/probe.maps\[0\]/);
+    expect(refused([7])).toThrow(/probe.maps\[0\]/);
+    expect(refused("catalog")).toThrow(/probe.maps/);
   });
 
   test("a site view survives encode/decode; wrong field types are refused", () => {
