@@ -106,6 +106,12 @@ export class NodeMaps {
       read: perMap((s) => s.syncs.entriesServed),
     });
     counterFrom(r, {
+      name: "relay_kv_sync_retries_total",
+      help: "Steps of this member's anti-entropy sessions asked for again after a timeout (a lost or corrupt answer)",
+      labelNames: ["map"],
+      read: perMap((s) => s.syncs.retries),
+    });
+    counterFrom(r, {
       name: "relay_kv_syncs_total",
       help: "Anti-entropy sessions completed by this member",
       labelNames: ["map"],

@@ -156,6 +156,8 @@ export interface MapStatus {
     readonly answered: number;
     /** Entries this member sent in its answers to those sessions. */
     readonly entriesServed: number;
+    /** Steps of this member's syncs asked for again after their timeout (a lost or corrupt answer). */
+    readonly retries: number;
     readonly progress: readonly (SyncProgress & { readonly peer: string })[];
   };
 }
@@ -246,6 +248,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
   /** Other sites named by the versions of entries this replica holds or held (bounded). */
   readonly #originSites = new Set<string>();
   #syncServed = 0;
+  #syncRetries = 0;
   #lastSiteSync = 0;
   readonly #openedAt: number;
   /** A coordinator's pulls from the backup sites before it is ready are running. */
@@ -313,7 +316,10 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     this.#lastCoordinator = host.coordinator();
     this.#openedAt = this.#now();
     this.#refreshBackups();
-    this.#timer = setInterval(() => this.#tick(), tickMs);
+    // The tick judges (sync step timeouts, resends, offline) after the loop has polled the
+    // sockets: after a stall of this process its overdue timer ran before the answers waiting in
+    // the socket buffers were read (test/kv/replication.test.ts, "stalls during a sync").
+    this.#timer = setInterval(() => setImmediate(() => this.#tick()), tickMs);
     this.#timer.unref();
     queueMicrotask(() => this.#startTransfer());
   }
@@ -492,6 +498,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
         entriesSent: this.#syncSent,
         answered: this.#syncAnswered,
         entriesServed: this.#syncServed,
+        retries: this.#syncRetries,
         progress: [...this.#sessions.values()].map((s) => ({ peer: s.peer, ...s.session.progress() })),
       },
     };
@@ -962,6 +969,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
         this.#syncsDone++;
         this.#syncReceived += r.entriesReceived;
         this.#syncSent += r.entriesSent;
+        this.#syncRetries += r.retries;
         if (kind === "remote") this.#scheduleFlush();
         this.#host.log.info(
           {

@@ -2,8 +2,10 @@
 // in both sites converge at every member, a joiner gets the map before it is ready, remote
 // acknowledgements, watch, bad input, a map a site does not have.
 import { afterEach, expect, test } from "@jest/globals";
+import { KvKind } from "../../runtime/kv/codec.js";
 import { KvError } from "../../runtime/kv/errors.js";
 import type { ReplicatedMap } from "../../runtime/kv/replicated-map.js";
+import { KV_SERVICE } from "../../runtime/kv/service.js";
 import { compareVersions } from "../../runtime/kv/version.js";
 import type { ProbeInfo } from "../../runtime/relay/control.js";
 import { waitFor } from "../helpers/wait.js";
@@ -427,4 +429,40 @@ test("relay probe: a member hosting maps answers with a line per map (entries, r
     timeoutMs: 20_000,
   });
   expect(answers.find((p) => p.name === "sfc-1")!.maps).toBeUndefined();
+}, 60_000);
+
+test("a member whose process stalls during a sync reads the answer waiting in its socket before it times the step out", async () => {
+  // A GC pause, a starved CPU or SIGSTOP: timers run before the event loop polls the sockets, so
+  // a tick that judged at once asked again for a step whose answer had arrived (and fell back to
+  // whole leaves for the rest of the session).
+  sites = await Sites.start();
+  const [nyc1] = await sites.startSites({ nyc: 1 });
+  const a = nyc1!.kv.open<number>("catalog");
+  await a.ready;
+  for (let i = 0; i < 100; i++) await a.put(`k${i}`, i);
+  // The coordinator's digest answer goes out (its connection flushes in this turn's check
+  // phase), then the process stalls for 4 step timeouts of the joiner.
+  const ch = nyc1!.channel;
+  const send = ch.sendService.bind(ch);
+  let stalled = false;
+  ch.sendService = (dest, payload) => {
+    const seq = send(dest, payload);
+    if (!stalled && payload[0] === KV_SERVICE && payload[1] === KvKind.DigestRes) {
+      stalled = true;
+      setImmediate(() => {
+        const until = Date.now() + 800;
+        while (Date.now() < until) {
+          // the stall
+        }
+      });
+    }
+    return seq;
+  };
+  const late = await sites.join("nyc", "nyc-2");
+  // Its tick every 100 ms (resendAfterMs / 3): overdue when the stall ends.
+  const b = late.kv.open<number>("catalog", { syncStepTimeoutMs: 200, resendAfterMs: 300 });
+  await b.ready;
+  expect(stalled).toBe(true);
+  expect(b.size).toBe(100);
+  expect(b.status().syncs.retries).toBe(0);
 }, 60_000);
