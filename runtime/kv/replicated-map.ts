@@ -244,11 +244,11 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
   #syncReceived = 0;
   #syncSent = 0;
   #syncAnswered = 0;
+  #syncServed = 0;
+  #syncRetries = 0;
   #longAbsences = 0;
   /** Other sites named by the versions of entries this replica holds or held (bounded). */
   readonly #originSites = new Set<string>();
-  #syncServed = 0;
-  #syncRetries = 0;
   #lastSiteSync = 0;
   readonly #openedAt: number;
   /** A coordinator's pulls from the backup sites before it is ready are running. */

@@ -269,12 +269,12 @@ export class SyncSession {
       }
     }
     const diff = ask.length > 0;
-    const mine = diff ? leaves.slice(0, i) : leaves.slice(0, this.#legacy ? leaves.length : 1);
+    const asked = diff ? leaves.slice(0, i) : leaves.slice(0, this.#legacy ? leaves.length : 1);
     this.#step = {
       kind: "leaves",
       group,
-      leaves: mine,
-      rest: leaves.slice(mine.length),
+      leaves: asked,
+      rest: leaves.slice(asked.length),
       diff,
       named,
       received: new Map(),
@@ -283,7 +283,7 @@ export class SyncSession {
     };
     this.#deadline = now + this.#stepTimeoutMs;
     if (diff) this.#send({ type: "leaf-diff-req", map: this.#map, session: this.session, leaves: ask });
-    else this.#send({ type: "leaf-req", map: this.#map, session: this.session, leaves: mine });
+    else this.#send({ type: "leaf-req", map: this.#map, session: this.session, leaves: asked });
   }
 
   /**

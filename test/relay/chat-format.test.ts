@@ -9,6 +9,7 @@ import {
   printable,
 } from "../../runtime/cli/chat-format.js";
 import { parseSites } from "../../runtime/cli/local-topology.js";
+import type { ProbeInfo } from "../../runtime/relay/control.js";
 import type { Topology } from "../../runtime/relay/types.js";
 
 const topo: Topology = {
@@ -71,33 +72,26 @@ test("topo, sites, sm, routes", () => {
   );
 });
 
+const probe: ProbeInfo = {
+  name: "nyc-1",
+  site: "nyc",
+  local_addr: "nyc-1 [uuid]",
+  physical_addr: "10.0.0.4:7800",
+  view: "[nyc-1|5] (1) [nyc-1]",
+  cluster: "relay",
+  version: "cross-cloud-relay 0.1.0",
+  site_master: true,
+};
+
 test("probe block", () => {
-  expect(
-    formatProbe(1, 200, {
-      name: "nyc-1",
-      site: "nyc",
-      local_addr: "nyc-1 [uuid]",
-      physical_addr: "10.0.0.4:7800",
-      view: "[nyc-1|5] (1) [nyc-1]",
-      cluster: "relay",
-      version: "cross-cloud-relay 0.1.0",
-      site_master: true,
-    }),
-  ).toBe(
+  expect(formatProbe(1, 200, probe)).toBe(
     "#1 (200 bytes):\nlocal_addr=nyc-1 [uuid]\nphysical_addr=10.0.0.4:7800\nview=[nyc-1|5] (1) [nyc-1]\ncluster=relay\nsite=nyc (site master)\nversion=cross-cloud-relay 0.1.0\n",
   );
 });
 
 test("probe block of a member hosting replicated maps: one map= line each", () => {
   const text = formatProbe(2, 300, {
-    name: "sfc-1",
-    site: "sfc",
-    local_addr: "sfc-1 [uuid]",
-    physical_addr: "10.1.0.5:7800",
-    view: "[sfc-1|2] (1) [sfc-1]",
-    cluster: "relay",
-    version: "cross-cloud-relay 0.1.0",
-    site_master: false,
+    ...probe,
     maps: ["catalog: 3 entries, 0 tombstones, ready; backup nyc online, 0 pending; 0 conflicts"],
   });
   expect(text.split("\n").slice(-3)).toEqual([
