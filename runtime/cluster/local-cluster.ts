@@ -8,6 +8,7 @@
 // and everything one member sends to another travels, in order, on a single TCP stream.
 import { EventEmitter } from "node:events";
 import { createServer, type Server } from "node:net";
+import { everyAfterPoll } from "../after-poll.js";
 import type { Logger } from "../observability/log.js";
 import { RateLimitedWarning } from "./auth.js";
 import { type ClusterFrame, DATA_OVERHEAD, encodeData, encodeFrame } from "./codec.js";
@@ -182,10 +183,9 @@ export class LocalCluster extends EventEmitter<LocalClusterEvents> {
         "mesh port unauthenticated (no cluster secret): anyone who can connect to it can join the site",
       );
     }
-    // The tick judges silence after the loop has polled the sockets (setImmediate): after a stall
-    // of this process its overdue timer runs before the peers' frames waiting in the socket
-    // buffers are read, and suspected members that never went quiet (test/cluster/stall.test.ts).
-    this.#tickTimer = setInterval(() => setImmediate(() => this.#tick()), this.#o.heartbeatIntervalMs);
+    // The tick judges silence after the loop has polled the sockets: after a stall of this process
+    // it would suspect members whose frames wait unread (test/cluster/stall.test.ts).
+    this.#tickTimer = everyAfterPoll(() => this.#tick(), this.#o.heartbeatIntervalMs);
     await this.#join.run();
     if (this.#isClosed() || !this.#view) throw new ClusterError("CLOSED", "closed while joining");
     this.#discoveryTimer = setInterval(() => {

@@ -13,6 +13,7 @@
 //   ready, and again periodically; each site's coordinator syncs with each backup site's coordinator
 //   periodically, when it becomes coordinator and when a backup site comes back.
 import { EventEmitter } from "node:events";
+import { everyAfterPoll } from "../after-poll.js";
 import type { Logger } from "../observability/log.js";
 import type { Destination } from "../relay/envelope.js";
 import type { RelayAddress } from "../relay/types.js";
@@ -317,9 +318,9 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
     this.#openedAt = this.#now();
     this.#refreshBackups();
     // The tick judges (sync step timeouts, resends, offline) after the loop has polled the
-    // sockets: after a stall of this process its overdue timer ran before the answers waiting in
-    // the socket buffers were read (test/kv/replication.test.ts, "stalls during a sync").
-    this.#timer = setInterval(() => setImmediate(() => this.#tick()), tickMs);
+    // sockets: after a stall of this process it would ask again for answers waiting unread
+    // (test/kv/replication.test.ts, "stalls during a sync").
+    this.#timer = everyAfterPoll(() => this.#tick(), tickMs);
     this.#timer.unref();
     queueMicrotask(() => this.#startTransfer());
   }

@@ -10,6 +10,7 @@
 // destination gets one socket.write. Nothing is re-encoded: forwarded bytes are the received bytes.
 import net from "node:net";
 import tls from "node:tls";
+import { everyAfterPoll } from "../after-poll.js";
 import { ObservabilityServer } from "../observability/http.js";
 import { createLogger, type Logger } from "../observability/log.js";
 import { GRACEFUL_CLOSE_FRAME, heartbeatFrame, suspectFrame } from "../protocol/frames.js";
@@ -217,10 +218,9 @@ export class GossipRouter {
     const timeouts = [o.expiryMs, o.firstFrameTimeoutMs, o.frameTimeoutMs].filter((t) => t > 0);
     if (timeouts.length > 0) {
       const interval = Math.max(10, Math.min(1_000, Math.floor(Math.min(...timeouts) / 4)));
-      // The reaper judges after the loop has polled the sockets in the turn it fires in: timers run
-      // before the poll, so after a stall of this process (GC, a starved CPU, SIGSTOP) a reaper that
-      // judged at once would expire clients whose heartbeats wait unread in the socket buffers.
-      this.#reaper = setInterval(() => setImmediate(() => this.#reap()), interval);
+      // The reaper judges after the loop has polled the sockets: after a stall of this process a
+      // reaper that judged at once would expire clients whose heartbeats wait unread.
+      this.#reaper = everyAfterPoll(() => this.#reap(), interval);
       this.#reaper.unref();
     }
     this.#log.info(

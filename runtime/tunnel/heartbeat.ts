@@ -2,6 +2,7 @@
 // Every `intervalMs` it sends a HEARTBEAT (the router answers each one); if nothing at all has been
 // received for `timeoutMs`, it reports the connection dead. Any received byte counts as life, so a
 // busy connection costs no extra work beyond one timestamp per read.
+import { afterPoll } from "../after-poll.js";
 
 /** What the heartbeat needs from its connection. */
 export interface HeartbeatTarget {
@@ -22,14 +23,14 @@ export class Heartbeat {
 
   /**
    * intervalMs 0 disables both the heartbeats and the timeout. `defer` runs each tick after the
-   * event loop's poll (setImmediate; tests with fake timers pass one that runs it at once).
+   * event loop's poll (afterPoll; tests with fake timers pass one that runs it at once).
    */
   constructor(
     target: HeartbeatTarget,
     intervalMs: number,
     timeoutMs: number,
     now: () => number = Date.now,
-    defer: (fn: () => void) => void = setImmediate,
+    defer: (fn: () => void) => void = afterPoll,
   ) {
     this.#target = target;
     this.#intervalMs = intervalMs;
@@ -46,8 +47,8 @@ export class Heartbeat {
     this.stop();
     this.#lastSeen = this.#now();
     if (this.#intervalMs <= 0) return;
-    // Judged after the loop has polled the sockets (setImmediate): after a stall of this process
-    // the overdue timer runs before what the router sent meanwhile is read.
+    // Judged after the loop has polled the sockets (afterPoll): after a stall of this process the
+    // overdue timer runs before what the router sent meanwhile is read.
     this.#timer = setInterval(() => this.#defer(() => this.#tick()), this.#intervalMs);
     this.#timer.unref();
   }

@@ -2,10 +2,13 @@
 // DELIVERY_APP (see AppConfig), driven by stdin lines and reporting on stdout:
 //   in:  `send <count> <rate> <all|site:NAME> [first]` streams `d <name> <n>` messages,
 //        n = first..first+count-1 (first defaults to 1);
+//        `burst-stall <count> <site> <ms> [file]` sends count messages to a site at once and then
+//        stalls the event loop for at least ms and until file exists (see burstThenStall);
 //        `stats` prints the channel's stats; `quit` closes the channel and exits 0.
 //   out: `R <sender>:<site> <n> <epoch ms>` per test message received, and `J <json>` events
 //        (state, sent, drain, site-unreachable, site-reachable, stats).
 // Run as `node --import tsx test/relay/delivery-app.ts`. Logs (pino JSON) go to stderr.
+import { existsSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { StaticDiscovery } from "../../runtime/cluster/discovery.js";
 import { createLogger } from "../../runtime/observability/log.js";
@@ -144,6 +147,29 @@ async function stream(count: number, rate: number, dest: Destination, first = 1)
   event("sent", { count, first, refused, maxBuffered });
 }
 
+/**
+ * Sends `count` messages to `site` at once, then stalls this process's event loop once they have
+ * left (a GC pause, a starved CPU) for at least `ms` and until `file` exists (the test creates it
+ * once the acknowledgements must have arrived: they wait in the socket). Reports `stalled` with
+ * what was unacknowledged when the stall began.
+ */
+function burstThenStall(count: number, site: string, ms: number, file?: string): void {
+  for (let n = 1; n <= count; n++)
+    channel.send({ kind: "site", site }, Buffer.from(`d ${config!.name} ${n}`, "utf8"));
+  // Bundled frames leave in this turn's check phase; the stall starts in the next turn.
+  setImmediate(() =>
+    setImmediate(() => {
+      const s = channel.stats();
+      const until = Date.now() + ms;
+      const limit = Date.now() + 60_000;
+      while (Date.now() < until || (file !== undefined && !existsSync(file) && Date.now() < limit)) {
+        // the stall
+      }
+      event("stalled", { unacknowledged: s.bufferedMessages, retransmittedBefore: s.retransmitted });
+    }),
+  );
+}
+
 const input = createInterface({ input: process.stdin });
 input.on("close", () => process.exit(0)); // the test died: so do we
 input.on("line", (l) => {
@@ -154,6 +180,8 @@ input.on("line", (l) => {
     stream(Number(args[0]), Number(args[1]), dest, args[3] === undefined ? 1 : Number(args[3])).catch(
       (err: unknown) => event("send-failed", { error: (err as Error).message }),
     );
+  } else if (cmd === "burst-stall") {
+    burstThenStall(Number(args[0]), args[1]!, Number(args[2]), args[3]);
   } else if (cmd === "stats") {
     event("stats", { stats: channel.stats(), maxBuffered, backlog: channel.backlog() });
   } else if (cmd === "quit") {

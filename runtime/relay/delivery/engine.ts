@@ -5,6 +5,7 @@
 // so a test drives it with a fake path, a fake clock and tick().
 import { EventEmitter } from "node:events";
 import { ConfigError } from "../../../contract/errors.js";
+import { everyAfterPoll } from "../../after-poll.js";
 import { type Member, memberKey, type View } from "../../cluster/member.js";
 import type { Logger } from "../../observability/log.js";
 import {
@@ -171,7 +172,9 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   /** Starts the periodic reports and checks (reliable mode). */
   start(): void {
     if (this.reliable && !this.#closed && !this.#timer) {
-      this.#timer = setInterval(() => this.tick(), this.#ackIntervalMs);
+      // The tick judges lanes by how long their acknowledgements have been missing: after a stall
+      // of this process it reads the stability reports waiting unread first (test/relay/delivery-stall.test.ts).
+      this.#timer = everyAfterPoll(() => this.tick(), this.#ackIntervalMs);
     }
   }
 
