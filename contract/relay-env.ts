@@ -29,6 +29,8 @@ export const RELAY_ENV = {
   kvPort: "KV_PORT",
   kvTokenFile: "KV_TOKEN_FILE",
   kvBackupSites: "KV_BACKUP_SITES",
+  kvTlsCert: "KV_TLS_CERT",
+  kvTlsKey: "KV_TLS_KEY",
 } as const;
 
 export const DEFAULT_BIND_PORT = CLUSTER_PORT;
@@ -87,6 +89,17 @@ export interface KvSpec {
   readonly tokenFile?: string;
   /** Sites this site backs up to. @default every other site */
   readonly backupSites?: readonly string[];
+  /**
+   * PEM server certificate and key files of the API: it serves HTTPS, re-reading them when they
+   * change. @default plain HTTP (the bearer token travels in clear on the pod network)
+   */
+  readonly tls?: KvTlsPaths;
+}
+
+/** The kv API's server certificate and key (both files, mounted from a Secret). */
+export interface KvTlsPaths {
+  readonly cert: string;
+  readonly key: string;
 }
 
 /** What a site needs to render its container env. */
@@ -153,6 +166,8 @@ export interface KvConfig {
   readonly tokenFile: string | undefined;
   /** undefined: every other site. */
   readonly backupSites: readonly string[] | undefined;
+  /** HTTPS with this certificate; undefined: plain HTTP. */
+  readonly tls: KvTlsPaths | undefined;
 }
 
 /** Renders the ordered env list of a relay container. Values are passed through (tokens allowed). */
@@ -198,6 +213,11 @@ export function renderRelayEnv(spec: RelayEnvSpec): RelayEnvVar[] {
     if (spec.kv.tokenFile !== undefined) env.push({ name: RELAY_ENV.kvTokenFile, value: spec.kv.tokenFile });
     if (spec.kv.backupSites !== undefined)
       env.push({ name: RELAY_ENV.kvBackupSites, value: spec.kv.backupSites.join(",") });
+    if (spec.kv.tls !== undefined)
+      env.push(
+        { name: RELAY_ENV.kvTlsCert, value: spec.kv.tls.cert },
+        { name: RELAY_ENV.kvTlsKey, value: spec.kv.tls.key },
+      );
   }
   return env;
 }
@@ -365,7 +385,13 @@ function parseKv(
   node: { site: string; bindAddr: string; bindPort: number; httpPort: number },
 ): KvConfig | undefined {
   const list = get(RELAY_ENV.kvMaps);
-  const others = [RELAY_ENV.kvPort, RELAY_ENV.kvTokenFile, RELAY_ENV.kvBackupSites].filter((n) => get(n));
+  const others = [
+    RELAY_ENV.kvPort,
+    RELAY_ENV.kvTokenFile,
+    RELAY_ENV.kvBackupSites,
+    RELAY_ENV.kvTlsCert,
+    RELAY_ENV.kvTlsKey,
+  ].filter((n) => get(n));
   if (list === undefined) {
     if (others.length > 0)
       throw new ConfigError(
@@ -401,7 +427,14 @@ function parseKv(
         `${RELAY_ENV.kvBackupSites}: "${clip(badSite)}" is not another site's name (DNS-1123 labels, comma-separated, not ${node.site} itself)`,
       );
   }
-  return { maps, port, tokenFile, backupSites };
+  const cert = pathVar(RELAY_ENV.kvTlsCert);
+  const key = pathVar(RELAY_ENV.kvTlsKey);
+  if ((cert === undefined) !== (key === undefined))
+    throw new ConfigError(
+      `the kv API's TLS is half configured: ${cert === undefined ? RELAY_ENV.kvTlsCert : RELAY_ENV.kvTlsKey} missing; set both ${RELAY_ENV.kvTlsCert} and ${RELAY_ENV.kvTlsKey} or neither`,
+    );
+  const tls = cert !== undefined && key !== undefined ? { cert, key } : undefined;
+  return { maps, port, tokenFile, backupSites, tls };
 }
 
 function intVar(value: string | undefined, name: string, fallback: number, min: number, max: number): number {

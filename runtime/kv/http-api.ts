@@ -2,7 +2,8 @@
 // that fail over from one site to another. Values are JSON. Every request carries the bearer token
 // of KV_TOKEN_FILE (compared in constant time; the file is read again when it changes, so the token
 // rotates without a restart); without a token file the node only serves loopback (the contract
-// refuses anything else).
+// refuses anything else). With KV_TLS_CERT / KV_TLS_KEY it serves HTTPS (the certificate is re-read
+// when the files change, like the router's), so the token does not cross the pod network in clear.
 //
 //   GET    /v1/maps                                  {"maps": [MapStatus...]}
 //   GET    /v1/maps/<map>/status                     MapStatus
@@ -17,7 +18,9 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync, statSync } from "node:fs";
 import http from "node:http";
+import https from "node:https";
 import type { Logger } from "../observability/log.js";
+import { DEFAULT_TLS_RELOAD_INTERVAL_MS, TlsReloader } from "../tls/watch.js";
 import { KvError, type KvErrorCode } from "./errors.js";
 import { keyPage } from "./page.js";
 import type { MapChange, ReplicatedMap, WriteOptions } from "./replicated-map.js";
@@ -33,6 +36,11 @@ export interface KvHttpApiOptions {
   readonly maxBodyBytes?: number;
   /** Concurrent watch streams. @default 64 */
   readonly maxWatchers?: number;
+  /**
+   * Serve HTTPS with this PEM certificate and key (files, re-read every `reloadIntervalMs` and used
+   * for new connections once they change and pass their checks). @default plain HTTP
+   */
+  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly reloadIntervalMs?: number };
 }
 
 const STATUS_OF: Partial<Record<KvErrorCode, number>> = {
@@ -89,7 +97,8 @@ class BearerToken {
 
 export class KvHttpApi {
   readonly #o: KvHttpApiOptions;
-  readonly #server: http.Server;
+  readonly #server: http.Server | https.Server;
+  readonly #tls: TlsReloader | null;
   readonly #token: BearerToken | null;
   readonly #watchers = new Set<http.ServerResponse>();
   #port: number | null = null;
@@ -97,9 +106,35 @@ export class KvHttpApi {
   constructor(options: KvHttpApiOptions) {
     this.#o = options;
     this.#token = options.tokenFile ? new BearerToken(options.tokenFile) : null;
-    this.#server = http.createServer((req, res) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.#handle(req, res).catch((err: unknown) => this.#fail(res, err));
-    });
+    };
+    const t = options.tls;
+    if (t) {
+      this.#tls = new TlsReloader({
+        sources: { cert: t.certFile, key: t.keyFile },
+        intervalMs: t.reloadIntervalMs ?? DEFAULT_TLS_RELOAD_INTERVAL_MS,
+        log: options.logger,
+      });
+      const material = this.#tls.material(); // throws, naming the file, when the first load fails
+      const server = https.createServer({ ...material.contextOptions, allowHalfOpen: false }, handler);
+      this.#tls.on("loaded", (m, previous) => {
+        if (!previous) return;
+        try {
+          server.setSecureContext(m.contextOptions);
+        } catch (err) {
+          options.logger.error(
+            { err: (err as Error).message },
+            "kv API TLS reload: installing the new material failed",
+          );
+        }
+      });
+      server.on("tlsClientError", (_err, socket) => socket.destroy());
+      this.#server = server;
+    } else {
+      this.#tls = null;
+      this.#server = http.createServer(handler);
+    }
     this.#server.maxConnections = 512;
     this.#server.headersTimeout = 10_000;
     this.#server.requestTimeout = 30_000;
@@ -110,6 +145,11 @@ export class KvHttpApi {
     return this.#port;
   }
 
+  /** "https" when serving TLS. */
+  get scheme(): "http" | "https" {
+    return this.#tls ? "https" : "http";
+  }
+
   listen(port: number, host: string): Promise<number> {
     return new Promise((resolve, reject) => {
       this.#server.once("error", reject);
@@ -117,12 +157,14 @@ export class KvHttpApi {
         this.#server.off("error", reject);
         const a = this.#server.address();
         this.#port = typeof a === "object" && a ? a.port : port;
+        this.#tls?.start();
         resolve(this.#port);
       });
     });
   }
 
   async close(): Promise<void> {
+    this.#tls?.stop();
     for (const w of this.#watchers) w.end();
     this.#watchers.clear();
     if (this.#port === null) return;

@@ -21,7 +21,12 @@ export class NodeMaps {
     this.service = new KvService(channel, { logger: log });
     for (const name of config.maps)
       this.service.open(name, config.backupSites ? { backupSites: config.backupSites } : {});
-    this.#api = new KvHttpApi({ service: this.service, logger: log, tokenFile: config.tokenFile ?? null });
+    this.#api = new KvHttpApi({
+      service: this.service,
+      logger: log,
+      tokenFile: config.tokenFile ?? null,
+      ...(config.tls ? { tls: { certFile: config.tls.cert, keyFile: config.tls.key } } : {}),
+    });
   }
 
   get port(): number | null {
@@ -36,7 +41,13 @@ export class NodeMaps {
   async listen(host: string, port = this.#config.port): Promise<number> {
     const p = await this.#api.listen(port, host);
     this.#log.info(
-      { port: p, host, maps: this.#config.maps, token: this.#config.tokenFile !== undefined },
+      {
+        port: p,
+        host,
+        scheme: this.#api.scheme,
+        maps: this.#config.maps,
+        token: this.#config.tokenFile !== undefined,
+      },
       "kv API listening",
     );
     return p;

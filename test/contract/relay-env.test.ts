@@ -201,6 +201,12 @@ test.each<[string, Record<string, string | undefined>, RegExp]>([
     { KV_MAPS: "a", KV_TOKEN_FILE: "/t", KV_BACKUP_SITES: "sfc,nyc" },
     /^KV_BACKUP_SITES: "nyc" is not another site/,
   ],
+  [
+    "KV_TLS_CERT without KV_TLS_KEY",
+    { KV_MAPS: "a", KV_TOKEN_FILE: "/t", KV_TLS_CERT: "/kv/tls.crt" },
+    /^the kv API's TLS is half configured: KV_TLS_KEY missing/,
+  ],
+  ["KV_TLS_KEY without KV_MAPS", { KV_TLS_KEY: "/kv/tls.key" }, /^KV_TLS_KEY set without KV_MAPS/],
 ])("%s -> ConfigError naming the variable", (_, patch, message) => {
   const env = { ...good, ...patch };
   let error: unknown;
@@ -256,8 +262,22 @@ test("kv: rendered through the contract and parsed back; open API only on loopba
     port: 8090,
     tokenFile: "/etc/relay/kv-token/token",
     backupSites: ["sfc"],
+    tls: undefined,
   });
+  const tls = { cert: "/etc/relay/kv-tls/tls.crt", key: "/etc/relay/kv-tls/tls.key" };
+  const withTls = renderRelayEnv({ ...spec, kv: { ...spec.kv!, tls } });
+  expect(withTls.slice(-2)).toEqual([
+    { name: "KV_TLS_CERT", value: tls.cert },
+    { name: "KV_TLS_KEY", value: tls.key },
+  ]);
+  expect(parseRelayEnv(materialize(withTls, pod)).kv?.tls).toEqual(tls);
   expect(parseRelayEnv(good).kv).toBeUndefined();
   const local = parseRelayEnv({ ...good, BIND_ADDR: "127.0.0.1", KV_MAPS: "demo" });
-  expect(local.kv).toEqual({ maps: ["demo"], port: 8090, tokenFile: undefined, backupSites: undefined });
+  expect(local.kv).toEqual({
+    maps: ["demo"],
+    port: 8090,
+    tokenFile: undefined,
+    backupSites: undefined,
+    tls: undefined,
+  });
 });

@@ -1,8 +1,11 @@
 // `relay kv`: reads and writes a replicated map through a relay node's HTTP/JSON API (KV_PORT):
 // put, get, del, dump, watch, status. Values are JSON (a word that is not JSON is taken as a
 // string). The node is --url (default KV_URL, else http://127.0.0.1:8090); its token is read from
-// --token-file (default KV_TOKEN_FILE). A client fails over by pointing --url at another site.
+// --token-file (default KV_TOKEN_FILE). A client fails over by pointing --url at another site. An
+// https:// node is verified against --ca (default KV_CA_FILE, else the system's CAs).
 import { readFileSync } from "node:fs";
+import http from "node:http";
+import https from "node:https";
 import type { Command } from "commander";
 import { ConfigError } from "../../../contract/errors.js";
 import { KV_API_PORT } from "../../../contract/ports.js";
@@ -11,28 +14,38 @@ import { parseKvValue } from "../kv-chat.js";
 interface KvFlags {
   url?: string;
   tokenFile?: string;
+  ca?: string;
   json?: boolean;
 }
 
+/** One answer of the API: its status and body (read whole by json(), or streamed). */
+interface KvResponse {
+  readonly status: number;
+  readonly ok: boolean;
+  json(): Promise<unknown>;
+  readonly body: AsyncIterable<Buffer>;
+}
+
 class KvClient {
-  readonly #base: string;
+  readonly #base: URL;
   readonly #token: string | null;
+  readonly #ca: Buffer | undefined;
 
   constructor(o: KvFlags) {
     const url = o.url ?? process.env["KV_URL"] ?? `http://127.0.0.1:${KV_API_PORT}`;
     if (!/^https?:\/\/[^\s/]+\/?$/.test(url))
       throw new ConfigError(`--url: "${url.slice(0, 100)}" is not http(s)://host:port`);
-    this.#base = url.replace(/\/$/, "");
+    this.#base = new URL(url);
+    const caFile = o.ca ?? process.env["KV_CA_FILE"];
+    if (caFile && this.#base.protocol !== "https:")
+      throw new ConfigError(`--ca is for an https:// node; ${url.slice(0, 100)} is plain HTTP`);
+    this.#ca = caFile ? readOrFail("--ca", caFile) : undefined;
     const file = o.tokenFile ?? process.env["KV_TOKEN_FILE"];
-    if (file) {
-      try {
-        this.#token = readFileSync(file, "utf8").replace(/\r?\n$/, "");
-      } catch (err) {
-        throw new ConfigError(
-          `--token-file: cannot read "${file.slice(0, 200)}" (${(err as NodeJS.ErrnoException).code})`,
-        );
-      }
-    } else this.#token = null;
+    this.#token = file
+      ? readOrFail("--token-file", file)
+          .toString("utf8")
+          .replace(/\r?\n$/, "")
+      : null;
   }
 
   async call(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
@@ -45,27 +58,54 @@ class KvClient {
     return json;
   }
 
-  #fetch(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<Response> {
+  #fetch(method: string, path: string, body?: unknown, timeoutMs = 60_000): Promise<KvResponse> {
     const headers: Record<string, string> = {};
     if (this.#token) headers["authorization"] = `Bearer ${this.#token}`;
-    if (body !== undefined) headers["content-type"] = "application/json";
-    return fetch(`${this.#base}/v1/maps${path}`, {
-      method,
-      headers,
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      ...(timeoutMs > 0 ? { signal: AbortSignal.timeout(timeoutMs) } : {}),
-    }).catch((err: unknown) => {
-      throw new ConfigError(`cannot reach ${this.#base} (${(err as Error).cause ?? (err as Error).message})`);
+    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    if (data) {
+      headers["content-type"] = "application/json";
+      headers["content-length"] = String(data.length);
+    }
+    const url = new URL(`/v1/maps${path}`, this.#base);
+    const secure = url.protocol === "https:";
+    const base = this.#base.origin;
+    return new Promise<KvResponse>((resolve, reject) => {
+      const fail = (err: Error) => reject(new ConfigError(`cannot reach ${base} (${err.message})`));
+      const req = (secure ? https : http).request(
+        url,
+        {
+          method,
+          headers,
+          ...(secure && this.#ca ? { ca: this.#ca } : {}),
+          ...(timeoutMs > 0 ? { timeout: timeoutMs } : {}),
+        },
+        (res) => {
+          const status = res.statusCode ?? 0;
+          resolve({
+            status,
+            ok: status >= 200 && status < 300,
+            body: res,
+            json: async () => {
+              const chunks: Buffer[] = [];
+              for await (const c of res) chunks.push(c as Buffer);
+              return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+            },
+          });
+        },
+      );
+      req.on("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+      req.on("error", fail);
+      req.end(data);
     });
   }
 
   /** The NDJSON lines of a watch, until the node closes it. */
   async *lines(path: string): AsyncGenerator<string> {
     const res = await this.#fetch("GET", path, undefined, 0);
-    if (!res.ok || !res.body) throw new ConfigError(`watch refused: HTTP ${res.status}`);
+    if (!res.ok) throw new ConfigError(`watch refused: HTTP ${res.status}`);
     const decoder = new TextDecoder();
     let rest = "";
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of res.body) {
       rest += decoder.decode(chunk, { stream: true });
       let nl = rest.indexOf("\n");
       while (nl >= 0) {
@@ -78,6 +118,16 @@ class KvClient {
 }
 
 const seg = (s: string) => encodeURIComponent(s);
+
+function readOrFail(flag: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(
+      `${flag}: cannot read "${file.slice(0, 200)}" (${(err as NodeJS.ErrnoException).code})`,
+    );
+  }
+}
 const print = (v: unknown) => process.stdout.write(`${typeof v === "string" ? v : JSON.stringify(v)}\n`);
 
 export function registerKvCommand(program: Command): void {
@@ -85,7 +135,8 @@ export function registerKvCommand(program: Command): void {
     .command("kv")
     .description("read and write a replicated map through a node's API (KV_PORT)")
     .option("--url <url>", `the node's kv API (default KV_URL, else http://127.0.0.1:${KV_API_PORT})`)
-    .option("--token-file <file>", "file holding the API's bearer token (default KV_TOKEN_FILE)");
+    .option("--token-file <file>", "file holding the API's bearer token (default KV_TOKEN_FILE)")
+    .option("--ca <file>", "PEM CA bundle that signs an https:// node's certificate (default KV_CA_FILE)");
   const client = () => new KvClient(kv.opts<KvFlags>());
 
   kv.command("put <map> <key> <value>")
