@@ -31,6 +31,10 @@ export const KV_TOKEN_DIR = "/etc/relay/kv-token";
 export const KV_TOKEN_KEY = "token";
 /** KV_TOKEN_FILE of every relay pod hosting replicated maps. */
 export const KV_TOKEN_PATH = `${KV_TOKEN_DIR}/${KV_TOKEN_KEY}`;
+/** Where a relay pod's kv API certificate is mounted (a TLS Secret: tls.crt, tls.key, ca.crt). */
+export const KV_TLS_DIR = "/etc/relay/kv-tls";
+/** KV_TLS_CERT / KV_TLS_KEY of every relay pod whose kv API serves HTTPS. */
+export const KV_TLS_FILES = { cert: `${KV_TLS_DIR}/tls.crt`, key: `${KV_TLS_DIR}/tls.key` } as const;
 /** Where a router's token directory is mounted (`--auth-tokens`): one file per site. */
 export const ROUTER_TOKENS_DIR = "/etc/relay/tokens";
 
@@ -126,8 +130,11 @@ export class TlsSecret extends Construct {
 
 export interface SiteTlsSecretProps {
   readonly site: string;
-  /** Whose pods mount it; names it `<site>-<component>-tls` and labels it like their objects. */
-  readonly component: "router" | "relay";
+  /**
+   * Whose pods mount it and for what: names it `<site>-<component>-tls` ("relay-kv": the relay
+   * pods' kv API certificate) and labels it like their objects.
+   */
+  readonly component: "router" | "relay" | "relay-kv";
   readonly namespace: string;
   readonly cert: IssuedCert;
   readonly caPem: string;
@@ -141,7 +148,7 @@ export function siteTlsSecret(scope: Construct, id: string, props: SiteTlsSecret
     certPem: props.cert.certPem,
     keyPem: props.cert.keyPem,
     caPem: props.caPem,
-    labels: objectLabels(props.site, props.component),
+    labels: objectLabels(props.site, props.component === "router" ? "router" : "relay"),
   });
 }
 

@@ -8,7 +8,7 @@ import { PrivateKey } from "@cdktf/provider-tls/lib/private-key/index.js";
 import { SelfSignedCert } from "@cdktf/provider-tls/lib/self-signed-cert/index.js";
 import { Token } from "cdktf";
 import { Construct } from "constructs";
-import { routerIdentityUri, siteIdentityUri } from "../contract/identity.js";
+import { kvApiIdentityUri, routerIdentityUri, siteIdentityUri } from "../contract/identity.js";
 import { checkSiteName } from "./labels.js";
 import { ValidationError } from "./validation-error.js";
 
@@ -69,6 +69,25 @@ export function siteCertProfile(site: string, organization = PKI_ORGANIZATION): 
     dnsNames: [`${site}-relay`],
     uris: [siteIdentityUri(site)],
     allowedUses: ["digital_signature", "key_encipherment", "client_auth"],
+  };
+}
+
+/**
+ * The server certificate of one site's kv API (the replicated maps' HTTP/JSON API): DNS SANs
+ * `dnsNames` (the names clients dial: the `<site>-relay-kv` Service's in-cluster names), URI SAN
+ * `spiffe://cross-cloud-relay/kv-api/<site>` (not a site identity), server auth only.
+ */
+export function kvApiCertProfile(
+  site: string,
+  dnsNames: readonly string[],
+  organization = PKI_ORGANIZATION,
+): CertProfile {
+  return {
+    commonName: `${site}-relay-kv`,
+    organization,
+    dnsNames: [...dnsNames],
+    uris: [kvApiIdentityUri(site)],
+    allowedUses: ["digital_signature", "key_encipherment", "server_auth"],
   };
 }
 
@@ -161,6 +180,17 @@ export class RelayPki extends Construct {
   issueSiteCert(site: string): IssuedCert {
     checkSiteName(this, "RelayPki", site);
     return this.#issue(`${site}-relay`, siteCertProfile(site, this.#organization));
+  }
+
+  /** The server certificate of one site's kv API for the names clients dial (kvApiCertProfile). */
+  issueKvApiCert(site: string, dnsNames: readonly string[]): IssuedCert {
+    checkSiteName(this, "RelayPki", site);
+    if (dnsNames.length === 0)
+      throw new ValidationError(
+        this,
+        `RelayPki: the kv API certificate of ${site} needs at least one DNS name`,
+      );
+    return this.#issue(`${site}-relay-kv`, kvApiCertProfile(site, dnsNames, this.#organization));
   }
 
   #issue(id: string, profile: CertProfile): IssuedCert {

@@ -26,6 +26,8 @@ import { MetricsService, type MonitoringProps } from "./metrics-service.js";
 import {
   CLUSTER_SECRET_PATH,
   containerSecurityContext,
+  KV_TLS_DIR,
+  KV_TLS_FILES,
   KV_TOKEN_DIR,
   KV_TOKEN_PATH,
   MESH_SECRET_DIR,
@@ -55,6 +57,13 @@ export interface RelaySiteKvProps {
   readonly backupSites?: readonly string[];
   /** Port of the API (KV_PORT, container port `kv`, Service port `kv`). @default 8090 */
   readonly port?: number;
+  /**
+   * Name of a TLS Secret (`tls.crt`, `tls.key`) holding the API's server certificate for the names
+   * in kvServiceDnsNames (e.g. RelayPki.issueKvApiCert); mounted read-only on /etc/relay/kv-tls and
+   * rendered as KV_TLS_CERT / KV_TLS_KEY, so the API serves HTTPS and `kvUrl` is `https://`.
+   * @default plain HTTP (the bearer token crosses the pod network in clear)
+   */
+  readonly tlsSecretName?: string;
   /**
    * Namespaces whose pods the NetworkPolicy admits to the kv port (selected by their
    * `kubernetes.io/metadata.name` label). An empty list admits no pod: only `kubectl exec` /
@@ -113,6 +122,24 @@ export interface RelaySiteProps {
   readonly kv?: RelaySiteKvProps;
 }
 
+/**
+ * The in-cluster DNS names of a site's kv API Service `<site>-relay-kv` (short, namespaced, and
+ * fully qualified), which its server certificate must carry.
+ */
+export function kvServiceDnsNames(
+  site: string,
+  namespace: string,
+  clusterDomain = "cluster.local",
+): string[] {
+  const service = `${site}-relay-kv`;
+  return [
+    service,
+    `${service}.${namespace}`,
+    `${service}.${namespace}.svc`,
+    `${service}.${namespace}.svc.${clusterDomain}`,
+  ];
+}
+
 const MAP_NAME = /^[A-Za-z0-9._-]{1,64}$/;
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -133,7 +160,7 @@ export class RelaySite extends Construct {
   readonly kvService: ServiceV1 | undefined;
   /** With `kv`: `<site>-relay-kv.<namespace>.svc.<domain>:<port>`, the API for in-cluster clients. */
   readonly kvEndpoint: string | undefined;
-  /** With `kv`: `http://` + kvEndpoint (what `relay kv --url` / KV_URL take). */
+  /** With `kv`: `http://` (`https://` with kv.tlsSecretName) + kvEndpoint (what `relay kv --url` / KV_URL take). */
   readonly kvUrl: string | undefined;
   /** With `kv`: the Secret holding the API token under the key `token` (kv.tokenSecretName). */
   readonly kvTokenSecretName: string | undefined;
@@ -195,6 +222,7 @@ export class RelaySite extends Construct {
               port: kv.port,
               tokenFile: KV_TOKEN_PATH,
               ...(kv.backupSites !== undefined ? { backupSites: kv.backupSites } : {}),
+              ...(kv.tlsSecretName !== undefined ? { tls: KV_TLS_FILES } : {}),
             },
           }
         : {}),
@@ -217,6 +245,9 @@ export class RelaySite extends Construct {
         ? [{ volume: "router-token", secretName: props.routerTokenSecretName, mountPath: ROUTER_TOKEN_DIR }]
         : []),
       ...(kv ? [{ volume: "kv-token", secretName: kv.tokenSecretName, mountPath: KV_TOKEN_DIR }] : []),
+      ...(kv?.tlsSecretName !== undefined
+        ? [{ volume: "kv-tls", secretName: kv.tlsSecretName, mountPath: KV_TLS_DIR }]
+        : []),
     ];
     const volumes = podVolumes(mounts);
     this.deployment = new DeploymentV1(this, "deployment", {
@@ -292,7 +323,8 @@ export class RelaySite extends Construct {
         })
       : undefined;
     this.kvEndpoint = kv ? `${this.name}-kv.${namespace}.svc.${clusterDomain}:${kv.port}` : undefined;
-    this.kvUrl = this.kvEndpoint === undefined ? undefined : `http://${this.kvEndpoint}`;
+    const kvScheme = kv?.tlsSecretName !== undefined ? "https" : "http";
+    this.kvUrl = this.kvEndpoint === undefined ? undefined : `${kvScheme}://${this.kvEndpoint}`;
     this.kvTokenSecretName = kv?.tokenSecretName;
     const kvClients = kv ? (kv.clientNamespaces ?? [namespace]) : [];
 
@@ -342,6 +374,7 @@ interface CheckedKv {
   readonly backupSites: readonly string[] | undefined;
   readonly port: number;
   readonly clientNamespaces: readonly string[] | undefined;
+  readonly tlsSecretName: string | undefined;
 }
 
 /** The kv props with defaults, or a ValidationError naming the prop (tokens are not checked). */
@@ -385,6 +418,8 @@ function checkKv(
     if (port === bindPort || port === httpPort)
       fail(`kv.port ${port} is also bindPort or httpPort; use another port`);
   }
+  if (kv.tlsSecretName !== undefined && (typeof kv.tlsSecretName !== "string" || kv.tlsSecretName === ""))
+    fail("kv.tlsSecretName must name a TLS Secret (tls.crt, tls.key), or be left out for plain HTTP");
   if (kv.clientNamespaces !== undefined) {
     const bad = kv.clientNamespaces.find((ns) => literal(ns) && !DNS_LABEL.test(ns));
     if (bad !== undefined) fail(`kv.clientNamespaces: "${bad}" is not a namespace name (DNS-1123 label)`);
@@ -396,5 +431,6 @@ function checkKv(
     backupSites: kv.backupSites,
     port,
     clientNamespaces: kv.clientNamespaces,
+    tlsSecretName: kv.tlsSecretName,
   };
 }

@@ -10,6 +10,12 @@ export const SITE_IDENTITY_PREFIX = "spiffe://cross-cloud-relay/site/";
 /** Prefix of a router's own identity URI (its server certificate); the site name follows. */
 export const ROUTER_IDENTITY_PREFIX = "spiffe://cross-cloud-relay/router/";
 
+/**
+ * Prefix of the identity URI of a site's kv API server certificate (issue 11's maps); the site
+ * name follows. Not a site identity: routers refuse it as a client.
+ */
+export const KV_API_IDENTITY_PREFIX = "spiffe://cross-cloud-relay/kv-api/";
+
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /** `spiffe://cross-cloud-relay/site/nyc` for site `nyc`. */
@@ -20,6 +26,11 @@ export function siteIdentityUri(site: string): string {
 /** `spiffe://cross-cloud-relay/router/nyc` for the router of site `nyc`. */
 export function routerIdentityUri(site: string): string {
   return `${ROUTER_IDENTITY_PREFIX}${site}`;
+}
+
+/** `spiffe://cross-cloud-relay/kv-api/nyc` for the kv API of site `nyc`. */
+export function kvApiIdentityUri(site: string): string {
+  return `${KV_API_IDENTITY_PREFIX}${site}`;
 }
 
 /** The site a site identity URI names, or null when `uri` is not one (wrong prefix, bad label). */

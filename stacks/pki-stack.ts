@@ -15,12 +15,16 @@ export interface PkiStackProps {
   readonly validityHours?: number;
   /** Re-issue window before expiry. @default RelayPki's (720 h, 30 days) */
   readonly earlyRenewalHours?: number;
+  /** Sites whose kv API gets a server certificate, with the DNS names it carries. @default none */
+  readonly kvApis?: readonly { readonly site: string; readonly dnsNames: readonly string[] }[];
 }
 
 export class PkiStack extends TerraformStack {
   readonly pki: RelayPki;
   readonly routerCerts: ReadonlyMap<string, IssuedCert>;
   readonly siteCerts: ReadonlyMap<string, IssuedCert>;
+  /** The kv API server certificate of each site in `kvApis`. */
+  readonly kvApiCerts: ReadonlyMap<string, IssuedCert>;
 
   constructor(scope: Construct, id: string, props: PkiStackProps) {
     super(scope, id);
@@ -32,11 +36,15 @@ export class PkiStack extends TerraformStack {
     });
     this.routerCerts = new Map(props.sites.map((s) => [s, this.pki.issueRouterCert(s)]));
     this.siteCerts = new Map(props.sites.map((s) => [s, this.pki.issueSiteCert(s)]));
+    this.kvApiCerts = new Map(
+      (props.kvApis ?? []).map((k) => [k.site, this.pki.issueKvApiCert(k.site, k.dnsNames)]),
+    );
     // `cdktf output pki` / `terraform plan` show which certificates the next apply re-issues.
     new TerraformOutput(this, "ready_for_renewal", {
       value: Object.fromEntries([
         ...[...this.routerCerts].map(([s, c]) => [`${s}-router`, c.readyForRenewal]),
         ...[...this.siteCerts].map(([s, c]) => [`${s}-relay`, c.readyForRenewal]),
+        ...[...this.kvApiCerts].map(([s, c]) => [`${s}-relay-kv`, c.readyForRenewal]),
       ]),
       description: "Per certificate: true once the next apply re-issues it (its early-renewal window began)",
     });

@@ -11,6 +11,7 @@ import type { Construct } from "constructs";
 import { cloudOf } from "../clouds/index.js";
 import type { GossipRouter } from "../constructs/gossip-router.js";
 import type { IKubeCluster } from "../constructs/kube-cluster.js";
+import { kvServiceDnsNames } from "../constructs/relay-site.js";
 import { bridgePolicy } from "../constructs/router-policy.js";
 import { ValidationError } from "../constructs/validation-error.js";
 import type { Topology } from "../topology/model.js";
@@ -78,6 +79,10 @@ export function buildRelayStacks(scope: Construct, topology: Topology): RelaySta
   const pki = topology.tls
     ? new PkiStack(scope, stackNames.pki, {
         sites: names,
+        // With maps, each site's API serves HTTPS with a certificate for its Service's names.
+        ...(topology.kv
+          ? { kvApis: names.map((site) => ({ site, dnsNames: kvServiceDnsNames(site, topology.namespace) })) }
+          : {}),
         backend,
         validityHours: topology.certificates.validityHours,
         earlyRenewalHours: topology.certificates.earlyRenewalHours,
@@ -163,6 +168,7 @@ export function buildRelayStacks(scope: Construct, topology: Topology): RelaySta
           ? {
               kv: {
                 maps: kv.maps,
+                ...(pki && caPem ? { tls: { cert: pki.kvApiCerts.get(site.name)!, caPem } } : {}),
                 ...(backupSites !== undefined ? { backupSites } : {}),
                 ...(kv.clientNamespaces !== undefined ? { clientNamespaces: kv.clientNamespaces } : {}),
               },

@@ -2,8 +2,10 @@
 // outputs; TUNNEL_INITIAL_HOSTS is built from every router stack's endpoint (remote state). The
 // site's cluster secret is generated here (nobody else reads it) and mounted as CLUSTER_SECRET_FILE.
 // With replicated maps, so is the maps' API token (KV_TOKEN_FILE), and the API's endpoint and the
-// token's Secret are outputs.
+// token's Secret are outputs; with TLS (the pki stack) the API serves HTTPS with a certificate of
+// its own, and the CA that signs it is published for clients in a ConfigMap.
 
+import { ConfigMapV1 } from "@cdktf/provider-kubernetes/lib/config-map-v1/index.js";
 import { TlsProvider } from "@cdktf/provider-tls/lib/provider/index.js";
 import { TerraformOutput, TerraformStack } from "cdktf";
 import type { Construct } from "constructs";
@@ -47,6 +49,8 @@ export interface SiteStackKv {
   readonly backupSites?: readonly string[];
   /** @default the site's namespace only */
   readonly clientNamespaces?: readonly string[];
+  /** The API's server certificate and the CA clients verify it with. @default plain HTTP */
+  readonly tls?: { readonly cert: IssuedCert; readonly caPem: string };
 }
 
 export class SiteStack extends TerraformStack {
@@ -54,6 +58,8 @@ export class SiteStack extends TerraformStack {
   readonly meshSecret: MeshSecret;
   /** With `kv`: the maps' API token and its Secret `<site>-relay-kv-token`. */
   readonly kvToken: KvTokenSecret | undefined;
+  /** With `kv.tls`: the ConfigMap `<site>-relay-kv-ca` (key `ca.crt`) clients verify the API with. */
+  readonly kvCaConfigMap: ConfigMapV1 | undefined;
 
   constructor(scope: Construct, id: string, props: SiteStackProps) {
     super(scope, id);
@@ -84,6 +90,23 @@ export class SiteStack extends TerraformStack {
     this.kvToken = props.kv
       ? new KvTokenSecret(this, "kv-token", { site: props.site, namespace: props.namespace })
       : undefined;
+    const kvTls = props.kv?.tls;
+    const kvTlsSecret = kvTls
+      ? siteTlsSecret(this, "kv-tls", {
+          site: props.site,
+          component: "relay-kv",
+          namespace: props.namespace,
+          cert: kvTls.cert,
+          caPem: kvTls.caPem,
+        })
+      : undefined;
+    // The CA alone, for clients: they must not mount the Secret that holds the API's private key.
+    this.kvCaConfigMap = kvTls
+      ? new ConfigMapV1(this, "kv-ca", {
+          metadata: { name: `${props.site}-relay-kv-ca`, namespace: props.namespace },
+          data: { "ca.crt": kvTls.caPem },
+        })
+      : undefined;
     // Each router endpoint is already `host[port]` (formatEndpoint); joined in topology order.
     const tunnelInitialHosts = props.routers.map((r) => r.endpoint).join(",");
     this.site = new RelaySite(this, "site", {
@@ -102,6 +125,7 @@ export class SiteStack extends TerraformStack {
             kv: {
               maps: props.kv.maps,
               tokenSecretName: this.kvToken.secretName,
+              ...(kvTlsSecret ? { tlsSecretName: kvTlsSecret.name } : {}),
               ...(props.kv.backupSites !== undefined ? { backupSites: props.kv.backupSites } : {}),
               ...(props.kv.clientNamespaces !== undefined
                 ? { clientNamespaces: props.kv.clientNamespaces }
@@ -115,12 +139,21 @@ export class SiteStack extends TerraformStack {
     if (this.site.kvEndpoint !== undefined && this.site.kvTokenSecretName !== undefined) {
       new TerraformOutput(this, "kv_endpoint", {
         value: this.site.kvEndpoint,
-        description: "The replicated maps' API inside the cluster (host:port; clients use http://)",
+        description: "The replicated maps' API inside the cluster (host:port; the scheme is in kv_url)",
+      });
+      new TerraformOutput(this, "kv_url", {
+        value: this.site.kvUrl,
+        description: "The replicated maps' API for relay kv --url / KV_URL (https:// with TLS)",
       });
       new TerraformOutput(this, "kv_token_secret_name", {
         value: this.site.kvTokenSecretName,
         description: "The Secret (key `token`) holding the bearer token of the maps' API",
       });
+      if (this.kvCaConfigMap)
+        new TerraformOutput(this, "kv_ca_config_map_name", {
+          value: this.kvCaConfigMap.metadata.name,
+          description: "The ConfigMap (key `ca.crt`) holding the CA that signs the maps' API certificate",
+        });
     }
   }
 }

@@ -5,9 +5,9 @@
 // field and the construct props.
 
 import { App, TerraformStack } from "cdktf";
-import { KV_TOKEN_DIR, KV_TOKEN_PATH } from "../../constructs/pod-parts.js";
+import { KV_TLS_DIR, KV_TLS_FILES, KV_TOKEN_DIR, KV_TOKEN_PATH } from "../../constructs/pod-parts.js";
 import { KvTokenSecret } from "../../constructs/relay-secrets.js";
-import { RelaySite, type RelaySiteKvProps } from "../../constructs/relay-site.js";
+import { kvServiceDnsNames, RelaySite, type RelaySiteKvProps } from "../../constructs/relay-site.js";
 import { ValidationError } from "../../constructs/validation-error.js";
 import { parseRelayEnv, RELAY_ENV } from "../../contract/relay-env.js";
 import { buildRelayStacks } from "../../stacks/relay-app.js";
@@ -30,6 +30,7 @@ import {
 } from "./synth.js";
 
 const KV_NAMES = [RELAY_ENV.kvMaps, RELAY_ENV.kvPort, RELAY_ENV.kvTokenFile, RELAY_ENV.kvBackupSites];
+const KV_TLS_NAMES = [RELAY_ENV.kvTlsCert, RELAY_ENV.kvTlsKey];
 const SECRET_REF = /^\$\{kubernetes_secret_v1\.([\w-]+)\.metadata\[0\]\.name\}$/;
 const SHA_OF_KEY = /^\$\{sha256\(tls_private_key\.([\w-]+)\.private_key_pem\)\}$/;
 
@@ -78,8 +79,12 @@ describe("no kv (the seed): nothing of the maps is deployed", () => {
     }
   });
 
-  test("kv adds to the site stacks only: without its additions each site stack is the seed's", () => {
+  test("kv adds to the site stacks and the kv API certificates of the pki stack only", () => {
     for (const name of Object.keys(seed.stacks)) {
+      if (name === "pki") {
+        expect(withoutKeysMatching(withKv.stacks[name]!, /relay-kv/)).toEqual(seed.stacks[name]);
+        continue;
+      }
       if (!name.endsWith("-site")) {
         expect(withKv.stacks[name]).toEqual(seed.stacks[name]);
         continue;
@@ -90,6 +95,17 @@ describe("no kv (the seed): nothing of the maps is deployed", () => {
   });
 });
 
+/** A deep copy of `v` without the object keys that match `re` (at any depth). */
+function withoutKeysMatching(v: TfJson, re: RegExp): TfJson {
+  if (Array.isArray(v)) return v.map((x) => withoutKeysMatching(x, re));
+  if (v === null || typeof v !== "object") return v;
+  return Object.fromEntries(
+    Object.entries<TfJson>(v)
+      .filter(([k]) => !re.test(k))
+      .map(([k, x]) => [k, withoutKeysMatching(x, re)]),
+  );
+}
+
 /** A site stack with every kv addition removed (a deep copy). */
 function stripKv(stack: TfJson): TfJson {
   const s: TfJson = structuredClone(stack);
@@ -98,20 +114,21 @@ function stripKv(stack: TfJson): TfJson {
     res[type] = Object.fromEntries(Object.entries<TfJson>(res[type] ?? {}).filter(([id, b]) => keep(id, b)));
   };
   drop("kubernetes_service_v1", (_, b) => !b["metadata"]["name"].endsWith("-relay-kv"));
-  drop("kubernetes_secret_v1", (_, b) => !b["metadata"]["name"].endsWith("-relay-kv-token"));
+  drop("kubernetes_secret_v1", (_, b) => !/-relay-kv-(token|tls)$/.test(b["metadata"]["name"]));
+  delete res["kubernetes_config_map_v1"];
   drop("tls_private_key", (id) => !id.startsWith("kv-token_"));
   s["locals"] = Object.fromEntries(Object.entries(s["locals"]).filter(([id]) => !id.startsWith("kv-token_")));
-  for (const key of ["kv_endpoint", "kv_token_secret_name"]) {
+  for (const key of ["kv_endpoint", "kv_url", "kv_token_secret_name", "kv_ca_config_map_name"]) {
     delete s["output"][key];
     for (const outputs of Object.values<TfJson>(s["//"]["outputs"])) delete outputs[key];
   }
   for (const [, dep] of resourcesOf(s, "kubernetes_deployment_v1")) {
     const spec = podSpec(dep);
     const c = spec["container"][0];
-    c["env"] = c["env"].filter((e: TfJson) => !KV_NAMES.includes(e["name"]));
+    c["env"] = c["env"].filter((e: TfJson) => ![...KV_NAMES, ...KV_TLS_NAMES].includes(e["name"]));
     c["port"] = c["port"].filter((p: TfJson) => p["name"] !== "kv");
-    c["volume_mount"] = c["volume_mount"].filter((m: TfJson) => m["name"] !== "kv-token");
-    spec["volume"] = spec["volume"].filter((v: TfJson) => v["name"] !== "kv-token");
+    c["volume_mount"] = c["volume_mount"].filter((m: TfJson) => !["kv-token", "kv-tls"].includes(m["name"]));
+    spec["volume"] = spec["volume"].filter((v: TfJson) => !["kv-token", "kv-tls"].includes(v["name"]));
   }
   for (const [, np] of resourcesOf(s, "kubernetes_network_policy_v1")) {
     np["spec"]["ingress"] = np["spec"]["ingress"].filter(
@@ -128,7 +145,7 @@ describe("kv: maps [sessions, orders], nyc backs up to sfc, sfc to every other s
       const dep = deploymentOf(withKv.stacks[`${site}-site`]!, site);
       const names = [...containerEnv(dep).keys()];
       const seedNames = [...containerEnv(deploymentOf(seed.stacks[`${site}-site`]!, site)).keys()];
-      const kvNames = site === "nyc" ? KV_NAMES : KV_NAMES.slice(0, 3);
+      const kvNames = [...(site === "nyc" ? KV_NAMES : KV_NAMES.slice(0, 3)), ...KV_TLS_NAMES];
       // The seed's list, then the kv variables: the order renderRelayEnv emits (RELAY_ENV's order).
       expect(names).toEqual([...seedNames, ...kvNames]);
       const order = Object.values(RELAY_ENV) as string[];
@@ -143,6 +160,7 @@ describe("kv: maps [sessions, orders], nyc backs up to sfc, sfc to every other s
         port: 8090,
         tokenFile: KV_TOKEN_PATH,
         backupSites: site === "nyc" ? ["sfc"] : undefined,
+        tls: KV_TLS_FILES,
       });
       expect(withKv.built.sites.get(site)!.site.env.map((e) => e.name)).toEqual(names);
     },
@@ -210,14 +228,55 @@ describe("kv: maps [sessions, orders], nyc backs up to sfc, sfc to every other s
     },
   );
 
+  test.each(["nyc", "sfc"])(
+    "%s: the API serves HTTPS with a certificate of its own for the Service's names; clients get the CA",
+    (site) => {
+      const s = withKv.stacks[`${site}-site`]!;
+      const spec = podSpec(deploymentOf(s, site));
+      const volume = spec["volume"].find((v: TfJson) => v["name"] === "kv-tls");
+      expect(volume["secret"]["default_mode"]).toBe("0440");
+      const secret =
+        s["resource"]["kubernetes_secret_v1"][SECRET_REF.exec(volume["secret"]["secret_name"])![1]!];
+      expect(secret["metadata"]).toMatchObject({ name: `${site}-relay-kv-tls`, namespace: "default" });
+      expect(secret["type"]).toBe("kubernetes.io/tls");
+      // Its certificate is the pki stack's `<site>-relay-kv`, not the site's client certificate.
+      expect(secret["data"]["tls.crt"]).toMatch(
+        new RegExp(`tls_locally_signed_certpki_${site}-relay-kv-cert`),
+      );
+      expect(secret["data"]["tls.key"]).toMatch(new RegExp(`tls_private_keypki_${site}-relay-kv-key`));
+      const mount = spec["container"][0]["volume_mount"].find((m: TfJson) => m["name"] === "kv-tls");
+      expect(mount).toEqual({ name: "kv-tls", mount_path: KV_TLS_DIR, read_only: true });
+      expect(containerEnv(deploymentOf(s, site)).get("KV_TLS_CERT")!["value"]).toBe(KV_TLS_FILES.cert);
+      const ca = findNamed(s, "kubernetes_config_map_v1", `${site}-relay-kv-ca`);
+      expect(Object.keys(ca["data"])).toEqual(["ca.crt"]);
+      expect(ca["data"]["ca.crt"]).toBe(secret["data"]["ca.crt"]);
+
+      const pki = withKv.stacks["pki"]!;
+      const [, csr] = resourcesOf(pki, "tls_cert_request").find(([id]) => id.includes(`${site}-relay-kv`))!;
+      const host = withKv.built.sites.get(site)!.site.kvEndpoint!.replace(/:\d+$/, "");
+      expect(csr["dns_names"]).toEqual(kvServiceDnsNames(site, "default"));
+      expect(csr["dns_names"]).toContain(host);
+      expect(csr["uris"]).toEqual([`spiffe://cross-cloud-relay/kv-api/${site}`]);
+      const [, cert] = resourcesOf(pki, "tls_locally_signed_cert").find(([id]) =>
+        id.includes(`${site}-relay-kv`),
+      )!;
+      expect(cert["allowed_uses"]).toEqual(["digital_signature", "key_encipherment", "server_auth"]);
+      expect(Object.keys(pki["output"]["ready_for_renewal"]["value"])).toContain(`${site}-relay-kv`);
+    },
+  );
+
   test("outputs: kv_endpoint and kv_token_secret_name, also as typed properties", () => {
     for (const site of ["nyc", "sfc"]) {
       const s = withKv.stacks[`${site}-site`]!;
       expect(s["output"]["kv_endpoint"]["value"]).toBe(`${site}-relay-kv.default.svc.cluster.local:8090`);
       expect(s["output"]["kv_token_secret_name"]["value"]).toMatch(SECRET_REF);
+      expect(s["output"]["kv_url"]["value"]).toBe(`https://${site}-relay-kv.default.svc.cluster.local:8090`);
+      expect(s["output"]["kv_ca_config_map_name"]["value"]).toMatch(
+        /^\$\{kubernetes_config_map_v1\.kv-ca\.metadata\[0\]\.name\}$/,
+      );
       const built = withKv.built.sites.get(site)!;
       expect(built.site.kvEndpoint).toBe(`${site}-relay-kv.default.svc.cluster.local:8090`);
-      expect(built.site.kvUrl).toBe(`http://${site}-relay-kv.default.svc.cluster.local:8090`);
+      expect(built.site.kvUrl).toBe(`https://${site}-relay-kv.default.svc.cluster.local:8090`);
       expect(built.site.kvTokenSecretName).toBe(built.kvToken!.secretName);
       expect(built.site.kvService).toBeDefined();
     }
@@ -291,6 +350,12 @@ describe("kv options", () => {
       "/etc/relay/router-token/token",
       KV_TOKEN_PATH,
     ]);
+    // No pki without TLS: the API stays plain HTTP (DEPLOY.md says so).
+    expect(env.kv?.tls).toBeUndefined();
+    expect(stacks["nyc-site"]!["resource"]["kubernetes_config_map_v1"]).toBeUndefined();
+    expect(stacks["nyc-site"]!["output"]["kv_url"]["value"]).toBe(
+      "http://nyc-relay-kv.default.svc.cluster.local:8090",
+    );
   });
 });
 
@@ -468,6 +533,22 @@ describe("RelaySite kv props are checked at construction", () => {
       { name: "KV_TOKEN_FILE", value: KV_TOKEN_PATH },
     ]);
     expect(site({ port: 9100 }).kvEndpoint).toBe("nyc-relay-kv.default.svc.cluster.local:9100");
+    expect(s.kvUrl).toBe("http://nyc-relay-kv.default.svc.cluster.local:8090");
+  });
+
+  test("tlsSecretName: HTTPS (KV_TLS_CERT / KV_TLS_KEY on the mounted Secret) and an https:// kvUrl", () => {
+    const s = site({ tlsSecretName: "nyc-relay-kv-tls" });
+    expect(s.kvUrl).toBe("https://nyc-relay-kv.default.svc.cluster.local:8090");
+    expect(s.env.filter((e) => e.name.startsWith("KV_TLS_"))).toEqual([
+      { name: "KV_TLS_CERT", value: KV_TLS_FILES.cert },
+      { name: "KV_TLS_KEY", value: KV_TLS_FILES.key },
+    ]);
+    expect(kvServiceDnsNames("nyc", "relay", "example.internal")).toEqual([
+      "nyc-relay-kv",
+      "nyc-relay-kv.relay",
+      "nyc-relay-kv.relay.svc",
+      "nyc-relay-kv.relay.svc.example.internal",
+    ]);
   });
 
   test.each<[string, Partial<RelaySiteKvProps>, { bindPort?: number; httpPort?: number }, string]>([
@@ -475,6 +556,12 @@ describe("RelaySite kv props are checked at construction", () => {
     ["a bad map name", { maps: ["a b"] }, {}, 'RelaySite: kv.maps: "a b" is not a map name'],
     ["a map twice", { maps: ["a", "a"] }, {}, 'RelaySite: kv.maps: "a" is listed twice'],
     ["no token Secret", { tokenSecretName: "" }, {}, "RelaySite: kv.tokenSecretName is required"],
+    [
+      "an empty TLS Secret name",
+      { tlsSecretName: "" },
+      {},
+      "RelaySite: kv.tlsSecretName must name a TLS Secret",
+    ],
     [
       "backing up to itself",
       { backupSites: ["nyc"] },
