@@ -86,12 +86,49 @@ interface MemberView {
   readonly map?: MapView;
 }
 
+/**
+ * Script text (module top level) defining `kvRequest(method, url, headers, body?, timeoutMs)` ->
+ * `{ status, text }` for the kv API of `site`: HTTPS in the cloud default, verified against the
+ * site's kv CA with the Service name its certificate carries while the pod IP is dialled.
+ */
+function kvClientPrelude(site: SiteName): string {
+  const tls = world!.kvClientTls(site);
+  return `
+    import http from "node:http";
+    import https from "node:https";
+    const kvTls = ${JSON.stringify(tls ?? null)};
+    const kvCa = kvTls ? readFileSync(kvTls.ca) : undefined;
+    const kvScheme = kvTls ? "https" : "http";
+    const kvRequest = (method, url, headers, body, timeoutMs) =>
+      new Promise((resolve, reject) => {
+        const lib = url.startsWith("https:") ? https : http;
+        const tlsOptions = kvTls ? { ca: kvCa, servername: kvTls.servername } : {};
+        const req = lib.request(url, { method, headers, timeout: timeoutMs, ...tlsOptions }, (res) => {
+          let text = "";
+          res.setEncoding("utf8");
+          res.on("data", (d) => (text += d));
+          res.on("end", () => resolve({ status: res.statusCode, text }));
+        });
+        req.on("timeout", () => req.destroy(new Error("timeout")));
+        req.on("error", reject);
+        req.end(body);
+      });
+  `;
+}
+
 /** Polls every named member of one site from a pod of that site (`via`, default the first one). */
 function probe(site: SiteName, names: readonly string[], via?: string): Promise<MemberView[]> {
   const targets = names.map((n) => ({ name: n, ip: pod(n).ip }));
   const script = `
     import { readFileSync } from "node:fs";
+    ${kvClientPrelude(site)}
     const token = readFileSync(${JSON.stringify(world!.kvTokenFile(site))}, "utf8").trim();
+    const mapStatus = async (ip) => {
+      const r = await kvRequest("GET", kvScheme + "://" + ip + ":${KV_PORT}/v1/maps/${MAP}/status", { authorization: "Bearer " + token }, undefined, 4000);
+      let body = null;
+      try { body = JSON.parse(r.text); } catch {}
+      return { status: r.status, body };
+    };
     const get = async (url, auth) => {
       const r = await fetch(url, { headers: auth ? { authorization: "Bearer " + token } : {}, signal: AbortSignal.timeout(4000) });
       return { status: r.status, body: await r.json().catch(() => null) };
@@ -99,7 +136,7 @@ function probe(site: SiteName, names: readonly string[], via?: string): Promise<
     const out = await Promise.all(${JSON.stringify(targets)}.map(async (t) => {
       try {
         const [m, ready, st] = await Promise.all([
-          get("http://" + t.ip + ":${KV_PORT}/v1/maps/${MAP}/status", true),
+          mapStatus(t.ip),
           get("http://" + t.ip + ":${HTTP_PORT}/readyz", false),
           get("http://" + t.ip + ":${HTTP_PORT}/status", false),
         ]);
@@ -111,7 +148,7 @@ function probe(site: SiteName, names: readonly string[], via?: string): Promise<
           ...(m.status === 200 ? { map: m.body } : { error: "map status " + m.status }),
         };
       } catch (e) {
-        return { name: t.name, error: String(e.cause?.code ?? e.message) };
+        return { name: t.name, error: String(e.cause?.code ?? e.code ?? e.message) };
       }
     }));
     console.log("RESULT " + JSON.stringify(out));
@@ -152,8 +189,9 @@ function writeKeys(writer: string, specs: readonly WriteSpec[], rate = 0): Promi
   const p = pod(writer);
   const script = `
     import { readFileSync } from "node:fs";
+    ${kvClientPrelude(p.site)}
     const token = readFileSync(${JSON.stringify(world!.kvTokenFile(p.site))}, "utf8").trim();
-    const base = "http://${p.ip}:${KV_PORT}/v1/maps/${MAP}/keys/";
+    const base = kvScheme + "://${p.ip}:${KV_PORT}/v1/maps/${MAP}/keys/";
     const items = [];
     for (const s of ${JSON.stringify(specs)})
       for (let i = 0; i < s.count; i++) items.push([s.prefix + i, { site: ${JSON.stringify(p.site)}, i, tag: s.tag }]);
@@ -163,13 +201,12 @@ function writeKeys(writer: string, specs: readonly WriteSpec[], rate = 0): Promi
     const errors = [];
     const put = async ([key, value]) => {
       try {
-        const r = await fetch(base + encodeURIComponent(key), {
-          method: "PUT", body: JSON.stringify(value),
-          headers: { authorization: "Bearer " + token, "content-type": "application/json" },
-          signal: AbortSignal.timeout(20000),
-        });
-        if (r.status === 200) ok++; else { failed++; if (errors.length < 5) errors.push(key + ": " + r.status + " " + (await r.text())); }
-      } catch (e) { failed++; if (errors.length < 5) errors.push(key + ": " + (e.cause?.code ?? e.message)); }
+        const body = JSON.stringify(value);
+        const r = await kvRequest("PUT", base + encodeURIComponent(key), {
+          authorization: "Bearer " + token, "content-type": "application/json", "content-length": Buffer.byteLength(body),
+        }, body, 20000);
+        if (r.status === 200) ok++; else { failed++; if (errors.length < 5) errors.push(key + ": " + r.status + " " + r.text); }
+      } catch (e) { failed++; if (errors.length < 5) errors.push(key + ": " + (e.code ?? e.message)); }
     };
     const lanes = Array.from({ length: 16 }, async () => {
       while (next < items.length) {
@@ -294,12 +331,40 @@ function cutNyc(): () => void {
 
 const say = (id: string, text: string) => process.stdout.write(`[${id}] ${text}\n`);
 
+/**
+ * From a pod of `site`, what a client gets from `target`'s kv port in the cloud default: over plain
+ * HTTP (no answer from the API), and over HTTPS without the kv CA (refused at the handshake).
+ */
+function kvPortWithoutTls(site: SiteName, target: string): Promise<{ plain: string; noCa: string }> {
+  const script = `
+    import { readFileSync } from "node:fs";
+    ${kvClientPrelude(site)}
+    const url = "://${pod(target).ip}:${KV_PORT}/v1/maps";
+    const outcome = (p) => p.then((r) => "HTTP " + r.status + " " + r.text.slice(0, 40), (e) => "error " + (e.code ?? e.message));
+    const plain = await outcome(kvRequest("GET", "http" + url, {}, undefined, 4000));
+    const noCa = await outcome(new Promise((resolve, reject) => {
+      const req = https.request("https" + url, { timeout: 4000 }, (res) => { res.resume(); resolve({ status: res.statusCode, text: "" }); });
+      req.on("error", reject);
+      req.end();
+    }));
+    console.log("RESULT " + JSON.stringify({ plain, noCa }));
+  `;
+  return evalIn(pod(MEMBERS[site][0]!), script);
+}
+
 scenario(
   "kv-partition",
   "both sites write the same 100 keys while nyc is cut from both routers; healed, one digest and 100 conflicts counted",
   async () => {
     const id = "kv-partition";
     const { members } = await startCluster(id);
+    // The cloud default serves the API over HTTPS only (the clients above verify it).
+    const without = await kvPortWithoutTls("nyc", "nyc-2");
+    say(id, `kv port of nyc-2 without TLS: plain ${without.plain}; without the CA ${without.noCa}`);
+    expect(without.plain).not.toMatch(/^HTTP 200/);
+    expect(without.noCa).toMatch(
+      /^error (UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_GET_ISSUER_CERT_LOCALLY|DEPTH_ZERO_SELF_SIGNED_CERT)/,
+    );
     const heal = cutNyc();
     const cutAt = Date.now();
     try {

@@ -27,9 +27,20 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { App, TerraformStack } from "cdktf";
 import { GossipRouter } from "../../constructs/gossip-router.js";
-import { CLUSTER_SECRET_PATH, KV_TOKEN_PATH, TLS_FILES } from "../../constructs/pod-parts.js";
-import { ROUTER_TLS_SERVER_NAME, routerCertProfile, siteCertProfile } from "../../constructs/relay-pki.js";
-import { RelaySite } from "../../constructs/relay-site.js";
+import {
+  CLUSTER_SECRET_PATH,
+  KV_TLS_DIR,
+  KV_TLS_FILES,
+  KV_TOKEN_PATH,
+  TLS_FILES,
+} from "../../constructs/pod-parts.js";
+import {
+  kvApiCertProfile,
+  ROUTER_TLS_SERVER_NAME,
+  routerCertProfile,
+  siteCertProfile,
+} from "../../constructs/relay-pki.js";
+import { kvServiceDnsNames, RelaySite } from "../../constructs/relay-site.js";
 import { bridgePolicy } from "../../constructs/router-policy.js";
 import { formatEndpoint } from "../../contract/initial-hosts.js";
 import { POD_IP_FIELD, POD_NAME_FIELD, type RelayEnvVar } from "../../contract/relay-env.js";
@@ -147,7 +158,16 @@ export function renderDeployment(
             clusterSecretName: secretName(`${name}-relay`, "mesh"),
           }
         : {}),
-      ...(kv ? { kv: { maps: kv.maps, tokenSecretName: secretName(`${name}-relay`, "kv-token") } } : {}),
+      ...(kv
+        ? {
+            kv: {
+              maps: kv.maps,
+              tokenSecretName: secretName(`${name}-relay`, "kv-token"),
+              // The cloud default (the pki stack): the API serves HTTPS with a certificate of its own.
+              ...(cloud ? { tlsSecretName: secretName(`${name}-relay`, "kv-tls") } : {}),
+            },
+          }
+        : {}),
     });
     return { dnsQuery: s.dnsQuery, env: s.env };
   };
@@ -460,6 +480,25 @@ export class World {
       ]);
       tlsVolume(`${site}-router`, router);
       tlsVolume(`${site}-relay`, relay);
+      if (this.kv) {
+        // The kv API's certificate, as RelayPki.issueKvApiCert makes it for the Service's names.
+        const kvCert = await issueShapedCert(
+          pki,
+          `${site}-relay-kv`,
+          ca,
+          kvApiCertProfile(site, kvServiceDnsNames(site, "default")),
+        );
+        const files = {
+          [KV_TLS_FILES.cert]: kvCert.cert,
+          [KV_TLS_FILES.key]: kvCert.key,
+          [`${KV_TLS_DIR}/ca.crt`]: ca.cert,
+        };
+        for (const [mountPath, source] of Object.entries(files)) {
+          const dest = this.secretFile(`${site}-relay`, mountPath);
+          mkdirSync(path.dirname(dest), { recursive: true });
+          copyFileSync(source, dest);
+        }
+      }
       const mesh = this.secretFile(`${site}-relay`, CLUSTER_SECRET_PATH);
       mkdirSync(path.dirname(mesh), { recursive: true });
       writeFileSync(mesh, randomBytes(32).toString("hex"), { mode: 0o440 });
@@ -473,6 +512,19 @@ export class World {
       mkdirSync(path.dirname(file), { recursive: true });
       writeFileSync(file, randomBytes(32).toString("hex"), { mode: 0o440 });
     }
+  }
+
+  /**
+   * How an in-cluster client of a site's kv API verifies it (cloud mode: HTTPS): the CA (the
+   * ConfigMap `<site>-relay-kv-ca` of the site stack) and the Service name its certificate
+   * carries, checked while the pod IP is dialled. undefined: plain HTTP.
+   */
+  kvClientTls(site: SiteName): { readonly ca: string; readonly servername: string } | undefined {
+    if (!this.kv || this.mode !== "cloud") return undefined;
+    return {
+      ca: this.secretFile(`${site}-relay`, `${KV_TLS_DIR}/ca.crt`),
+      servername: kvServiceDnsNames(site, "default").at(-1)!,
+    };
   }
 
   /** Where a site's relay pods find the kv API token (KV_TOKEN_FILE, a mounted Secret). */

@@ -92,6 +92,25 @@ test("relay kv --ca reaches an https node; without the CA it is refused at the h
   const wrongCa = await runCli([...flags.slice(0, -2), "--ca", other.caCert, "get", "orders", "k"]);
   expect(wrongCa.code).not.toBe(0);
 
+  // --server-name: the name checked when the URL names an address.
+  const named = await runCli([...flags, "--server-name", "localhost", "get", "orders", "k"]);
+  expect(named.code).toBe(0);
+  const misnamed = await runCli([...flags, "--server-name", "kv.example.internal", "get", "orders", "k"]);
+  expect(misnamed.code).not.toBe(0);
+  expect(misnamed.stderr).toMatch(/kv\.example\.internal|altnames/i);
+
+  // Inside a relay pod (KV_TLS_CERT in its env, the CA mounted beside it): no flags needed.
+  copyFileSync(pki.caCert, path.join(dir, "ca.crt"));
+  const inPod = await runCli(["kv", "get", "orders", "k"], {
+    KV_TLS_CERT: certFile,
+    KV_PORT: String(port),
+    KV_TOKEN_FILE: tokenFile,
+    KV_URL: undefined,
+    KV_CA_FILE: undefined,
+  });
+  expect(inPod.stderr).toBe("");
+  expect(JSON.parse(inPod.stdout)).toEqual({ over: "tls" });
+
   const caOnHttp = await runCli(["kv", "--url", `http://127.0.0.1:${port}`, "--ca", pki.caCert, "status"]);
   expect(caOnHttp.code).not.toBe(0);
   expect(caOnHttp.stderr).toMatch(/--ca is for an https:\/\/ node/);

@@ -2,10 +2,15 @@
 // put, get, del, dump, watch, status. Values are JSON (a word that is not JSON is taken as a
 // string). The node is --url (default KV_URL, else http://127.0.0.1:8090); its token is read from
 // --token-file (default KV_TOKEN_FILE). A client fails over by pointing --url at another site. An
-// https:// node is verified against --ca (default KV_CA_FILE, else the system's CAs).
-import { readFileSync } from "node:fs";
+// https:// node is verified against --ca (default KV_CA_FILE, else the system's CAs), for the name
+// in the URL or --server-name (KV_SERVER_NAME). Inside a relay pod whose API serves HTTPS
+// (KV_TLS_CERT set) the defaults are that pod's own API: https://127.0.0.1:KV_PORT, the CA mounted
+// beside its certificate, and the certificate's first DNS name.
+import { X509Certificate } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
+import path from "node:path";
 import type { Command } from "commander";
 import { ConfigError } from "../../../contract/errors.js";
 import { KV_API_PORT } from "../../../contract/ports.js";
@@ -15,7 +20,27 @@ interface KvFlags {
   url?: string;
   tokenFile?: string;
   ca?: string;
+  serverName?: string;
   json?: boolean;
+}
+
+/** The defaults inside a relay pod whose own API serves HTTPS (KV_TLS_CERT in its env), else null. */
+function ownPodTls(): { url: string; ca: string | undefined; serverName: string | undefined } | null {
+  const cert = process.env["KV_TLS_CERT"];
+  if (!cert) return null;
+  const ca = path.join(path.dirname(cert), "ca.crt");
+  let serverName: string | undefined;
+  try {
+    const san = new X509Certificate(readFileSync(cert)).subjectAltName ?? "";
+    serverName = /DNS:([^,\s]+)/.exec(san)?.[1];
+  } catch {
+    serverName = undefined; // unreadable: the handshake will say what is wrong
+  }
+  return {
+    url: `https://127.0.0.1:${process.env["KV_PORT"] ?? KV_API_PORT}`,
+    ca: existsSync(ca) ? ca : undefined,
+    serverName,
+  };
 }
 
 /** One answer of the API: its status and body (read whole by json(), or streamed). */
@@ -30,13 +55,16 @@ class KvClient {
   readonly #base: URL;
   readonly #token: string | null;
   readonly #ca: Buffer | undefined;
+  readonly #serverName: string | undefined;
 
   constructor(o: KvFlags) {
-    const url = o.url ?? process.env["KV_URL"] ?? `http://127.0.0.1:${KV_API_PORT}`;
+    const own = (o.url ?? process.env["KV_URL"]) === undefined ? ownPodTls() : null;
+    const url = o.url ?? process.env["KV_URL"] ?? own?.url ?? `http://127.0.0.1:${KV_API_PORT}`;
     if (!/^https?:\/\/[^\s/]+\/?$/.test(url))
       throw new ConfigError(`--url: "${url.slice(0, 100)}" is not http(s)://host:port`);
     this.#base = new URL(url);
-    const caFile = o.ca ?? process.env["KV_CA_FILE"];
+    const caFile = o.ca ?? process.env["KV_CA_FILE"] ?? own?.ca;
+    this.#serverName = o.serverName ?? process.env["KV_SERVER_NAME"] ?? own?.serverName;
     if (caFile && this.#base.protocol !== "https:")
       throw new ConfigError(`--ca is for an https:// node; ${url.slice(0, 100)} is plain HTTP`);
     this.#ca = caFile ? readOrFail("--ca", caFile) : undefined;
@@ -77,6 +105,7 @@ class KvClient {
           method,
           headers,
           ...(secure && this.#ca ? { ca: this.#ca } : {}),
+          ...(secure && this.#serverName ? { servername: this.#serverName } : {}),
           ...(timeoutMs > 0 ? { timeout: timeoutMs } : {}),
         },
         (res) => {
@@ -136,7 +165,11 @@ export function registerKvCommand(program: Command): void {
     .description("read and write a replicated map through a node's API (KV_PORT)")
     .option("--url <url>", `the node's kv API (default KV_URL, else http://127.0.0.1:${KV_API_PORT})`)
     .option("--token-file <file>", "file holding the API's bearer token (default KV_TOKEN_FILE)")
-    .option("--ca <file>", "PEM CA bundle that signs an https:// node's certificate (default KV_CA_FILE)");
+    .option("--ca <file>", "PEM CA bundle that signs an https:// node's certificate (default KV_CA_FILE)")
+    .option(
+      "--server-name <name>",
+      "name the node's certificate must carry when --url names an address (default KV_SERVER_NAME)",
+    );
   const client = () => new KvClient(kv.opts<KvFlags>());
 
   kv.command("put <map> <key> <value>")
