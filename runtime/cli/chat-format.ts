@@ -24,7 +24,7 @@ export const CHAT_HELP = [
   "Type a line to send it to every member of every site; each member answers 'response'.",
   "Commands:",
   "  help    this text",
-  "  topo    every site with its members (ip:port), (me) and // site master",
+  "  topo    every site with its members (ip:port), (me) and // site master; the maps this member holds",
   "  sites   the sites currently reachable",
   "  sm      the site masters of each site",
   "  routes  route status per remote site (up/down, through which routers)",

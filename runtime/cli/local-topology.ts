@@ -261,12 +261,16 @@ export class LocalTopology {
   /**
    * Output goes straight to a log file (not through this process), so a child never writes into a
    * broken pipe when this process is gone; stdin is a pipe from us (see exit-with-parent.ts).
+   * Children log at least at info: their start lines ("router listening" with its ports) are how
+   * we know they are up, and a LOG_LEVEL=warn in our environment silenced them (start timed out).
    */
   #spawn(name: string, args: string[], env: Record<string, string>): ChildProcess {
     const fd = openSync(this.#logPath(name), "a");
+    const ours = process.env["LOG_LEVEL"];
+    const level = ours === "debug" || ours === "trace" ? ours : "info";
     try {
       return spawn(process.execPath, ["--import", PRELOAD, RELAY_JS, ...args], {
-        env: { ...process.env, ...env, [EXIT_WITH_PARENT_ENV]: "1" },
+        env: { ...process.env, ...env, LOG_LEVEL: level, [EXIT_WITH_PARENT_ENV]: "1" },
         stdio: ["pipe", fd, fd],
       });
     } finally {

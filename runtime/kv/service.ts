@@ -68,7 +68,12 @@ export class KvService {
     channel.on("service", this.#onService);
     channel.on("topology", this.#onTopology);
     channel.on("view", this.#onTopology);
-    channel.setProbeMaps(() => this.names().map((n) => probeLine(this.#maps.get(n)!.status())));
+    channel.setProbeMaps(() => this.probeLines());
+  }
+
+  /** One probeLine per open map, in name order (`relay probe`, the chat's `topo`). */
+  probeLines(): string[] {
+    return this.names().map((n) => probeLine(this.#maps.get(n)!.status()));
   }
 
   /** Opens (or returns the open) map `name`: 1..64 bytes of UTF-8. */

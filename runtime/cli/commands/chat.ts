@@ -208,6 +208,9 @@ async function runInteractive(channel: RelayChannel, o: ChatOptions): Promise<nu
           break;
         case "topo":
           print(formatTopology(t));
+          // The maps this member holds a replica of (opened by a `kv` line), as `relay probe` shows them.
+          if (kv && kv.names().length > 0)
+            print(["maps on this member:", ...kv.probeLines().map((l) => `  ${l}`)].join("\n"));
           break;
         case "sites":
           print(formatSites(t));
