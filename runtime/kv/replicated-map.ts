@@ -1089,6 +1089,13 @@ export class ReplicatedMap<V = unknown> extends EventEmitter<ReplicatedMapEvents
       }
       return;
     }
+    // Not visible (no route to it) for offlineAfterMs: offline, whether or not this member has
+    // anything for it. Without it a member with nothing in flight showed a vanished site online
+    // (status, relay_kv_backup_online) until its next write failed its resends.
+    if (b.awaySince !== null && now - b.awaySince >= this.#o.offlineAfterMs) {
+      this.#takeOffline(b, now, "backup site not visible: taken offline");
+      return;
+    }
     let resent = false;
     for (const [batch, at] of b.sentAt) {
       if (now - at < this.#o.resendAfterMs) continue;

@@ -405,6 +405,36 @@ test("a backup site away longer than tombstoneMaxHoldMs: its absence is timed wh
   );
 }, 90_000);
 
+test("a member with nothing in flight takes a backup site that vanished offline too (its status does not show it online)", async () => {
+  sites = await Sites.start();
+  const ms = await sites.startSites({ nyc: 2, sfc: 1 });
+  const options = { offlineAfterMs: 1500, antiEntropyIntervalMs: 1000, resendAfterMs: 300 };
+  const [writer, idle, sfc] = ms.map((m) => m.kv.open<string>("catalog", options)) as [
+    ReplicatedMap<string>,
+    ReplicatedMap<string>,
+    ReplicatedMap<string>,
+  ];
+  await Promise.all([writer.ready, idle.ready, sfc.ready]);
+  await writer.put("k", "v", { ack: "remote" });
+  const online = (m: ReplicatedMap<string>) => m.status().backups.find((b) => b.site === "sfc")?.online;
+  expect([online(writer), online(idle)]).toEqual([true, true]);
+  const ports = await sites.stopRouters();
+  // The idle member never wrote: only the absence of any route can tell it.
+  await waitFor("sfc offline at the member that never wrote", () => online(idle) === false, {
+    timeoutMs: 30_000,
+  });
+  await sites.restartRouters(ports);
+  await waitFor(
+    "sfc online again at both nyc members",
+    () => online(idle) === true && online(writer) === true,
+    {
+      timeoutMs: 30_000,
+    },
+  );
+  await idle.put("after", "x", { ack: "remote" });
+  expect(sfc.get("after")).toBe("x");
+}, 90_000);
+
 test("relay probe: a member hosting maps answers with a line per map (entries, readiness, backups, syncs)", async () => {
   sites = await Sites.start();
   const [nyc, sfc] = await sites.startSites({ nyc: 1, sfc: 1 });
