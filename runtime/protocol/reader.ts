@@ -67,8 +67,11 @@ export class Reader {
 
   /** A copy of the next `n` bytes (never a view into the caller's buffer). */
   copy(n: number, what: string): Uint8Array {
-    const out = new Uint8Array(n);
-    out.set(this.bytes(n, what));
+    const src = this.bytes(n, what);
+    // allocUnsafe takes small copies from Node's shared pool instead of a new ArrayBuffer per
+    // payload (an allocation, a backing store and GC bookkeeping each); every byte is overwritten.
+    const out = Buffer.allocUnsafe(n);
+    out.set(src);
     return out;
   }
 
