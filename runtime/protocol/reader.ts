@@ -13,6 +13,9 @@ export type TruncatedError = (
 const protocolTruncated: TruncatedError = (what, n, at) =>
   new ProtocolError("truncated", `${what}: needs ${n} bytes at offset ${at.pos}, ${at.end - at.pos} left`);
 
+/** V8's typed_array_max_size_in_heap: smaller typed arrays live on the JS heap. */
+const ON_HEAP_BYTES = 64;
+
 export class Reader {
   readonly buf: Uint8Array;
   pos: number;
@@ -68,9 +71,10 @@ export class Reader {
   /** A copy of the next `n` bytes (never a view into the caller's buffer). */
   copy(n: number, what: string): Uint8Array {
     const src = this.bytes(n, what);
-    // allocUnsafe takes small copies from Node's shared pool instead of a new ArrayBuffer per
-    // payload (an allocation, a backing store and GC bookkeeping each); every byte is overwritten.
-    const out = Buffer.allocUnsafe(n);
+    // Up to 64 bytes V8 keeps a typed array's bytes on its heap (cheapest); above that a new
+    // Uint8Array is a new ArrayBuffer (a backing store, zeroed, and GC bookkeeping), where
+    // allocUnsafe takes the copy from Node's shared pool. Every byte is overwritten either way.
+    const out = n <= ON_HEAP_BYTES ? new Uint8Array(n) : Buffer.allocUnsafe(n);
     out.set(src);
     return out;
   }
