@@ -2,8 +2,9 @@
 // DELIVERY_APP (see AppConfig), driven by stdin lines and reporting on stdout:
 //   in:  `send <count> <rate> <all|site:NAME> [first]` streams `d <name> <n>` messages,
 //        n = first..first+count-1 (first defaults to 1);
-//        `burst-stall <count> <site> <ms> [file]` sends count messages to a site at once and then
-//        stalls the event loop for at least ms and until file exists (see burstThenStall);
+//        `burst-stall <count> <site> <ms> <file> [first]` sends count messages (numbered from first,
+//        default 1) to a site at once and then stalls the event loop for at least ms and until
+//        file exists (see burstThenStall);
 //        `stats` prints the channel's stats; `quit` closes the channel and exits 0.
 //   out: `R <sender>:<site> <n> <epoch ms>` per test message received, and `J <json>` events
 //        (state, sent, drain, site-unreachable, site-reachable, stats).
@@ -153,8 +154,8 @@ async function stream(count: number, rate: number, dest: Destination, first = 1)
  * once the acknowledgements must have arrived: they wait in the socket). Reports `stalled` with
  * what was unacknowledged when the stall began.
  */
-function burstThenStall(count: number, site: string, ms: number, file?: string): void {
-  for (let n = 1; n <= count; n++)
+function burstThenStall(count: number, site: string, ms: number, file?: string, first = 1): void {
+  for (let n = first; n < first + count; n++)
     channel.send({ kind: "site", site }, Buffer.from(`d ${config!.name} ${n}`, "utf8"));
   // Bundled frames leave in this turn's check phase; the stall starts in the next turn.
   setImmediate(() =>
@@ -181,7 +182,13 @@ input.on("line", (l) => {
       (err: unknown) => event("send-failed", { error: (err as Error).message }),
     );
   } else if (cmd === "burst-stall") {
-    burstThenStall(Number(args[0]), args[1]!, Number(args[2]), args[3]);
+    burstThenStall(
+      Number(args[0]),
+      args[1]!,
+      Number(args[2]),
+      args[3],
+      args[4] === undefined ? 1 : Number(args[4]),
+    );
   } else if (cmd === "stats") {
     event("stats", { stats: channel.stats(), maxBuffered, backlog: channel.backlog() });
   } else if (cmd === "quit") {
