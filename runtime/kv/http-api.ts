@@ -40,7 +40,13 @@ export interface KvHttpApiOptions {
    * Serve HTTPS with this PEM certificate and key (files, re-read every `reloadIntervalMs` and used
    * for new connections once they change and pass their checks). @default plain HTTP
    */
-  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly reloadIntervalMs?: number };
+  readonly tls?: {
+    readonly certFile: string;
+    readonly keyFile: string;
+    readonly reloadIntervalMs?: number;
+    /** A connection that has not completed its TLS handshake by then is closed. @default 10 s */
+    readonly handshakeTimeoutMs?: number;
+  };
 }
 
 const STATUS_OF: Partial<Record<KvErrorCode, number>> = {
@@ -117,7 +123,16 @@ export class KvHttpApi {
         log: options.logger,
       });
       const material = this.#tls.material(); // throws, naming the file, when the first load fails
-      const server = https.createServer({ ...material.contextOptions, allowHalfOpen: false }, handler);
+      // A client that never finishes its handshake holds a connection slot (maxConnections) for
+      // this long: 10 s by default, like the headers' timeout, instead of Node's 120 s.
+      const server = https.createServer(
+        {
+          ...material.contextOptions,
+          allowHalfOpen: false,
+          handshakeTimeout: t.handshakeTimeoutMs ?? 10_000,
+        },
+        handler,
+      );
       this.#tls.on("loaded", (m, previous) => {
         if (!previous) return;
         try {

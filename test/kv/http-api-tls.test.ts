@@ -50,7 +50,7 @@ beforeAll(async () => {
     service: member.kv,
     logger: pino({ level: "silent" }),
     tokenFile,
-    tls: { certFile, keyFile, reloadIntervalMs: 100 },
+    tls: { certFile, keyFile, reloadIntervalMs: 100, handshakeTimeoutMs: 500 },
   });
   port = await api.listen(0, "127.0.0.1");
 }, 60_000);
@@ -131,6 +131,21 @@ test("plain HTTP to the TLS port gets no answer from the API", async () => {
   });
   expect(reply).not.toMatch(/"maps"/);
 });
+
+test("a connection that never starts its TLS handshake is closed by the API after handshakeTimeoutMs", async () => {
+  const closedByServer = await new Promise<boolean>((resolve) => {
+    let gaveUp = false;
+    const s = net.connect(port, "127.0.0.1"); // says nothing
+    s.on("close", () => resolve(!gaveUp));
+    s.on("error", () => {});
+    // Node's default would hold it for 120 s; 500 ms here, so 30 s is a generous bound.
+    setTimeout(() => {
+      gaveUp = true;
+      s.destroy();
+    }, 30_000).unref();
+  });
+  expect(closedByServer).toBe(true);
+}, 60_000);
 
 test("a rotated certificate is served to new connections; a bad one is refused and the old one stays", async () => {
   expect(await servedFingerprint()).toBe(fingerprintOf(pki.serverCert));
