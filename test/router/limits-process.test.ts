@@ -88,11 +88,13 @@ test("attack: 50 connections each parking a partial 10 MiB frame keep the router
 
 test("attack: at the open-file limit the router sheds connections, logs it, and /metrics still answers", async () => {
   // The issue: at the fd limit new clients are closed and /metrics fails, silently.
-  router = await spawnRouter([], 64);
+  // 128 descriptors: with 64, Node's own start (its module loader keeps files open while it reads
+  // them, more of them at once on a saturated machine) failed with EMFILE before the router ran.
+  router = await spawnRouter([], 128);
   const r = router;
   expect(r.logs.some((l) => l.includes("--max-connections lowered to fit the open-file limit"))).toBe(true);
   const clients: RawSocket[] = [];
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 200; i++) {
     try {
       const s = await rawSocket(r.port);
       s.socket.write(registerFrame("many", uuid(i + 1), `m${i}`, null));
@@ -110,7 +112,7 @@ test("attack: at the open-file limit the router sheds connections, logs it, and 
   const refused = sample(metrics!.body, 'relay_router_refused_total{reason="max-connections"}') ?? 0;
   expect(refused).toBeGreaterThan(0);
   const limit = sample(metrics!.body, "relay_router_max_connections")!;
-  expect(limit).toBeLessThan(64);
+  expect(limit).toBeLessThan(128);
   expect(sample(metrics!.body, "relay_router_connections")).toBeLessThanOrEqual(limit);
   expect(r.logs.some((l) => l.includes('"connection refused"') && l.includes('"max-connections"'))).toBe(
     true,
