@@ -20,7 +20,7 @@ import { readFileSync, statSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
 import type { Logger } from "../observability/log.js";
-import { DEFAULT_TLS_RELOAD_INTERVAL_MS, TlsReloader } from "../tls/watch.js";
+import { DEFAULT_TLS_RELOAD_INTERVAL_MS, serveReloads, TlsReloader } from "../tls/watch.js";
 import { KvError, type KvErrorCode } from "./errors.js";
 import { keyPage } from "./page.js";
 import type { MapChange, ReplicatedMap, WriteOptions } from "./replicated-map.js";
@@ -133,17 +133,7 @@ export class KvHttpApi {
         },
         handler,
       );
-      this.#tls.on("loaded", (m, previous) => {
-        if (!previous) return;
-        try {
-          server.setSecureContext(m.contextOptions);
-        } catch (err) {
-          options.logger.error(
-            { err: (err as Error).message },
-            "kv API TLS reload: installing the new material failed",
-          );
-        }
-      });
+      serveReloads(this.#tls, server, options.logger);
       server.on("tlsClientError", (_err, socket) => socket.destroy());
       this.#server = server;
     } else {

@@ -17,7 +17,12 @@ import { GRACEFUL_CLOSE_FRAME, heartbeatFrame, suspectFrame } from "../protocol/
 import type { FrameSink } from "../protocol/splitter.js";
 import { GossipType, ProtocolError } from "../protocol/types.js";
 import { chainTrustedBy, type TlsMaterial } from "../tls/material.js";
-import { DEFAULT_TLS_RELOAD_INTERVAL_MS, TlsReloader, type TlsReloadStats } from "../tls/watch.js";
+import {
+  DEFAULT_TLS_RELOAD_INTERVAL_MS,
+  serveReloads,
+  TlsReloader,
+  type TlsReloadStats,
+} from "../tls/watch.js";
 import { ConnectionAdmission, fdBoundedMaxConnections, openFileLimit, sourceKey } from "./admission.js";
 import { ClientConnection } from "./connection.js";
 import { Dispatcher } from "./dispatch.js";
@@ -306,15 +311,8 @@ export class GossipRouter {
       // --max-connections-per-address in a second (bench/router-auth.mjs).
       allowHalfOpen: false,
     });
-    reloader.on("loaded", (m, previous) => {
-      if (!previous) return;
-      try {
-        server.setSecureContext(m.contextOptions);
-        if (t.clientAuth && t.closeUntrustedOnReload !== false) closeUntrusted(m);
-      } catch (err) {
-        // Checked material should never get here; a throw must not leave the poll timer's tick.
-        this.#log.error({ err: (err as Error).message }, "TLS reload: installing the new material failed");
-      }
+    serveReloads(reloader, server, this.#log, (m) => {
+      if (t.clientAuth && t.closeUntrustedOnReload !== false) closeUntrusted(m);
     });
     // A CA removed from the bundle is no longer trusted: links authenticated through it are
     // closed (GRACEFUL_CLOSE, like any lost connection) and must reconnect with a certificate the

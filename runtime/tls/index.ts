@@ -13,6 +13,7 @@ export {
 export { registerTlsMetrics } from "./metrics.js";
 export {
   DEFAULT_TLS_RELOAD_INTERVAL_MS,
+  serveReloads,
   type TlsCheckResult,
   TlsReloader,
   type TlsReloaderOptions,

@@ -7,6 +7,7 @@
 // distinct content. Content that changes between two reads (a writer still at work, or a
 // cert/key pair read across a swap) is only retried at the next poll.
 import { EventEmitter } from "node:events";
+import type tls from "node:tls";
 import type { Logger } from "../observability/log.js";
 import {
   checkTlsMaterial,
@@ -187,4 +188,27 @@ export class TlsReloader extends EventEmitter<TlsReloaderEvents> {
     this.emit("rejected", error);
     return "rejected";
   }
+}
+
+/**
+ * Makes every material `reloader` loads after the first one the context of `server`'s new
+ * handshakes (setSecureContext; established connections keep theirs), then calls `then` with it.
+ * Checked material should never fail to install; if it does, the error is logged and never leaves
+ * the reloader's timer.
+ */
+export function serveReloads(
+  reloader: TlsReloader,
+  server: tls.Server,
+  log: Logger,
+  then?: (m: TlsMaterial) => void,
+): void {
+  reloader.on("loaded", (m, previous) => {
+    if (!previous) return;
+    try {
+      server.setSecureContext(m.contextOptions);
+      then?.(m);
+    } catch (err) {
+      log.error({ err: (err as Error).message }, "TLS reload: installing the new material failed");
+    }
+  });
 }

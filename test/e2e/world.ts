@@ -465,10 +465,15 @@ export class World {
   async #writeSecretVolumes(): Promise<void> {
     const pki = path.join(this.logDir, "pki");
     const ca = await makeShapedCa(pki, "ca", routerCertProfile("nyc").organization);
-    const tlsVolume = (owner: string, pair: CertPair) => {
+    /** A TLS Secret (tls.crt, tls.key, ca.crt) mounted in `owner`'s pods at `mount`'s paths. */
+    const tlsVolume = (
+      owner: string,
+      pair: CertPair,
+      mount: Record<"cert" | "key" | "ca", string> = TLS_FILES,
+    ) => {
       const files = { cert: pair.cert, key: pair.key, ca: ca.cert } as const;
       for (const k of ["cert", "key", "ca"] as const) {
-        const dest = this.secretFile(owner, TLS_FILES[k]);
+        const dest = this.secretFile(owner, mount[k]);
         mkdirSync(path.dirname(dest), { recursive: true });
         copyFileSync(files[k], dest);
       }
@@ -488,16 +493,7 @@ export class World {
           ca,
           kvApiCertProfile(site, kvServiceDnsNames(site, "default")),
         );
-        const files = {
-          [KV_TLS_FILES.cert]: kvCert.cert,
-          [KV_TLS_FILES.key]: kvCert.key,
-          [`${KV_TLS_DIR}/ca.crt`]: ca.cert,
-        };
-        for (const [mountPath, source] of Object.entries(files)) {
-          const dest = this.secretFile(`${site}-relay`, mountPath);
-          mkdirSync(path.dirname(dest), { recursive: true });
-          copyFileSync(source, dest);
-        }
+        tlsVolume(`${site}-relay`, kvCert, { ...KV_TLS_FILES, ca: `${KV_TLS_DIR}/ca.crt` });
       }
       const mesh = this.secretFile(`${site}-relay`, CLUSTER_SECRET_PATH);
       mkdirSync(path.dirname(mesh), { recursive: true });
