@@ -9,8 +9,8 @@ import {
   printable,
 } from "../../runtime/cli/chat-format.js";
 import { parseSites } from "../../runtime/cli/local-topology.js";
-import type { ProbeInfo } from "../../runtime/relay/control.js";
 import type { Topology } from "../../runtime/relay/types.js";
+import { SAMPLE_PROBE } from "./probe-fixture.js";
 
 const topo: Topology = {
   site: "sfc",
@@ -72,16 +72,7 @@ test("topo, sites, sm, routes", () => {
   );
 });
 
-const probe: ProbeInfo = {
-  name: "nyc-1",
-  site: "nyc",
-  local_addr: "nyc-1 [uuid]",
-  physical_addr: "10.0.0.4:7800",
-  view: "[nyc-1|5] (1) [nyc-1]",
-  cluster: "relay",
-  version: "cross-cloud-relay 0.1.0",
-  site_master: true,
-};
+const probe = SAMPLE_PROBE;
 
 test("probe block", () => {
   expect(formatProbe(1, 200, probe)).toBe(

@@ -21,6 +21,7 @@ import {
   isEnvelopeKind,
   senderLabel,
 } from "../../runtime/relay/envelope.js";
+import { SAMPLE_PROBE } from "./probe-fixture.js";
 
 const INC = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0";
 
@@ -291,16 +292,7 @@ describe("control payloads", () => {
   });
 
   test("a probe answer with map lines survives encode/decode; too many, too long or not text is refused", () => {
-    const info = {
-      name: "nyc-1",
-      site: "nyc",
-      local_addr: "nyc-1 [uuid]",
-      physical_addr: "10.0.0.4:7800",
-      view: "[nyc-1|5] (1) [nyc-1]",
-      cluster: "relay",
-      version: "cross-cloud-relay 0.1.0",
-      site_master: true,
-    };
+    const info = SAMPLE_PROBE;
     expect(decodeProbeInfo(encodeControl(info))).toEqual(info); // without maps: as before
     const withMaps = { ...info, maps: ["catalog: 3 entries", "users: 0 entries"] };
     expect(decodeProbeInfo(encodeControl(withMaps))).toEqual(withMaps);
