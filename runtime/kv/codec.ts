@@ -32,6 +32,7 @@
 // decodeKvMessage returns a message or throws KvError BAD_FRAME, never anything else; counts and
 // lengths are checked against the limits and the bytes left before anything is allocated.
 import { createHash } from "node:crypto";
+import { BytesMemo } from "../protocol/bytes-memo.js";
 import { Reader } from "../protocol/reader.js";
 import { Writer } from "../protocol/writer.js";
 import { BUCKETS, digestRoot, LEAVES, ROOT_BYTES, SUB_BUCKETS } from "./digest.js";
@@ -167,6 +168,8 @@ export const DEFAULT_CODEC_LIMITS: KvCodecLimits = Object.freeze({
 
 const utf8 = new TextEncoder();
 const utf8Strict = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+/** Decoded site and member names (KvReader.name). */
+const NAMES = new BytesMemo<string>(64);
 
 /** Bytes `e` takes on the wire (for sizing batches below maxMessageBytes). */
 export function entryWireBytes(e: Entry): number {
@@ -426,6 +429,24 @@ class KvReader extends Reader {
     if (n < 1 || n > max) throw bad(`${what} of ${n} bytes outside 1..${max}`);
     return this.text(n, what);
   }
+  /**
+   * A site or member name (str8). The same few names are in every entry, and a store keeps them
+   * in every entry's version: through the memo each name is one string, not one per entry.
+   */
+  name(what: string): string {
+    const n = this.u8(what);
+    if (n < 1 || n > MAX_NAME_BYTES) throw bad(`${what} of ${n} bytes outside 1..${MAX_NAME_BYTES}`);
+    const start = this.pos;
+    this.need(n, what);
+    this.pos += n;
+    return NAMES.get(this.buf, start, start + n, (b, s, e) => {
+      try {
+        return utf8Strict.decode(b.subarray(s, e));
+      } catch {
+        throw bad(`${what} is not valid UTF-8`);
+      }
+    });
+  }
   /** count (u16, or u32 when `wide`) then count x u16, each < `bound`. */
   numbers(bound: number, what: string, wide: boolean): number[] {
     const count = wide ? this.u32(`${what} count`) : this.u16(`${what} count`);
@@ -468,7 +489,7 @@ class KvReader extends Reader {
       if (n > limits.maxValueBytes)
         throw bad(`value of ${n} bytes exceeds maxValueBytes ${limits.maxValueBytes}`);
       this.need(n, "value");
-      value = this.copy(n, "value");
+      value = this.copyOwned(n, "value"); // kept by the store: see Reader.copyOwned
     }
     const version = this.version();
     if ((flags & FLAG_REPLACES) === 0) return { key, value, version };
@@ -480,8 +501,8 @@ class KvReader extends Reader {
     if (hi > 0x1fffff) throw bad("wall above 2^53-1");
     const logical = this.u16("logical");
     if (logical > MAX_LOGICAL) throw bad("logical out of range");
-    const site = this.str8(MAX_NAME_BYTES, "site");
-    const member = this.str8(MAX_NAME_BYTES, "member");
+    const site = this.name("site");
+    const member = this.name("member");
     return { hlc: { wall: hi * 0x1_0000_0000 + lo, logical }, site, member };
   }
 }

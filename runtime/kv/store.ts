@@ -12,7 +12,7 @@
 
 import { EventEmitter } from "node:events";
 import { ConfigError } from "../../contract/errors.js";
-import { Digest, entryHash, leafNumber, leafOf, SUB_BUCKETS } from "./digest.js";
+import { Digest, entryHash, LEAVES, leafNumber, leafOf, SUB_BUCKETS } from "./digest.js";
 import {
   checkEntry,
   checkKey,
@@ -53,6 +53,9 @@ interface Slot {
   /** Digest leaf (digest.ts). */
   readonly leaf: number;
   hash: bigint;
+  /** The other slots of the same leaf: a doubly linked list from #leafHeads[leaf]. */
+  prev: Slot | undefined;
+  next: Slot | undefined;
 }
 
 export class MapStore extends EventEmitter<MapStoreEvents> {
@@ -63,8 +66,12 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
   readonly #merge: MergeFn;
   readonly #now: () => number;
   readonly #slots = new Map<string, Slot>();
-  /** Keys of each digest leaf. */
-  readonly #leaves = new Map<number, Set<string>>();
+  /**
+   * The first slot of each digest leaf (allocated with the first entry). A list through the slots
+   * instead of a Set per leaf: a Set costs ~90 bytes per leaf and a store has up to 65,536 leaves,
+   * and every byte a write leaves behind is copied by the young-generation GC (bench/README.md).
+   */
+  #leafHeads: (Slot | undefined)[] | undefined;
   readonly #digest = new Digest();
   #tombstones = 0;
 
@@ -192,18 +199,13 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
   /** The entries of leaf `n` with their digest hashes (digest.ts entryHash), for a LEAF_DIFF_REQ. */
   leafHashed(n: number): { readonly entry: Entry; readonly hash: bigint }[] {
     const out: { entry: Entry; hash: bigint }[] = [];
-    const keys = this.#leaves.get(n);
-    if (keys)
-      for (const k of keys) {
-        const slot = this.#slots.get(k)!;
-        out.push({ entry: slot.entry, hash: slot.hash });
-      }
+    for (let slot = this.#leafHeads?.[n]; slot; slot = slot.next)
+      out.push({ entry: slot.entry, hash: slot.hash });
     return out;
   }
 
   #leafInto(n: number, out: Entry[]): Entry[] {
-    const keys = this.#leaves.get(n);
-    if (keys) for (const k of keys) out.push(this.#slots.get(k)!.entry);
+    for (let slot = this.#leafHeads?.[n]; slot; slot = slot.next) out.push(slot.entry);
     return out;
   }
 
@@ -228,7 +230,7 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
       if (e.value !== null || (e.deletedAt ?? Number.NEGATIVE_INFINITY) > cutoff || !stableBefore(e))
         continue;
       this.#slots.delete(key);
-      this.#unindex(slot.leaf, key);
+      this.#unlink(slot);
       this.#digest.toggle(slot.leaf, slot.hash);
       this.#tombstones--;
       n++;
@@ -237,10 +239,20 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
     return n;
   }
 
-  #unindex(leaf: number, key: string): void {
-    const keys = this.#leaves.get(leaf)!;
-    keys.delete(key);
-    if (keys.size === 0) this.#leaves.delete(leaf);
+  #link(slot: Slot): void {
+    this.#leafHeads ??= new Array<Slot | undefined>(LEAVES).fill(undefined);
+    const heads = this.#leafHeads;
+    const first = heads[slot.leaf];
+    slot.next = first;
+    if (first) first.prev = slot;
+    heads[slot.leaf] = slot;
+  }
+
+  #unlink(slot: Slot): void {
+    if (slot.prev) slot.prev.next = slot.next;
+    else this.#leafHeads![slot.leaf] = slot.next;
+    if (slot.next) slot.next.prev = slot.prev;
+    slot.prev = slot.next = undefined;
   }
 
   #writeLocal(key: string, value: Uint8Array | null): Entry {
@@ -266,13 +278,9 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
         );
       const leaf = leafOf(key);
       const hash = entryHash(incoming);
-      this.#slots.set(key, { entry: incoming, leaf, hash });
-      let keys = this.#leaves.get(leaf);
-      if (!keys) {
-        keys = new Set();
-        this.#leaves.set(leaf, keys);
-      }
-      keys.add(key);
+      const added: Slot = { entry: incoming, leaf, hash, prev: undefined, next: undefined };
+      this.#slots.set(key, added);
+      this.#link(added);
       this.#digest.toggle(leaf, hash);
       if (incoming.value === null) this.#tombstones++;
       this.emit("change", incoming, origin);

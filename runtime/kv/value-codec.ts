@@ -27,8 +27,13 @@ export const stringCodec: ValueCodec<string> = {
   decode: (bytes) => utf8Strict.decode(bytes),
 };
 
-/** Bytes as they are. */
+/**
+ * Bytes as they are, copied both ways: the map keeps bytes of its own (a caller that reuses its
+ * buffer after `put` would otherwise change the stored value without a new version, which no
+ * digest sees since digests hash versions, not values; and a small Buffer from Node's pool would
+ * keep its 8 KiB slab alive), and a caller may change what `get` returned.
+ */
 export const bytesCodec: ValueCodec<Uint8Array> = {
-  encode: (value) => value,
-  decode: (bytes) => bytes,
+  encode: (value) => new Uint8Array(value),
+  decode: (bytes) => new Uint8Array(bytes),
 };

@@ -17,6 +17,11 @@ export interface RelayMessage {
   readonly dest: Destination;
   /** The sender's sequence number for this message (per sender incarnation). */
   readonly seq: number;
+  /**
+   * The bytes as sent: yours to keep and read later, never changed under you. It is a view into
+   * what the connection read (no copy), so a kept payload keeps that read (up to 64 KiB) alive:
+   * copy it (`new Uint8Array(m.payload)`) when you keep many small ones for long.
+   */
   readonly payload: Uint8Array;
 }
 
