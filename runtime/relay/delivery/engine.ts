@@ -50,6 +50,14 @@ const CLEANUP_INTERVAL_MS = 5000;
 const NO_SITES: readonly string[] = Object.freeze([]);
 /** Bound of the per-site [site] lists (destinations come from our own sends; sites are few). */
 const MAX_SITE_LISTS = 256;
+/**
+ * Lane positions delivered since our last report after which we report at the end of this turn
+ * instead of at the next tick, and the site master certifies what that report advances at once.
+ * Under load a sender's unstable messages then live ~15 ms instead of 1-2 ack intervals: long
+ * enough a life got them promoted out of V8's young generation, and the old generation's collections
+ * were a quarter of a sender's CPU at 1 KB (bench/README.md, issue 14). At low rates nothing changes.
+ */
+export const EARLY_REPORT_MESSAGES = 512;
 
 /** What the engine needs from its channel: who we are, our site's view and routes, and the ways out. */
 export interface DeliveryPath {
@@ -131,6 +139,11 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   /** Sites whose full lane refused a message since the last drain. */
   readonly #refusedSites = new Set<string>();
   #timer: NodeJS.Timeout | null = null;
+  /** Lane positions delivered since our last report (EARLY_REPORT_MESSAGES). */
+  #deliveredSinceReport = 0;
+  /** A site master: a report arrived that the next early certification should take. */
+  #reportArrived = false;
+  #earlyScheduled = false;
   #closed = false;
   #fullReport = false;
   #routeSignature = "";
@@ -253,20 +266,28 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
 
   /**
    * Buffers a Data envelope of ours for each target site and sends it on that site's lane. `bytes`
-   * is its encoding without a lane when the caller made one (its payload is kept from there), else
-   * null (the payload is copied: the caller may reuse its buffer).
+   * is its encoding without a lane when the caller made one, else null. Either way the caller may
+   * reuse its buffer afterwards: what is kept is a view into one of our encodings.
    */
   enqueue(env: Envelope, bytes: Buffer | null, encodedBytes?: number): void {
     const now = this.#path.now();
-    const payload = bytes ? bytes.subarray(bytes.length - env.payload.length) : Buffer.from(env.payload);
-    // Spelled out rather than spread: this runs for every message sent (a lane is never set here).
-    const { kind, hops, origin, seq, dest } = env;
-    const kept: Envelope = env.service
-      ? { kind, hops, origin, seq, dest, payload, service: true }
-      : { kind, hops, origin, seq, dest, payload };
     const size = encodedBytes ?? (bytes ? bytes.length : encodedSize(env));
+    // The payload is kept from an encoding we make anyway (it is last in an envelope), never from
+    // the caller's buffer: from `bytes`, else from the first lane copy's. A copy of its own would
+    // be one more buffer per unstable message, and those buffers (outside V8's heap) are what
+    // drove the sender's GC (bench/README.md, issue 14).
+    let kept = bytes ? keptEnvelope(env, bytes.subarray(bytes.length - env.payload.length)) : null;
     for (const site of this.#targetSites(env.dest)) {
-      this.#transmit(site, this.#outbox.add(site, kept, size, now), now);
+      if (kept) {
+        this.#transmit(site, this.#outbox.add(site, kept, size, now), now);
+        continue;
+      }
+      const o = this.#outbox.add(site, env, size, now);
+      const [laneEnv, laneBytes] = this.#laneCopy(site, o, now);
+      kept = keptEnvelope(env, laneBytes.subarray(laneBytes.length - env.payload.length));
+      o.env = kept;
+      laneEnv.payload = kept.payload; // what the path may hold on to (a held or undeliverable envelope)
+      this.#path.sendLane(laneEnv, laneBytes);
     }
   }
 
@@ -290,13 +311,19 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
 
   /** Sends (or re-sends) one buffered message towards `site` along the current path. */
   #transmit(site: string, o: Outgoing, now: number): boolean {
+    const [env, bytes] = this.#laneCopy(site, o, now);
+    return this.#path.sendLane(env, bytes);
+  }
+
+  /** The lane envelope of a buffered message for one (re)send, and its encoding. */
+  #laneCopy(site: string, o: Outgoing, now: number): [LaneEnvelope, Buffer] {
     o.sentAt = now;
     o.sends++;
     const low = this.#outbox.lowOf(site);
     const lane = o.sends > 1 ? { site, seq: o.laneSeq, low, retry: true } : { site, seq: o.laneSeq, low };
     const e = o.env;
     // Spelled out rather than spread: this runs for every message sent.
-    const env: Envelope = {
+    const env: LaneEnvelope = {
       kind: e.kind,
       hops: e.hops,
       origin: e.origin,
@@ -305,7 +332,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       payload: e.payload,
       lane,
     };
-    return this.#path.sendLane(env, encodeEnvelope(e.service ? { ...env, service: true } : env));
+    return [env, encodeEnvelope(e.service ? { ...env, service: true } : env)];
   }
 
   /** Re-sends the unstable messages for `site` (only those last sent before `sentBefore`), in order. */
@@ -396,6 +423,28 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       this.emit("gap", gap);
     }
     for (const e of r.deliver) if (isAddressedTo(e.dest, me.site, me.name)) this.#path.deliver(e);
+    this.#deliveredSinceReport += r.deliver.length;
+    if (this.#deliveredSinceReport >= EARLY_REPORT_MESSAGES) this.#scheduleEarly();
+  }
+
+  /** Reports and certification at the end of this turn (once per turn, whoever asks). */
+  #scheduleEarly(): void {
+    if (this.#earlyScheduled || this.#closed) return;
+    this.#earlyScheduled = true;
+    setImmediate(() => {
+      this.#earlyScheduled = false;
+      if (this.#closed || !this.#path.view()) return;
+      const now = this.#path.now();
+      try {
+        if (this.#deliveredSinceReport >= EARLY_REPORT_MESSAGES) this.#sendReports(now);
+        if (this.#reportArrived && this.#amSiteMaster()) {
+          this.#reportArrived = false;
+          for (const m of this.#certifier.take(now)) this.#sendStable(m);
+        }
+      } catch (err) {
+        this.#path.log.warn({ err: (err as Error).message }, "early delivery report failed");
+      }
+    });
   }
 
   /** A member's delivered positions (counted while we are a site master). */
@@ -404,6 +453,8 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     try {
       const ack = decodeAck(env.payload);
       this.#certifier.report(memberKey(from), ack.marks, this.#path.now(), ack.view);
+      this.#reportArrived = true;
+      this.#scheduleEarly();
     } catch (err) {
       this.#decodeErrors++;
       this.#path.log.warn({ from: from.name, err: (err as Error).message }, "bad delivery report (dropped)");
@@ -473,7 +524,10 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       this.#sendReports(now);
       // Only a primary view certifies stability: a minority side (a frozen site master that woke
       // up alone, half of a split site) must never make a sender drop what the other side lacks.
-      if (this.#amSiteMaster()) for (const m of this.#certifier.take(now)) this.#sendStable(m);
+      if (this.#amSiteMaster()) {
+        this.#reportArrived = false;
+        for (const m of this.#certifier.take(now)) this.#sendStable(m);
+      }
       this.#checkLanes(now);
       this.#maybeDrain();
       if (now - this.#lastCleanup >= CLEANUP_INTERVAL_MS) this.#cleanup(now);
@@ -491,6 +545,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     const view = this.#path.view();
     if (!view || (!this.#fullReport && !this.#windows.hasReport)) return;
     const tag = viewTag(view);
+    this.#deliveredSinceReport = 0;
     const marks = this.#windows.takeReport(this.#fullReport);
     this.#fullReport = false;
     // A full report goes out even when empty: it tells the site masters which view we are in.
@@ -500,6 +555,7 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       for (const sm of this.#path.siteMasters()) {
         if (this.#path.isMe(sm)) {
           this.#certifier.report(memberKey(sm), chunk, now, tag);
+          this.#reportArrived = true;
           continue;
         }
         bytes ??= encodeEnvelope(ackEnvelope(this.#path.origin, tag, chunk));
@@ -601,4 +657,16 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     });
     this.#certifier.forgetIdle(now - 2 * ORIGIN_GONE_MS);
   }
+}
+
+/** A lane envelope just built for one send: the engine may still set its payload. */
+type LaneEnvelope = Omit<Envelope, "payload"> & { payload: Uint8Array };
+
+/** A Data envelope as the send buffer keeps it: without a lane, with `payload`. */
+function keptEnvelope(env: Envelope, payload: Uint8Array): Envelope {
+  // Spelled out rather than spread: this runs for every message sent (a lane is never set here).
+  const { kind, hops, origin, seq, dest } = env;
+  return env.service
+    ? { kind, hops, origin, seq, dest, payload, service: true }
+    : { kind, hops, origin, seq, dest, payload };
 }

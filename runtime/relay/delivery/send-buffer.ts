@@ -45,8 +45,11 @@ export interface DroppedBacklog {
 }
 
 export interface Outgoing {
-  /** The envelope without its lane (added when it is sent). */
-  readonly env: Envelope;
+  /**
+   * The envelope without its lane (added when it is sent). Set once more by the engine right
+   * after the first send, when it keeps the payload from that send's encoding.
+   */
+  env: Envelope;
   readonly laneSeq: number;
   readonly size: number;
   readonly createdAt: number;
