@@ -25,6 +25,7 @@ import {
 } from "./entry.js";
 import { KvError } from "./errors.js";
 import type { HybridClock } from "./hlc.js";
+import { NO_SLOT, SlotTable } from "./slot-table.js";
 import { compareVersions, type Version, versionKey, versionProblem, versionsEqual } from "./version.js";
 
 export type ChangeOrigin = "local" | "remote";
@@ -48,16 +49,6 @@ export interface MapStoreOptions {
   readonly now?: () => number;
 }
 
-interface Slot {
-  entry: Entry;
-  /** Digest leaf (digest.ts). */
-  readonly leaf: number;
-  hash: bigint;
-  /** The other slots of the same leaf: a doubly linked list from #leafHeads[leaf]. */
-  prev: Slot | undefined;
-  next: Slot | undefined;
-}
-
 export class MapStore extends EventEmitter<MapStoreEvents> {
   readonly site: string;
   readonly member: string;
@@ -65,13 +56,8 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
   readonly #clock: HybridClock;
   readonly #merge: MergeFn;
   readonly #now: () => number;
-  readonly #slots = new Map<string, Slot>();
-  /**
-   * The first slot of each digest leaf (allocated with the first entry). A list through the slots
-   * instead of a Set per leaf: a Set costs ~90 bytes per leaf and a store has up to 65,536 leaves,
-   * and every byte a write leaves behind is copied by the young-generation GC (bench/README.md).
-   */
-  #leafHeads: (Slot | undefined)[] | undefined;
+  /** The entries, with their digest leaves and hashes (slot-table.ts). */
+  readonly #slots = new SlotTable(LEAVES);
   readonly #digest = new Digest();
   #tombstones = 0;
 
@@ -90,12 +76,13 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
 
   /** The stored entry of `key`, tombstones included (value null). */
   get(key: string): Entry | undefined {
-    return this.#slots.get(key)?.entry;
+    const slot = this.#slots.find(key);
+    return slot === NO_SLOT ? undefined : this.#slots.entry(slot);
   }
 
   /** The live value of `key` (undefined when absent or deleted). */
   getValue(key: string): Uint8Array | undefined {
-    return this.#slots.get(key)?.entry.value ?? undefined;
+    return this.get(key)?.value ?? undefined;
   }
 
   /** Live entries. */
@@ -119,7 +106,7 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
   /** A local delete: a tombstone, or null when the key is absent or already deleted. */
   delete(key: string): Entry | null {
     checkKey(key, this.limits);
-    const cur = this.#slots.get(key)?.entry;
+    const cur = this.get(key);
     if (!cur || cur.value === null) return null;
     return this.#writeLocal(key, null);
   }
@@ -132,7 +119,7 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
   compareAndSet(key: string, expected: Version | null, value: Uint8Array | null): Entry {
     checkKey(key, this.limits);
     checkValue(value, this.limits);
-    const cur = this.#slots.get(key)?.entry;
+    const cur = this.get(key);
     const live = cur && cur.value !== null ? cur : undefined;
     const ok =
       expected === null ? live === undefined : live !== undefined && versionsEqual(live.version, expected);
@@ -164,13 +151,15 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
 
   /** Live entries (all, or those whose key starts with `prefix`), in insertion order. */
   *entries(prefix?: string): IterableIterator<Entry> {
-    for (const [key, slot] of this.#slots)
-      if (slot.entry.value !== null && (prefix === undefined || key.startsWith(prefix))) yield slot.entry;
+    for (const [key, slot] of this.#slots.slots()) {
+      const e = this.#slots.entry(slot);
+      if (e.value !== null && (prefix === undefined || key.startsWith(prefix))) yield e;
+    }
   }
 
   /** Every stored entry, tombstones included (state transfer). */
   *allEntries(): IterableIterator<Entry> {
-    for (const slot of this.#slots.values()) yield slot.entry;
+    for (const [, slot] of this.#slots.slots()) yield this.#slots.entry(slot);
   }
 
   /**
@@ -179,8 +168,7 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
    */
   changedSince(v: Version | null): Entry[] {
     const out: Entry[] = [];
-    for (const slot of this.#slots.values())
-      if (v === null || compareVersions(slot.entry.version, v) > 0) out.push(slot.entry);
+    for (const e of this.allEntries()) if (v === null || compareVersions(e.version, v) > 0) out.push(e);
     return out.sort((a, b) => compareVersions(a.version, b.version));
   }
 
@@ -199,13 +187,14 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
   /** The entries of leaf `n` with their digest hashes (digest.ts entryHash), for a LEAF_DIFF_REQ. */
   leafHashed(n: number): { readonly entry: Entry; readonly hash: bigint }[] {
     const out: { entry: Entry; hash: bigint }[] = [];
-    for (let slot = this.#leafHeads?.[n]; slot; slot = slot.next)
-      out.push({ entry: slot.entry, hash: slot.hash });
+    this.#slots.forEachInLeaf(n, (slot) =>
+      out.push({ entry: this.#slots.entry(slot), hash: this.#slots.hash(slot) }),
+    );
     return out;
   }
 
   #leafInto(n: number, out: Entry[]): Entry[] {
-    for (let slot = this.#leafHeads?.[n]; slot; slot = slot.next) out.push(slot.entry);
+    this.#slots.forEachInLeaf(n, (slot) => out.push(this.#slots.entry(slot)));
     return out;
   }
 
@@ -225,13 +214,12 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
     if (this.#tombstones === 0) return 0;
     const cutoff = this.#now() - graceMs;
     let n = 0;
-    for (const [key, slot] of this.#slots) {
-      const e = slot.entry;
+    for (const [key, slot] of this.#slots.slots()) {
+      const e = this.#slots.entry(slot);
       if (e.value !== null || (e.deletedAt ?? Number.NEGATIVE_INFINITY) > cutoff || !stableBefore(e))
         continue;
-      this.#slots.delete(key);
-      this.#unlink(slot);
-      this.#digest.toggle(slot.leaf, slot.hash);
+      this.#digest.toggle(this.#slots.leafOf(slot), this.#slots.hash(slot));
+      this.#slots.remove(key, slot);
       this.#tombstones--;
       n++;
       onCollected?.(key);
@@ -239,38 +227,22 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
     return n;
   }
 
-  #link(slot: Slot): void {
-    this.#leafHeads ??= new Array<Slot | undefined>(LEAVES).fill(undefined);
-    const heads = this.#leafHeads;
-    const first = heads[slot.leaf];
-    slot.next = first;
-    if (first) first.prev = slot;
-    heads[slot.leaf] = slot;
-  }
-
-  #unlink(slot: Slot): void {
-    if (slot.prev) slot.prev.next = slot.next;
-    else this.#leafHeads![slot.leaf] = slot.next;
-    if (slot.next) slot.next.prev = slot.prev;
-    slot.prev = slot.next = undefined;
-  }
-
   #writeLocal(key: string, value: Uint8Array | null): Entry {
     const version: Version = { hlc: this.#clock.tick(), site: this.site, member: this.member };
-    const seen = this.#slots.get(key)?.entry.version;
+    const seen = this.get(key)?.version;
     const replaces = seen === undefined ? {} : { replaces: seen };
     const entry: Entry =
       value === null
         ? { key, value: null, version, ...replaces, deletedAt: this.#now() }
         : { key, value, version, ...replaces };
-    return this.#install(entry, "local") ?? this.#slots.get(key)!.entry;
+    return this.#install(entry, "local") ?? this.get(key)!;
   }
 
   /** Merges `incoming` into the store; the entry stored when it changed, else null. */
   #install(incoming: Entry, origin: ChangeOrigin): Entry | null {
     const key = incoming.key;
-    const slot = this.#slots.get(key);
-    if (!slot) {
+    const slot = this.#slots.find(key);
+    if (slot === NO_SLOT) {
       if (this.#slots.size >= this.limits.maxEntries)
         throw new KvError(
           "TOO_MANY_ENTRIES",
@@ -278,22 +250,19 @@ export class MapStore extends EventEmitter<MapStoreEvents> {
         );
       const leaf = leafOf(key);
       const hash = entryHash(incoming);
-      const added: Slot = { entry: incoming, leaf, hash, prev: undefined, next: undefined };
-      this.#slots.set(key, added);
-      this.#link(added);
+      this.#slots.add(key, incoming, leaf, hash);
       this.#digest.toggle(leaf, hash);
       if (incoming.value === null) this.#tombstones++;
       this.emit("change", incoming, origin);
       return incoming;
     }
-    const local = slot.entry;
+    const local = this.#slots.entry(slot);
     if (versionsEqual(local.version, incoming.version)) return null; // the same write again
     const winner = this.#merge(key, local, incoming);
     if (winner !== incoming) return null;
     const hash = entryHash(incoming);
-    this.#digest.toggle(slot.leaf, slot.hash ^ hash);
-    slot.entry = incoming;
-    slot.hash = hash;
+    this.#digest.toggle(this.#slots.leafOf(slot), this.#slots.hash(slot) ^ hash);
+    this.#slots.replace(slot, incoming, hash);
     this.#tombstones += (incoming.value === null ? 1 : 0) - (local.value === null ? 1 : 0);
     this.emit("change", incoming, origin);
     return incoming;
