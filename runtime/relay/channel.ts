@@ -370,7 +370,7 @@ export class RelayChannel extends EventEmitter<RelayChannelEvents> {
     const size = bytes === null ? this.#check(env) : bytes.length;
     if (inSite) this.#routes.sendInSite(env, bytes!);
     if (!crosses) return;
-    if (onLanes) this.#delivery.enqueue(env, bytes, size);
+    if (onLanes) this.#delivery.enqueue(env, size);
     else this.#routes.forwardOwn(env, bytes!);
   }
 

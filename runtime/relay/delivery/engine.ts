@@ -10,6 +10,7 @@ import { type Member, memberKey, type View } from "../../cluster/member.js";
 import type { Logger } from "../../observability/log.js";
 import {
   type Destination,
+  decodeEnvelope,
   type Envelope,
   EnvelopeKind,
   encodedSize,
@@ -265,30 +266,15 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
   }
 
   /**
-   * Buffers a Data envelope of ours for each target site and sends it on that site's lane. `bytes`
-   * is its encoding without a lane when the caller made one, else null. Either way the caller may
-   * reuse its buffer afterwards: what is kept is a view into one of our encodings.
+   * Buffers a Data envelope of ours for each target site and sends it on that site's lane.
+   * `encodedBytes`: its encoded size when the caller knows it. The caller may reuse its payload's
+   * buffer afterwards: what is kept is our encoding (Outgoing.bytes).
    */
-  enqueue(env: Envelope, bytes: Buffer | null, encodedBytes?: number): void {
+  enqueue(env: Envelope, encodedBytes?: number): void {
     const now = this.#path.now();
-    const size = encodedBytes ?? (bytes ? bytes.length : encodedSize(env));
-    // The payload is kept from an encoding we make anyway (it is last in an envelope), never from
-    // the caller's buffer: from `bytes`, else from the first lane copy's. A copy of its own would
-    // be one more buffer per unstable message, and those buffers (outside V8's heap) are what
-    // drove the sender's GC (bench/README.md, issue 14).
-    let kept = bytes ? keptEnvelope(env, bytes.subarray(bytes.length - env.payload.length)) : null;
-    for (const site of this.#targetSites(env.dest)) {
-      if (kept) {
-        this.#transmit(site, this.#outbox.add(site, kept, size, now), now);
-        continue;
-      }
-      const o = this.#outbox.add(site, env, size, now);
-      const [laneEnv, laneBytes] = this.#laneCopy(site, o, now);
-      kept = keptEnvelope(env, laneBytes.subarray(laneBytes.length - env.payload.length));
-      o.env = kept;
-      laneEnv.payload = kept.payload; // what the path may hold on to (a held or undeliverable envelope)
-      this.#path.sendLane(laneEnv, laneBytes);
-    }
+    const size = encodedBytes ?? encodedSize(env);
+    for (const site of this.#targetSites(env.dest))
+      this.#transmit(site, this.#outbox.add(site, size, now), now, env);
   }
 
   /** Remote sites a reliable message to `dest` is buffered for. */
@@ -309,19 +295,18 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     return a;
   }
 
-  /** Sends (or re-sends) one buffered message towards `site` along the current path. */
-  #transmit(site: string, o: Outgoing, now: number): boolean {
-    const [env, bytes] = this.#laneCopy(site, o, now);
-    return this.#path.sendLane(env, bytes);
-  }
-
-  /** The lane envelope of a buffered message for one (re)send, and its encoding. */
-  #laneCopy(site: string, o: Outgoing, now: number): [LaneEnvelope, Buffer] {
+  /**
+   * Sends (or re-sends) one buffered message towards `site` along the current path. `first`: the
+   * message itself, on its first send; a re-send decodes it from that send's encoding, which the
+   * send buffer keeps (one buffer per unstable message and no object graph: what a message leaves
+   * for the GC until it is stable, bench/README.md, issue 14).
+   */
+  #transmit(site: string, o: Outgoing, now: number, first?: Envelope): boolean {
     o.sentAt = now;
     o.sends++;
+    const e = first ?? decodeEnvelope(o.bytes!);
     const low = this.#outbox.lowOf(site);
     const lane = o.sends > 1 ? { site, seq: o.laneSeq, low, retry: true } : { site, seq: o.laneSeq, low };
-    const e = o.env;
     // Spelled out rather than spread: this runs for every message sent.
     const env: LaneEnvelope = {
       kind: e.kind,
@@ -332,7 +317,13 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
       payload: e.payload,
       lane,
     };
-    return [env, encodeEnvelope(e.service ? { ...env, service: true } : env)];
+    const bytes = encodeEnvelope(e.service ? { ...env, service: true } : env);
+    if (first) {
+      o.bytes = bytes;
+      // What the path may hold on to (a held or undeliverable envelope): not the caller's buffer.
+      env.payload = bytes.subarray(bytes.length - e.payload.length);
+    }
+    return this.#path.sendLane(env, bytes);
   }
 
   /** Re-sends the unstable messages for `site` (only those last sent before `sentBefore`), in order. */
@@ -661,12 +652,3 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
 
 /** A lane envelope just built for one send: the engine may still set its payload. */
 type LaneEnvelope = Omit<Envelope, "payload"> & { payload: Uint8Array };
-
-/** A Data envelope as the send buffer keeps it: without a lane, with `payload`. */
-function keptEnvelope(env: Envelope, payload: Uint8Array): Envelope {
-  // Spelled out rather than spread: this runs for every message sent (a lane is never set here).
-  const { kind, hops, origin, seq, dest } = env;
-  return env.service
-    ? { kind, hops, origin, seq, dest, payload, service: true }
-    : { kind, hops, origin, seq, dest, payload };
-}

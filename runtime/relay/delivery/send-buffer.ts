@@ -5,7 +5,6 @@
 // (back-pressure); it never drops one, except all of a site's backlog at once when the channel
 // declares the site gone (`dropSite`). Pure: no I/O, no timers.
 import { ConfigError } from "../../../contract/errors.js";
-import type { Envelope } from "../envelope.js";
 import type { LatencyCounts } from "./latency.js";
 
 export interface SendBufferLimits {
@@ -46,10 +45,10 @@ export interface DroppedBacklog {
 
 export interface Outgoing {
   /**
-   * The envelope without its lane (added when it is sent). Set once more by the engine right
-   * after the first send, when it keeps the payload from that send's encoding.
+   * The message as first sent on its lane (its encoding, set by the engine's first send; null
+   * before): a re-send decodes it and encodes it again with the lane's current fields.
    */
-  env: Envelope;
+  bytes: Buffer | null;
   readonly laneSeq: number;
   readonly size: number;
   readonly createdAt: number;
@@ -174,10 +173,17 @@ export class SendBuffer {
     return lane.queue.length - lane.head >= this.limits.maxMessages || lane.bytes >= this.limits.maxBytes;
   }
 
-  /** Buffers `env` for `site`; returns the buffered entry (with its lane seq). */
-  add(site: string, env: Envelope, size: number, now: number): Outgoing {
+  /** Buffers a message of `size` bytes for `site`; returns the buffered entry (with its lane seq). */
+  add(site: string, size: number, now: number): Outgoing {
     const lane = this.#lane(site);
-    const out: Outgoing = { env, laneSeq: lane.nextSeq++, size, createdAt: now, sentAt: now, sends: 0 };
+    const out: Outgoing = {
+      bytes: null,
+      laneSeq: lane.nextSeq++,
+      size,
+      createdAt: now,
+      sentAt: now,
+      sends: 0,
+    };
     lane.queue.push(out);
     lane.bytes += size;
     this.#bytes += size;
