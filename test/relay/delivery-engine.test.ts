@@ -192,6 +192,34 @@ describe("DeliveryEngine with a fake path", () => {
     engine.close();
   });
 
+  test("a message held back out of order keeps a copy of its payload in memory of its own", () => {
+    const { path } = world();
+    const delivered: Envelope[] = [];
+    path.deliver = (env) => delivered.push(env);
+    const engine = new DeliveryEngine(path);
+    engine.onView(VIEW);
+    const read = Buffer.alloc(64 * 1024, 0xaa); // what one socket read brought, reused afterwards
+    const fromSfc = (seq: number): Envelope => ({
+      kind: EnvelopeKind.Data,
+      hops: 4,
+      origin: { site: "sfc", name: "sfc-2", incarnation: SFC_INC },
+      seq,
+      dest: { kind: "site", site: "nyc" },
+      payload: read.subarray(seq * 100, seq * 100 + 100),
+      lane: { site: "nyc", seq, low: 1 },
+    });
+    for (let seq = 2; seq <= 40; seq++) engine.onLane(fromSfc(seq)); // held: 1 is missing
+    read.fill(0); // the connection reuses its buffer
+    engine.onLane(fromSfc(1));
+    expect(delivered.map((e) => e.seq)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    for (const e of delivered.slice(1)) {
+      expect(Buffer.from(e.payload).equals(Buffer.alloc(100, 0xaa))).toBe(true);
+      expect(e.payload.buffer.byteLength).toBe(100);
+      expect(Buffer.isBuffer(e.payload)).toBe(true); // like the payloads that were not held
+    }
+    engine.close();
+  });
+
   test("a site master certifies what a report advances at the end of the turn it arrived in", async () => {
     const { path } = world();
     // We are nyc-1, the site master; nyc-2 reports.

@@ -384,9 +384,10 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
     }
     if (env.kind !== EnvelopeKind.Data) return;
     // The payload may be a view into a receive buffer that is reused after this call: a message
-    // that will be held back gets its own copy.
+    // that will be held back gets its own copy, in memory of its own (a slice of Node's pool would
+    // keep an 8 KiB slab alive per held message, past the window's byte bound).
     const next = Math.max(this.#windows.nextOf(env.origin.incarnation) ?? 1, lane.low);
-    const item = lane.seq > next ? { ...env, payload: Buffer.from(env.payload) } : env;
+    const item = lane.seq > next ? { ...env, payload: ownCopy(env.payload) } : env;
     const r = this.#windows.accept(
       env.origin,
       lane.seq,
@@ -652,3 +653,10 @@ export class DeliveryEngine extends EventEmitter<DeliveryEvents> {
 
 /** A lane envelope just built for one send: the engine may still set its payload. */
 type LaneEnvelope = Omit<Envelope, "payload"> & { payload: Uint8Array };
+
+/** A Buffer (as every payload we deliver is) with memory of its own. */
+function ownCopy(bytes: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafeSlow(bytes.length);
+  out.set(bytes);
+  return out;
+}
