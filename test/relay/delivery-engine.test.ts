@@ -71,6 +71,19 @@ function toSfc(seq: number, size = 10): Envelope {
   };
 }
 
+/** sfc-2's Data envelope on nyc's lane (what our site master passes on to us). */
+function laneFromSfc(seq: number, payload: Uint8Array): Envelope {
+  return {
+    kind: EnvelopeKind.Data,
+    hops: 4,
+    origin: { site: "sfc", name: "sfc-2", incarnation: SFC_INC },
+    seq,
+    dest: { kind: "site", site: "nyc" },
+    payload,
+    lane: { site: "nyc", seq, low: 1 },
+  };
+}
+
 /** sfc's site master says every sfc member has our messages up to `seq`. */
 function stableFromSfc(seq: number, incarnation = ME.incarnation): Envelope {
   return {
@@ -171,15 +184,7 @@ describe("DeliveryEngine with a fake path", () => {
     };
     const engine = new DeliveryEngine(path);
     engine.onView(VIEW);
-    const fromSfc = (seq: number): Envelope => ({
-      kind: EnvelopeKind.Data,
-      hops: 4,
-      origin: { site: "sfc", name: "sfc-2", incarnation: SFC_INC },
-      seq,
-      dest: { kind: "site", site: "nyc" },
-      payload: Buffer.alloc(8, seq),
-      lane: { site: "nyc", seq, low: 1 },
-    });
+    const fromSfc = (seq: number) => laneFromSfc(seq, Buffer.alloc(8, seq));
     for (let i = 1; i < EARLY_REPORT_MESSAGES; i++) engine.onLane(fromSfc(i));
     await new Promise((resolve) => setImmediate(resolve));
     expect(acks).toHaveLength(0); // below the threshold: the tick reports
@@ -199,15 +204,7 @@ describe("DeliveryEngine with a fake path", () => {
     const engine = new DeliveryEngine(path);
     engine.onView(VIEW);
     const read = Buffer.alloc(64 * 1024, 0xaa); // what one socket read brought, reused afterwards
-    const fromSfc = (seq: number): Envelope => ({
-      kind: EnvelopeKind.Data,
-      hops: 4,
-      origin: { site: "sfc", name: "sfc-2", incarnation: SFC_INC },
-      seq,
-      dest: { kind: "site", site: "nyc" },
-      payload: read.subarray(seq * 100, seq * 100 + 100),
-      lane: { site: "nyc", seq, low: 1 },
-    });
+    const fromSfc = (seq: number) => laneFromSfc(seq, read.subarray(seq * 100, seq * 100 + 100));
     for (let seq = 2; seq <= 40; seq++) engine.onLane(fromSfc(seq)); // held: 1 is missing
     read.fill(0); // the connection reuses its buffer
     engine.onLane(fromSfc(1));
@@ -233,16 +230,7 @@ describe("DeliveryEngine with a fake path", () => {
     engine.tick(); // our own (full) report from this view
     const report = (seq: number) => engine.onAck(SELF, ackEnvelope(ME, viewTag(VIEW), [{ ...origin, seq }]));
     // Our own position must be known too: we delivered nothing, so feed ours through the window.
-    for (let i = 1; i <= 10; i++)
-      engine.onLane({
-        kind: EnvelopeKind.Data,
-        hops: 4,
-        origin,
-        seq: i,
-        dest: { kind: "site", site: "nyc" },
-        payload: Buffer.alloc(1),
-        lane: { site: "nyc", seq: i, low: 1 },
-      });
+    for (let i = 1; i <= 10; i++) engine.onLane(laneFromSfc(i, Buffer.alloc(1)));
     engine.tick(); // reports our 10 to ourselves; nyc-2 has not reported: nothing stable yet
     expect(stables).toHaveLength(0);
     report(7);
