@@ -410,6 +410,15 @@ function bad(why: string): KvError {
   return new KvError("BAD_FRAME", `bad kv message: ${why}`);
 }
 
+/** Strict UTF-8 text of `b`; BAD_FRAME naming `what` when it is not. */
+function utf8Text(b: Uint8Array, what: string): string {
+  try {
+    return utf8Strict.decode(b);
+  } catch {
+    throw bad(`${what} is not valid UTF-8`);
+  }
+}
+
 class KvReader extends Reader {
   constructor(buf: Uint8Array) {
     super(buf, 0, buf.length, (what, n, at) =>
@@ -417,35 +426,27 @@ class KvReader extends Reader {
     );
   }
   text(n: number, what: string): string {
-    const b = this.bytes(n, what);
-    try {
-      return utf8Strict.decode(b);
-    } catch {
-      throw bad(`${what} is not valid UTF-8`);
-    }
+    return utf8Text(this.bytes(n, what), what);
   }
   str8(max: number, what: string): string {
-    const n = this.u8(what);
-    if (n < 1 || n > max) throw bad(`${what} of ${n} bytes outside 1..${max}`);
-    return this.text(n, what);
+    return this.text(this.#length8(max, what), what);
   }
   /**
    * A site or member name (str8). The same few names are in every entry, and a store keeps them
    * in every entry's version: through the memo each name is one string, not one per entry.
    */
   name(what: string): string {
-    const n = this.u8(what);
-    if (n < 1 || n > MAX_NAME_BYTES) throw bad(`${what} of ${n} bytes outside 1..${MAX_NAME_BYTES}`);
+    const n = this.#length8(MAX_NAME_BYTES, what);
     const start = this.pos;
     this.need(n, what);
     this.pos += n;
-    return NAMES.get(this.buf, start, start + n, (b, s, e) => {
-      try {
-        return utf8Strict.decode(b.subarray(s, e));
-      } catch {
-        throw bad(`${what} is not valid UTF-8`);
-      }
-    });
+    return NAMES.get(this.buf, start, start + n, (b, s, e) => utf8Text(b.subarray(s, e), what));
+  }
+  /** A str8's length byte, 1..max. */
+  #length8(max: number, what: string): number {
+    const n = this.u8(what);
+    if (n < 1 || n > max) throw bad(`${what} of ${n} bytes outside 1..${max}`);
+    return n;
   }
   /** count (u16, or u32 when `wide`) then count x u16, each < `bound`. */
   numbers(bound: number, what: string, wide: boolean): number[] {
