@@ -323,6 +323,14 @@ describe("kv codec", () => {
     const site = Buffer.from(upd);
     site[30] = 0; // the site's length byte
     expect(badFrame(site)).toMatch(/site of 0 bytes/);
+    // A site name that is not UTF-8 is refused, and the names memo keeps nothing of it: the same
+    // message with the name intact still decodes to its site.
+    const siteBytes = Buffer.from(upd);
+    siteBytes.fill(0xff, 31, 31 + siteBytes[30]!);
+    expect(badFrame(siteBytes)).toMatch(/site is not valid UTF-8/);
+    expect(badFrame(siteBytes)).toMatch(/site is not valid UTF-8/);
+    const again = decodeKvMessage(upd);
+    expect(again.type === "update" && again.entries[0]!.version.site).toBe(entry.version.site);
     const flags = Buffer.from(upd);
     flags[14] = 0x05; // the entry's flags: an unknown bit
     expect(badFrame(flags)).toMatch(/entry flags 5 set an unknown bit/);
